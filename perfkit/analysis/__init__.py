@@ -1,0 +1,1 @@
+"""Estimators over recorded runs (stability, changepoints, tails, attribution): see the analysis issues."""

@@ -1,0 +1,252 @@
+"""The ``perfkit`` command line: sim, run, demo, query, report, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from perfkit.errors import PerfkitError
+
+__all__ = ["build_parser", "main"]
+
+
+def _run_async(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine; SIGTERM cancels it like Ctrl-C, so the run is closed cleanly."""
+
+    async def wrapper() -> Any:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await coro
+
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        return uvloop.run(wrapper())
+    except ImportError:
+        return asyncio.run(wrapper())
+
+
+# -- commands -----------------------------------------------------------------
+def cmd_sim(a: argparse.Namespace) -> int:
+    from perfkit.sim.config import SimConfig, load_sim_config
+    from perfkit.sim.process import serve
+
+    cfg = load_sim_config(a.config) if a.config else SimConfig()
+    if a.seed is not None:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, seed=a.seed)
+    serve(cfg, a.host, a.port, a.log)
+    return 0
+
+
+def _print_summary(data_dir: Path, run_id: str) -> None:
+    from perfkit.query.catalog import Catalog
+    from perfkit.tables import print_summary
+
+    with Catalog(data_dir) as cat:
+        print_summary(cat.summary(run_id).df())
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from perfkit.client.openai import Endpoint
+    from perfkit.client.runner import PhaseSpec
+    from perfkit.progress import ProgressDisplay
+    from perfkit.recorder import record_run
+
+    endpoint = Endpoint(a.endpoint, model=a.model or "", api=a.api, ignore_eos=not a.no_ignore_eos,
+                        continuous_usage=not a.no_continuous_usage)
+    if a.concurrency is None and a.rate is None:
+        a.concurrency = 1
+    load = {"concurrency": a.concurrency} if a.concurrency is not None else {"rate": a.rate, "arrival": a.arrival,
+                                                                             "max_in_flight": a.max_in_flight}
+    if a.duration is None and a.requests is None:
+        a.duration = 30.0
+    phases = []
+    if a.warmup:
+        phases.append(PhaseSpec("warmup", duration_s=a.warmup, prompt_tokens=a.prompt_tokens,
+                                output_tokens=a.output_tokens, warmup=True, **load))
+    phases.append(PhaseSpec("main", duration_s=a.duration, requests=a.requests, prompt_tokens=a.prompt_tokens,
+                            output_tokens=a.output_tokens, **load))
+    display = ProgressDisplay() if not a.quiet else None
+
+    async def go():  # type: ignore[no-untyped-def]
+        try:
+            return await record_run(endpoint, phases, a.data_dir, seed=a.seed, run_id=a.run_id, label=a.label,
+                                    read_timeout_s=a.read_timeout, flush_interval_s=a.flush_interval,
+                                    on_start=display.attach if display else None)
+        finally:
+            if display:
+                display.close()
+
+    result = _run_async(go())
+    _print_summary(Path(a.data_dir), result.run_id)
+    print(f"run {result.run_id}: {result.progress.done} requests, {result.progress.errors} errors; "
+          f"data in {Path(a.data_dir).resolve()}")
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from perfkit.demo import DemoPlan, default_sim_config, run_demo
+    from perfkit.progress import ProgressDisplay
+    from perfkit.query.catalog import Catalog
+    from perfkit.report.render import build_report
+    from perfkit.sim.process import SimProcess
+    from perfkit.tables import print_summary
+
+    plan = DemoPlan().scaled(a.scale)
+    data_dir = Path(a.data_dir)
+    print("starting the simulated LLM endpoint (no GPU, no model) ...", file=sys.stderr)
+    with SimProcess(default_sim_config(a.seed)) as sim:
+        print(f"simulator at {sim.url}; running about {plan.warmup_s + plan.light_s + plan.heavy_s + plan.slowdown_s:.0f} s "
+              "of traffic: warm-up, light, heavy, and an injected 3x slowdown", file=sys.stderr)
+        display = ProgressDisplay()
+
+        async def go():  # type: ignore[no-untyped-def]
+            try:
+                return await run_demo(data_dir, plan, sim, seed=a.seed, on_start=display.attach)
+            finally:
+                display.close()
+
+        result = _run_async(go())
+    with Catalog(data_dir) as cat:
+        print_summary(cat.summary(result.run_id).df())
+        n = cat.scalar(f"SELECT count(*) FROM requests WHERE run_id = '{result.run_id}'")
+        report = build_report(cat, result.run_id, a.reports_dir)
+    print(f"\nrun id:   {result.run_id}")
+    print(f"requests: {n} recorded in {(data_dir / 'requests').resolve()}/run_id={result.run_id}/")
+    print(f"report:   {report.resolve()}")
+    print(f"query:    perfkit query {data_dir} \"SELECT phase, count(*), median(ttft_ms) FROM requests GROUP BY ALL\"")
+    return 0
+
+
+def cmd_query(a: argparse.Namespace) -> int:
+    from perfkit.query.catalog import Catalog
+
+    with Catalog(a.data_dir) as cat:
+        try:
+            rel = cat.sql(a.sql)
+        except Exception as exc:  # duckdb errors: say what failed, not a traceback
+            raise PerfkitError(f"query failed: {exc}. Tables: requests, chunks, runs (see `perfkit schema`).") from None
+        if rel is None:
+            return 0
+        if a.format == "csv":
+            rel.df().to_csv(sys.stdout, index=False)
+        elif a.format == "json":
+            print(rel.df().to_json(orient="records", indent=1))
+        else:
+            from perfkit.tables import print_frame
+
+            print_frame(rel.df(), a.limit)
+    return 0
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from perfkit.query.catalog import Catalog
+    from perfkit.report.render import build_report
+
+    with Catalog(a.data_dir) as cat:
+        path = build_report(cat, a.run_id, a.out)
+    print(path.resolve())
+    return 0
+
+
+def cmd_schema(a: argparse.Namespace) -> int:
+    from perfkit.store.schema import schema_markdown
+
+    print(schema_markdown())
+    return 0
+
+
+# -- parser -------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perfkit", description=__import__("perfkit").__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"perfkit {__import__('perfkit').__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("sim", help="serve the simulated OpenAI-compatible LLM endpoint",
+                       description="Serve the simulated LLM endpoint until Ctrl-C.")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--config", help="YAML or JSON simulator config (engine parameters, events)")
+    s.add_argument("--seed", type=int, help="override the config's seed")
+    s.add_argument("--log", help="append one JSON line per finished request to this file")
+    s.set_defaults(func=cmd_sim)
+
+    r = sub.add_parser("run", help="drive traffic at an endpoint and record it",
+                       description="Drive closed- or open-loop traffic at an OpenAI-compatible endpoint. "
+                                   "The API key, if any, comes from $PERFKIT_API_KEY or $OPENAI_API_KEY.")
+    r.add_argument("--endpoint", required=True, help="server base URL, with or without /v1")
+    r.add_argument("--model", help="model name (default: the first one /v1/models lists)")
+    r.add_argument("--api", choices=("completions", "chat"), default="completions")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--concurrency", type=int, help="closed loop: this many users (default 1)")
+    g.add_argument("--rate", type=float, help="open loop: requests per second")
+    r.add_argument("--arrival", choices=("constant", "poisson"), default="poisson", help="open-loop arrivals")
+    r.add_argument("--max-in-flight", type=int, help="open loop: cap on requests in flight")
+    r.add_argument("--duration", type=float, help="seconds of traffic (default 30 unless --requests)")
+    r.add_argument("--requests", type=int, help="stop after this many requests")
+    r.add_argument("--warmup", type=float, default=0.0, help="seconds of warm-up before, left out of summaries")
+    r.add_argument("--prompt-tokens", default="256", help="prompt length: N or uniform:A,B, normal:M,SD, lognormal:MED,SIGMA")
+    r.add_argument("--output-tokens", default="128", help="max_tokens: N or a distribution as for --prompt-tokens")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--data-dir", default="data", help="where Parquet goes (default data/)")
+    r.add_argument("--run-id", help="run id (default: a new sortable id)")
+    r.add_argument("--label", help="free text kept in the manifest")
+    r.add_argument("--read-timeout", type=float, default=60.0, help="longest silence within a response, s")
+    r.add_argument("--flush-interval", type=float, default=1.0, help="Parquet flush interval, s")
+    r.add_argument("--no-ignore-eos", action="store_true", help="do not send ignore_eos/min_tokens")
+    r.add_argument("--no-continuous-usage", action="store_true", help="do not ask for usage in every chunk")
+    r.add_argument("--quiet", action="store_true", help="no progress display")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="run the whole pipeline on the simulated endpoint",
+                       description="Start the simulator, run a short multi-phase load, print the summary "
+                                   "and write the HTML report.")
+    d.add_argument("--data-dir", default="data")
+    d.add_argument("--reports-dir", default="reports")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--scale", type=float, default=1.0, help="multiply every phase duration by this")
+    d.set_defaults(func=cmd_demo)
+
+    q = sub.add_parser("query", help="run SQL over every run in a data directory",
+                       description="SQL over the views requests, chunks and runs (DuckDB).")
+    q.add_argument("data_dir")
+    q.add_argument("sql")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.add_argument("--limit", type=int, default=50, help="rows shown in table format")
+    q.set_defaults(func=cmd_query)
+
+    rp = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                        description="Write REPORTS/RUN_ID.html; RUN_ID may be 'latest'.")
+    rp.add_argument("run_id")
+    rp.add_argument("--data-dir", default="data")
+    rp.add_argument("--out", default="reports")
+    rp.set_defaults(func=cmd_report)
+
+    sc = sub.add_parser("schema", help="print the data schema (columns, units, definitions)")
+    sc.set_defaults(func=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PerfkitError as exc:
+        print(f"perfkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"perfkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+"""Requests to OpenAI-compatible endpoints (completions and chat), streamed and timed.
+
+:func:`send` never raises for an endpoint's misbehaviour: HTTP errors, timeouts,
+resets, malformed or truncated streams and error objects inside the stream
+are written into the :class:`RequestRecord` as data.  Only cancellation
+propagates (after being recorded).
+
+The API key is read from an environment variable at request time and exists
+only in the ``Authorization`` header; it is never stored in a record, a
+manifest or a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from perfkit.client.records import ErrorKind, RequestRecord
+from perfkit.client.sse import SSEParser
+from perfkit.clock import now_ns
+from perfkit.errors import ConfigError, EndpointError
+
+__all__ = ["API_KEY_ENV", "Endpoint", "discover_model", "make_session", "send"]
+
+API_KEY_ENV = ("PERFKIT_API_KEY", "OPENAI_API_KEY")
+_MAX_ERROR_BODY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where and how to send requests.
+
+    Parameters
+    ----------
+    base_url : str
+        The server's base URL, with or without the trailing ``/v1``.
+    model : str
+        Model name sent in every request.
+    api : {"completions", "chat"}
+    ignore_eos : bool
+        Ask the server to produce exactly ``max_tokens`` (vLLM, SGLang).
+    continuous_usage : bool
+        Ask for ``usage`` in every chunk (vLLM's ``continuous_usage_stats``),
+        which gives the tokens in each chunk.
+    api_key_env : str, optional
+        Environment variable holding the API key; by default the first set of
+        ``PERFKIT_API_KEY`` and ``OPENAI_API_KEY``.
+    """
+
+    base_url: str
+    model: str = ""
+    api: str = "completions"
+    ignore_eos: bool = True
+    continuous_usage: bool = True
+    api_key_env: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if self.api not in ("completions", "chat"):
+            raise ConfigError(f"api {self.api!r} is not one of completions, chat")
+
+    @property
+    def url(self) -> str:
+        return self.base_url + ("/chat/completions" if self.api == "chat" else "/completions")
+
+    def headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        names = (self.api_key_env,) if self.api_key_env else API_KEY_ENV
+        for name in names:
+            key = os.environ.get(name)
+            if key:
+                h["Authorization"] = f"Bearer {key}"
+                break
+        return h
+
+    def payload(self, prompt: str, max_tokens: int) -> bytes:
+        """The JSON body of one streamed request."""
+        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": True,
+                                "stream_options": {"include_usage": True}}
+        if self.continuous_usage:
+            body["stream_options"]["continuous_usage_stats"] = True
+        if self.ignore_eos:
+            body["ignore_eos"] = True
+            body["min_tokens"] = max_tokens
+        if self.api == "chat":
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        return json.dumps(body).encode()
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://h:8000``, ``http://h:8000/``, ``http://h:8000/v1/`` -> ``http://h:8000/v1``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"endpoint {url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000 "
+                          "(the server's base URL, with or without /v1)")
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1"):
+        path += "/v1"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def make_session(pool_size: int, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0) -> aiohttp.ClientSession:
+    """A session whose pool size and timeouts are all set explicitly.
+
+    aiohttp's defaults (100 connections, 300 s total) would silently cap a
+    load test or cut long generations; here there is no total timeout, a
+    connect timeout, and a read timeout that bounds any silence (a stall).
+    """
+    connector = aiohttp.TCPConnector(limit=pool_size, limit_per_host=0, ttl_dns_cache=300,
+                                     keepalive_timeout=30, enable_cleanup_closed=True)
+    timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout_s, sock_connect=connect_timeout_s,
+                                    sock_read=read_timeout_s)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, read_bufsize=1 << 16,
+                                 auto_decompress=True, trust_env=False)
+
+
+async def discover_model(session: aiohttp.ClientSession, endpoint: Endpoint) -> str:
+    """The first model ``/v1/models`` lists.
+
+    Raises
+    ------
+    EndpointError
+        When the endpoint cannot be reached or lists no model.
+    """
+    url = endpoint.base_url + "/models"
+    try:
+        async with session.get(url, headers=endpoint.headers()) as resp:
+            if resp.status != 200:
+                raise EndpointError(f"GET {url} answered HTTP {resp.status}; pass --model to skip discovery")
+            data = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise EndpointError(f"cannot reach {url}: {type(exc).__name__}: {exc}. Is the server running? "
+                            "(`perfkit sim` starts a simulated one)") from None
+    models = [m.get("id") for m in (data.get("data") or []) if isinstance(m, dict)]
+    if not models:
+        raise EndpointError(f"{url} lists no model; pass --model")
+    return str(models[0])
+
+
+def _handle_event(rec: RequestRecord, data: str, t: int, state: list[int]) -> bool:
+    """Apply one SSE data payload to the record; True at ``[DONE]``."""
+    if data == "[DONE]":
+        return True
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        rec.malformed_chunks += 1
+        rec.fail(ErrorKind.MALFORMED, f"not JSON: {data[:200]!r}")
+        return False
+    if not isinstance(obj, dict):
+        rec.malformed_chunks += 1
+        rec.fail(ErrorKind.MALFORMED, f"not a JSON object: {data[:200]!r}")
+        return False
+    err = obj.get("error")
+    if err:
+        msg = err.get("message") if isinstance(err, dict) else str(err)
+        rec.fail(ErrorKind.STREAM_ERROR, str(msg))
+        return False
+    usage = obj.get("usage")
+    completion = None
+    if isinstance(usage, dict):
+        completion = usage.get("completion_tokens")
+        if usage.get("prompt_tokens") is not None:
+            rec.prompt_tokens = usage["prompt_tokens"]
+        if completion is not None:
+            rec.output_tokens_usage = completion
+    text = ""
+    for choice in obj.get("choices") or ():
+        delta = choice.get("delta")
+        if delta is not None:
+            text += (delta.get("content") or "") + (delta.get("reasoning_content") or "")
+        else:
+            text += choice.get("text") or ""
+        if choice.get("finish_reason"):
+            rec.finish_reason = choice["finish_reason"]
+    if not text:
+        if obj.get("choices"):
+            rec.empty_chunks += 1
+        if completion is not None:
+            state[0] = completion
+        return False
+    if rec.first_token_ns is None:
+        rec.first_token_ns = t
+    rec.last_token_ns = t
+    rec.chunk_ns.append(t)
+    rec.chunk_chars.append(len(text))
+    if completion is not None:
+        rec.chunk_tokens.append(completion - state[0])
+        state[0] = completion
+    else:
+        rec.chunk_tokens.append(None)
+    return False
+
+
+async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestRecord, body: bytes,
+               request_tag: str | None = None) -> RequestRecord:
+    """Send one streamed request and fill ``rec`` with what happened.
+
+    ``request_tag`` goes out as the ``X-Request-Id`` header, which lets the
+    server's own log be joined to the record.
+    """
+    headers = endpoint.headers()
+    if request_tag is not None:
+        headers["X-Request-Id"] = request_tag
+    rec.sent_ns = now_ns()
+    try:
+        async with session.post(endpoint.url, data=body, headers=headers) as resp:
+            rec.headers_ns = now_ns()
+            rec.status = resp.status
+            if resp.status != 200:
+                raw = await resp.content.read(_MAX_ERROR_BODY)
+                rec.fail(ErrorKind.HTTP_STATUS, _error_message(raw, resp.status))
+                return rec
+            if "text/event-stream" not in resp.headers.get("Content-Type", ""):
+                rec.fail(ErrorKind.WRONG_CONTENT_TYPE, resp.headers.get("Content-Type", "(none)"))
+            parser = SSEParser()
+            state = [0]
+            done = False
+            async for data in resp.content.iter_any():
+                t = now_ns()
+                for ev in parser.feed(data):
+                    if _handle_event(rec, ev.data, t, state):
+                        done = True
+                if done:
+                    break
+            if parser.close() or not done:
+                rec.fail(ErrorKind.TRUNCATED, "the stream ended without data: [DONE]")
+            elif not rec.chunk_ns:
+                rec.fail(ErrorKind.EMPTY, "no output text in a complete stream")
+    except asyncio.CancelledError:
+        rec.fail(ErrorKind.CANCELLED, "cancelled by perfkit")
+        rec.end_ns = now_ns()
+        raise
+    except aiohttp.ConnectionTimeoutError as exc:
+        rec.fail(ErrorKind.CONNECT_TIMEOUT, str(exc))
+    except (aiohttp.SocketTimeoutError, asyncio.TimeoutError) as exc:
+        rec.fail(ErrorKind.READ_TIMEOUT, str(exc) or "no data within the read timeout")
+    except aiohttp.ClientConnectorError as exc:
+        rec.fail(ErrorKind.CONNECT, str(exc))
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError,
+            ConnectionResetError) as exc:
+        rec.fail(ErrorKind.RESET, f"{type(exc).__name__}: {exc}")
+    except aiohttp.ClientError as exc:
+        rec.fail(ErrorKind.CLIENT, f"{type(exc).__name__}: {exc}")
+    rec.end_ns = now_ns()
+    return rec
+
+
+def _error_message(raw: bytes, status: int) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        obj = json.loads(text)
+        err = obj.get("error", obj)
+        msg = err.get("message", text) if isinstance(err, dict) else str(err)
+    except (ValueError, AttributeError):
+        msg = text
+    return f"HTTP {status}: {msg}"[:500]

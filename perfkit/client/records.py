@@ -1,0 +1,80 @@
+"""What the client records about each request: one :class:`RequestRecord` per request.
+
+Times are integer nanoseconds on :func:`perfkit.clock.now_ns`.  The column
+definitions (with units, and how ITL maps to other tools) are in
+``perfkit.store.schema``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ErrorKind", "RequestRecord"]
+
+
+class ErrorKind:
+    """The error kinds a request can end with (``error_kind`` column); None means success."""
+
+    HTTP_STATUS = "http_status"  # a non-200 answer; the code is in ``status``
+    CONNECT = "connect_error"  # refused, DNS, unreachable
+    CONNECT_TIMEOUT = "connect_timeout"
+    READ_TIMEOUT = "read_timeout"  # no byte for longer than the read timeout (a stall)
+    RESET = "connection_reset"  # the server closed or reset mid-response
+    TRUNCATED = "truncated"  # the stream ended without ``data: [DONE]``
+    MALFORMED = "malformed_chunk"  # a data line that is not JSON
+    STREAM_ERROR = "stream_error"  # an error object inside the stream
+    EMPTY = "empty_response"  # a complete answer with no output text
+    WRONG_CONTENT_TYPE = "wrong_content_type"
+    CANCELLED = "cancelled"  # perfkit gave up on it (end of run, user cancellation)
+    CLIENT = "client_error"  # anything else raised while sending or reading
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Everything measured for one request.  See ``perfkit.store.schema.REQUESTS`` for units."""
+
+    request_id: int
+    phase: str
+    phase_index: int
+    warmup: bool
+    user_id: int | None
+    intended_ns: int
+    prompt_tokens_target: int
+    output_tokens_target: int
+    sent_ns: int | None = None
+    headers_ns: int | None = None
+    first_token_ns: int | None = None
+    last_token_ns: int | None = None
+    end_ns: int | None = None
+    status: int | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens_usage: int | None = None
+    empty_chunks: int = 0
+    malformed_chunks: int = 0
+    chunk_ns: list[int] = field(default_factory=list)
+    chunk_tokens: list[int | None] = field(default_factory=list)
+    chunk_chars: list[int] = field(default_factory=list)
+
+    def fail(self, kind: str, message: str | None = None) -> None:
+        """Record the first failure; later ones do not overwrite it."""
+        if self.error_kind is None:
+            self.error_kind = kind
+            self.error_message = (message or "")[:500] or None
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens: the server's ``usage`` when given, else one per content chunk."""
+        if self.output_tokens_usage is not None:
+            return self.output_tokens_usage
+        return len(self.chunk_ns)
+
+    @property
+    def output_tokens_source(self) -> str:
+        return "usage" if self.output_tokens_usage is not None else "chunks"

@@ -1,0 +1,85 @@
+"""A pure, incremental parser of Server-Sent Events (the WHATWG ``text/event-stream`` format).
+
+Bytes go in as they arrive from the socket, in pieces of any size; complete
+events come out.  Lines may end in ``\\n``, ``\\r\\n`` or ``\\r``; lines starting
+with ``:`` are comments (servers send them as keep-alives); an event is
+dispatched at a blank line, its ``data`` lines joined by ``\\n``; an event
+with no data is not dispatched.  :meth:`SSEParser.close` says whether the
+stream stopped part-way through an event (a truncated stream).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["SSEEvent", "SSEParser"]
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched event: its ``event`` type (default ``"message"``), ``data`` and last ``id``."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+
+
+class SSEParser:
+    """Incremental SSE parser.
+
+    Attributes
+    ----------
+    comments : int
+        Comment lines seen (keep-alives).
+    """
+
+    __slots__ = ("_buf", "_data", "_event", "_id", "comments")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self.comments = 0
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Add bytes; return the events they complete, in order."""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            keep_cr = buf.endswith(b"\r")  # a "\r\n" may be split across reads
+            if keep_cr:
+                buf = buf[:-1]
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            lines = buf.split(b"\n")
+            self._buf = lines.pop() + (b"\r" if keep_cr else b"")
+        else:
+            lines = buf.split(b"\n")
+            self._buf = lines.pop()
+        out: list[SSEEvent] = []
+        for raw in lines:
+            if not raw:
+                if self._data:
+                    out.append(SSEEvent("\n".join(self._data), self._event or "message", self._id))
+                self._data = []
+                self._event = ""
+                continue
+            line = raw.decode("utf-8", errors="replace")
+            if line[0] == ":":
+                self.comments += 1
+                continue
+            name, sep, value = line.partition(":")
+            if sep and value.startswith(" "):
+                value = value[1:]
+            if name == "data":
+                self._data.append(value)
+            elif name == "event":
+                self._event = value
+            elif name == "id" and "\0" not in value:
+                self._id = value
+            # "retry" and unknown fields are ignored, as the standard says
+        return out
+
+    def close(self) -> bool:
+        """End of stream.  Returns True when it stopped part-way through an event."""
+        partial = bool(self._buf.strip(b"\r")) or bool(self._data)
+        self._buf, self._data, self._event = b"", [], ""
+        return partial

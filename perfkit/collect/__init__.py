@@ -1,0 +1,1 @@
+"""Side channels (GPU counters, server metrics, host): see the telemetry issue."""

@@ -1,0 +1,70 @@
+"""``perfkit demo``: the whole pipeline on the simulated endpoint, in about a minute.
+
+Starts the simulator in its own process, runs four phases (warm-up, light
+load, heavy load near the knee, and moderate load during an injected 3×
+slowdown), writes Parquet, prints the summary, writes the HTML report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from perfkit.client.openai import Endpoint
+from perfkit.client.runner import PhaseSpec
+from perfkit.sim.config import SimConfig, SimEvent
+from perfkit.sim.process import SimProcess
+
+__all__ = ["DemoPlan", "demo_phases"]
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """Durations (s) and rates (requests/s) of the demo's phases."""
+
+    warmup_s: float = 3.0
+    light_s: float = 15.0
+    heavy_s: float = 15.0
+    slowdown_s: float = 15.0
+    light_rate: float = 4.0
+    heavy_rate: float = 20.0
+    slowdown_rate: float = 6.0
+    slowdown_factor: float = 3.0
+
+    def scaled(self, k: float) -> DemoPlan:
+        """The same plan with every duration multiplied by ``k``."""
+        return DemoPlan(self.warmup_s * k, self.light_s * k, self.heavy_s * k, self.slowdown_s * k,
+                        self.light_rate, self.heavy_rate, self.slowdown_rate, self.slowdown_factor)
+
+
+def demo_phases(plan: DemoPlan) -> tuple[list[PhaseSpec], list[SimEvent]]:
+    """The demo's phases, and the simulator event that makes the slowdown (times from run start)."""
+    phases = [
+        PhaseSpec("warmup", duration_s=plan.warmup_s, concurrency=2, prompt_tokens=256, output_tokens=64,
+                  warmup=True),
+        PhaseSpec("light", duration_s=plan.light_s, rate=plan.light_rate, arrival="poisson",
+                  prompt_tokens="lognormal:256,0.4", output_tokens=128),
+        PhaseSpec("heavy", duration_s=plan.heavy_s, rate=plan.heavy_rate, arrival="poisson",
+                  prompt_tokens="lognormal:256,0.4", output_tokens=128),
+        PhaseSpec("slowdown", duration_s=plan.slowdown_s, rate=plan.slowdown_rate, arrival="poisson",
+                  prompt_tokens="lognormal:256,0.4", output_tokens=128),
+    ]
+    start = plan.warmup_s + plan.light_s + plan.heavy_s
+    event = SimEvent("slowdown", start_s=start, end_s=start + plan.slowdown_s, factor=plan.slowdown_factor)
+    return phases, [event]
+
+
+async def run_demo(data_dir: Path, plan: DemoPlan, sim: SimProcess, seed: int = 0, on_start=None):  # type: ignore[no-untyped-def]
+    """Schedule the slowdown on ``sim`` and record the demo run; returns the RunResult."""
+    from perfkit.recorder import record_run
+
+    phases, events = demo_phases(plan)
+    epoch = sim.schedule_events(events)
+    simulator = {"config": sim.config.to_dict(), "events": [asdict(e) for e in events], "epoch_ns": epoch,
+                 "url": sim.url}
+    return await record_run(Endpoint(sim.url), phases, data_dir, seed=seed, label="perfkit demo (simulated endpoint)",
+                            simulator=simulator, on_start=on_start, drain_timeout_s=30.0)
+
+
+def default_sim_config(seed: int = 0) -> SimConfig:
+    return SimConfig(seed=seed)

@@ -1,0 +1,166 @@
+"""``perfkit.open(data_dir)``: DuckDB views over every run in a data directory."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from perfkit.errors import DataError, RunNotFoundError
+from perfkit.query.metrics import summary_sql
+from perfkit.store.manifest import effective_status
+from perfkit.store.schema import TABLES
+
+__all__ = ["Catalog", "open_catalog"]
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9._:-]+$")
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def check_run_id(run_id: str) -> str:
+    if not _RUN_ID.match(run_id):
+        raise DataError(f"run id {run_id!r} has characters other than letters, digits, '.', '_', ':' and '-'")
+    return run_id
+
+
+class Catalog:
+    """Owns a DuckDB connection with views over a data directory.
+
+    Views: ``requests`` and ``chunks`` (every run's Parquet, with ``run_id``
+    from the Hive partition) and ``runs`` (one row per manifest).
+
+    Parameters
+    ----------
+    data_dir : str or Path
+
+    Examples
+    --------
+    >>> import perfkit
+    >>> with perfkit.open("data") as cat:  # doctest: +SKIP
+    ...     cat.summary().pl()
+    """
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        if not self.data_dir.is_dir():
+            raise DataError(f"data directory {str(self.data_dir)!r} does not exist; make one with "
+                            f"`perfkit demo --data-dir {self.data_dir}` or `perfkit run ... --data-dir {self.data_dir}`")
+        self.con = duckdb.connect(":memory:")
+        self.refresh()
+
+    # -- views -----------------------------------------------------------
+    def refresh(self) -> Catalog:
+        """(Re)create the views, picking up runs written since they were made."""
+        for name, schema in TABLES.items():
+            folder = self.data_dir / name
+            if any(folder.glob("run_id=*/*.parquet")):
+                glob = _lit(str(folder / "*" / "*.parquet"))
+                self.con.execute(
+                    f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({glob}, hive_partitioning=true, "
+                    f"union_by_name=true, hive_types={{'run_id': VARCHAR}})")
+            else:
+                empty = pa.Table.from_pylist([], schema=schema.append(pa.field("run_id", pa.string())))
+                self.con.register(f"_empty_{name}", empty)
+                self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _empty_{name}")
+        self.con.register("_runs", self._runs_table())
+        self.con.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs")
+        return self
+
+    def _runs_table(self) -> pa.Table:
+        rows = []
+        for path in sorted(self.data_dir.glob("runs/run_id=*/manifest.json")):
+            try:
+                m = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise DataError(f"manifest {path} cannot be read ({exc}); move it away or repair it") from None
+            endpoint = m.get("endpoint") or {}
+            rows.append({
+                "run_id": path.parent.name.removeprefix("run_id="),
+                "status": effective_status(m),
+                "started_utc": m.get("started_utc"), "finished_utc": m.get("finished_utc"),
+                "label": m.get("label"), "endpoint": endpoint.get("base_url"), "model": endpoint.get("model"),
+                "simulated": bool(m.get("simulator")), "seed": m.get("seed"),
+                "requests": (m.get("counts") or {}).get("requests"),
+                "perfkit_version": ((m.get("environment") or {}).get("versions") or {}).get("perfkit"),
+            })
+        schema = pa.schema([("run_id", pa.string()), ("status", pa.string()), ("started_utc", pa.string()),
+                            ("finished_utc", pa.string()), ("label", pa.string()), ("endpoint", pa.string()),
+                            ("model", pa.string()), ("simulated", pa.bool_()), ("seed", pa.int64()),
+                            ("requests", pa.int64()), ("perfkit_version", pa.string())])
+        return pa.Table.from_pylist(rows, schema=schema)
+
+    # -- queries -----------------------------------------------------------
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+        """Run SQL against the views; returns a lazy DuckDB relation."""
+        return self.con.sql(query)
+
+    def scalar(self, query: str) -> Any:
+        """The first column of the first row of a query (None when it returns no row)."""
+        rows = self.con.sql(query).limit(1).fetchall()
+        return rows[0][0] if rows else None
+
+    def table(self, name: str, run_id: str | None = None) -> duckdb.DuckDBPyRelation:
+        """One view (``requests``, ``chunks``, ``runs``), optionally for one run."""
+        if name not in (*TABLES, "runs"):
+            raise DataError(f"no table {name!r}; the tables are {', '.join([*TABLES, 'runs'])}")
+        where = f" WHERE run_id = {_lit(check_run_id(run_id))}" if run_id else ""
+        return self.con.sql(f"SELECT * FROM {name}{where}")
+
+    def run_ids(self) -> list[str]:
+        """Every run id that has requests or a manifest, oldest first."""
+        rows = self.con.sql("SELECT DISTINCT run_id FROM requests UNION SELECT run_id FROM runs ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+
+    def require_run(self, run_id: str) -> str:
+        """Check that ``run_id`` exists; ``latest`` names the newest run."""
+        ids = self.run_ids()
+        if run_id == "latest":
+            if not ids:
+                raise RunNotFoundError(f"{self.data_dir} holds no run yet")
+            return ids[-1]
+        if run_id not in ids:
+            hint = f"; runs here: {', '.join(ids[-5:])}" if ids else "; it holds no run yet"
+            raise RunNotFoundError(f"run {run_id!r} is not in {self.data_dir}{hint}")
+        return run_id
+
+    def manifest(self, run_id: str) -> dict[str, Any]:
+        from perfkit.store.manifest import read_manifest
+
+        return read_manifest(self.data_dir, check_run_id(run_id))
+
+    def summary(self, run_id: str | list[str] | None = None, *, by_phase: bool = True,
+                include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+        """Per run (and phase): count, error rate, throughput, TTFT / ITL / E2E mean and percentiles.
+
+        Returns a DuckDB relation (``.df()`` for pandas, ``.pl()`` for Polars).
+        Columns and definitions: :mod:`perfkit.query.metrics`.
+        """
+        preds = [] if include_warmup else ["NOT warmup"]
+        if run_id is not None:
+            ids = [run_id] if isinstance(run_id, str) else list(run_id)
+            preds.append(f"run_id IN ({', '.join(_lit(check_run_id(i)) for i in ids)})")
+        return self.con.sql(summary_sql(" AND ".join(preds) or "TRUE", by_phase=by_phase))
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Catalog({str(self.data_dir)!r})"
+
+
+def open_catalog(data_dir: str | Path = "data") -> Catalog:
+    """Open a data directory: ``perfkit.open``."""
+    return Catalog(data_dir)

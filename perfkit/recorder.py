@@ -1,0 +1,124 @@
+"""Record one run end to end: manifest, load runner, Parquet sink.
+
+This is the glue used by ``perfkit run``, ``perfkit demo`` and the tests; it
+sits on top of the stages (client, store) and owns no logic of its own
+beyond their order: manifest first, then traffic, then the final manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfkit.client.openai import Endpoint, discover_model, make_session
+from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress
+from perfkit.clock import ClockAnchor, now_ns
+from perfkit.store.manifest import environment_info, new_run_id, redact_url, write_manifest
+from perfkit.store.writer import ParquetSink
+
+__all__ = ["RunResult", "record_run"]
+
+
+@dataclass
+class RunResult:
+    """What :func:`record_run` returns."""
+
+    run_id: str
+    data_dir: Path
+    progress: RunProgress
+    manifest: dict[str, Any]
+
+
+def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
+    d = dataclasses.asdict(p)
+    d["prompt_tokens"] = str(p.prompt_tokens)
+    d["output_tokens"] = str(p.output_tokens)
+    return d
+
+
+async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str | Path = "data", *,
+                     seed: int = 0, run_id: str | None = None, label: str | None = None,
+                     simulator: dict[str, Any] | None = None, read_timeout_s: float = 60.0,
+                     drain_timeout_s: float = 60.0, flush_interval_s: float = 1.0,
+                     on_start: Callable[[LoadRunner, str], None] | None = None,
+                     command: list[str] | None = None) -> RunResult:
+    """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
+
+    Parameters
+    ----------
+    endpoint : Endpoint
+        If its ``model`` is empty, the first model ``/v1/models`` lists is used.
+    phases : list of PhaseSpec
+    data_dir : str or Path
+    seed : int
+    run_id : str, optional
+        Default: a new sortable id.
+    label : str, optional
+        Free text kept in the manifest.
+    simulator : dict, optional
+        The simulator's config when the endpoint is perfkit's simulator (ground truth).
+    read_timeout_s, drain_timeout_s : float
+        See :class:`LoadRunner`, s.
+    flush_interval_s : float
+        Parquet flush interval, s (at most this much is lost on a kill).
+    on_start : callable, optional
+        Called with the runner and run id once traffic is about to start
+        (progress displays hook in here).
+    command : list of str, optional
+        The command line, kept in the manifest.
+    """
+    anchor = ClockAnchor.take()
+    run_id = run_id or new_run_id(anchor)
+    data_dir = Path(data_dir)
+    pool = max(p.max_concurrency_hint for p in phases) + 8
+    session = make_session(pool, read_timeout_s=read_timeout_s)
+    try:
+        if not endpoint.model:
+            endpoint = dataclasses.replace(endpoint, model=await discover_model(session, endpoint))
+        manifest: dict[str, Any] = {
+            "status": "running", "label": label, "seed": seed, "pid": os.getpid(),
+            "started_utc": anchor.utc_iso, "clock_anchor": {"mono_ns": anchor.mono_ns, "wall_ns": anchor.wall_ns},
+            "endpoint": {"base_url": redact_url(endpoint.base_url), "model": endpoint.model, "api": endpoint.api,
+                         "ignore_eos": endpoint.ignore_eos, "continuous_usage": endpoint.continuous_usage,
+                         "api_key_env": endpoint.api_key_env or "PERFKIT_API_KEY|OPENAI_API_KEY",
+                         "api_key_set": "Authorization" in endpoint.headers()},
+            "phases": [_phase_dict(p) for p in phases],
+            "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
+                       "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns"},
+            "simulator": simulator, "command": command if command is not None else sys.argv,
+            "environment": environment_info(),
+        }
+        write_manifest(data_dir, run_id, manifest)
+        sink = ParquetSink(data_dir, run_id, flush_interval_s)
+        runner = LoadRunner(endpoint, phases, sink, seed=seed, run_id=run_id, session=session,
+                            drain_timeout_s=drain_timeout_s, read_timeout_s=read_timeout_s)
+        if on_start:
+            on_start(runner, run_id)
+        error: BaseException | None = None
+        try:
+            await runner.run()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await asyncio.get_running_loop().run_in_executor(None, sink.close)
+            p = runner.progress
+            manifest.update({
+                "status": "complete" if error is None else ("interrupted" if isinstance(
+                    error, (KeyboardInterrupt, asyncio.CancelledError)) else "failed"),
+                "error": None if error is None else f"{type(error).__name__}: {error}",
+                "finished_utc": anchor.to_datetime(now_ns()).isoformat(),
+                "phase_windows": [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows],
+                "counts": {"requests": p.done, "errors": p.errors, "errors_by_kind": p.errors_by_kind,
+                           "output_tokens": p.output_tokens, "written": sink.written},
+            })
+            write_manifest(data_dir, run_id, manifest)
+    finally:
+        await session.close()
+    return RunResult(run_id, data_dir, runner.progress, manifest)

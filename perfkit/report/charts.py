@@ -1,0 +1,108 @@
+"""Altair charts of one run: latency over time, latency CDFs, throughput over time.
+
+Each function takes a :class:`~perfkit.query.Catalog` and a run id, does its
+aggregation in DuckDB (so a chart never carries millions of points), and
+returns an Altair chart.  Time is seconds since the run's first intended send.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from perfkit.query.catalog import Catalog, check_run_id
+
+__all__ = ["cdf_chart", "latency_over_time_chart", "phase_windows", "throughput_chart"]
+
+_MAX_POINTS = 4000
+_CDF_POINTS = 200
+
+
+def _t0(cat: Catalog, run_id: str) -> int:
+    t0 = cat.scalar(f"SELECT min(intended_ns) FROM requests WHERE run_id = '{check_run_id(run_id)}'")
+    return int(t0) if t0 is not None else 0
+
+
+def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """Phase start/end (s since the run's first send), from the manifest or the requests."""
+    t0 = _t0(cat, run_id)
+    wins = cat.manifest(run_id).get("phase_windows") or []
+    if wins:
+        return pd.DataFrame([{"phase": w["phase"], "start_s": (w["start_ns"] - t0) / 1e9,
+                              "end_s": (w["end_ns"] - t0) / 1e9} for w in wins])
+    return cat.sql(f"""SELECT phase, (min(intended_ns) - {t0}) / 1e9 AS start_s, (max(intended_ns) - {t0}) / 1e9 AS end_s
+        FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase ORDER BY 2""").df()
+
+
+def _phase_layer(cat: Catalog, run_id: str) -> alt.Chart:
+    wins = phase_windows(cat, run_id)
+    base = alt.Chart(wins)
+    rect = base.mark_rect(opacity=0.07, color="#555").encode(x="start_s:Q", x2="end_s:Q")
+    text = base.mark_text(align="left", baseline="top", dx=3, dy=3, fontSize=10, color="#444").encode(
+        x="start_s:Q", y=alt.value(0), text="phase:N")
+    return rect + text
+
+
+def latency_over_time_chart(cat: Catalog, run_id: str, window_s: float = 2.0) -> alt.LayerChart:
+    """TTFT per request (points) with windowed p50 and p99 (lines), log scale, phases shaded."""
+    rid = check_run_id(run_id)
+    t0 = _t0(cat, rid)
+    pts = cat.sql(f"""SELECT (sent_ns - {t0}) / 1e9 AS t_s, ttft_ms, phase FROM requests
+        WHERE run_id = '{rid}' AND ok USING SAMPLE {_MAX_POINTS} ROWS (reservoir, 42)""").df()
+    win = cat.sql(f"""SELECT floor((sent_ns - {t0}) / 1e9 / {window_s}) * {window_s} + {window_s / 2} AS t_s,
+            quantile_cont(ttft_ms, 0.5) AS p50, quantile_cont(ttft_ms, 0.99) AS p99
+        FROM requests WHERE run_id = '{rid}' AND ok GROUP BY 1 ORDER BY 1""").df()
+    win = win.melt("t_s", var_name="statistic", value_name="ttft_ms")
+    x = alt.X("t_s:Q", title="time since start (s)")
+    y = alt.Y("ttft_ms:Q", title="TTFT (ms)", scale=alt.Scale(type="log"))
+    points = alt.Chart(pts).mark_circle(opacity=0.35, size=10).encode(x=x, y=y, color=alt.Color(
+        "phase:N", title="phase", sort=None))
+    lines = alt.Chart(win).mark_line(strokeWidth=2).encode(x=x, y=y, strokeDash=alt.StrokeDash(
+        "statistic:N", title=f"{window_s:g}-s window"), color=alt.value("#000"))
+    return alt.layer(_phase_layer(cat, rid), points, lines).properties(
+        title="Time to first token over the run", width=640, height=240).resolve_scale(color="independent")
+
+
+def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
+    """Empirical CDFs of TTFT, ITL (per chunk) and E2E, log scale, warm-up left out."""
+    rid = check_run_id(run_id)
+    grid = ", ".join(f"{(i + 0.5) / _CDF_POINTS:.5f}" for i in range(_CDF_POINTS))
+    sel = f"FROM requests WHERE run_id = '{rid}' AND ok AND NOT warmup"
+    ps = f"[{grid}]"
+    df = cat.sql(f"""
+        WITH v AS (
+          SELECT 'TTFT' AS metric, quantile_cont(ttft_ms, {ps}) AS xs {sel}
+          UNION ALL SELECT 'E2E', quantile_cont(e2e_ms, {ps}) {sel}
+          UNION ALL SELECT 'ITL', quantile_cont(c.itl_ms, {ps}) FROM chunks c
+             JOIN requests r USING (run_id, request_id)
+             WHERE c.run_id = '{rid}' AND r.ok AND NOT r.warmup AND c.itl_ms IS NOT NULL)
+        SELECT metric, unnest(xs) AS value_ms, unnest({ps}) AS p FROM v WHERE xs IS NOT NULL
+    """).df()
+    return alt.Chart(df).mark_line(strokeWidth=2).encode(
+        x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
+        y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("metric:N", legend=None),
+    ).properties(width=200, height=200).facet(
+        column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"])
+    ).resolve_scale(x="independent").properties(title="Latency distributions (warm-up excluded)")
+
+
+def throughput_chart(cat: Catalog, run_id: str, bin_s: float = 1.0) -> alt.LayerChart:
+    """Output tokens per second and completed / failed requests per second, per time bin."""
+    rid = check_run_id(run_id)
+    t0 = _t0(cat, rid)
+    toks = cat.sql(f"""SELECT floor((arrival_ns - {t0}) / 1e9 / {bin_s}) * {bin_s} AS t_s,
+            sum(coalesce(tokens, 1)) / {bin_s} AS value, 'output tokens/s' AS series
+        FROM chunks WHERE run_id = '{rid}' GROUP BY 1 ORDER BY 1""").df()
+    reqs = cat.sql(f"""SELECT floor((end_ns - {t0}) / 1e9 / {bin_s}) * {bin_s} AS t_s,
+            count(*) FILTER (WHERE ok) / {bin_s} AS completed, count(*) FILTER (WHERE NOT ok) / {bin_s} AS failed
+        FROM requests WHERE run_id = '{rid}' GROUP BY 1 ORDER BY 1""").df()
+    reqs = reqs.melt("t_s", var_name="series", value_name="value")
+    reqs["series"] = "requests/s " + reqs["series"]
+    x = alt.X("t_s:Q", title="time since start (s)")
+    top = alt.layer(_phase_layer(cat, rid), alt.Chart(toks).mark_line(interpolate="step-after").encode(
+        x=x, y=alt.Y("value:Q", title="output tokens/s"))).properties(width=640, height=160)
+    bottom = alt.layer(_phase_layer(cat, rid), alt.Chart(reqs).mark_line(interpolate="step-after").encode(
+        x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title=None))).properties(
+        width=640, height=140)
+    return alt.vconcat(top, bottom).properties(title="Throughput over the run")

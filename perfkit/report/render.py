@@ -1,0 +1,162 @@
+"""Render a run as one self-contained HTML file: no script, style or font from outside.
+
+Figures are Altair charts rendered to inline SVG by vl-convert (vector, no
+JavaScript needed to view them, identical from one rendering to the next).
+Two reports of the same run differ only in the "Generated" line.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import vl_convert as vlc
+
+from perfkit.query.catalog import Catalog
+from perfkit.query.metrics import SUMMARY_COLUMNS
+from perfkit.report.charts import cdf_chart, latency_over_time_chart, throughput_chart
+from perfkit.report.theme import themed_spec
+
+__all__ = ["build_report", "chart_svg"]
+
+_CSS = """
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{padding:.25em .55em;border-bottom:1px solid #e3e3e3;text-align:right}
+th{background:#f4f4f4}td.l,th.l{text-align:left}.meta td{text-align:left}.warn{background:#fff6e0;border-left:4px solid #E69F00;padding:.5em 1em}
+figure{margin:1em 0}figcaption{font-size:.85em;color:#555}.generated{color:#777;font-size:.8em}code{font-size:.9em}
+.wide{overflow-x:auto}
+"""
+
+
+def chart_svg(chart: alt.TopLevelMixin) -> str:
+    """A chart as an SVG string, in perfkit's theme."""
+    return vlc.vegalite_to_svg(themed_spec(chart))
+
+
+def _fmt(v: Any, col: str) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "–"
+    if col in ("requests", "errors"):
+        return f"{int(v):,}"
+    if col == "error_rate":
+        return f"{100 * v:.2f}%"
+    if isinstance(v, float):
+        return f"{v:,.1f}" if abs(v) >= 100 else f"{v:,.2f}"
+    return html.escape(str(v))
+
+
+_HEAD = {"requests": "requests", "errors": "errors", "error_rate": "error rate", "duration_s": "span (s)",
+         "request_throughput_rps": "req/s", "output_token_throughput_tps": "out tok/s"}
+
+
+def _table(df: pd.DataFrame) -> str:
+    cols = [c for c in SUMMARY_COLUMNS if c != "run_id"]
+    heads = "".join(f'<th class="{"l" if c == "phase" else ""}">{html.escape(_HEAD.get(c, c))}</th>' for c in cols)
+    rows = []
+    for rec in df.to_dict("records"):
+        cells = "".join(f'<td class="{"l" if c == "phase" else ""}">{_fmt(rec[c], c)}</td>' for c in cols)
+        rows.append(f"<tr>{cells}</tr>")
+    return f'<div class="wide"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
+
+
+def _meta_rows(pairs: list[tuple[str, Any]]) -> str:
+    return "".join(f"<tr><th class='l'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
+
+
+def _methods(m: dict[str, Any]) -> str:
+    env = m.get("environment") or {}
+    host = env.get("host") or {}
+    ep = m.get("endpoint") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items()) if v)
+    phases = "".join(
+        f"<tr><td class='l'>{html.escape(p['name'])}</td><td class='l'>"
+        + html.escape(f"closed loop, {p['concurrency']} users" if p.get("concurrency")
+                      else f"open loop, {p['arrival']} {p['rate']:g} req/s")
+        + f"</td><td>{p.get('duration_s') or '–'}</td><td>{p.get('requests') or '–'}</td>"
+        f"<td>{html.escape(str(p['prompt_tokens']))}</td><td>{html.escape(str(p['output_tokens']))}</td>"
+        f"<td>{'yes' if p.get('warmup') else ''}</td></tr>" for p in m.get("phases") or [])
+    meta = _meta_rows([
+        ("endpoint", ep.get("base_url")), ("model", ep.get("model")), ("API", ep.get("api")),
+        ("started (UTC)", m.get("started_utc")), ("finished (UTC)", m.get("finished_utc")),
+        ("status", m.get("status")), ("seed", m.get("seed")), ("git commit", env.get("git_commit") or "–"),
+        ("host", f"{host.get('platform')}, {host.get('cpu_count')} CPUs, "
+                 f"{(host.get('memory_bytes') or 0) / 2**30:.1f} GiB"),
+        ("python", env.get("python")), ("versions", versions), ("command", " ".join(m.get("command") or [])),
+    ])
+    return (f"<table class='meta'>{meta}</table><h3>Phases</h3><table><tr><th class='l'>phase</th>"
+            "<th class='l'>load</th><th>duration (s)</th><th>requests</th><th>prompt tokens</th>"
+            f"<th>output tokens</th><th>warm-up</th></tr>{phases}</table>")
+
+
+def _warnings(m: dict[str, Any], summary: pd.DataFrame) -> list[str]:
+    out = []
+    if m.get("simulator"):
+        out.append("The endpoint is perfkit's <b>simulated</b> LLM server: latencies come from its engine "
+                   "model, not from a GPU.")
+    if m.get("status") not in ("complete", None):
+        out.append(f"The run's status is <b>{html.escape(str(m.get('status')))}</b>: it did not finish; "
+                   "the data hold what was recorded up to the end.")
+    for rec in summary.to_dict("records"):
+        if rec["requests"] < 300:
+            out.append(f"Phase <b>{html.escape(rec['phase'])}</b> has {rec['requests']} requests: its p99 rests on "
+                       "fewer than 300 samples and is not a reliable estimate.")
+    if any(p.get("concurrency") for p in m.get("phases") or []):
+        out.append("Closed-loop phases send the next request only when one ends: under overload their tails "
+                   "understate what open arrivals would see (coordinated omission).")
+    return out
+
+
+def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> Path:
+    """Write ``OUT_DIR/RUN_ID.html`` and return its path."""
+    run_id = cat.require_run(run_id)
+    m = cat.manifest(run_id)
+    by_phase = cat.summary(run_id).df()
+    overall = cat.summary(run_id, by_phase=False).df()
+    figures = [
+        ("latency", latency_over_time_chart(cat, run_id),
+         "TTFT of every successful request (a sample of at most 4,000 points) with 2-s windowed p50 and p99; "
+         "shaded bands are phases."),
+        ("cdf", cdf_chart(cat, run_id), "Empirical CDFs over all non-warm-up requests; ITL is the gap between "
+         "consecutive streamed chunks."),
+        ("throughput", throughput_chart(cat, run_id), "Output tokens per second (from chunk arrivals) and "
+         "requests completed or failed per second, in 1-s bins."),
+    ]
+    figs_html = "".join(f'<figure id="fig-{name}">{chart_svg(chart)}<figcaption>{html.escape(cap)}</figcaption>'
+                        f"</figure>" for name, chart, cap in figures)
+    warns = "".join(f"<li>{w}</li>" for w in _warnings(m, by_phase))
+    title = f"perfkit run {run_id}"
+    label = f"<p>{html.escape(m['label'])}</p>" if m.get("label") else ""
+    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    version = ((m.get("environment") or {}).get("versions") or {}).get("perfkit", "")
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>{label}
+<h2>Summary</h2>
+<p>Latency statistics over successful requests, warm-up excluded; percentiles interpolate linearly between
+order statistics. ITL is the gap between streamed chunks; TPOT is (last − first token) / (tokens − 1).</p>
+{_table(overall)}{_table(by_phase)}
+<h2>Statistical warnings</h2><ul class="warn">{warns or "<li>None.</li>"}</ul>
+<h2>Figures</h2>{figs_html}
+<h2>Methods and reproducibility</h2>{_methods(m)}
+<details><summary>Manifest (JSON)</summary><pre>{html.escape(json.dumps(_stable(m), indent=2, sort_keys=True))}</pre></details>
+<p class="generated">Generated {generated} by perfkit {html.escape(str(version))}.</p>
+</body></html>
+"""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{run_id}.html"
+    path.write_text(doc, encoding="utf-8")
+    return path
+
+
+def _stable(m: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without the machine-local process id."""
+    return {k: v for k, v in m.items() if k != "pid"}

@@ -1,0 +1,158 @@
+"""Incremental, crash-safe Parquet writing off the event loop.
+
+:class:`ParquetSink` takes finished :class:`RequestRecord` objects from the
+event loop (``put`` is a lock-free queue append) and a background thread
+writes them about once a second as new Parquet part files.  Each part is
+written to a hidden temporary name and renamed into place, so a reader never
+sees a torn file and a killed process loses at most the last second.  Memory
+holds at most one flush interval of records.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from perfkit.client.records import RequestRecord
+from perfkit.store.schema import CHUNKS, REQUESTS
+
+__all__ = ["ParquetSink", "records_to_tables", "write_part"]
+
+_STOP = object()
+
+
+def _ms(a: int | None, b: int | None) -> float | None:
+    return (b - a) / 1e6 if a is not None and b is not None else None
+
+
+def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Table]:
+    """Convert records to the ``requests`` and ``chunks`` tables (see ``schema``)."""
+    req_cols: dict[str, list] = {f.name: [] for f in REQUESTS}
+    ch_cols: dict[str, list] = {f.name: [] for f in CHUNKS}
+    for r in records:
+        n = len(r.chunk_ns)
+        out_tokens = r.output_tokens
+        first, last = r.first_token_ns, r.last_token_ns
+        span = (last - first) / 1e6 if first is not None and last is not None else None
+        row = {
+            "request_id": r.request_id, "phase": r.phase, "phase_index": r.phase_index, "warmup": r.warmup,
+            "user_id": r.user_id, "intended_ns": r.intended_ns, "sent_ns": r.sent_ns,
+            "headers_ns": r.headers_ns, "first_token_ns": first, "last_token_ns": last, "end_ns": r.end_ns,
+            "schedule_lag_ms": _ms(r.intended_ns, r.sent_ns), "ttft_ms": _ms(r.sent_ns, first),
+            "e2e_ms": _ms(r.sent_ns, r.end_ns),
+            "tpot_ms": span / (out_tokens - 1) if span is not None and out_tokens > 1 else None,
+            "itl_mean_ms": span / (n - 1) if span is not None and n > 1 else None,
+            "prompt_tokens_target": r.prompt_tokens_target, "prompt_tokens": r.prompt_tokens,
+            "output_tokens_target": r.output_tokens_target, "output_tokens": out_tokens,
+            "output_tokens_source": r.output_tokens_source, "n_chunks": n, "empty_chunks": r.empty_chunks,
+            "malformed_chunks": r.malformed_chunks, "status": r.status, "ok": r.ok,
+            "error_kind": r.error_kind, "error_message": r.error_message, "finish_reason": r.finish_reason,
+        }
+        for k, v in row.items():
+            req_cols[k].append(v)
+        if n:
+            ts = r.chunk_ns
+            ch_cols["request_id"].extend([r.request_id] * n)
+            ch_cols["chunk_index"].extend(range(n))
+            ch_cols["arrival_ns"].extend(ts)
+            ch_cols["itl_ms"].append(None)
+            ch_cols["itl_ms"].extend([(b - a) / 1e6 for a, b in zip(ts, ts[1:])])
+            ch_cols["tokens"].extend(r.chunk_tokens)
+            ch_cols["chars"].extend(r.chunk_chars)
+    return (pa.Table.from_pydict(req_cols, schema=REQUESTS), pa.Table.from_pydict(ch_cols, schema=CHUNKS))
+
+
+def write_part(table: pa.Table, directory: Path, seq: int) -> Path:
+    """Write ``table`` as ``directory/part-SEQ.parquet`` atomically (temp file, then rename)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"part-{seq:06d}.parquet"
+    tmp = directory / f".part-{seq:06d}.parquet.tmp"
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, final)
+    return final
+
+
+class ParquetSink:
+    """Write records of one run under ``data_dir`` from a background thread.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+    run_id : str
+    flush_interval_s : float
+        Write a part at least this often while records arrive, s (bounds loss on a kill).
+
+    Attributes
+    ----------
+    written : int
+        Requests written so far.
+    """
+
+    def __init__(self, data_dir: str | Path, run_id: str, flush_interval_s: float = 1.0) -> None:
+        self.root = Path(data_dir)
+        self.run_id = run_id
+        self.flush_interval_s = flush_interval_s
+        self.written = 0
+        self.parts = 0
+        self.error: BaseException | None = None
+        self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=f"perfkit-writer-{run_id}", daemon=True)
+        self._thread.start()
+
+    def put(self, record: RequestRecord) -> None:
+        """Queue one finished record (non-blocking, safe on the event loop)."""
+        self._q.put(record)
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        """Flush what is queued and stop the thread; re-raise a write error if one happened."""
+        self._q.put(_STOP)
+        self._thread.join(timeout_s)
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        buf: list[RequestRecord] = []
+        next_flush = time.monotonic() + self.flush_interval_s
+        while True:
+            try:
+                item = self._q.get(timeout=max(0.0, next_flush - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            if item is not None:
+                buf.append(item)  # type: ignore[arg-type]
+            if time.monotonic() >= next_flush:
+                if buf:
+                    self._flush(buf)
+                    buf = []
+                next_flush = time.monotonic() + self.flush_interval_s
+        while True:  # drain anything put before the stop marker was seen
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                buf.append(item)  # type: ignore[arg-type]
+        if buf:
+            self._flush(buf)
+
+    def _flush(self, buf: list[RequestRecord]) -> None:
+        try:
+            requests, chunks = records_to_tables(buf)
+            part = f"run_id={self.run_id}"
+            # chunks first: a request row never points at chunks that are not on disk
+            if chunks.num_rows:
+                write_part(chunks, self.root / "chunks" / part, self.parts)
+            write_part(requests, self.root / "requests" / part, self.parts)
+            self.parts += 1
+            self.written += len(buf)
+        except BaseException as exc:  # noqa: BLE001 - reported by close(); the run goes on
+            self.error = exc

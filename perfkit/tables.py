@@ -1,0 +1,51 @@
+"""Terminal tables for summaries and query results (rich)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_frame", "print_summary"]
+
+_SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
+            ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
+            ("ttft_p90_ms", "p90"), ("ttft_p99_ms", "p99"), ("itl_mean_ms", "ITL mean"), ("itl_p50_ms", "p50"),
+            ("itl_p90_ms", "p90"), ("itl_p99_ms", "p99"), ("e2e_mean_ms", "E2E mean"), ("e2e_p50_ms", "p50"),
+            ("e2e_p90_ms", "p90"), ("e2e_p99_ms", "p99")]
+
+
+def _cell(v: object, col: str) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "–"
+    if col == "error_rate":
+        return f"{100 * float(v):.1f}"  # type: ignore[arg-type]
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    return str(v)
+
+
+def print_summary(df: pd.DataFrame, console: Console | None = None) -> None:
+    """Print a summary frame (from ``Catalog.summary``); latencies in ms."""
+    console = console or Console(width=200)
+    runs = df["run_id"].unique().tolist() if len(df) else []
+    title = f"run {runs[0]} (latencies in ms, warm-up excluded)" if len(runs) == 1 else "summary (ms)"
+    t = Table(title=title, title_justify="left")
+    for col, head in _SUMMARY:
+        t.add_column(head, justify="left" if col == "phase" else "right")
+    for rec in df.to_dict("records"):
+        t.add_row(*[_cell(rec[c], c) for c, _ in _SUMMARY])
+    console.print(t)
+
+
+def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = None) -> None:
+    """Print any frame as a table, at most ``limit`` rows."""
+    console = console or Console(width=200)
+    t = Table(show_lines=False)
+    for c in df.columns:
+        t.add_column(str(c))
+    for rec in df.head(limit).itertuples(index=False):
+        t.add_row(*[_cell(v, "") for v in rec])
+    console.print(t)
+    if len(df) > limit:
+        console.print(f"({len(df) - limit} more rows; use --limit or --format csv)")
