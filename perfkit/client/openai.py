@@ -231,13 +231,15 @@ async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestR
                         done = True
                 if done:
                     break
-            if parser.close() or not done:
+            tail, partial = parser.close()
+            for ev in tail:
+                done = _handle_event(rec, ev.data, now_ns(), state) or done
+            if partial or not done:
                 rec.fail(ErrorKind.TRUNCATED, "the stream ended without data: [DONE]")
             elif not rec.chunk_ns:
                 rec.fail(ErrorKind.EMPTY, "no output text in a complete stream")
     except asyncio.CancelledError:
         rec.fail(ErrorKind.CANCELLED, "cancelled by perfkit")
-        rec.end_ns = now_ns()
         raise
     except aiohttp.ConnectionTimeoutError as exc:
         rec.fail(ErrorKind.CONNECT_TIMEOUT, str(exc))
@@ -250,7 +252,8 @@ async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestR
         rec.fail(ErrorKind.RESET, f"{type(exc).__name__}: {exc}")
     except aiohttp.ClientError as exc:
         rec.fail(ErrorKind.CLIENT, f"{type(exc).__name__}: {exc}")
-    rec.end_ns = now_ns()
+    finally:
+        rec.end_ns = now_ns()
     return rec
 
 

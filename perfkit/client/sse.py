@@ -78,8 +78,16 @@ class SSEParser:
             # "retry" and unknown fields are ignored, as the standard says
         return out
 
-    def close(self) -> bool:
-        """End of stream.  Returns True when it stopped part-way through an event."""
-        partial = bool(self._buf.strip(b"\r")) or bool(self._data)
+    def close(self) -> tuple[list[SSEEvent], bool]:
+        """End of stream.
+
+        Returns the events completed by a final lone ``\\r`` (held back in case
+        a ``\\n`` followed), and True when the stream stopped part-way through
+        an event.
+        """
+        events: list[SSEEvent] = []
+        if self._buf.endswith(b"\r"):
+            events = self.feed(b"\n")
+        partial = bool(self._buf) or bool(self._data)
         self._buf, self._data, self._event = b"", [], ""
-        return partial
+        return events, partial

@@ -1,0 +1,120 @@
+"""The command line end to end: run, query, report, demo, and a SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from conftest import perfkit_cmd
+from perfkit.cli import build_parser
+
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(perfkit_cmd(*args), capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def test_run_records_every_request_it_sent_and_duckdb_sees_them(sim, data_dir, tmp_path):
+    out = run_cli("run", "--endpoint", sim.url, "--rate", "15", "--duration", "3", "--warmup", "1",
+                  "--prompt-tokens", "uniform:32,96", "--output-tokens", "16", "--data-dir", str(data_dir),
+                  "--run-id", "cli-run", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "run cli-run" in out.stdout and "main" in out.stdout  # the summary table
+    sent = [r for r in sim.request_log() if r["request_id"].startswith("cli-run-")]
+    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/requests/**/*.parquet', hive_partitioning=true)"
+                   ).fetchall()[0][0]
+    assert n == len(sent) > 40
+    manifest = json.loads((data_dir / "runs" / "run_id=cli-run" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["counts"]["requests"] == n
+    assert manifest["endpoint"]["model"] == sim.config.model  # discovered from /v1/models
+    assert manifest["clock_anchor"]["mono_ns"] > 0 and manifest["environment"]["versions"]["duckdb"]
+
+    q = run_cli("query", str(data_dir), "SELECT phase, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1",
+                "--format", "json")
+    assert q.returncode == 0, q.stderr
+    assert {r["phase"] for r in json.loads(q.stdout)} == {"main", "warmup"}
+
+    rep = run_cli("report", "latest", "--data-dir", str(data_dir), "--out", str(tmp_path / "reports"))
+    assert rep.returncode == 0, rep.stderr
+    assert (tmp_path / "reports" / "cli-run.html").is_file()
+
+
+def test_sigkill_mid_run_keeps_every_request_finished_a_second_before(sim, data_dir):
+    proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "12", "--duration", "60",
+                                        "--output-tokens", "24", "--data-dir", str(data_dir), "--run-id", "killed",
+                                        "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(6)
+    kill_ns = time.perf_counter_ns()  # same monotonic clock as the simulator (CLOCK_MONOTONIC)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    log = [r for r in sim.request_log() if r["request_id"].startswith("killed-") and r["status"] == 200]
+    done_before = {int(r["request_id"].split("-")[-1]) for r in log if r["finish_ns"] < kill_ns - 1.2e9}
+    assert len(done_before) > 30
+    rows = duckdb.sql(f"SELECT request_id, ok FROM read_parquet('{data_dir}/requests/run_id=killed/*.parquet')"
+                      ).fetchall()
+    on_disk = {rid for rid, ok in rows if ok}
+    assert done_before <= on_disk, sorted(done_before - on_disk)
+    import perfkit
+
+    with perfkit.open(data_dir) as cat:
+        assert cat.table("runs").df()["status"].tolist() == ["incomplete"]
+        assert cat.summary("killed").df()["requests"].iloc[0] == len(rows)
+
+
+def test_sigterm_closes_the_run_cleanly(sim, data_dir):
+    proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "8", "--duration", "60",
+                                        "--output-tokens", "16", "--data-dir", str(data_dir), "--run-id", "termed",
+                                        "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    manifest = json.loads((data_dir / "runs" / "run_id=termed" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted", err
+    assert manifest["counts"]["written"] == manifest["counts"]["requests"] > 10
+
+
+def test_unreachable_endpoint_is_one_clear_line(tmp_path):
+    out = run_cli("run", "--endpoint", "http://127.0.0.1:9", "--requests", "1", "--data-dir", str(tmp_path))
+    assert out.returncode == 2
+    assert "cannot reach http://127.0.0.1:9/v1/models" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bad_length_and_missing_data_dir_are_clear_errors(tmp_path, sim):
+    out = run_cli("run", "--endpoint", sim.url, "--prompt-tokens", "zipf:3", "--data-dir", str(tmp_path))
+    assert out.returncode == 2 and "zipf" in out.stderr and "Traceback" not in out.stderr
+    out = run_cli("query", str(tmp_path / "none"), "SELECT 1")
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    out = run_cli("query", str(tmp_path), "SELEC nonsense")
+    assert out.returncode == 2 and "query failed" in out.stderr
+
+
+def test_demo_prints_a_summary_and_the_report_path(tmp_path):
+    out = run_cli("demo", "--scale", "0.15", "--data-dir", str(tmp_path / "d"), "--reports-dir",
+                  str(tmp_path / "r"), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for phase in ("light", "heavy", "slowdown"):
+        assert phase in out.stdout
+    report = [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if ln.startswith("report:")][0]
+    assert os.path.isfile(report) and report.endswith(".html")
+
+
+def test_every_cli_command_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name in sub.choices:
+        assert f"perfkit {name}" in readme, name
+
+
+def test_python_dash_m_entry_points():
+    out = subprocess.run([sys.executable, "-m", "perfkit.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("perfkit ")
