@@ -28,18 +28,24 @@ def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
     t0 = _t0(cat, run_id)
     wins = cat.manifest(run_id).get("phase_windows") or []
     if wins:
-        return pd.DataFrame([{"phase": w["phase"], "start_s": (w["start_ns"] - t0) / 1e9,
-                              "end_s": (w["end_ns"] - t0) / 1e9} for w in wins])
-    return cat.sql(f"""SELECT phase, (min(intended_ns) - {t0}) / 1e9 AS start_s, (max(intended_ns) - {t0}) / 1e9 AS end_s
-        FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase ORDER BY 2""").df()
+        df = pd.DataFrame([{"phase": w["phase"], "start_s": (w["start_ns"] - t0) / 1e9,
+                            "end_s": (w["end_ns"] - t0) / 1e9} for w in wins])
+    else:
+        df = cat.sql(f"""SELECT phase, (min(intended_ns) - {t0}) / 1e9 AS start_s,
+                (max(intended_ns) - {t0}) / 1e9 AS end_s
+            FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase ORDER BY 2""").df()
+    df["shade"] = [i % 2 for i in range(len(df))]
+    df["row"] = [i % 2 for i in range(len(df))]  # stagger labels of short neighbouring phases
+    return df
 
 
-def _phase_layer(cat: Catalog, run_id: str) -> alt.Chart:
+def _phase_layer(cat: Catalog, run_id: str) -> alt.LayerChart:
     wins = phase_windows(cat, run_id)
     base = alt.Chart(wins)
-    rect = base.mark_rect(opacity=0.07, color="#555").encode(x="start_s:Q", x2="end_s:Q")
-    text = base.mark_text(align="left", baseline="top", dx=3, dy=3, fontSize=10, color="#444").encode(
-        x="start_s:Q", y=alt.value(0), text="phase:N")
+    rect = base.mark_rect(color="#777").encode(
+        x="start_s:Q", x2="end_s:Q", opacity=alt.Opacity("shade:Q", scale=alt.Scale(range=[0.04, 0.12]), legend=None))
+    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10, color="#333").encode(
+        x="start_s:Q", y=alt.YValue(alt.expr("3 + 12 * datum.row")), text="phase:N")
     return rect + text
 
 

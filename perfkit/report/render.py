@@ -18,7 +18,6 @@ import pandas as pd
 import vl_convert as vlc
 
 from perfkit.query.catalog import Catalog
-from perfkit.query.metrics import SUMMARY_COLUMNS
 from perfkit.report.charts import cdf_chart, latency_over_time_chart, throughput_chart
 from perfkit.report.theme import themed_spec
 
@@ -27,8 +26,8 @@ __all__ = ["build_report", "chart_svg"]
 _CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{padding:.25em .55em;border-bottom:1px solid #e3e3e3;text-align:right}
-th{background:#f4f4f4}td.l,th.l{text-align:left}.meta td{text-align:left}.warn{background:#fff6e0;border-left:4px solid #E69F00;padding:.5em 1em}
+table{border-collapse:collapse;font-size:.8em;margin:.6em 0}th,td{padding:.2em .4em;border-bottom:1px solid #e3e3e3;text-align:right}
+th{background:#f4f4f4}th.grp{border-bottom:1px solid #bbb;text-align:center}td.l,th.l{text-align:left}.meta td{text-align:left}.warn{background:#fff6e0;border-left:4px solid #E69F00;padding:.5em 1em}
 figure{margin:1em 0}figcaption{font-size:.85em;color:#555}.generated{color:#777;font-size:.8em}code{font-size:.9em}
 .wide{overflow-x:auto}
 """
@@ -51,18 +50,23 @@ def _fmt(v: Any, col: str) -> str:
     return html.escape(str(v))
 
 
-_HEAD = {"requests": "requests", "errors": "errors", "error_rate": "error rate", "duration_s": "span (s)",
-         "request_throughput_rps": "req/s", "output_token_throughput_tps": "out tok/s"}
+_LEFT = [("phase", "phase"), ("requests", "requests"), ("errors", "errors"), ("error_rate", "error rate"),
+         ("duration_s", "span (s)"), ("request_throughput_rps", "req/s"), ("output_token_throughput_tps", "out tok/s")]
+_GROUPS = [("TTFT (ms)", "ttft", ("mean", "p50", "p90", "p99")), ("ITL (ms)", "itl", ("mean", "p50", "p90", "p99")),
+           ("TPOT (ms)", "tpot", ("mean",)), ("E2E (ms)", "e2e", ("mean", "p50", "p90", "p99"))]
 
 
 def _table(df: pd.DataFrame) -> str:
-    cols = [c for c in SUMMARY_COLUMNS if c != "run_id"]
-    heads = "".join(f'<th class="{"l" if c == "phase" else ""}">{html.escape(_HEAD.get(c, c))}</th>' for c in cols)
+    """The summary as an HTML table with grouped latency columns."""
+    top = "".join(f'<th rowspan="2" class="{"l" if c == "phase" else ""}">{h}</th>' for c, h in _LEFT)
+    top += "".join(f'<th colspan="{len(stats)}" class="grp">{g}</th>' for g, _, stats in _GROUPS)
+    sub = "".join(f"<th>{st}</th>" for _, _, stats in _GROUPS for st in stats)
+    cols = [c for c, _ in _LEFT] + [f"{k}_{st}_ms" for _, k, stats in _GROUPS for st in stats]
     rows = []
     for rec in df.to_dict("records"):
         cells = "".join(f'<td class="{"l" if c == "phase" else ""}">{_fmt(rec[c], c)}</td>' for c in cols)
         rows.append(f"<tr>{cells}</tr>")
-    return f'<div class="wide"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
+    return f'<div class="wide"><table class="summary"><tr>{top}</tr><tr>{sub}</tr>{"".join(rows)}</table></div>'
 
 
 def _meta_rows(pairs: list[tuple[str, Any]]) -> str:
@@ -106,7 +110,7 @@ def _warnings(m: dict[str, Any], summary: pd.DataFrame) -> list[str]:
         if rec["requests"] < 300:
             out.append(f"Phase <b>{html.escape(rec['phase'])}</b> has {rec['requests']} requests: its p99 rests on "
                        "fewer than 300 samples and is not a reliable estimate.")
-    if any(p.get("concurrency") for p in m.get("phases") or []):
+    if any(p.get("concurrency") and not p.get("warmup") for p in m.get("phases") or []):
         out.append("Closed-loop phases send the next request only when one ends: under overload their tails "
                    "understate what open arrivals would see (coordinated omission).")
     return out

@@ -29,8 +29,8 @@ Latency definitions (they differ between tools, so they are spelled out):
   token per chunk, the mean of ``itl_ms`` over a request equals ``tpot_ms``.
 * ``tokens`` (``chunks`` table) = tokens in the chunk, from the server's
   cumulative ``usage.completion_tokens`` when it streams usage in every chunk
-  (vLLM ``continuous_usage_stats``), else null (then per-token ITL is
-  ``itl_ms`` divided by nothing: unknown).
+  (vLLM ``continuous_usage_stats``), else null; per-token gaps within a
+  multi-token chunk are then unknown and ``tpot_ms`` is the per-token figure.
 """
 
 from __future__ import annotations
