@@ -47,26 +47,15 @@ def cmd_sim(a: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(data_dir: Path, run_id: str) -> None:
-    from perfkit.query.catalog import Catalog
-    from perfkit.tables import print_summary
-
-    with Catalog(data_dir) as cat:
-        print_summary(cat.summary(run_id).df())
-
-
-def cmd_run(a: argparse.Namespace) -> int:
-    from perfkit.client.openai import Endpoint
+def _cli_phases(a: argparse.Namespace) -> list:  # type: ignore[type-arg]
     from perfkit.client.runner import PhaseSpec
-    from perfkit.progress import ProgressDisplay
-    from perfkit.recorder import record_run
 
-    endpoint = Endpoint(a.endpoint, model=a.model or "", api=a.api, ignore_eos=not a.no_ignore_eos,
-                        continuous_usage=not a.no_continuous_usage)
     if a.concurrency is None and a.rate is None:
         a.concurrency = 1
-    load = {"concurrency": a.concurrency} if a.concurrency is not None else {"rate": a.rate, "arrival": a.arrival,
-                                                                             "max_in_flight": a.max_in_flight}
+    if a.rate is not None:
+        load = {"rate": a.rate, "arrival": a.arrival, "burstiness": a.burstiness, "max_in_flight": a.max_in_flight}
+    else:
+        load = {"concurrency": a.concurrency}
     if a.duration is None and a.requests is None:
         a.duration = 30.0
     phases = []
@@ -75,19 +64,51 @@ def cmd_run(a: argparse.Namespace) -> int:
                                 output_tokens=a.output_tokens, warmup=True, **load))
     phases.append(PhaseSpec("main", duration_s=a.duration, requests=a.requests, prompt_tokens=a.prompt_tokens,
                             output_tokens=a.output_tokens, **load))
+    return phases
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from perfkit.client.openai import Endpoint
+    from perfkit.progress import ProgressDisplay
+    from perfkit.recorder import record_run
+
+    scenario = None
+    if a.scenario:
+        from perfkit.workload.scenario import load_scenario
+
+        given = [f"--{n.replace('_', '-')}" for n in ("concurrency", "rate", "duration", "requests")
+                 if getattr(a, n) is not None]
+        if given:
+            raise PerfkitError(f"the scenario {a.scenario} defines its own load; drop {', '.join(given)}")
+        scenario = load_scenario(a.scenario)
+        if a.scale != 1.0:
+            scenario = scenario.scaled(a.scale)
+        phases = list(scenario.phases)
+    else:
+        phases = _cli_phases(a)
+    api = a.api or (scenario.api if scenario and scenario.api else "completions")
+    endpoint = Endpoint(a.endpoint, model=a.model or "", api=api, ignore_eos=not a.no_ignore_eos,
+                        continuous_usage=not a.no_continuous_usage)
+    seed = a.seed if a.seed is not None else (scenario.seed if scenario else 0)
     display = ProgressDisplay() if not a.quiet else None
+    scen = {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} \
+        if scenario else None
 
     async def go():  # type: ignore[no-untyped-def]
         try:
-            return await record_run(endpoint, phases, a.data_dir, seed=a.seed, run_id=a.run_id, label=a.label,
+            return await record_run(endpoint, phases, a.data_dir, seed=seed, run_id=a.run_id, label=a.label,
                                     read_timeout_s=a.read_timeout, flush_interval_s=a.flush_interval,
-                                    on_start=display.attach if display else None)
+                                    on_start=display.attach if display else None, scenario=scen)
         finally:
             if display:
                 display.close()
 
     result = _run_async(go())
-    _print_summary(Path(a.data_dir), result.run_id)
+    from perfkit.query.catalog import Catalog
+    from perfkit.tables import print_run
+
+    with Catalog(a.data_dir) as cat:
+        print_run(cat, result.run_id)
     print(f"run {result.run_id}: {result.progress.done} requests, {result.progress.errors} errors; "
           f"data in {Path(a.data_dir).resolve()}")
     return 0
@@ -99,7 +120,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from perfkit.query.catalog import Catalog
     from perfkit.report.render import build_report
     from perfkit.sim.process import SimProcess
-    from perfkit.tables import print_summary
+    from perfkit.tables import print_run
 
     plan = DemoPlan().scaled(a.scale)
     data_dir = Path(a.data_dir)
@@ -117,7 +138,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
         result = _run_async(go())
     with Catalog(data_dir) as cat:
-        print_summary(cat.summary(result.run_id).df())
+        print_run(cat, result.run_id)
         n = cat.scalar(f"SELECT count(*) FROM requests WHERE run_id = '{result.run_id}'")
         report = build_report(cat, result.run_id, a.reports_dir)
     print(f"\nrun id:   {result.run_id}")
@@ -181,22 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sim)
 
     r = sub.add_parser("run", help="drive traffic at an endpoint and record it",
-                       description="Drive closed- or open-loop traffic at an OpenAI-compatible endpoint. "
-                                   "The API key, if any, comes from $PERFKIT_API_KEY or $OPENAI_API_KEY.")
+                       description="Drive traffic at an OpenAI-compatible endpoint: a SCENARIO file of phases, "
+                                   "or one phase described by the flags. The API key, if any, comes from "
+                                   "$PERFKIT_API_KEY or $OPENAI_API_KEY.")
+    r.add_argument("scenario", nargs="?", help="scenario file (YAML/JSON); see scenarios/ for examples")
     r.add_argument("--endpoint", required=True, help="server base URL, with or without /v1")
+    r.add_argument("--scale", type=float, default=1.0, help="multiply the scenario's durations by this")
     r.add_argument("--model", help="model name (default: the first one /v1/models lists)")
-    r.add_argument("--api", choices=("completions", "chat"), default="completions")
+    r.add_argument("--api", choices=("completions", "chat"), help="default: the scenario's, else completions")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--concurrency", type=int, help="closed loop: this many users (default 1)")
     g.add_argument("--rate", type=float, help="open loop: requests per second")
-    r.add_argument("--arrival", choices=("constant", "poisson"), default="poisson", help="open-loop arrivals")
+    r.add_argument("--arrival", choices=("constant", "poisson", "gamma"), default="poisson", help="open-loop arrivals")
+    r.add_argument("--burstiness", type=float, default=1.0,
+                   help="gamma shape: 1 = Poisson, < 1 burstier (inter-arrival CV = 1/sqrt(B))")
     r.add_argument("--max-in-flight", type=int, help="open loop: cap on requests in flight")
     r.add_argument("--duration", type=float, help="seconds of traffic (default 30 unless --requests)")
     r.add_argument("--requests", type=int, help="stop after this many requests")
     r.add_argument("--warmup", type=float, default=0.0, help="seconds of warm-up before, left out of summaries")
     r.add_argument("--prompt-tokens", default="256", help="prompt length: N or uniform:A,B, normal:M,SD, lognormal:MED,SIGMA")
     r.add_argument("--output-tokens", default="128", help="max_tokens: N or a distribution as for --prompt-tokens")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, help="default: the scenario's seed, else 0")
     r.add_argument("--data-dir", default="data", help="where Parquet goes (default data/)")
     r.add_argument("--run-id", help="run id (default: a new sortable id)")
     r.add_argument("--label", help="free text kept in the manifest")

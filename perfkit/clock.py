@@ -15,7 +15,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-__all__ = ["ClockAnchor", "now_ns", "sleep_until_ns"]
+__all__ = ["ClockAnchor", "now_ns", "sleep_until_ns", "wait_until_ns"]
+
+# asyncio timers fire up to ~1 ms late (epoll's millisecond timeout is rounded up), so a
+# precise wait sleeps to this far short of the deadline and then yields until it passes
+_SPIN_NS = 1_500_000
 
 now_ns = time.perf_counter_ns
 
@@ -68,3 +72,18 @@ async def sleep_until_ns(deadline_ns: int) -> None:
     delay = (deadline_ns - now_ns()) / 1e9
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+async def wait_until_ns(deadline_ns: int) -> None:
+    """Wait until ``deadline_ns`` to well under a millisecond, still yielding to other tasks.
+
+    Sleeps until 1.5 ms before the deadline, then yields (``sleep(0)``) until it
+    passes: other callbacks keep running, at the cost of some CPU per wait.
+    """
+    import asyncio
+
+    early = deadline_ns - _SPIN_NS
+    if now_ns() < early:
+        await asyncio.sleep((early - now_ns()) / 1e9)
+    while now_ns() < deadline_ns:
+        await asyncio.sleep(0)

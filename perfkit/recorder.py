@@ -35,10 +35,25 @@ class RunResult:
     manifest: dict[str, Any]
 
 
+def _class_dict(c: Any) -> dict[str, Any]:
+    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in ("dataset", "explicit")}
+    d["prompt_tokens"], d["output_tokens"] = str(c.prompt_tokens), str(c.output_tokens)
+    d["slo"] = dataclasses.asdict(c.slo) if c.slo else None
+    d["dataset_conversations"] = len(c.dataset) if c.dataset else None
+    return d
+
+
 def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
-    d = dataclasses.asdict(p)
-    d["prompt_tokens"] = str(p.prompt_tokens)
-    d["output_tokens"] = str(p.output_tokens)
+    """A phase as JSON for the manifest (traces and datasets summarised, not copied)."""
+    d: dict[str, Any] = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)
+                         if f.name not in ("trace", "profile", "classes", "stop_when")}
+    d["prompt_tokens"], d["output_tokens"] = str(p.prompt_tokens), str(p.output_tokens)
+    d["profile"] = [list(x) for x in p.profile.points] if p.profile else None
+    d["trace_requests"] = len(p.trace.offsets) if p.trace else None
+    d["classes"] = [_class_dict(c) for c in p.classes or ()]
+    d["stop_when"] = dataclasses.asdict(p.stop_when) if p.stop_when else None
+    d["requested_rate_rps"] = p.requested_rate
+    d["mode"] = "closed" if p.closed_loop else "trace" if p.trace else "open"
     return d
 
 
@@ -47,7 +62,7 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
                      simulator: dict[str, Any] | None = None, read_timeout_s: float = 60.0,
                      drain_timeout_s: float = 60.0, flush_interval_s: float = 1.0,
                      on_start: Callable[[LoadRunner, str], None] | None = None,
-                     command: list[str] | None = None) -> RunResult:
+                     command: list[str] | None = None, scenario: dict[str, Any] | None = None) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
@@ -72,6 +87,8 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
         (progress displays hook in here).
     command : list of str, optional
         The command line, kept in the manifest.
+    scenario : dict, optional
+        The scenario (name, source file, its parsed text), kept in the manifest.
     """
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
@@ -91,13 +108,19 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
             "phases": [_phase_dict(p) for p in phases],
             "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
                        "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns"},
-            "simulator": simulator, "command": command if command is not None else sys.argv,
+            "simulator": simulator, "scenario": scenario, "command": command if command is not None else sys.argv,
             "environment": environment_info(),
         }
         write_manifest(data_dir, run_id, manifest)
         sink = ParquetSink(data_dir, run_id, flush_interval_s)
+        def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
+            # keep the phase windows on disk as they happen, for runs that never reach the end
+            wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]
+            manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
+            asyncio.get_running_loop().run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+
         runner = LoadRunner(endpoint, phases, sink, seed=seed, run_id=run_id, session=session,
-                            drain_timeout_s=drain_timeout_s, read_timeout_s=read_timeout_s)
+                            drain_timeout_s=drain_timeout_s, read_timeout_s=read_timeout_s, on_phase=on_phase)
         if on_start:
             on_start(runner, run_id)
         error: BaseException | None = None
@@ -115,6 +138,7 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
                 "error": None if error is None else f"{type(error).__name__}: {error}",
                 "finished_utc": anchor.to_datetime(now_ns()).isoformat(),
                 "phase_windows": [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows],
+                "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
                 "counts": {"requests": p.done, "errors": p.errors, "errors_by_kind": p.errors_by_kind,
                            "output_tokens": p.output_tokens, "written": sink.written},
             })

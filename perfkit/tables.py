@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_frame", "print_summary"]
+__all__ = ["print_frame", "print_run", "print_summary"]
 
 _SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
             ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
@@ -49,3 +49,42 @@ def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = Non
     console.print(t)
     if len(df) > limit:
         console.print(f"({len(df) - limit} more rows; use --limit or --format csv)")
+
+
+def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
+    console = console or Console(width=200)
+    print_summary(cat.summary(run_id).df(), console)
+    fid = cat.fidelity(run_id).df()
+    t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
+    cols = [("phase", "phase"), ("target_rate_rps", "requested"), ("scheduled_rate_rps", "scheduled"),
+            ("achieved_rate_rps", "achieved"),
+            ("schedule_lag_p50_ms", "lag p50"), ("schedule_lag_p99_ms", "lag p99"), ("ttft_p99_ms", "TTFT p99"),
+            ("ttft_from_intended_p99_ms", "from intended"), ("e2e_p99_ms", "E2E p99"),
+            ("e2e_from_intended_p99_ms", "from intended")]
+    for c, h in cols:
+        t.add_column(h, justify="left" if c == "phase" else "right")
+    for rec in fid.to_dict("records"):
+        t.add_row(*[_cell(rec[c], c) for c, _ in cols])
+    console.print(t)
+    slo = cat.slo(run_id).df()
+    if slo["slo_attainment"].notna().any() or slo["class_name"].nunique() > 1:
+        t = Table(title="user classes (SLO attainment: share of requests meeting the class's SLO)",
+                  title_justify="left")
+        cols = [("phase", "phase"), ("class_name", "class"), ("requests", "n"), ("errors", "errors"),
+                ("slo_attainment", "SLO met %"), ("goodput_rps", "goodput/s"), ("ttft_p50_ms", "TTFT p50"),
+                ("ttft_p99_ms", "p99"), ("tpot_p50_ms", "TPOT p50"), ("tpot_p99_ms", "p99")]
+        for c, h in cols:
+            t.add_column(h, justify="left" if c in ("phase", "class_name") else "right")
+        for rec in slo.to_dict("records"):
+            row = dict(rec)
+            if row["slo_attainment"] is not None and not pd.isna(row["slo_attainment"]):
+                row["slo_attainment"] = 100 * row["slo_attainment"]
+            t.add_row(*[_cell(row[c], c) for c, _ in cols])
+        console.print(t)
+    for rec in fid.to_dict("records"):
+        if rec["client_behind"]:
+            console.print(f"[bold yellow]warning:[/] phase {rec['phase']}: the client fell behind its schedule "
+                          f"(lag p99 {rec['schedule_lag_p99_ms']:.1f} ms, achieved {_cell(rec['achieved_rate_rps'], '')}"
+                          f" of {_cell(rec['scheduled_rate_rps'], '')} scheduled/s): its latencies measure the client "
+                          "as well as the server")

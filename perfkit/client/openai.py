@@ -79,8 +79,8 @@ class Endpoint:
                 break
         return h
 
-    def payload(self, prompt: str, max_tokens: int) -> bytes:
-        """The JSON body of one streamed request."""
+    def payload(self, prompt: str, max_tokens: int, messages: list[dict[str, str]] | None = None) -> bytes:
+        """The JSON body of one streamed request (``messages`` for chat, else one user message)."""
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": True,
                                 "stream_options": {"include_usage": True}}
         if self.continuous_usage:
@@ -89,7 +89,7 @@ class Endpoint:
             body["ignore_eos"] = True
             body["min_tokens"] = max_tokens
         if self.api == "chat":
-            body["messages"] = [{"role": "user", "content": prompt}]
+            body["messages"] = messages if messages is not None else [{"role": "user", "content": prompt}]
         else:
             body["prompt"] = prompt
         return json.dumps(body).encode()
@@ -187,6 +187,8 @@ def _handle_event(rec: RequestRecord, data: str, t: int, state: list[int]) -> bo
         if completion is not None:
             state[0] = completion
         return False
+    if rec.text_parts is not None:
+        rec.text_parts.append(text)
     if rec.first_token_ns is None:
         rec.first_token_ns = t
     rec.last_token_ns = t

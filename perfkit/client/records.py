@@ -29,6 +29,10 @@ class ErrorKind:
     CLIENT = "client_error"  # anything else raised while sending or reading
 
 
+def _ms(a: int | None, b: int | None) -> float | None:
+    return (b - a) / 1e6 if a is not None and b is not None else None
+
+
 @dataclass(slots=True)
 class RequestRecord:
     """Everything measured for one request.  See ``perfkit.store.schema.REQUESTS`` for units."""
@@ -41,6 +45,10 @@ class RequestRecord:
     intended_ns: int
     prompt_tokens_target: int
     output_tokens_target: int
+    class_name: str = "default"
+    session_id: int | None = None
+    turn: int = 0
+    target_rate_rps: float | None = None
     sent_ns: int | None = None
     headers_ns: int | None = None
     first_token_ns: int | None = None
@@ -57,6 +65,8 @@ class RequestRecord:
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int | None] = field(default_factory=list)
     chunk_chars: list[int] = field(default_factory=list)
+    text_parts: list[str] | None = None  # kept only when a later turn needs the answer
+    slo_ok: bool | None = None
 
     def fail(self, kind: str, message: str | None = None) -> None:
         """Record the first failure; later ones do not overwrite it."""
@@ -74,6 +84,20 @@ class RequestRecord:
         if self.output_tokens_usage is not None:
             return self.output_tokens_usage
         return len(self.chunk_ns)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        return _ms(self.sent_ns, self.first_token_ns)
+
+    @property
+    def e2e_ms(self) -> float | None:
+        return _ms(self.sent_ns, self.end_ns)
+
+    @property
+    def tpot_ms(self) -> float | None:
+        span = _ms(self.first_token_ns, self.last_token_ns)
+        n = self.output_tokens
+        return span / (n - 1) if span is not None and n > 1 else None
 
     @property
     def output_tokens_source(self) -> str:

@@ -1,108 +1,53 @@
 """The load runner: phases of closed- or open-loop traffic, every request recorded.
 
 A run is a list of :class:`PhaseSpec` executed in order.  A phase issues
-requests until its duration or count is reached; requests still in flight
-when it ends carry on (they keep their phase) while the next phase starts.
-At the end of the run, requests in flight are given ``drain_timeout_s`` to
-finish, then cancelled and recorded as ``cancelled``.
+work until its duration or request count is reached; requests in flight when
+it ends carry on (they keep their phase) while the next phase starts.  At the
+end of the run, requests in flight get ``drain_timeout_s`` to finish, then are
+cancelled and recorded as ``cancelled``.
 
-Open loop: send times come from an arrival process; each request's intended
-send time is recorded beside the actual one, so a late client (or a cap on
-requests in flight) shows up as schedule lag instead of being hidden
-(coordinated omission).  Closed loop: N users, each sending its next request
-when the previous one ends (plus an optional think time).
+The unit of work is a *session*: one or more turns of a user class, each turn
+carrying the conversation so far.  Open loop: each arrival starts a session
+(later turns follow the previous answer after the class's think time); the
+intended send time is recorded beside the actual one, so a late client or a
+cap on requests in flight shows up as schedule lag instead of being hidden
+(coordinated omission).  Closed loop: N users, each running sessions back to
+back; users may be started gradually over ``ramp_users_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import gc
+import sys
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import numpy as np
 
 from perfkit.client.openai import Endpoint, send
-from perfkit.client.records import RequestRecord
-from perfkit.clock import now_ns, sleep_until_ns
+from perfkit.client.records import ErrorKind, RequestRecord
+from perfkit.clock import now_ns, sleep_until_ns, wait_until_ns
 from perfkit.errors import ConfigError
-from perfkit.workload.arrivals import make_arrivals
-from perfkit.workload.lengths import LengthDist, parse_length
-from perfkit.workload.prompts import PromptFactory
+from perfkit.workload.arrivals import TraceArrivals
+from perfkit.workload.content import UserClass, Workload
+from perfkit.workload.phase import PhaseSpec
 
 __all__ = ["LoadRunner", "PhaseSpec", "RecordSink", "RunProgress"]
+
+_LOOKAHEAD_NS = 200_000_000  # open loop: requests are built up to this far ahead of their time
+_GUARD_NS = 2_000_000  # ... but not when another request is due within this
+_GC_THRESHOLDS = (700, 10, 1000)  # young collections stay short; full ones become rare
 
 
 class RecordSink(Protocol):
     """Where finished records go; ``put`` must not block the event loop."""
 
     def put(self, record: RequestRecord) -> None: ...
-
-
-@dataclass(frozen=True)
-class PhaseSpec:
-    """One phase of a run.
-
-    Parameters
-    ----------
-    name : str
-    duration_s : float, optional
-        Stop issuing after this many seconds.
-    requests : int, optional
-        Stop issuing after this many requests (whichever limit comes first).
-    concurrency : int, optional
-        Closed loop: this many users.
-    rate : float, optional
-        Open loop: requests per second.
-    arrival : {"constant", "poisson"}
-        Open-loop arrival process.
-    max_in_flight : int, optional
-        Open loop: cap on requests in flight; a request over the cap waits,
-        and the wait shows as schedule lag.
-    prompt_tokens, output_tokens : LengthDist or str or int
-        Target lengths (tokens).
-    think_time_s : float
-        Closed loop: pause between a user's requests, s.
-    warmup : bool
-        Recorded and flagged, left out of summaries.
-    """
-
-    name: str
-    duration_s: float | None = None
-    requests: int | None = None
-    concurrency: int | None = None
-    rate: float | None = None
-    arrival: str = "poisson"
-    max_in_flight: int | None = None
-    prompt_tokens: LengthDist | str | int = 256
-    output_tokens: LengthDist | str | int = 128
-    think_time_s: float = 0.0
-    warmup: bool = False
-
-    def __post_init__(self) -> None:
-        where = f"phase {self.name!r}"
-        if (self.concurrency is None) == (self.rate is None):
-            raise ConfigError(f"{where}: give exactly one of concurrency (closed loop) or rate (open loop)")
-        if self.concurrency is not None and self.concurrency < 1:
-            raise ConfigError(f"{where}: concurrency must be >= 1, got {self.concurrency}")
-        if self.duration_s is None and self.requests is None:
-            raise ConfigError(f"{where}: give a duration_s or a number of requests")
-        if self.duration_s is not None and not self.duration_s > 0:
-            raise ConfigError(f"{where}: duration_s must be > 0, got {self.duration_s}")
-        if self.requests is not None and self.requests < 1:
-            raise ConfigError(f"{where}: requests must be >= 1, got {self.requests}")
-        if self.rate is not None:
-            make_arrivals(self.arrival, self.rate)  # validates
-        object.__setattr__(self, "prompt_tokens", parse_length(self.prompt_tokens, what=f"{where} prompt_tokens"))
-        object.__setattr__(self, "output_tokens", parse_length(self.output_tokens, what=f"{where} output_tokens"))
-
-    @property
-    def max_concurrency_hint(self) -> int:
-        """A guess at the most requests this phase holds in flight (for pool sizing)."""
-        if self.concurrency is not None:
-            return self.concurrency
-        return self.max_in_flight or 1024
 
 
 @dataclass
@@ -130,7 +75,8 @@ class LoadRunner:
     phases : list of PhaseSpec
     sink : RecordSink
     seed : int
-        Seeds arrivals, lengths and prompt text.
+        Seeds arrivals, class draws, lengths and text: the same phases and seed
+        send the same requests at the same offsets.
     run_id : str
         Sent with each request as ``X-Request-Id: RUN_ID-REQUEST_ID``.
     session : aiohttp.ClientSession, optional
@@ -147,8 +93,7 @@ class LoadRunner:
     """
 
     def __init__(self, endpoint: Endpoint, phases: list[PhaseSpec], sink: RecordSink, *, seed: int = 0,
-                 run_id: str = "run",
-                 session: aiohttp.ClientSession | None = None, pool_size: int | None = None,
+                 run_id: str = "run", session: aiohttp.ClientSession | None = None, pool_size: int | None = None,
                  read_timeout_s: float = 60.0, connect_timeout_s: float = 10.0, drain_timeout_s: float = 60.0,
                  on_phase: Callable[[int, PhaseSpec, int], None] | None = None) -> None:
         if not phases:
@@ -157,6 +102,7 @@ class LoadRunner:
         self.phases = phases
         self.sink = sink
         self.seed = seed
+        self.run_tag = run_id
         self._session = session
         self.pool_size = pool_size or max(p.max_concurrency_hint for p in phases) + 8
         self.read_timeout_s = read_timeout_s
@@ -167,56 +113,196 @@ class LoadRunner:
         self.phase_windows: list[tuple[str, int, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_id = 0
-        self._prompts = PromptFactory(seed)
-        self.run_tag = run_id
+        self._next_session = 0
+        self.stops: list[tuple[str, str]] = []  # (phase, why a sweep stopped after it)
+        self._phase_stats: dict[int, list] = {}  # phase index -> [done, errors, ttfts] for stop rules
 
     async def run(self) -> RunProgress:
         """Run every phase, drain, and return the final counters."""
+        with _timing_friendly_interpreter():
+            return await self._run()
+
+    async def _run(self) -> RunProgress:
         own = self._session is None
-        session = self._session or self._make_session()
+        if self._session is None:
+            from perfkit.client.openai import make_session
+
+            self._session = make_session(self.pool_size, self.connect_timeout_s, self.read_timeout_s)
+        stopped: set[str] = set()
         try:
             for i, spec in enumerate(self.phases):
-                await self._run_phase(session, i, spec)
+                if spec.group is not None and spec.group in stopped:
+                    continue
+                await self._run_phase(i, spec)
+                reason = await self._stop_reason(i, spec)
+                if reason:
+                    stopped.add(spec.group or spec.name)
+                    self.stops.append((spec.name, reason))
             await self._drain()
         finally:
             if own:
-                await session.close()
+                await self._session.close()
         return self.progress
 
-    def _make_session(self) -> aiohttp.ClientSession:
-        from perfkit.client.openai import make_session
+    async def _stop_reason(self, index: int, spec: PhaseSpec) -> str | None:
+        """Whether a sweep step tripped its stop rule (waits for the step's requests to finish)."""
+        if spec.stop_when is None:
+            return None
+        mine = [t for t in self._tasks if getattr(t, "phase_index", None) == index]
+        if mine:
+            await asyncio.wait(mine, timeout=self.drain_timeout_s)
+        stats = self._phase_stats.get(index, [0, 0, []])
+        ttfts = sorted(stats[2])
+        p99 = ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))] if ttfts else None
+        return spec.stop_when.fired(stats[1], stats[0], p99)
 
-        return make_session(self.pool_size, self.connect_timeout_s, self.read_timeout_s)
-
-    async def _run_phase(self, session: aiohttp.ClientSession, index: int, spec: PhaseSpec) -> None:
+    async def _run_phase(self, index: int, spec: PhaseSpec) -> None:
         p = self.progress
         start = now_ns()
         p.phase, p.phase_index, p.phase_started_ns, p.phase_duration_s = spec.name, index, start, spec.duration_s
         if self.on_phase:
             self.on_phase(index, spec, start)
-        rng = np.random.default_rng([self.seed, index])
-        deadline = start + int(spec.duration_s * 1e9) if spec.duration_s else None
-        if spec.rate is not None:
-            await self._open_loop(session, index, spec, rng, start, deadline)
+        assert spec.classes is not None
+        state = _PhaseState(index, spec, Workload(spec.classes, self.seed + 1000 * index),
+                            np.random.default_rng([self.seed, index]),
+                            start + int(spec.duration_s * 1e9) if spec.duration_s else None, spec.requests)
+        if spec.closed_loop:
+            await self._closed_loop(state, start)
         else:
-            await self._closed_loop(session, index, spec, rng, deadline)
+            await self._open_loop(state, start)
         self.phase_windows.append((spec.name, start, now_ns()))
 
-    def _new_record(self, index: int, spec: PhaseSpec, rng: np.random.Generator, intended: int,
-                    user: int | None) -> tuple[RequestRecord, bytes]:
-        assert isinstance(spec.prompt_tokens, LengthDist) and isinstance(spec.output_tokens, LengthDist)
-        n_in = int(spec.prompt_tokens.sample(rng)[0])
-        n_out = max(1, int(spec.output_tokens.sample(rng)[0]))
-        rec = RequestRecord(self._next_id, spec.name, index, spec.warmup, user, intended, n_in, n_out)
-        self._next_id += 1
-        return rec, self.endpoint.payload(self._prompts.make(n_in), n_out)
+    # -- issuing -------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None], phase_index: int = -1) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        task.phase_index = phase_index  # type: ignore[attr-defined]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _one(self, session: aiohttp.ClientSession, rec: RequestRecord, body: bytes) -> None:
+    async def _open_loop(self, st: _PhaseState, start: int) -> None:
+        """Issue sessions at the arrival process's times.
+
+        Building a request (prompt text, JSON body) takes up to a millisecond
+        for long prompts, and while it runs the event loop serves nobody.  So
+        requests are built up to ``_LOOKAHEAD_NS`` ahead of their time, only in
+        quiet moments (no earlier request due within ``_GUARD_NS``), and each
+        session's task is started at once and waits for its own instant.
+        """
+        spec = st.spec
+        st.cap = asyncio.Semaphore(spec.max_in_flight) if spec.max_in_flight else None
+        arrivals = spec.arrivals()
+        trace = arrivals if isinstance(arrivals, TraceArrivals) else None
+        due: deque[int] = deque()  # intended times of started sessions not yet due
+        for k, offset in enumerate(arrivals.offsets_ns(np.random.default_rng([self.seed, st.index, 1]))):
+            intended = start + offset
+            if (st.deadline is not None and intended >= st.deadline) or st.budget == 0:
+                break
+            while True:
+                now = now_ns()
+                while due and due[0] <= now:
+                    due.popleft()
+                if intended - now > _LOOKAHEAD_NS:
+                    await sleep_until_ns(intended - _LOOKAHEAD_NS)
+                elif due and due[0] - now < _GUARD_NS and intended - now > _GUARD_NS:
+                    await sleep_until_ns(due[0] + 1)  # let the request that is due go first
+                else:
+                    break
+            lengths = (trace.prompt_tokens[k], trace.output_tokens[k]) if trace is not None else None
+            first = self._start_session(st, intended, None, lengths)
+            self._spawn(self._run_session(st, *first), st.index)
+            due.append(intended)
+            if st.budget > 0:
+                st.budget -= 1
+        if st.deadline is not None:
+            await sleep_until_ns(st.deadline)
+
+    async def _closed_loop(self, st: _PhaseState, start: int) -> None:
+        spec = st.spec
+        assert spec.concurrency is not None
+
+        async def user(uid: int) -> None:
+            first = start + int(spec.ramp_users_s * 1e9 * uid / spec.concurrency)
+            await sleep_until_ns(first)
+            intended = now_ns()
+            while (st.deadline is None or intended < st.deadline) and st.budget != 0:
+                await self._run_session(st, *self._start_session(st, intended, uid, None))
+                intended = now_ns() + int(spec.think_time_s * 1e9)
+                if spec.think_time_s:
+                    await sleep_until_ns(intended)
+
+        users = [self._spawn(user(u), st.index) for u in range(spec.concurrency)]
+        if st.deadline is None:
+            await asyncio.gather(*users)
+        else:
+            await sleep_until_ns(st.deadline)  # users finish the request they are in, then stop
+
+    def _start_session(self, st: _PhaseState, intended: int, user: int | None,
+                       lengths: tuple[int, int] | None) -> tuple[Any, ...]:
+        """Draw a class and build the session's first request (no I/O, no waiting)."""
+        cls = st.workload.pick(st.rng)
+        conv, entry = st.workload.start(cls, st.rng)
+        session_id = self._next_session
+        self._next_session += 1
+        rec, body = self._next_turn(st, cls, conv, entry, session_id, 0, intended, user, lengths)
+        return cls, conv, entry, session_id, user, rec, body
+
+    def _next_turn(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int, turn: int,
+                   intended: int, user: int | None, lengths: tuple[int, int] | None) -> tuple[RequestRecord, bytes]:
+        n_in, n_out = st.workload.next_user_turn(cls, st.rng, conv, turn, entry, *(lengths or (None, None)))
+        rec = RequestRecord(self._next_id, st.spec.name, st.index, st.spec.warmup, user, intended, n_in, n_out,
+                            class_name=cls.name, session_id=session_id, turn=turn,
+                            target_rate_rps=st.spec.requested_rate)
+        self._next_id += 1
+        if turn + 1 < cls.turns:
+            rec.text_parts = []
+        body = self.endpoint.payload(conv.prompt(), n_out, conv.messages() if self.endpoint.api == "chat" else None)
+        return rec, body
+
+    async def _run_session(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int,
+                           user: int | None, rec: RequestRecord, body: bytes) -> None:
+        """Send a session's turns in order, each carrying the history so far."""
+        if st.spec.closed_loop and st.budget > 0:
+            st.budget -= 1
+        await wait_until_ns(rec.intended_ns)
+        for turn in range(cls.turns):
+            if turn:
+                intended = now_ns() + int(cls.think_time_s * 1e9)
+                if (st.deadline is not None and intended >= st.deadline) or st.budget == 0:
+                    return
+                if st.budget > 0:
+                    st.budget -= 1
+                rec, body = self._next_turn(st, cls, conv, entry, session_id, turn, intended, user, None)
+                await sleep_until_ns(intended)
+            cancel_after = cls.cancel_after_s if cls.cancel_fraction and st.rng.random() < cls.cancel_fraction \
+                else None
+            if st.cap is not None:
+                await st.cap.acquire()
+            try:
+                await self._one(rec, body, cls, cancel_after)
+            finally:
+                if st.cap is not None:
+                    st.cap.release()
+            if not rec.ok or turn + 1 == cls.turns:
+                return
+            conv.add("assistant", "".join(rec.text_parts or ()))
+
+    async def _one(self, rec: RequestRecord, body: bytes, cls: UserClass, cancel_after_s: float | None) -> None:
         p = self.progress
         p.sent += 1
         p.in_flight += 1
+        assert self._session is not None
         try:
-            await send(session, self.endpoint, rec, body, request_tag=f"{self.run_tag}-{rec.request_id}")
+            coro = send(self._session, self.endpoint, rec, body, request_tag=f"{self.run_tag}-{rec.request_id}")
+            if cancel_after_s is None:
+                await coro
+            else:
+                try:
+                    await asyncio.wait_for(coro, cancel_after_s)
+                except (asyncio.TimeoutError, TimeoutError):
+                    rec.error_kind = None
+                    rec.fail(ErrorKind.CANCELLED, f"the user gave up after {cancel_after_s:g} s")
+                    rec.end_ns = now_ns()
         finally:
             p.in_flight -= 1
             p.done += 1
@@ -224,55 +310,14 @@ class LoadRunner:
                 p.errors += 1
                 p.errors_by_kind[rec.error_kind or "?"] = p.errors_by_kind.get(rec.error_kind or "?", 0) + 1
             p.output_tokens += rec.output_tokens
+            if cls.slo is not None:
+                rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms)
+            stats = self._phase_stats.setdefault(rec.phase_index, [0, 0, []])
+            stats[0] += 1
+            stats[1] += not rec.ok
+            if rec.ok and rec.ttft_ms is not None and len(stats[2]) < 100_000:
+                stats[2].append(rec.ttft_ms)
             self.sink.put(rec)
-
-    def _spawn(self, coro) -> asyncio.Task[None]:  # type: ignore[no-untyped-def]
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _open_loop(self, session: aiohttp.ClientSession, index: int, spec: PhaseSpec,
-                         rng: np.random.Generator, start: int, deadline: int | None) -> None:
-        assert spec.rate is not None
-        cap = asyncio.Semaphore(spec.max_in_flight) if spec.max_in_flight else None
-        arrivals = make_arrivals(spec.arrival, spec.rate).offsets_ns(np.random.default_rng([self.seed, index, 1]))
-        issued = 0
-        for offset in arrivals:
-            intended = start + offset
-            if (deadline is not None and intended >= deadline) or (spec.requests and issued >= spec.requests):
-                break
-            await sleep_until_ns(intended)
-            if cap is not None:
-                await cap.acquire()
-            rec, body = self._new_record(index, spec, rng, intended, None)
-            task = self._spawn(self._one(session, rec, body))
-            if cap is not None:
-                task.add_done_callback(lambda _t, c=cap: c.release())
-            issued += 1
-        if deadline is not None:
-            await sleep_until_ns(deadline)
-
-    async def _closed_loop(self, session: aiohttp.ClientSession, index: int, spec: PhaseSpec,
-                           rng: np.random.Generator, deadline: int | None) -> None:
-        assert spec.concurrency is not None
-        budget = [spec.requests if spec.requests is not None else -1]
-
-        async def user(uid: int) -> None:
-            intended = now_ns()
-            while (deadline is None or intended < deadline) and budget[0] != 0:
-                budget[0] -= 1
-                rec, body = self._new_record(index, spec, rng, intended, uid)
-                await self._one(session, rec, body)
-                intended = now_ns() + int(spec.think_time_s * 1e9)
-                if spec.think_time_s:
-                    await sleep_until_ns(intended)
-
-        users = [self._spawn(user(u)) for u in range(spec.concurrency)]
-        if deadline is None:
-            await asyncio.gather(*users)
-            return
-        await sleep_until_ns(deadline)  # users finish the request they are in, then stop
 
     async def _drain(self) -> None:
         pending = set(self._tasks)
@@ -282,3 +327,41 @@ class LoadRunner:
                 t.cancel()
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _timing_friendly_interpreter() -> Iterator[None]:
+    """Keep interpreter pauses off the send schedule while a run goes.
+
+    The Parquet writer thread must hand the GIL back quickly (CPython's default
+    switch interval lets a thread keep it 5 ms), and collections of the old
+    generation of the cyclic GC, which scale with every object the process
+    holds, are made rarer and cheaper by freezing what exists before the run.
+    Both are restored afterwards.
+    """
+    interval = sys.getswitchinterval()
+    thresholds = gc.get_threshold()
+    sys.setswitchinterval(0.0005)
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+@dataclass
+class _PhaseState:
+    index: int
+    spec: PhaseSpec
+    workload: Workload
+    rng: np.random.Generator
+    deadline: int | None
+    budget: int | None  # requests left to issue; None (as -1) means unlimited
+    cap: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is None:
+            self.budget = -1

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from perfkit.errors import DataError, RunNotFoundError
-from perfkit.query.metrics import summary_sql
+from perfkit.query.metrics import fidelity_sql, slo_sql, summary_sql
 from perfkit.store.manifest import effective_status
 from perfkit.store.schema import TABLES
 
@@ -142,11 +142,23 @@ class Catalog:
         Returns a DuckDB relation (``.df()`` for pandas, ``.pl()`` for Polars).
         Columns and definitions: :mod:`perfkit.query.metrics`.
         """
+        return self.con.sql(summary_sql(self._where(run_id, include_warmup), by_phase=by_phase))
+
+    def _where(self, run_id: str | list[str] | None, include_warmup: bool) -> str:
         preds = [] if include_warmup else ["NOT warmup"]
         if run_id is not None:
             ids = [run_id] if isinstance(run_id, str) else list(run_id)
             preds.append(f"run_id IN ({', '.join(_lit(check_run_id(i)) for i in ids)})")
-        return self.con.sql(summary_sql(" AND ".join(preds) or "TRUE", by_phase=by_phase))
+        return " AND ".join(preds) or "TRUE"
+
+    def fidelity(self, run_id: str | list[str] | None = None, *,
+                 include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+        """Schedule fidelity per run and phase (see :func:`perfkit.query.metrics.fidelity_sql`)."""
+        return self.con.sql(fidelity_sql(self._where(run_id, include_warmup)))
+
+    def slo(self, run_id: str | list[str] | None = None, *, include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+        """SLO attainment and goodput per run, phase and user class (see :func:`perfkit.query.metrics.slo_sql`)."""
+        return self.con.sql(slo_sql(self._where(run_id, include_warmup)))
 
     def close(self) -> None:
         self.con.close()

@@ -11,7 +11,11 @@ unless asked for.
 
 from __future__ import annotations
 
-__all__ = ["SUMMARY_COLUMNS", "summary_sql"]
+__all__ = ["FIDELITY_COLUMNS", "SLO_COLUMNS", "SUMMARY_COLUMNS", "fidelity_sql", "slo_sql", "summary_sql"]
+
+# the client fell behind its schedule when its p99 lag or its rate shortfall passes these
+LAG_P99_LIMIT_MS = 10.0
+RATE_SHORTFALL = 0.05
 
 _Q = (0.5, 0.9, 0.99)
 
@@ -75,4 +79,73 @@ itl AS (
 SELECT {", ".join(f"agg.{c}" if c in ("run_id", "phase") else c for c in SUMMARY_COLUMNS)}
 FROM agg LEFT JOIN itl ON agg.run_id = itl.run_id{' AND agg.phase = itl.phase' if by_phase else ''}
 ORDER BY agg.run_id, _order
+"""
+
+
+FIDELITY_COLUMNS = (
+    "run_id", "phase", "requests", "target_rate_rps", "scheduled_rate_rps", "achieved_rate_rps", "schedule_lag_p50_ms",
+    "schedule_lag_p99_ms", "ttft_p99_ms", "ttft_from_intended_p99_ms", "e2e_p99_ms", "e2e_from_intended_p99_ms",
+    "client_behind",
+)
+
+
+def fidelity_sql(where: str = "TRUE") -> str:
+    """Schedule fidelity per run and phase: requested vs achieved rate, lag, latency from the intended send.
+
+    ``target_rate_rps`` is the nominal mean rate the phase asked for;
+    ``scheduled_rate_rps`` is (sessions − 1) / (last − first *intended* send):
+    the rate this realisation of the arrival process asked for, which differs
+    from the nominal one by sampling noise (a lot, for bursty processes);
+    ``achieved_rate_rps`` is the same over the *actual* sends.  All three are
+    null in closed loop.  ``client_behind`` is true when the p99 schedule lag
+    exceeds 10 ms or the achieved rate falls more than 5 % short of the
+    scheduled one: the latencies then measure the client as well as the server.
+    """
+    return f"""
+WITH r AS (SELECT * FROM requests WHERE {where}),
+f AS (
+  SELECT run_id, phase, min(phase_index) AS _order, count(*) AS requests,
+      any_value(target_rate_rps) AS target_rate_rps,
+      CASE WHEN any_value(target_rate_rps) IS NOT NULL AND count(*) FILTER (WHERE turn = 0) > 1 THEN
+          (count(*) FILTER (WHERE turn = 0) - 1)
+          / ((max(intended_ns) FILTER (WHERE turn = 0) - min(intended_ns) FILTER (WHERE turn = 0)) / 1e9) END
+          AS scheduled_rate_rps,
+      CASE WHEN any_value(target_rate_rps) IS NOT NULL AND count(*) FILTER (WHERE turn = 0) > 1 THEN
+          (count(*) FILTER (WHERE turn = 0) - 1)
+          / ((max(sent_ns) FILTER (WHERE turn = 0) - min(sent_ns) FILTER (WHERE turn = 0)) / 1e9) END
+          AS achieved_rate_rps,
+      quantile_cont(schedule_lag_ms, 0.5) AS schedule_lag_p50_ms,
+      quantile_cont(schedule_lag_ms, 0.99) AS schedule_lag_p99_ms,
+      quantile_cont(ttft_ms, 0.99) FILTER (WHERE ok) AS ttft_p99_ms,
+      quantile_cont(ttft_from_intended_ms, 0.99) FILTER (WHERE ok) AS ttft_from_intended_p99_ms,
+      quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms,
+      quantile_cont(e2e_from_intended_ms, 0.99) FILTER (WHERE ok) AS e2e_from_intended_p99_ms
+  FROM r GROUP BY run_id, phase
+)
+SELECT * EXCLUDE (_order),
+    coalesce(schedule_lag_p99_ms > {LAG_P99_LIMIT_MS}, FALSE)
+    OR coalesce(achieved_rate_rps < (1 - {RATE_SHORTFALL}) * scheduled_rate_rps, FALSE) AS client_behind
+FROM f ORDER BY run_id, _order
+"""
+
+
+SLO_COLUMNS = ("run_id", "phase", "class_name", "requests", "errors", "slo_attainment", "goodput_rps",
+               "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "e2e_p99_ms")
+
+
+def slo_sql(where: str = "TRUE") -> str:
+    """Per run, phase and user class: SLO attainment (share of requests meeting the class's SLO, failures
+    counting as misses), goodput (SLO-meeting requests per second over the group's span) and latencies."""
+    return f"""
+WITH r AS (SELECT * FROM requests WHERE {where})
+SELECT run_id, phase, class_name, count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
+    avg(CASE WHEN slo_ok THEN 1.0 WHEN slo_ok IS NOT NULL THEN 0.0 END) AS slo_attainment,
+    count(*) FILTER (WHERE slo_ok) / ((max(end_ns) - min(sent_ns)) / 1e9) AS goodput_rps,
+    quantile_cont(ttft_ms, 0.5) FILTER (WHERE ok) AS ttft_p50_ms,
+    quantile_cont(ttft_ms, 0.99) FILTER (WHERE ok) AS ttft_p99_ms,
+    quantile_cont(tpot_ms, 0.5) FILTER (WHERE ok) AS tpot_p50_ms,
+    quantile_cont(tpot_ms, 0.99) FILTER (WHERE ok) AS tpot_p99_ms,
+    quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms
+FROM r GROUP BY run_id, phase, class_name
+ORDER BY run_id, min(phase_index), class_name
 """

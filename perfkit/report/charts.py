@@ -28,8 +28,9 @@ def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
     t0 = _t0(cat, run_id)
     wins = cat.manifest(run_id).get("phase_windows") or []
     if wins:
+        last = cat.scalar(f"SELECT max(end_ns) FROM requests WHERE run_id = '{check_run_id(run_id)}'") or t0
         df = pd.DataFrame([{"phase": w["phase"], "start_s": (w["start_ns"] - t0) / 1e9,
-                            "end_s": (w["end_ns"] - t0) / 1e9} for w in wins])
+                            "end_s": ((w["end_ns"] or last) - t0) / 1e9} for w in wins])
     else:
         df = cat.sql(f"""SELECT phase, (min(intended_ns) - {t0}) / 1e9 AS start_s,
                 (max(intended_ns) - {t0}) / 1e9 AS end_s

@@ -216,7 +216,7 @@ class SimServer:
                 self.engine.abort(req)
 
     async def _unary(self, req: SimRequest, chat: bool, http_arrival: int) -> web.Response:
-        while (n := await req.handle.get()) is not None:
+        while await req.handle.get() is not None:
             pass
         end = now_ns()
         self._finish(req, http_arrival, end, [end], 200, None)
@@ -272,7 +272,7 @@ class SimServer:
                     return resp
                 if n is None:
                     break
-            fin = f'"delta":{{}}' if chat else '"text":""'
+            fin = '"delta":{}' if chat else '"text":""'
             tail = head + f'{{"index":0,{fin},"finish_reason":"{self._finish_reason(req)}"}}]}}'
             out = f"data: {tail}\n\n"
             if include_usage:

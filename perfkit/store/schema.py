@@ -52,6 +52,10 @@ REQUESTS = pa.schema([
     _f("phase_index", pa.int32(), "Position of that phase in the run (0-based).", False),
     _f("warmup", pa.bool_(), "True for warm-up requests: recorded, left out of summaries.", False),
     _f("user_id", pa.int32(), "Closed loop: the user (0..N-1) that sent it; null in open loop."),
+    _f("class_name", pa.string(), "The user class that sent it ('default' without a mix).", False),
+    _f("session_id", pa.int64(), "The session (conversation) it belongs to."),
+    _f("turn", pa.int32(), "Turn within the session (0-based); its prompt holds every earlier turn.", False),
+    _f("target_rate_rps", pa.float64(), "Open loop: the phase's mean requested arrival rate, sessions/s; null in closed loop."),
     _f("intended_ns", pa.int64(), "When the schedule meant to send it, ns (monotonic).", False),
     _f("sent_ns", pa.int64(), "When the client started sending it, ns (monotonic)."),
     _f("headers_ns", pa.int64(), "When the response headers arrived, ns (monotonic)."),
@@ -61,6 +65,8 @@ REQUESTS = pa.schema([
     _f("schedule_lag_ms", pa.float64(), "sent_ns - intended_ns, ms: how late the client sent it."),
     _f("ttft_ms", pa.float64(), "Time to first token: first_token_ns - sent_ns, ms."),
     _f("e2e_ms", pa.float64(), "End-to-end latency: end_ns - sent_ns, ms."),
+    _f("ttft_from_intended_ms", pa.float64(), "first_token_ns - intended_ns, ms: TTFT as the schedule saw it (coordinated omission)."),
+    _f("e2e_from_intended_ms", pa.float64(), "end_ns - intended_ns, ms: E2E as the schedule saw it."),
     _f("tpot_ms", pa.float64(), "Time per output token after the first: (last - first token) / (output_tokens - 1), ms."),
     _f("itl_mean_ms", pa.float64(), "Mean gap between content chunks: (last - first token) / (n_chunks - 1), ms."),
     _f("prompt_tokens_target", pa.int32(), "Prompt length the workload asked for, tokens.", False),
@@ -76,6 +82,7 @@ REQUESTS = pa.schema([
     _f("error_kind", pa.string(), "Null on success, else one of perfkit.client.records.ErrorKind."),
     _f("error_message", pa.string(), "What went wrong, at most 500 characters (no secrets)."),
     _f("finish_reason", pa.string(), "The server's finish_reason ('length', 'stop', ...)."),
+    _f("slo_ok", pa.bool_(), "Whether the request met its class's SLO (null when the class has none)."),
 ])
 
 CHUNKS = pa.schema([

@@ -105,10 +105,12 @@ def parse_length(text: str | int | LengthDist, *, what: str = "length") -> Lengt
         return LengthDist.fixed(text)
     s = str(text).strip()
     forms = "N, uniform:LO,HI, normal:MEAN,SD, lognormal:MEDIAN,SIGMA (optionally ,CLIP_LO,CLIP_HI)"
+    kind, _, rest = s.partition(":")
+    if rest and kind.strip().lower() not in _KINDS:
+        raise ConfigError(f"{what} {s!r}: kind {kind!r} is not one of {', '.join(_KINDS)}; use {forms}")
     try:
         if ":" not in s:
             return LengthDist.fixed(int(s))
-        kind, _, rest = s.partition(":")
         nums = [float(v) for v in rest.split(",")]
     except ValueError:
         raise ConfigError(f"{what} {s!r} is not a length; use {forms}") from None

@@ -1,0 +1,109 @@
+"""Arrival processes, lengths and content, offline (no I/O)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perfkit.errors import ConfigError
+from perfkit.workload import parse_length
+from perfkit.workload.arrivals import RateProfile, make_arrivals
+from perfkit.workload.content import Conversation, Slo, UserClass, Workload, _spoil
+
+
+def gaps(kind: str, rate, n: int = 20000, burstiness: float = 1.0, seed: int = 0) -> np.ndarray:
+    it = make_arrivals(kind, rate, burstiness).offsets_ns(np.random.default_rng(seed))
+    return np.diff(np.array([next(it) for _ in range(n)]) / 1e9)
+
+
+def cv(x: np.ndarray) -> float:
+    return float(np.std(x) / np.mean(x))
+
+
+def test_poisson_gaps_have_the_rate_and_cv_1():
+    g = gaps("poisson", 50)
+    assert 1 / g.mean() == pytest.approx(50, rel=0.02) and cv(g) == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("target_cv", [0.5, 2.0, 3.0])
+def test_gamma_burstiness_sets_the_cv(target_cv):
+    g = gaps("gamma", 20, burstiness=1 / target_cv**2, n=60000)
+    assert cv(g) == pytest.approx(target_cv, rel=0.05) and 1 / g.mean() == pytest.approx(20, rel=0.05)
+
+
+def test_constant_arrivals_are_exact():
+    assert np.allclose(gaps("constant", 40, n=100), 0.025)
+
+
+def test_linear_ramp_has_the_expected_counts_per_window():
+    it = make_arrivals("poisson", RateProfile.linear(10, 50, 60)).offsets_ns(np.random.default_rng(1))
+    t = []
+    for x in it:
+        if x >= 60e9:
+            break
+        t.append(x / 1e9)
+    counts = np.histogram(t, bins=[0, 10, 50, 60])[0]
+    expected = [10 * 10 + 40 / 60 * 10**2 / 2, None, None]
+    assert counts[0] == pytest.approx(expected[0], rel=0.15)
+    assert len(t) == pytest.approx((10 + 50) / 2 * 60, rel=0.05)
+
+
+def test_steps_and_spikes_shape_the_rate():
+    p = RateProfile.steps(5, 20, 4, 40).with_spikes([(12, 2, 3)])
+    assert p.rate(1) == 5 and p.rate(11) == 10 and p.rate(13) == 30 and p.rate(14.5) == 10 and p.rate(39) == 20
+    assert p.cumulative(40) == pytest.approx(10 * (5 + 10 + 15 + 20) + 2 * 20)
+    for u in (0.3, 17.0, 123.4, 499.0):
+        assert p.cumulative(p.inverse(u)) == pytest.approx(u)
+
+
+@pytest.mark.parametrize("bad", ["-3", "zipf:1,2", "uniform:5,1", "normal:0,1", "lognormal:100", "abc"])
+def test_bad_lengths_are_refused(bad):
+    with pytest.raises(ConfigError):
+        parse_length(bad)
+
+
+def test_lengths_are_clipped_and_seeded():
+    d = parse_length("lognormal:100,2,10,200")
+    a, b = d.sample(np.random.default_rng(3), 1000), d.sample(np.random.default_rng(3), 1000)
+    assert (a == b).all() and a.min() >= 10 and a.max() <= 200
+
+
+def test_class_mix_follows_the_weights():
+    w = Workload((UserClass("a", 3), UserClass("b", 1)), seed=0)
+    rng = np.random.default_rng(0)
+    picks = [w.pick(rng).name for _ in range(4000)]
+    assert picks.count("a") / 4000 == pytest.approx(0.75, abs=0.03)
+
+
+def test_conversations_grow_and_shared_prefix_is_shared():
+    cls = UserClass("c", prompt_tokens=10, output_tokens=5, turns=3, shared_prefix_tokens=7)
+    w = Workload((cls,), seed=1)
+    rng = np.random.default_rng(0)
+    conv, _ = w.start(cls, rng)
+    conv2, _ = w.start(cls, rng)
+    assert conv.system == conv2.system and len(conv.system.split()) == 7
+    w.next_user_turn(cls, rng, conv, 0, None)
+    first = len(conv.prompt().split())
+    conv.add("assistant", "x " * 5)
+    w.next_user_turn(cls, rng, conv, 1, None)
+    assert len(conv.prompt().split()) == first + 5 + 10
+    assert [m["role"] for m in conv.messages()] == ["system", "user", "assistant", "user"]
+
+
+def test_imperfect_input_kinds():
+    rng = np.random.default_rng(0)
+    text = "the quick brown fox jumps over the lazy dog " * 5
+    assert _spoil(text, "empty", rng) == ""
+    assert 0 < len(_spoil(text, "truncate", rng)) < len(text)
+    typo = _spoil(text, "typos", rng)
+    assert typo != text and abs(len(typo) - len(text)) < len(text) // 10
+    assert isinstance(Conversation().prompt(), str)
+
+
+def test_slo_attainment_rules():
+    slo = Slo(ttft_ms=200, tpot_ms=50)
+    assert slo.met(True, 150, 40, 5000)
+    assert not slo.met(True, 250, 40, 100) and not slo.met(True, 100, 60, 100) and not slo.met(False, 1, 1, 1)
+    assert not slo.met(True, None, 10, 10)
+    with pytest.raises(ConfigError):
+        Slo()
