@@ -18,12 +18,19 @@ __all__ = ["ProgressDisplay"]
 class ProgressDisplay:
     """Show what a :class:`LoadRunner` is doing, refreshed a few times a second.
 
-    On a terminal a single live line is redrawn; otherwise (CI, a pipe) one
-    line is printed per phase and every ``plain_every_s`` seconds.
+    Two lines: progress, and the rolling last-10-s view (TTFT and ITL p50/p99,
+    requests/s, error rate, SLO attainment per class), then an ALERT line for
+    each threshold crossed (error rate above ``max_error_rate``, a class's SLO
+    attainment below ``min_slo``).  On a terminal the lines are redrawn in
+    place; otherwise (CI, a pipe) they are printed per phase and every
+    ``plain_every_s`` seconds.
     """
 
-    def __init__(self, console: Console | None = None, plain_every_s: float = 5.0) -> None:
+    def __init__(self, console: Console | None = None, plain_every_s: float = 5.0, max_error_rate: float = 0.05,
+                 min_slo: float = 0.9) -> None:
         self.console = console or Console(stderr=True)
+        self.max_error_rate = max_error_rate
+        self.min_slo = min_slo
         self.plain_every_s = plain_every_s
         self._runner: LoadRunner | None = None
         self._task: asyncio.Task[None] | None = None
@@ -40,6 +47,21 @@ class ProgressDisplay:
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=False)
             self._live.start()
         self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def _lines(self) -> list[str]:
+        """The status line, the rolling-window line, and any alert lines."""
+        assert self._runner is not None
+        snap = self._runner.live.snapshot()
+
+        def ms(v: float | None) -> str:
+            return "–" if v is None else f"{v:,.1f}"
+
+        slo = ", ".join(f"{c} {100 * a:.1f}%" for c, a in sorted(snap.slo_attainment.items()))
+        rolling = (f"last {snap.window_s:g} s: TTFT p50 {ms(snap.ttft_p50_ms)} p99 {ms(snap.ttft_p99_ms)} ms | "
+                   f"ITL p50 {ms(snap.itl_p50_ms)} p99 {ms(snap.itl_p99_ms)} ms | {snap.requests_per_s:,.1f} req/s | "
+                   f"errors {'–' if snap.error_rate is None else f'{100 * snap.error_rate:.1f}%'}"
+                   + (f" | SLO met: {slo}" if slo else ""))
+        return [self._line(), rolling] + [f"ALERT: {a}" for a in snap.alerts(self.max_error_rate, self.min_slo)]
 
     def _line(self) -> str:
         assert self._runner is not None
@@ -59,14 +81,17 @@ class ProgressDisplay:
         last_phase = -1
         while True:
             await asyncio.sleep(0.25)
-            line = self._line()
             if self._live is not None:
-                self._live.update(Text(line))
+                lines = self._lines()
+                text = Text("\n".join(lines[:2]))
+                for alert in lines[2:]:
+                    text.append("\n" + alert, style="bold red")
+                self._live.update(text)
                 continue
             p = self._runner.progress  # type: ignore[union-attr]
             t = now_ns()
             if p.phase_index != last_phase or (t - last_plain) / 1e9 >= self.plain_every_s:
-                print(line, file=sys.stderr, flush=True)
+                print("\n".join(self._lines()), file=sys.stderr, flush=True)
                 last_phase, last_plain = p.phase_index, t
 
     def close(self) -> None:
@@ -74,5 +99,5 @@ class ProgressDisplay:
             self._task.cancel()
         if self._live is not None:
             if self._runner is not None:
-                self._live.update(Text(self._line()))
+                self._live.update(Text("\n".join(self._lines())))
             self._live.stop()

@@ -107,3 +107,28 @@ def test_slo_attainment_rules():
     assert not slo.met(True, None, 10, 10)
     with pytest.raises(ConfigError):
         Slo()
+
+
+def test_live_window_rolls_and_alerts():
+    from perfkit.client.live import LiveWindow
+    from perfkit.client.records import RequestRecord
+
+    w = LiveWindow(window_s=10)
+    ms = 1_000_000
+    for i in range(20):
+        r = RequestRecord(i, "p", 0, False, None, 0, 1, 4, class_name="chat")
+        r.sent_ns, r.first_token_ns, r.end_ns = 0, (10 + i) * ms, 100 * ms
+        r.chunk_ns = [r.first_token_ns + k * 5 * ms for k in range(4)]
+        r.last_token_ns = r.chunk_ns[-1]
+        if i % 4 == 0:
+            r.fail("http_status", "HTTP 503")
+        r.slo_ok = r.ok and i < 10
+        w.add(r)
+    snap = w.snapshot(now=5_000 * ms)
+    assert snap.done == 20 and snap.errors == 5 and snap.error_rate == 0.25
+    assert snap.ttft_p50_ms == pytest.approx(np.percentile([10 + i for i in range(20) if i % 4], 50))
+    assert snap.itl_p50_ms == pytest.approx(5.0)
+    assert snap.slo_attainment["chat"] == pytest.approx(7 / 20)
+    alerts = snap.alerts()
+    assert any("error rate 25.0%" in a for a in alerts) and any("class chat" in a for a in alerts)
+    assert w.snapshot(now=20_000 * ms).done == 0  # everything has rolled out of the window

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import aiohttp
 import numpy as np
 
+from perfkit.client.live import LiveWindow
 from perfkit.client.openai import Endpoint, send
 from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.clock import now_ns, sleep_until_ns, wait_until_ns
@@ -110,6 +111,7 @@ class LoadRunner:
         self.drain_timeout_s = drain_timeout_s
         self.on_phase = on_phase
         self.progress = RunProgress()
+        self.live = LiveWindow()
         self.phase_windows: list[tuple[str, int, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_id = 0
@@ -312,6 +314,7 @@ class LoadRunner:
             p.output_tokens += rec.output_tokens
             if cls.slo is not None:
                 rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms)
+            self.live.add(rec)
             stats = self._phase_stats.setdefault(rec.phase_index, [0, 0, []])
             stats[0] += 1
             stats[1] += not rec.ok
