@@ -87,8 +87,18 @@ def cmd_run(a: argparse.Namespace) -> int:
     else:
         phases = _cli_phases(a)
     api = a.api or (scenario.api if scenario and scenario.api else "completions")
-    endpoint = Endpoint(a.endpoint, model=a.model or "", api=api, ignore_eos=not a.no_ignore_eos,
-                        continuous_usage=not a.no_continuous_usage)
+    from perfkit.client.routing import Router
+
+    endpoints = [Endpoint(u, model=a.model or "", api=api, ignore_eos=not a.no_ignore_eos,
+                          continuous_usage=not a.no_continuous_usage) for u in a.endpoint]
+    weights = None
+    if a.weights:
+        try:
+            weights = [float(w) for w in a.weights.split(",")]
+        except ValueError:
+            raise PerfkitError(f"--weights {a.weights!r} must be numbers separated by commas, one per --endpoint") \
+                from None
+    router = Router(len(endpoints), a.routing, weights)
     seed = a.seed if a.seed is not None else (scenario.seed if scenario else 0)
     display = ProgressDisplay() if not a.quiet else None
     scen = {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} \
@@ -96,9 +106,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     async def go():  # type: ignore[no-untyped-def]
         try:
-            return await record_run(endpoint, phases, a.data_dir, seed=seed, run_id=a.run_id, label=a.label,
+            return await record_run(endpoints, phases, a.data_dir, seed=seed, run_id=a.run_id, label=a.label,
                                     read_timeout_s=a.read_timeout, flush_interval_s=a.flush_interval,
-                                    on_start=display.attach if display else None, scenario=scen)
+                                    on_start=display.attach if display else None, scenario=scen, router=router)
         finally:
             if display:
                 display.close()
@@ -206,7 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or one phase described by the flags. The API key, if any, comes from "
                                    "$PERFKIT_API_KEY or $OPENAI_API_KEY.")
     r.add_argument("scenario", nargs="?", help="scenario file (YAML/JSON); see scenarios/ for examples")
-    r.add_argument("--endpoint", required=True, help="server base URL, with or without /v1")
+    r.add_argument("--endpoint", required=True, action="append",
+                   help="server base URL, with or without /v1; repeat for replicas sharing the traffic")
+    r.add_argument("--routing", choices=("round_robin", "least_outstanding", "weighted"), default="round_robin",
+                   help="how requests are spread over several --endpoint (default round_robin)")
+    r.add_argument("--weights", help="weighted routing: one weight per --endpoint, e.g. 3,1")
     r.add_argument("--scale", type=float, default=1.0, help="multiply the scenario's durations by this")
     r.add_argument("--model", help="model name (default: the first one /v1/models lists)")
     r.add_argument("--api", choices=("completions", "chat"), help="default: the scenario's, else completions")

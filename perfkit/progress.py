@@ -41,8 +41,9 @@ class ProgressDisplay:
     def attach(self, runner: LoadRunner, run_id: str) -> None:
         """Start displaying (call from the event loop, e.g. as ``record_run(on_start=...)``)."""
         self._runner = runner
-        self.console.print(f"[bold]run[/bold] {run_id}: {len(runner.phases)} phase(s) against "
-                           f"{runner.endpoint.base_url} ({runner.endpoint.model})")
+        where = ", ".join(f"{e.base_url} ({e.model})" for e in runner.endpoints)
+        self.console.print(f"[bold]run[/bold] {run_id}: {len(runner.phases)} phase(s) against {where}"
+                           + (f", routing {runner.router.policy}" if len(runner.endpoints) > 1 else ""))
         if self.console.is_terminal:
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=False)
             self._live.start()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from perfkit.client.openai import Endpoint, discover_model, make_session
+from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress
 from perfkit.clock import ClockAnchor, now_ns
 from perfkit.store.manifest import environment_info, new_run_id, redact_url, write_manifest
@@ -57,18 +58,20 @@ def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
     return d
 
 
-async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str | Path = "data", *,
+async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], data_dir: str | Path = "data", *,
                      seed: int = 0, run_id: str | None = None, label: str | None = None,
                      simulator: dict[str, Any] | None = None, read_timeout_s: float = 60.0,
                      drain_timeout_s: float = 60.0, flush_interval_s: float = 1.0,
                      on_start: Callable[[LoadRunner, str], None] | None = None,
-                     command: list[str] | None = None, scenario: dict[str, Any] | None = None) -> RunResult:
+                     command: list[str] | None = None, scenario: dict[str, Any] | None = None,
+                     router: Router | None = None) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
     ----------
-    endpoint : Endpoint
-        If its ``model`` is empty, the first model ``/v1/models`` lists is used.
+    endpoint : Endpoint or list of Endpoint
+        One endpoint or several replicas; where ``model`` is empty, the first
+        model the endpoint's ``/v1/models`` lists is used.
     phases : list of PhaseSpec
     data_dir : str or Path
     seed : int
@@ -89,6 +92,8 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
         The command line, kept in the manifest.
     scenario : dict, optional
         The scenario (name, source file, its parsed text), kept in the manifest.
+    router : Router, optional
+        How requests are spread over several endpoints (default round robin).
     """
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
@@ -96,8 +101,12 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
     pool = max(p.max_concurrency_hint for p in phases) + 8
     session = make_session(pool, read_timeout_s=read_timeout_s)
     try:
-        if not endpoint.model:
-            endpoint = dataclasses.replace(endpoint, model=await discover_model(session, endpoint))
+        endpoints = list(endpoint) if isinstance(endpoint, list) else [endpoint]
+        for i, ep in enumerate(endpoints):
+            if not ep.model:
+                endpoints[i] = dataclasses.replace(ep, model=await discover_model(session, ep))
+        endpoint = endpoints[0]
+        router = router or Router(len(endpoints))
         manifest: dict[str, Any] = {
             "status": "running", "label": label, "seed": seed, "pid": os.getpid(),
             "started_utc": anchor.utc_iso, "clock_anchor": {"mono_ns": anchor.mono_ns, "wall_ns": anchor.wall_ns},
@@ -105,6 +114,8 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
                          "ignore_eos": endpoint.ignore_eos, "continuous_usage": endpoint.continuous_usage,
                          "api_key_env": endpoint.api_key_env or "PERFKIT_API_KEY|OPENAI_API_KEY",
                          "api_key_set": "Authorization" in endpoint.headers()},
+            "endpoints": [{"base_url": redact_url(e.base_url), "model": e.model} for e in endpoints],
+            "routing": {"policy": router.policy, "weights": router.weights},
             "phases": [_phase_dict(p) for p in phases],
             "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
                        "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns"},
@@ -119,7 +130,7 @@ async def record_run(endpoint: Endpoint, phases: list[PhaseSpec], data_dir: str 
             manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
             asyncio.get_running_loop().run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
 
-        runner = LoadRunner(endpoint, phases, sink, seed=seed, run_id=run_id, session=session,
+        runner = LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, session=session, router=router,
                             drain_timeout_s=drain_timeout_s, read_timeout_s=read_timeout_s, on_phase=on_phase)
         if on_start:
             on_start(runner, run_id)

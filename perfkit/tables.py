@@ -82,6 +82,18 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
                 row["slo_attainment"] = 100 * row["slo_attainment"]
             t.add_row(*[_cell(row[c], c) for c, _ in cols])
         console.print(t)
+    eps = cat.endpoints(run_id).df()
+    if eps["endpoint"].nunique() > 1:
+        t = Table(title="endpoints (replicas)", title_justify="left")
+        cols = [("phase", "phase"), ("endpoint", "endpoint"), ("requests", "n"), ("share", "share %"),
+                ("errors", "errors"), ("ttft_p50_ms", "TTFT p50"), ("ttft_p99_ms", "p99"), ("tpot_p50_ms", "TPOT p50"),
+                ("e2e_p99_ms", "E2E p99")]
+        for c, h in cols:
+            t.add_column(h, justify="left" if c in ("phase", "endpoint") else "right")
+        for rec in eps.to_dict("records"):
+            rec["share"] = 100 * rec["share"]
+            t.add_row(*[_cell(rec[c], c) for c, _ in cols])
+        console.print(t)
     for rec in fid.to_dict("records"):
         if rec["client_behind"]:
             console.print(f"[bold yellow]warning:[/] phase {rec['phase']}: the client fell behind its schedule "

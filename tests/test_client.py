@@ -177,3 +177,40 @@ async def test_misbehaving_servers_are_recorded_as_their_own_error_kind(mode, ki
         assert recs[0].malformed_chunks == 1 and len(recs[0].chunk_ns) == 2
     if mode == "http_429":
         assert recs[0].status == 429
+
+
+@pytest.mark.parametrize("policy, weights", [("round_robin", None), ("weighted", [3, 1]),
+                                             ("least_outstanding", None)])
+async def test_several_endpoints_share_the_traffic_by_policy(fresh_sim, data_dir, policy, weights):
+    from perfkit.client.routing import Router
+
+    fast = fresh_sim()
+    slow = fresh_sim(step_base_ms=40.0)  # a replica five times slower
+    eps = [Endpoint(fast.url), Endpoint(slow.url)]
+    phases = [PhaseSpec("p", requests=40, rate=40, arrival="constant", prompt_tokens=16, output_tokens=16)]
+    res = await record_run(eps, phases, data_dir, router=Router(2, policy, weights))
+    import perfkit
+
+    with perfkit.open(data_dir) as cat:
+        share = dict(cat.sql("SELECT endpoint, count(*) FROM requests GROUP BY 1").fetchall())
+        per_ep = cat.endpoints(res.run_id).df().set_index("endpoint")
+    n_fast, n_slow = share[eps[0].base_url], share[eps[1].base_url]
+    if policy == "round_robin":
+        assert n_fast == n_slow == 20
+    elif policy == "weighted":
+        assert (n_fast, n_slow) == (30, 10)
+    else:  # the slow replica holds its requests longer, so it is picked less
+        assert n_fast > n_slow + 5
+    assert per_ep.loc[eps[1].base_url, "ttft_p50_ms"] > per_ep.loc[eps[0].base_url, "ttft_p50_ms"]
+    assert res.manifest["routing"]["policy"] == policy and len(res.manifest["endpoints"]) == 2
+
+
+def test_routing_mistakes_are_refused():
+    from perfkit.client.routing import Router
+
+    with pytest.raises(ConfigError, match="one of round_robin"):
+        Router(2, "random")
+    with pytest.raises(ConfigError, match="2 positive numbers"):
+        Router(2, "weighted", [1])
+    with pytest.raises(ConfigError, match="needs --weights"):
+        Router(2, "weighted")

@@ -49,6 +49,7 @@ class RequestRecord:
     session_id: int | None = None
     turn: int = 0
     target_rate_rps: float | None = None
+    endpoint: str | None = None
     sent_ns: int | None = None
     headers_ns: int | None = None
     first_token_ns: int | None = None

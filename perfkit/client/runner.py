@@ -31,6 +31,7 @@ import numpy as np
 
 from perfkit.client.live import LiveWindow
 from perfkit.client.openai import Endpoint, send
+from perfkit.client.routing import Router
 from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.clock import now_ns, sleep_until_ns, wait_until_ns
 from perfkit.errors import ConfigError
@@ -72,7 +73,8 @@ class LoadRunner:
 
     Parameters
     ----------
-    endpoint : Endpoint
+    endpoint : Endpoint or list of Endpoint
+        One endpoint, or several replicas sharing the traffic.
     phases : list of PhaseSpec
     sink : RecordSink
     seed : int
@@ -80,6 +82,8 @@ class LoadRunner:
         send the same requests at the same offsets.
     run_id : str
         Sent with each request as ``X-Request-Id: RUN_ID-REQUEST_ID``.
+    router : Router, optional
+        How requests are spread over several endpoints (default: round robin).
     session : aiohttp.ClientSession, optional
         A session to use (a seam for tests); by default one is made with an
         explicit pool of ``pool_size`` connections.
@@ -93,13 +97,20 @@ class LoadRunner:
         Called with ``(index, spec, start_ns)`` as each phase starts.
     """
 
-    def __init__(self, endpoint: Endpoint, phases: list[PhaseSpec], sink: RecordSink, *, seed: int = 0,
-                 run_id: str = "run", session: aiohttp.ClientSession | None = None, pool_size: int | None = None,
+    def __init__(self, endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], sink: RecordSink, *,
+                 seed: int = 0, run_id: str = "run", router: Router | None = None,
+                 session: aiohttp.ClientSession | None = None, pool_size: int | None = None,
                  read_timeout_s: float = 60.0, connect_timeout_s: float = 10.0, drain_timeout_s: float = 60.0,
                  on_phase: Callable[[int, PhaseSpec, int], None] | None = None) -> None:
         if not phases:
             raise ConfigError("a run needs at least one phase")
-        self.endpoint = endpoint
+        self.endpoints = list(endpoint) if isinstance(endpoint, list) else [endpoint]
+        self.endpoint = self.endpoints[0]
+        if len({e.api for e in self.endpoints}) != 1:
+            raise ConfigError("all endpoints of a run must use the same API (completions or chat)")
+        self.router = router or Router(len(self.endpoints))
+        if len(self.router.outstanding) != len(self.endpoints):
+            raise ConfigError(f"the router has {len(self.router.outstanding)} endpoints, the run {len(self.endpoints)}")
         self.phases = phases
         self.sink = sink
         self.seed = seed
@@ -250,7 +261,8 @@ class LoadRunner:
         return cls, conv, entry, session_id, user, rec, body
 
     def _next_turn(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int, turn: int,
-                   intended: int, user: int | None, lengths: tuple[int, int] | None) -> tuple[RequestRecord, bytes]:
+                   intended: int, user: int | None, lengths: tuple[int, int] | None
+                   ) -> tuple[RequestRecord, dict[str, bytes]]:
         n_in, n_out = st.workload.next_user_turn(cls, st.rng, conv, turn, entry, *(lengths or (None, None)))
         rec = RequestRecord(self._next_id, st.spec.name, st.index, st.spec.warmup, user, intended, n_in, n_out,
                             class_name=cls.name, session_id=session_id, turn=turn,
@@ -258,11 +270,12 @@ class LoadRunner:
         self._next_id += 1
         if turn + 1 < cls.turns:
             rec.text_parts = []
-        body = self.endpoint.payload(conv.prompt(), n_out, conv.messages() if self.endpoint.api == "chat" else None)
-        return rec, body
+        prompt, messages = conv.prompt(), conv.messages() if self.endpoint.api == "chat" else None
+        bodies = {e.model: e.payload(prompt, n_out, messages) for e in self.endpoints}
+        return rec, bodies
 
     async def _run_session(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int,
-                           user: int | None, rec: RequestRecord, body: bytes) -> None:
+                           user: int | None, rec: RequestRecord, body: dict[str, bytes]) -> None:
         """Send a session's turns in order, each carrying the history so far."""
         if st.spec.closed_loop and st.budget > 0:
             st.budget -= 1
@@ -289,13 +302,19 @@ class LoadRunner:
                 return
             conv.add("assistant", "".join(rec.text_parts or ()))
 
-    async def _one(self, rec: RequestRecord, body: bytes, cls: UserClass, cancel_after_s: float | None) -> None:
+    async def _one(self, rec: RequestRecord, bodies: dict[str, bytes], cls: UserClass,
+                   cancel_after_s: float | None) -> None:
         p = self.progress
         p.sent += 1
         p.in_flight += 1
         assert self._session is not None
+        ei = self.router.pick()
+        endpoint = self.endpoints[ei]
+        rec.endpoint = endpoint.base_url
+        self.router.started(ei)
         try:
-            coro = send(self._session, self.endpoint, rec, body, request_tag=f"{self.run_tag}-{rec.request_id}")
+            coro = send(self._session, endpoint, rec, bodies[endpoint.model],
+                        request_tag=f"{self.run_tag}-{rec.request_id}")
             if cancel_after_s is None:
                 await coro
             else:
@@ -306,6 +325,7 @@ class LoadRunner:
                     rec.fail(ErrorKind.CANCELLED, f"the user gave up after {cancel_after_s:g} s")
                     rec.end_ns = now_ns()
         finally:
+            self.router.finished(ei)
             p.in_flight -= 1
             p.done += 1
             if not rec.ok:

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from perfkit.errors import DataError, RunNotFoundError
-from perfkit.query.metrics import fidelity_sql, slo_sql, summary_sql
+from perfkit.query.metrics import endpoint_sql, fidelity_sql, slo_sql, summary_sql
 from perfkit.store.manifest import effective_status
 from perfkit.store.schema import TABLES
 
@@ -159,6 +159,11 @@ class Catalog:
     def slo(self, run_id: str | list[str] | None = None, *, include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
         """SLO attainment and goodput per run, phase and user class (see :func:`perfkit.query.metrics.slo_sql`)."""
         return self.con.sql(slo_sql(self._where(run_id, include_warmup)))
+
+    def endpoints(self, run_id: str | list[str] | None = None, *,
+                  include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+        """Per run, phase and endpoint: share of requests, errors, latencies (load-balancing studies)."""
+        return self.con.sql(endpoint_sql(self._where(run_id, include_warmup)))
 
     def close(self) -> None:
         self.con.close()

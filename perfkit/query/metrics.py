@@ -11,7 +11,8 @@ unless asked for.
 
 from __future__ import annotations
 
-__all__ = ["FIDELITY_COLUMNS", "SLO_COLUMNS", "SUMMARY_COLUMNS", "fidelity_sql", "slo_sql", "summary_sql"]
+__all__ = ["FIDELITY_COLUMNS", "SLO_COLUMNS", "SUMMARY_COLUMNS", "endpoint_sql", "fidelity_sql", "slo_sql",
+           "summary_sql"]
 
 # the client fell behind its schedule when its p99 lag or its rate shortfall passes these
 LAG_P99_LIMIT_MS = 10.0
@@ -148,4 +149,20 @@ SELECT run_id, phase, class_name, count(*) AS requests, count(*) FILTER (WHERE N
     quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms
 FROM r GROUP BY run_id, phase, class_name
 ORDER BY run_id, min(phase_index), class_name
+"""
+
+
+def endpoint_sql(where: str = "TRUE") -> str:
+    """Per run, phase and endpoint (replica): its share of the requests, errors and latencies."""
+    return f"""
+WITH r AS (SELECT * FROM requests WHERE {where})
+SELECT run_id, phase, endpoint, count(*) AS requests,
+    count(*) / sum(count(*)) OVER (PARTITION BY run_id, phase) AS share,
+    count(*) FILTER (WHERE NOT ok) AS errors,
+    quantile_cont(ttft_ms, 0.5) FILTER (WHERE ok) AS ttft_p50_ms,
+    quantile_cont(ttft_ms, 0.99) FILTER (WHERE ok) AS ttft_p99_ms,
+    quantile_cont(tpot_ms, 0.5) FILTER (WHERE ok) AS tpot_p50_ms,
+    quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms
+FROM r GROUP BY run_id, phase, endpoint
+ORDER BY run_id, min(phase_index), endpoint
 """

@@ -55,6 +55,7 @@ REQUESTS = pa.schema([
     _f("class_name", pa.string(), "The user class that sent it ('default' without a mix).", False),
     _f("session_id", pa.int64(), "The session (conversation) it belongs to."),
     _f("turn", pa.int32(), "Turn within the session (0-based); its prompt holds every earlier turn.", False),
+    _f("endpoint", pa.string(), "Base URL of the endpoint (replica) that served it."),
     _f("target_rate_rps", pa.float64(), "Open loop: the phase's mean requested arrival rate, sessions/s; null in closed loop."),
     _f("intended_ns", pa.int64(), "When the schedule meant to send it, ns (monotonic).", False),
     _f("sent_ns", pa.int64(), "When the client started sending it, ns (monotonic)."),

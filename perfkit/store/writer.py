@@ -43,7 +43,7 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
         row = {
             "request_id": r.request_id, "phase": r.phase, "phase_index": r.phase_index, "warmup": r.warmup,
             "user_id": r.user_id, "class_name": r.class_name, "session_id": r.session_id, "turn": r.turn,
-            "target_rate_rps": r.target_rate_rps, "intended_ns": r.intended_ns, "sent_ns": r.sent_ns,
+            "endpoint": r.endpoint, "target_rate_rps": r.target_rate_rps, "intended_ns": r.intended_ns, "sent_ns": r.sent_ns,
             "headers_ns": r.headers_ns, "first_token_ns": first, "last_token_ns": last, "end_ns": r.end_ns,
             "schedule_lag_ms": _ms(r.intended_ns, r.sent_ns), "ttft_ms": r.ttft_ms, "e2e_ms": r.e2e_ms,
             "ttft_from_intended_ms": _ms(r.intended_ns, first), "e2e_from_intended_ms": _ms(r.intended_ns, r.end_ns),
