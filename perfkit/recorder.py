@@ -37,10 +37,11 @@ class RunResult:
 
 
 def _class_dict(c: Any) -> dict[str, Any]:
-    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in ("dataset", "explicit")}
+    d = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in ("dataset", "explicit", "probes")}
     d["prompt_tokens"], d["output_tokens"] = str(c.prompt_tokens), str(c.output_tokens)
     d["slo"] = dataclasses.asdict(c.slo) if c.slo else None
     d["dataset_conversations"] = len(c.dataset) if c.dataset else None
+    d["probes"] = [{"prompt": p.prompt, "check": {p.check.kind: p.check.expected}} for p in c.probes or ()]
     return d
 
 

@@ -72,7 +72,7 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
         t = Table(title="user classes (SLO attainment: share of requests meeting the class's SLO)",
                   title_justify="left")
         cols = [("phase", "phase"), ("class_name", "class"), ("requests", "n"), ("errors", "errors"),
-                ("slo_attainment", "SLO met %"), ("goodput_rps", "goodput/s"), ("ttft_p50_ms", "TTFT p50"),
+                ("wrong_answers", "wrong"), ("slo_attainment", "SLO met %"), ("goodput_rps", "goodput/s"), ("ttft_p50_ms", "TTFT p50"),
                 ("ttft_p99_ms", "p99"), ("tpot_p50_ms", "TPOT p50"), ("tpot_p99_ms", "p99")]
         for c, h in cols:
             t.add_column(h, justify="left" if c in ("phase", "class_name") else "right")

@@ -221,3 +221,23 @@ def test_every_example_scenario_runs_against_the_simulator(fresh_sim, data_dir, 
         s = cat.summary(run_id, include_warmup=True).df()
         assert s["requests"].sum() > 0
         assert (s["error_rate"] < 0.5).all() or path.stem == "multiclass_mix"
+
+
+def test_probes_are_checked_and_quality_degrades_under_load(fresh_sim, data_dir):
+    from perfkit.workload.checks import Check, Probe
+
+    sim = fresh_sim(max_num_seqs=16, probe_wrong_rate=0.0, probe_wrong_rate_full=1.0)
+    probes = (Probe("capital of France?", Check("contains", "Paris")), Probe("7 x 6?", Check("exact", "42")))
+    cls = UserClass("probe", prompt_tokens=8, output_tokens=8, probes=probes, slo=perfkit_slo(ttft_ms=60_000))
+    bulk = UserClass("bulk", 3, prompt_tokens=64, output_tokens=200)
+    phases = [PhaseSpec("light", requests=12, concurrency=1, classes=(cls,)),
+              PhaseSpec("heavy", duration_s=3, rate=30, arrival="constant", classes=(cls, bulk))]  # saturates 16 slots
+    run_id, cat = run(sim.url, phases, data_dir, drain_timeout_s=30)
+    with cat:
+        by = cat.slo(run_id).df().set_index(["phase", "class_name"])
+        bad = cat.sql("SELECT check_message FROM requests WHERE check_ok = FALSE LIMIT 1").fetchall()
+        slo_vs_check = cat.sql("SELECT count(*) FROM requests WHERE check_ok = FALSE AND slo_ok").fetchall()[0][0]
+    assert by.loc[("light", "probe"), "wrong_answers"] == 0
+    assert by.loc[("heavy", "probe"), "semantic_error_rate"] > 0.5  # a full batch answers worse
+    assert bad and ("does not contain" in bad[0][0] or "expected exactly" in bad[0][0])
+    assert slo_vs_check == 0  # a wrong answer never meets its SLO

@@ -132,3 +132,29 @@ def test_live_window_rolls_and_alerts():
     alerts = snap.alerts()
     assert any("error rate 25.0%" in a for a in alerts) and any("class chat" in a for a in alerts)
     assert w.snapshot(now=20_000 * ms).done == 0  # everything has rolled out of the window
+
+
+@pytest.mark.parametrize("kind, expected, answer, ok", [
+    ("exact", "42", " 42 ", True), ("exact", "42", "42.", False),
+    ("contains", "Paris", "It is paris.", True), ("contains", "Paris", "Lyon", False),
+    ("regex", r"^\s*tac\s*$", " tac", True), ("regex", r"^tac$", "cat", False),
+    ("json", None, '{"a": 1}', True), ("json", None, "{a: 1}", False),
+    ("json_schema", {"type": "object", "required": ["ok"]}, '{"ok": true}', True),
+    ("json_schema", {"type": "object", "required": ["ok"]}, '{"no": 1}', False),
+])
+def test_response_checks(kind, expected, answer, ok):
+    from perfkit.workload.checks import Check
+
+    passed, why = Check(kind, expected).evaluate(answer)
+    assert passed is ok and (why is None) is ok
+
+
+@pytest.mark.parametrize("kind, expected, message", [
+    ("fuzzy", "x", "not one of exact"), ("regex", "([", "does not compile"), ("exact", 5, "needs a string"),
+    ("json_schema", {"type": "nonsense"}, "schema is invalid"),
+])
+def test_bad_checks_are_refused(kind, expected, message):
+    from perfkit.workload.checks import Check
+
+    with pytest.raises(ConfigError, match=message):
+        Check(kind, expected)

@@ -79,13 +79,18 @@ class Endpoint:
                 break
         return h
 
-    def payload(self, prompt: str, max_tokens: int, messages: list[dict[str, str]] | None = None) -> bytes:
-        """The JSON body of one streamed request (``messages`` for chat, else one user message)."""
+    def payload(self, prompt: str, max_tokens: int, messages: list[dict[str, str]] | None = None,
+                exact_length: bool = True) -> bytes:
+        """The JSON body of one streamed request (``messages`` for chat, else one user message).
+
+        ``exact_length=False`` lets the model stop on its own (probes must end
+        with their answer), whatever ``ignore_eos`` says.
+        """
         body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": True,
                                 "stream_options": {"include_usage": True}}
         if self.continuous_usage:
             body["stream_options"]["continuous_usage_stats"] = True
-        if self.ignore_eos:
+        if self.ignore_eos and exact_length:
             body["ignore_eos"] = True
             body["min_tokens"] = max_tokens
         if self.api == "chat":
@@ -203,15 +208,19 @@ def _handle_event(rec: RequestRecord, data: str, t: int, state: list[int]) -> bo
 
 
 async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestRecord, body: bytes,
-               request_tag: str | None = None) -> RequestRecord:
+               request_tag: str | None = None, extra_headers: dict[str, str] | None = None) -> RequestRecord:
     """Send one streamed request and fill ``rec`` with what happened.
 
     ``request_tag`` goes out as the ``X-Request-Id`` header, which lets the
-    server's own log be joined to the record.
+    server's own log be joined to the record.  ``extra_headers`` carries, for
+    probes, ``X-Perfkit-Expected``: the answer perfkit's simulator should give
+    (real servers ignore it).
     """
     headers = endpoint.headers()
     if request_tag is not None:
         headers["X-Request-Id"] = request_tag
+    if extra_headers:
+        headers.update(extra_headers)
     rec.sent_ns = now_ns()
     try:
         async with session.post(endpoint.url, data=body, headers=headers) as resp:

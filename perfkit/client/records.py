@@ -66,8 +66,10 @@ class RequestRecord:
     chunk_ns: list[int] = field(default_factory=list)
     chunk_tokens: list[int | None] = field(default_factory=list)
     chunk_chars: list[int] = field(default_factory=list)
-    text_parts: list[str] | None = None  # kept only when a later turn needs the answer
+    text_parts: list[str] | None = None  # kept only when a later turn or a check needs the answer
     slo_ok: bool | None = None
+    check_ok: bool | None = None
+    check_message: str | None = None
 
     def fail(self, kind: str, message: str | None = None) -> None:
         """Record the first failure; later ones do not overwrite it."""

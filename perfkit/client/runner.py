@@ -129,6 +129,7 @@ class LoadRunner:
         self._next_session = 0
         self.stops: list[tuple[str, str]] = []  # (phase, why a sweep stopped after it)
         self._phase_stats: dict[int, list] = {}  # phase index -> [done, errors, ttfts] for stop rules
+        self._probes: dict[int, Any] = {}  # request id -> the probe it asks (until it is checked)
 
     async def run(self) -> RunProgress:
         """Run every phase, drain, and return the final counters."""
@@ -263,15 +264,17 @@ class LoadRunner:
     def _next_turn(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int, turn: int,
                    intended: int, user: int | None, lengths: tuple[int, int] | None
                    ) -> tuple[RequestRecord, dict[str, bytes]]:
-        n_in, n_out = st.workload.next_user_turn(cls, st.rng, conv, turn, entry, *(lengths or (None, None)))
+        n_in, n_out, probe = st.workload.next_user_turn(cls, st.rng, conv, turn, entry, *(lengths or (None, None)))
         rec = RequestRecord(self._next_id, st.spec.name, st.index, st.spec.warmup, user, intended, n_in, n_out,
                             class_name=cls.name, session_id=session_id, turn=turn,
                             target_rate_rps=st.spec.requested_rate)
         self._next_id += 1
-        if turn + 1 < cls.turns:
+        if turn + 1 < cls.turns or probe is not None:
             rec.text_parts = []
+        if probe is not None:
+            self._probes[rec.request_id] = probe
         prompt, messages = conv.prompt(), conv.messages() if self.endpoint.api == "chat" else None
-        bodies = {e.model: e.payload(prompt, n_out, messages) for e in self.endpoints}
+        bodies = {e.model: e.payload(prompt, n_out, messages, exact_length=probe is None) for e in self.endpoints}
         return rec, bodies
 
     async def _run_session(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int,
@@ -312,9 +315,12 @@ class LoadRunner:
         endpoint = self.endpoints[ei]
         rec.endpoint = endpoint.base_url
         self.router.started(ei)
+        probe = self._probes.pop(rec.request_id, None)
+        oracle = probe.check.oracle() if probe is not None else None
         try:
             coro = send(self._session, endpoint, rec, bodies[endpoint.model],
-                        request_tag=f"{self.run_tag}-{rec.request_id}")
+                        request_tag=f"{self.run_tag}-{rec.request_id}",
+                        extra_headers={"X-Perfkit-Expected": oracle} if oracle else None)
             if cancel_after_s is None:
                 await coro
             else:
@@ -332,8 +338,10 @@ class LoadRunner:
                 p.errors += 1
                 p.errors_by_kind[rec.error_kind or "?"] = p.errors_by_kind.get(rec.error_kind or "?", 0) + 1
             p.output_tokens += rec.output_tokens
+            if probe is not None and rec.ok:
+                rec.check_ok, rec.check_message = probe.check.evaluate("".join(rec.text_parts or ()))
             if cls.slo is not None:
-                rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms)
+                rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms) and rec.check_ok is not False
             self.live.add(rec)
             stats = self._phase_stats.setdefault(rec.phase_index, [0, 0, []])
             stats[0] += 1

@@ -130,7 +130,8 @@ FROM f ORDER BY run_id, _order
 """
 
 
-SLO_COLUMNS = ("run_id", "phase", "class_name", "requests", "errors", "slo_attainment", "goodput_rps",
+SLO_COLUMNS = ("run_id", "phase", "class_name", "requests", "errors", "wrong_answers", "semantic_error_rate",
+               "slo_attainment", "goodput_rps",
                "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "e2e_p99_ms")
 
 
@@ -140,6 +141,8 @@ def slo_sql(where: str = "TRUE") -> str:
     return f"""
 WITH r AS (SELECT * FROM requests WHERE {where})
 SELECT run_id, phase, class_name, count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
+    count(*) FILTER (WHERE check_ok = FALSE) AS wrong_answers,
+    count(*) FILTER (WHERE check_ok = FALSE) / nullif(count(check_ok), 0) AS semantic_error_rate,
     avg(CASE WHEN slo_ok THEN 1.0 WHEN slo_ok IS NOT NULL THEN 0.0 END) AS slo_attainment,
     count(*) FILTER (WHERE slo_ok) / ((max(end_ns) - min(sent_ns)) / 1e9) AS goodput_rps,
     quantile_cont(ttft_ms, 0.5) FILTER (WHERE ok) AS ttft_p50_ms,

@@ -97,6 +97,10 @@ class SimConfig:
         when neither ``ignore_eos`` nor ``min_tokens`` forces a length.
     max_model_len : int
         Longest prompt + output accepted, tokens; longer requests get HTTP 400.
+    probe_wrong_rate, probe_wrong_rate_full : float
+        Probability that a probe (a request carrying ``X-Perfkit-Expected``) is
+        answered wrongly with an empty batch, and with a full one (``max_num_seqs``
+        running); linear in between, so quality degrades under load.
     seed : int
         Seed of every random draw (natural lengths, error bursts).
     events : tuple of SimEvent
@@ -116,6 +120,8 @@ class SimConfig:
     natural_output_median: float = 200.0
     natural_output_sigma: float = 0.6
     max_model_len: int = 16384
+    probe_wrong_rate: float = 0.02
+    probe_wrong_rate_full: float = 0.3
     seed: int = 0
     events: tuple[SimEvent, ...] = field(default_factory=tuple)
 
@@ -128,6 +134,9 @@ class SimConfig:
         for name in ("prefill_ms_per_token", "decode_ms_per_seq", "attn_ms_per_kv_token"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"sim config: {name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("probe_wrong_rate", "probe_wrong_rate_full"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"sim config: {name} must be in [0, 1], got {getattr(self, name)!r}")
         if self.kv_capacity_tokens < self.kv_block_tokens:
             raise ConfigError("sim config: kv_capacity_tokens must hold at least one block")
 

@@ -66,6 +66,7 @@ class SimRequest:
     preemptions: int = 0
     token_ns: list[int] = field(default_factory=list)
     handle: Any = None
+    words: list[str] | None = None  # a probe's answer, token by token
 
     def __post_init__(self) -> None:
         self.prefill_total = self.prompt_tokens

@@ -184,8 +184,18 @@ class SimServer:
         index = self._n_arrivals
         self._n_arrivals += 1
         draw = np.random.default_rng([self.cfg.seed, index])
+        expected = request.headers.get("X-Perfkit-Expected")
+        words = None
+        if expected is not None:  # a probe: answer it, wrongly more often when the batch is fuller
+            fill = len(self.engine.running) / self.cfg.max_num_seqs
+            p_wrong = self.cfg.probe_wrong_rate + (self.cfg.probe_wrong_rate_full - self.cfg.probe_wrong_rate) * fill
+            words = expected.split() or [""]
+            if draw.random() < p_wrong:
+                words = [_WORDS[(i + index) % len(_WORDS)] for i in range(len(words))]
         if body.get("ignore_eos"):
             target = max_tokens
+        elif words is not None:
+            target = min(max_tokens, len(words))
         else:
             natural = int(draw.lognormal(np.log(self.cfg.natural_output_median), self.cfg.natural_output_sigma))
             target = min(max_tokens, max(min_tokens, natural, 1))
@@ -200,6 +210,7 @@ class SimServer:
                 return _error(burst.status, "injected error burst", "ServiceUnavailableError")
             fail_in_stream = True
         req = SimRequest(rid, arrival, prompt_tokens, target)
+        req.words = words
         req.handle = asyncio.Queue()
         self.stepper.offer(req)
         self._wake.set()
@@ -220,7 +231,7 @@ class SimServer:
             pass
         end = now_ns()
         self._finish(req, http_arrival, end, [end], 200, None)
-        text = self._text(0, req.generated)
+        text = self._text(req, 0, req.generated)
         choice: dict[str, Any] = {"index": 0, "finish_reason": self._finish_reason(req)}
         if chat:
             choice["message"] = {"role": "assistant", "content": text}
@@ -250,7 +261,7 @@ class SimServer:
                     pending += n
                     if pending < self.cfg.stream_interval and req.generated < req.target_tokens:
                         continue
-                text = json.dumps(self._text(sent, pending))
+                text = json.dumps(self._text(req, sent, pending))
                 part = f'"delta":{{"content":{text}}}' if chat else f'"text":{text}'
                 chunk = head + f'{{"index":0,{part},"finish_reason":null}}]'
                 sent += pending
@@ -289,8 +300,10 @@ class SimServer:
         return resp
 
     # -- helpers -----------------------------------------------------------
-    def _text(self, start: int, n: int) -> str:
-        return "".join(" " + _WORDS[(start + i) % len(_WORDS)] for i in range(n))
+    def _text(self, req: SimRequest, start: int, n: int) -> str:
+        words = req.words
+        return "".join(" " + (words[k] if words and k < len(words) else _WORDS[k % len(_WORDS)])
+                       for k in range(start, start + n))
 
     def _usage(self, req: SimRequest) -> dict[str, int]:
         return {"prompt_tokens": req.prompt_tokens, "completion_tokens": req.generated,

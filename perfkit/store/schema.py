@@ -83,7 +83,9 @@ REQUESTS = pa.schema([
     _f("error_kind", pa.string(), "Null on success, else one of perfkit.client.records.ErrorKind."),
     _f("error_message", pa.string(), "What went wrong, at most 500 characters (no secrets)."),
     _f("finish_reason", pa.string(), "The server's finish_reason ('length', 'stop', ...)."),
-    _f("slo_ok", pa.bool_(), "Whether the request met its class's SLO (null when the class has none)."),
+    _f("slo_ok", pa.bool_(), "Whether the request met its class's SLO, a wrong answer counting as a miss (null when the class has none)."),
+    _f("check_ok", pa.bool_(), "Probes: whether the answer passed its check (false: a semantic error); null otherwise."),
+    _f("check_message", pa.string(), "Why the answer failed its check."),
 ])
 
 CHUNKS = pa.schema([

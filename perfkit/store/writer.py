@@ -53,7 +53,7 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
             "output_tokens_source": r.output_tokens_source, "n_chunks": n, "empty_chunks": r.empty_chunks,
             "malformed_chunks": r.malformed_chunks, "status": r.status, "ok": r.ok,
             "error_kind": r.error_kind, "error_message": r.error_message, "finish_reason": r.finish_reason,
-            "slo_ok": r.slo_ok,
+            "slo_ok": r.slo_ok, "check_ok": r.check_ok, "check_message": r.check_message,
         }
         for k, v in row.items():
             req_cols[k].append(v)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfkit.errors import ConfigError
+from perfkit.workload.checks import Probe
 from perfkit.workload.lengths import LengthDist, parse_length
 from perfkit.workload.prompts import PromptFactory
 
@@ -84,6 +85,8 @@ class UserClass:
     cancel_fraction : float
         Share of requests whose user gives up after ``cancel_after_s`` seconds.
     slo : Slo, optional
+    probes : tuple of Probe, optional
+        Ask these prompts (one per session, drawn at random) and check the answers.
     """
 
     name: str = "default"
@@ -98,6 +101,7 @@ class UserClass:
     cancel_fraction: float = 0.0
     cancel_after_s: float = 1.0
     slo: Slo | None = None
+    probes: tuple[Probe, ...] | None = field(default=None, repr=False)
     explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +120,8 @@ class UserClass:
             raise ConfigError(f"{where}: cancel_fraction must be in [0, 1] and cancel_after_s > 0")
         if self.dataset is not None and not self.dataset:
             raise ConfigError(f"{where}: the dataset holds no conversation")
+        if self.probes is not None and not self.probes:
+            raise ConfigError(f"{where}: probes is empty")
 
 
 class Conversation:
@@ -171,10 +177,14 @@ class Workload:
 
     def next_user_turn(self, cls: UserClass, rng: np.random.Generator, conv: Conversation, turn: int,
                        entry: DatasetEntry | None, prompt_tokens: int | None = None,
-                       output_tokens: int | None = None) -> tuple[int, int]:
-        """Append the next user message to ``conv``; return (its target tokens, max_tokens)."""
+                       output_tokens: int | None = None) -> tuple[int, int, Probe | None]:
+        """Append the next user message to ``conv``; return (its target tokens, max_tokens, its probe)."""
         assert isinstance(cls.prompt_tokens, LengthDist) and isinstance(cls.output_tokens, LengthDist)
         n_out = output_tokens if output_tokens is not None else int(cls.output_tokens.sample(rng)[0])
+        if cls.probes:
+            probe = cls.probes[int(rng.integers(len(cls.probes)))]
+            conv.add("user", probe.prompt)
+            return len(probe.prompt.split()), max(1, n_out), probe
         if entry is not None and turn < len(entry.user_texts):
             text = entry.user_texts[turn]
             known = entry.answer_tokens[turn] if turn < len(entry.answer_tokens) else None
@@ -186,7 +196,7 @@ class Workload:
             text = self._prompts.make(n_in)
         text = _spoil(text, cls.imperfect, rng)
         conv.add("user", text)
-        return len(text.split()), max(1, n_out)
+        return len(text.split()), max(1, n_out), None
 
 
 def _spoil(text: str, kind: str | None, rng: np.random.Generator) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 
 from perfkit.errors import ConfigError
 from perfkit.workload.arrivals import RateProfile
+from perfkit.workload.checks import Probe
 from perfkit.workload.content import IMPERFECT_KINDS, Slo, UserClass
 from perfkit.workload.loaders import load_dataset, load_trace
 from perfkit.workload.phase import PhaseSpec, StopRule
@@ -45,7 +46,7 @@ _PHASE = ("name", "duration_s", "requests", "warmup", "load", "classes", "prompt
 _LOAD = ("users", "think_time_s", "ramp_s", "arrival", "rate", "burstiness", "ramp", "spikes", "trace",
          "time_scale", "max_in_flight", "sweep")
 _CLASS = ("name", "weight", "prompt_tokens", "output_tokens", "turns", "think_time_s", "shared_prefix_tokens",
-          "dataset", "imperfect", "cancel", "slo")
+          "dataset", "imperfect", "cancel", "slo", "probes")
 _SLO = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 _ARRIVALS = ("constant", "poisson", "gamma")
 
@@ -274,6 +275,27 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
             for r in rates]
 
 
+def _probes(ctx: _Ctx, raw: Any, base: Path) -> tuple[Probe, ...]:
+    """Probes inline (a list of {prompt, check}) or from a JSONL file of them."""
+    if isinstance(raw, str):
+        path = base / raw
+        if not path.is_file():
+            raise ctx.error(f"file {str(path)!r} does not exist")
+        try:
+            raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except ValueError as exc:
+            raise ctx.error(f"{path}: not JSON lines ({exc})") from None
+    if not isinstance(raw, list) or not raw:
+        raise ctx.error("expected a non-empty list of {prompt, check} or a JSONL file of them")
+    out = []
+    for i, p in enumerate(raw):
+        try:
+            out.append(Probe.from_dict(p))
+        except ConfigError as exc:
+            raise ctx.at(f"[{i}]").error(str(exc)) from None
+    return tuple(out)
+
+
 def _classes(ctx: _Ctx, raw: Any, base: Path) -> tuple[UserClass, ...]:
     if not isinstance(raw, list) or not raw:
         raise ctx.error("expected a non-empty list of user classes")
@@ -316,6 +338,8 @@ def _classes(ctx: _Ctx, raw: Any, base: Path) -> tuple[UserClass, ...]:
                 kw["dataset"] = load_dataset(base / str(c["dataset"]))
             except ConfigError as exc:
                 raise cc.at("dataset").error(str(exc)) from None
+        if c.get("probes") is not None:
+            kw["probes"] = _probes(cc.at("probes"), c["probes"], base)
         kw["explicit"] = frozenset(k for k in ("prompt_tokens", "output_tokens") if k in c)
         try:
             out.append(UserClass(**kw))
