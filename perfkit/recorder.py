@@ -151,6 +151,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                 "finished_utc": anchor.to_datetime(now_ns()).isoformat(),
                 "phase_windows": [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows],
                 "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
+                "phases": [_phase_dict(p) for p in runner.phases],  # automatic sweep rates resolved
                 "counts": {"requests": p.done, "errors": p.errors, "errors_by_kind": p.errors_by_kind,
                            "output_tokens": p.output_tokens, "written": sink.written},
             })

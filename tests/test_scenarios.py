@@ -241,3 +241,26 @@ def test_probes_are_checked_and_quality_degrades_under_load(fresh_sim, data_dir)
     assert by.loc[("heavy", "probe"), "semantic_error_rate"] > 0.5  # a full batch answers worse
     assert bad and ("does not contain" in bad[0][0] or "expected exactly" in bad[0][0])
     assert slo_vs_check == 0  # a wrong answer never meets its SLO
+
+
+def test_automatic_sweep_measures_sync_and_max_then_steps_between(sim, data_dir):
+    scen = parse_scenario({"phases": [{"name": "sw", "prompt_tokens": 16, "output_tokens": 8, "load": {
+        "sweep": {"auto": True, "steps": 3, "step_duration_s": 1.5, "max_users": 12}}}]})
+    run_id, cat = run(sim.url, scen.phases, data_dir)
+    with cat:
+        manifest = cat.manifest(run_id)
+        fid = cat.fidelity(run_id).df()
+    names = [p["name"] for p in manifest["phases"]]
+    assert names[:2] == ["sw-synchronous", "sw-throughput"] and len(names) == 5
+    rates = [p["rate"] for p in manifest["phases"][2:]]
+    assert rates == sorted(rates) and rates[0] > 0
+    gaps = np.diff(rates)
+    assert np.allclose(gaps, gaps[0], rtol=1e-6)  # evenly spaced between the measured ends
+    steps = fid[fid["phase"].str.startswith("sw@")]
+    assert len(steps) == 3 and (steps["target_rate_rps"] > 0).all()
+
+
+def test_sweep_config_mistakes(tmp_path):
+    with pytest.raises(ConfigError, match="automatic sweep measures its own rates"):
+        parse_scenario({"phases": [{"name": "s", "load": {"sweep": {"auto": True, "rates": [1],
+                                                                     "step_duration_s": 2}}}]})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import sys
 from collections import deque
@@ -129,6 +130,7 @@ class LoadRunner:
         self._next_session = 0
         self.stops: list[tuple[str, str]] = []  # (phase, why a sweep stopped after it)
         self._phase_stats: dict[int, list] = {}  # phase index -> [done, errors, ttfts] for stop rules
+        self._phase_rates: dict[int, float] = {}  # closed-loop phase index -> requests/s it completed
         self._probes: dict[int, Any] = {}  # request id -> the probe it asks (until it is checked)
 
     async def run(self) -> RunProgress:
@@ -147,6 +149,8 @@ class LoadRunner:
             for i, spec in enumerate(self.phases):
                 if spec.group is not None and spec.group in stopped:
                     continue
+                if spec.auto_rate is not None:
+                    spec = self.phases[i] = self._resolve_auto_rate(i, spec)
                 await self._run_phase(i, spec)
                 reason = await self._stop_reason(i, spec)
                 if reason:
@@ -157,6 +161,18 @@ class LoadRunner:
             if own:
                 await self._session.close()
         return self.progress
+
+    def _resolve_auto_rate(self, index: int, spec: PhaseSpec) -> PhaseSpec:
+        """Turn an automatic sweep step into a fixed-rate phase, from what the group measured so far."""
+        assert spec.auto_rate is not None
+        step, n = spec.auto_rate
+        rates = {}
+        for j, p in enumerate(self.phases[:index]):
+            if p.group == spec.group and p.closed_loop and j in self._phase_rates:
+                rates["sync" if p.concurrency == 1 else "max"] = self._phase_rates[j]
+        lo, hi = rates.get("sync", 0.0), rates.get("max", 0.0)
+        rate = max(lo + (hi - lo) * step / (n + 1), 1e-3)
+        return dataclasses.replace(spec, name=f"{spec.group}@{rate:.3g}", rate=rate, auto_rate=None)
 
     async def _stop_reason(self, index: int, spec: PhaseSpec) -> str | None:
         """Whether a sweep step tripped its stop rule (waits for the step's requests to finish)."""
@@ -184,7 +200,10 @@ class LoadRunner:
             await self._closed_loop(state, start)
         else:
             await self._open_loop(state, start)
-        self.phase_windows.append((spec.name, start, now_ns()))
+        end = now_ns()
+        self.phase_windows.append((spec.name, start, end))
+        if spec.closed_loop:  # what the phase sustained, for automatic sweeps
+            self._phase_rates[index] = self._phase_stats.get(index, [0])[0] / max(1e-9, (end - start) / 1e9)
 
     # -- issuing -------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None], phase_index: int = -1) -> asyncio.Task[None]:

@@ -69,8 +69,65 @@ def _table(df: pd.DataFrame) -> str:
     return f'<div class="wide"><table class="summary"><tr>{top}</tr><tr>{sub}</tr>{"".join(rows)}</table></div>'
 
 
+def _simple_table(df: pd.DataFrame, cols: list[tuple[str, str]], pct: tuple[str, ...] = ()) -> str:
+    heads = "".join(f'<th class="{"l" if i < 2 else ""}">{html.escape(h)}</th>' for i, (_, h) in enumerate(cols))
+    rows = []
+    for rec in df.to_dict("records"):
+        cells = []
+        for i, (c, _) in enumerate(cols):
+            v = rec.get(c)
+            text = "–" if v is None or (isinstance(v, float) and pd.isna(v)) else (
+                f"{100 * v:.1f}%" if c in pct else _fmt(v, c))
+            cells.append(f'<td class="{"l" if i < 2 else ""}">{text}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f'<div class="wide"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
+
+
+def _fidelity_section(cat: Catalog, run_id: str) -> str:
+    fid = cat.fidelity(run_id).df()
+    cols = [("phase", "phase"), ("requests", "requests"), ("target_rate_rps", "requested /s"),
+            ("scheduled_rate_rps", "scheduled /s"), ("achieved_rate_rps", "achieved /s"),
+            ("schedule_lag_p50_ms", "lag p50 (ms)"), ("schedule_lag_p99_ms", "lag p99 (ms)"),
+            ("ttft_p99_ms", "TTFT p99 (ms)"), ("ttft_from_intended_p99_ms", "from intended"),
+            ("e2e_p99_ms", "E2E p99 (ms)"), ("e2e_from_intended_p99_ms", "from intended")]
+    return ("<h2>Schedule fidelity</h2><p>Requested is the phase's nominal rate; scheduled, what this realisation "
+            "of the arrival process asked for; achieved, what the client sent. Latencies from the intended send "
+            "time show what users arriving on schedule saw (coordinated omission).</p>" + _simple_table(fid, cols))
+
+
+def _class_section(cat: Catalog, run_id: str) -> str:
+    slo = cat.slo(run_id).df()
+    eps = cat.endpoints(run_id).df()
+    out = ""
+    if slo["class_name"].nunique() > 1 or slo["slo_attainment"].notna().any():
+        cols = [("phase", "phase"), ("class_name", "class"), ("requests", "requests"), ("errors", "errors"),
+                ("wrong_answers", "wrong answers"), ("slo_attainment", "SLO met"), ("goodput_rps", "goodput /s"),
+                ("ttft_p50_ms", "TTFT p50"), ("ttft_p99_ms", "TTFT p99"), ("tpot_p50_ms", "TPOT p50"),
+                ("tpot_p99_ms", "TPOT p99")]
+        out += ("<h2>User classes and SLOs</h2><p>SLO met: the share of a class's requests that met every "
+                "objective of its SLO (failed requests and wrong answers count as misses).</p>"
+                + _simple_table(slo, cols, pct=("slo_attainment",)))
+    if eps["endpoint"].nunique() > 1:
+        cols = [("phase", "phase"), ("endpoint", "endpoint"), ("requests", "requests"), ("share", "share"),
+                ("errors", "errors"), ("ttft_p50_ms", "TTFT p50"), ("ttft_p99_ms", "TTFT p99"),
+                ("e2e_p99_ms", "E2E p99")]
+        out += "<h2>Endpoints</h2>" + _simple_table(eps, cols, pct=("share",))
+    return out
+
+
 def _meta_rows(pairs: list[tuple[str, Any]]) -> str:
     return "".join(f"<tr><th class='l'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
+
+
+def _load_text(p: dict[str, Any]) -> str:
+    if p.get("concurrency"):
+        return f"closed loop, {p['concurrency']} users"
+    if p.get("mode") == "trace" or p.get("trace_requests"):
+        return f"trace replay, {p.get('trace_requests')} requests"
+    rate = p.get("requested_rate_rps") or p.get("rate")
+    shape = " (time-varying)" if p.get("profile") and len(p["profile"]) > 1 else ""
+    burst = f", burstiness {p['burstiness']:g}" if p.get("arrival") == "gamma" else ""
+    return f"open loop, {p.get('arrival')} {rate:.3g} req/s{shape}{burst}" if rate else "open loop"
 
 
 def _methods(m: dict[str, Any]) -> str:
@@ -80,8 +137,7 @@ def _methods(m: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in sorted((env.get("versions") or {}).items()) if v)
     phases = "".join(
         f"<tr><td class='l'>{html.escape(p['name'])}</td><td class='l'>"
-        + html.escape(f"closed loop, {p['concurrency']} users" if p.get("concurrency")
-                      else f"open loop, {p['arrival']} {p['rate']:g} req/s")
+        + html.escape(_load_text(p))
         + f"</td><td>{p.get('duration_s') or '–'}</td><td>{p.get('requests') or '–'}</td>"
         f"<td>{html.escape(str(p['prompt_tokens']))}</td><td>{html.escape(str(p['output_tokens']))}</td>"
         f"<td>{'yes' if p.get('warmup') else ''}</td></tr>" for p in m.get("phases") or [])
@@ -98,7 +154,7 @@ def _methods(m: dict[str, Any]) -> str:
             f"<th>output tokens</th><th>warm-up</th></tr>{phases}</table>")
 
 
-def _warnings(m: dict[str, Any], summary: pd.DataFrame) -> list[str]:
+def _warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFrame) -> list[str]:
     out = []
     if m.get("simulator"):
         out.append("The endpoint is perfkit's <b>simulated</b> LLM server: latencies come from its engine "
@@ -110,6 +166,10 @@ def _warnings(m: dict[str, Any], summary: pd.DataFrame) -> list[str]:
         if rec["requests"] < 300:
             out.append(f"Phase <b>{html.escape(rec['phase'])}</b> has {rec['requests']} requests: its p99 rests on "
                        "fewer than 300 samples and is not a reliable estimate.")
+    for rec in fidelity.to_dict("records"):
+        if rec["client_behind"]:
+            out.append(f"In phase <b>{html.escape(rec['phase'])}</b> the client fell behind its schedule (lag p99 "
+                       f"{rec['schedule_lag_p99_ms']:.1f} ms): its latencies measure the client as well as the server.")
     if any(p.get("concurrency") and not p.get("warmup") for p in m.get("phases") or []):
         out.append("Closed-loop phases send the next request only when one ends: under overload their tails "
                    "understate what open arrivals would see (coordinated omission).")
@@ -133,7 +193,7 @@ def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> 
     ]
     figs_html = "".join(f'<figure id="fig-{name}">{chart_svg(chart)}<figcaption>{html.escape(cap)}</figcaption>'
                         f"</figure>" for name, chart, cap in figures)
-    warns = "".join(f"<li>{w}</li>" for w in _warnings(m, by_phase))
+    warns = "".join(f"<li>{w}</li>" for w in _warnings(m, by_phase, cat.fidelity(run_id).df()))
     title = f"perfkit run {run_id}"
     label = f"<p>{html.escape(m['label'])}</p>" if m.get("label") else ""
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -147,6 +207,7 @@ def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> 
 <p>Latency statistics over successful requests, warm-up excluded; percentiles interpolate linearly between
 order statistics. ITL is the gap between streamed chunks; TPOT is (last − first token) / (tokens − 1).</p>
 {_table(overall)}{_table(by_phase)}
+{_fidelity_section(cat, run_id)}{_class_section(cat, run_id)}
 <h2>Statistical warnings</h2><ul class="warn">{warns or "<li>None.</li>"}</ul>
 <h2>Figures</h2>{figs_html}
 <h2>Methods and reproducibility</h2>{_methods(m)}

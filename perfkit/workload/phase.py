@@ -67,6 +67,10 @@ class PhaseSpec:
         Phases of one sweep share a group; when ``stop_when`` fires after one of
         them, the group's remaining phases are skipped.
     stop_when : StopRule, optional
+    auto_rate : (int, int), optional
+        Step ``i`` of ``n`` of an automatic sweep: the runner sets this phase's
+        rate, when it starts, to ``r_sync + (r_max - r_sync) * i / (n + 1)`` from
+        the request rates its group's synchronous and throughput phases achieved.
     """
 
     name: str
@@ -87,6 +91,7 @@ class PhaseSpec:
     warmup: bool = False
     group: str | None = None
     stop_when: StopRule | None = None
+    auto_rate: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         where = f"phase {self.name!r}"

@@ -247,9 +247,14 @@ def _load(ctx: _Ctx, load: dict[str, Any], raw: dict[str, Any], base: Path) -> d
 
 
 def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[PhaseSpec]:
-    sw = ctx.mapping(raw, ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when"),
-                     required=("step_duration_s",))
-    if "rates" in sw:
+    sw = ctx.mapping(raw, ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when", "auto",
+                           "max_users"), required=("step_duration_s",))
+    auto = bool(sw.get("auto", False))
+    if auto and ("rates" in sw or "from" in sw):
+        raise ctx.error("an automatic sweep measures its own rates; drop rates/from/to")
+    if auto:
+        rates = []
+    elif "rates" in sw:
         rates = sw["rates"]
         if not isinstance(rates, list) or not rates or not all(
                 isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
@@ -271,6 +276,13 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         raise ctx.at("arrival").error(f"value {arrival!r} is not one of {', '.join(_ARRIVALS)}")
     step = ctx.number(sw, "step_duration_s", minimum=0, strict=True)
     base = {**common, "duration_s": step}
+    if auto:  # synchronous, then maximum throughput, then rates in between (set when they start)
+        n = ctx.number(sw, "steps", minimum=1, integer=True, default=5)
+        users = ctx.number(sw, "max_users", minimum=2, integer=True, default=64)
+        head = [PhaseSpec(f"{name}-synchronous", concurrency=1, group=name, **{**base, "max_in_flight": None}),
+                PhaseSpec(f"{name}-throughput", concurrency=users, group=name, **{**base, "max_in_flight": None})]
+        return head + [PhaseSpec(f"{name}-step{i}", rate=1.0, arrival=arrival, group=name, stop_when=stop,
+                                 auto_rate=(i, n), **base) for i in range(1, n + 1)]
     return [PhaseSpec(f"{name}@{r:g}", rate=float(r), arrival=arrival, group=name, stop_when=stop, **base)
             for r in rates]
 
