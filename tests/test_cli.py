@@ -118,3 +118,24 @@ def test_every_cli_command_is_documented_in_the_readme():
 def test_python_dash_m_entry_points():
     out = subprocess.run([sys.executable, "-m", "perfkit.cli", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("perfkit ")
+
+
+def test_a_run_in_progress_can_be_followed_from_its_growing_data(sim, data_dir):
+    import perfkit
+
+    proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "10", "--duration", "8",
+                                        "--output-tokens", "8", "--data-dir", str(data_dir), "--run-id", "live",
+                                        "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen = []
+        deadline = time.time() + 30
+        while time.time() < deadline and len(seen) < 3:
+            time.sleep(1.5)
+            if (data_dir / "requests").exists():
+                with perfkit.open(data_dir) as cat:  # what a notebook does: open (or refresh) and query
+                    seen.append(cat.scalar("SELECT count(*) FROM requests WHERE run_id = 'live'"))
+                    status = cat.table("runs").df()["status"].tolist()
+        assert len(seen) == 3 and seen[0] < seen[1] < seen[2], seen
+        assert status == ["running"]
+    finally:
+        proc.wait(60)
