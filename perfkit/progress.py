@@ -37,6 +37,8 @@ class ProgressDisplay:
         self._live: Live | None = None
         self._last_tokens = 0
         self._last_t = now_ns()
+        self._snap = None
+        self._snap_ns = 0
 
     def attach(self, runner: LoadRunner, run_id: str) -> None:
         """Start displaying (call from the event loop, e.g. as ``record_run(on_start=...)``)."""
@@ -52,7 +54,10 @@ class ProgressDisplay:
     def _lines(self) -> list[str]:
         """The status line, the rolling-window line, and any alert lines."""
         assert self._runner is not None
-        snap = self._runner.live.snapshot()
+        t = now_ns()
+        if self._snap is None or t - self._snap_ns > 1_000_000_000:  # percentiles cost ~1 ms of loop time
+            self._snap, self._snap_ns = self._runner.live.snapshot(t), t
+        snap = self._snap
 
         def ms(v: float | None) -> str:
             return "–" if v is None else f"{v:,.1f}"
