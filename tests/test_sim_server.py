@@ -119,3 +119,15 @@ async def test_stall_event_pauses_the_stream(fresh_sim):
     status, text, _ = await post(s.url + "/v1/completions",
                                  {"prompt": "x", "max_tokens": 40, "ignore_eos": True, "stream": True})
     assert status == 200 and time.perf_counter() - t > 0.7
+
+
+async def test_jsonl_log_is_written_as_requests_finish(tmp_path):
+    from perfkit.sim import SimConfig, SimProcess
+
+    path = tmp_path / "sim.jsonl"
+    with SimProcess(SimConfig(), log_path=str(path)) as s:
+        for i in range(3):
+            await post(s.url + "/v1/completions", {"prompt": "a b", "max_tokens": 3, "ignore_eos": True,
+                                                   "stream": True}, headers={"X-Request-Id": f"j{i}"})
+        lines = path.read_text().splitlines()  # while the simulator still runs
+    assert [json.loads(x)["request_id"] for x in lines] == ["j0", "j1", "j2"]

@@ -79,7 +79,8 @@ class SimServer:
         self.schedule = EventSchedule(config.events, self.epoch_ns)
         self.stepper = Stepper(self.engine, self.schedule, self.epoch_ns)
         self.log: deque[dict[str, Any]] = deque(maxlen=_LOG_MAX)
-        self._log_file = open(log_path, "a", buffering=1 << 16) if log_path else None  # noqa: SIM115
+        # line-buffered: one write per finished request, readable while the simulator runs
+        self._log_file = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
         self._wake = asyncio.Event()
         self._rng = np.random.default_rng(config.seed)
         self._n_arrivals = 0
