@@ -264,3 +264,14 @@ def test_sweep_config_mistakes(tmp_path):
     with pytest.raises(ConfigError, match="automatic sweep measures its own rates"):
         parse_scenario({"phases": [{"name": "s", "load": {"sweep": {"auto": True, "rates": [1],
                                                                      "step_duration_s": 2}}}]})
+
+
+def test_sweep_stops_when_the_server_saturates(fresh_sim, data_dir):
+    sim = fresh_sim(max_num_seqs=4)  # saturates near 4 / (64 tokens × ~8 ms) ≈ 8 req/s
+    scen = parse_scenario({"phases": [{"name": "sw", "prompt_tokens": 16, "output_tokens": 64, "load": {"sweep": {
+        "rates": [2, 40, 60], "step_duration_s": 2, "stop_when": {"min_completion": 0.9}}}}]})
+    run_id, cat = run(sim.url, scen.phases, data_dir, drain_timeout_s=30)
+    with cat:
+        manifest = cat.manifest(run_id)
+    stops = manifest["sweep_stops"]
+    assert [s["after_phase"] for s in stops] == ["sw@40"] and "saturated" in stops[0]["reason"]

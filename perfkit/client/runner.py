@@ -129,7 +129,7 @@ class LoadRunner:
         self._next_id = 0
         self._next_session = 0
         self.stops: list[tuple[str, str]] = []  # (phase, why a sweep stopped after it)
-        self._phase_stats: dict[int, list] = {}  # phase index -> [done, errors, ttfts] for stop rules
+        self._phase_stats: dict[int, list] = {}  # phase -> [done, errors, ttfts, (intended, end)] for stop rules
         self._phase_rates: dict[int, float] = {}  # closed-loop phase index -> requests/s it completed
         self._probes: dict[int, Any] = {}  # request id -> the probe it asks (until it is checked)
 
@@ -181,10 +181,16 @@ class LoadRunner:
         mine = [t for t in self._tasks if getattr(t, "phase_index", None) == index]
         if mine:
             await asyncio.wait(mine, timeout=self.drain_timeout_s)
-        stats = self._phase_stats.get(index, [0, 0, []])
+        stats = self._phase_stats.get(index, [0, 0, [], []])
         ttfts = sorted(stats[2])
         p99 = ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))] if ttfts else None
-        return spec.stop_when.fired(stats[1], stats[0], p99)
+        ratio = None
+        if len(stats[3]) > 2:
+            intended = [i for i, _ in stats[3]]
+            ends = [e for _, e in stats[3]]
+            sched, done = max(intended) - min(intended), max(ends) - min(ends)
+            ratio = sched / done if done > 0 and sched > 0 else None
+        return spec.stop_when.fired(stats[1], stats[0], p99, ratio)
 
     async def _run_phase(self, index: int, spec: PhaseSpec) -> None:
         p = self.progress
@@ -362,11 +368,13 @@ class LoadRunner:
             if cls.slo is not None:
                 rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms) and rec.check_ok is not False
             self.live.add(rec)
-            stats = self._phase_stats.setdefault(rec.phase_index, [0, 0, []])
+            stats = self._phase_stats.setdefault(rec.phase_index, [0, 0, [], []])
             stats[0] += 1
             stats[1] += not rec.ok
             if rec.ok and rec.ttft_ms is not None and len(stats[2]) < 100_000:
                 stats[2].append(rec.ttft_ms)
+                if rec.end_ns is not None:
+                    stats[3].append((rec.intended_ns, rec.end_ns))
             self.sink.put(rec)
 
     async def _drain(self) -> None:

@@ -14,13 +14,27 @@ __all__ = ["PhaseSpec", "StopRule"]
 
 @dataclass(frozen=True)
 class StopRule:
-    """End a sweep early once a step's error rate or TTFT p99 passes a limit."""
+    """End a sweep early once a step's error rate or TTFT p99 passes a limit, or the server saturates.
+
+    ``min_completion`` detects saturation: the rate at which a step's requests
+    completed, (n − 1) / (last − first end), over the rate at which they were
+    scheduled, (n − 1) / (last − first intended send).  Below saturation each
+    request ends a roughly constant time after it was sent, so the two rates
+    agree whatever the step's length; past the knee the engine completes
+    work at its capacity and the ratio falls below one.
+    """
 
     error_rate: float | None = None
     ttft_p99_ms: float | None = None
+    min_completion: float | None = None
 
-    def fired(self, errors: int, done: int, ttft_p99_ms: float | None) -> str | None:
+    def fired(self, errors: int, done: int, ttft_p99_ms: float | None,
+              completion_ratio: float | None = None) -> str | None:
         """The reason to stop, or None."""
+        if self.min_completion is not None and completion_ratio is not None \
+                and completion_ratio < self.min_completion:
+            return f"saturated: requests completed at {completion_ratio:.0%} of the rate they were scheduled " \
+                   f"(< {self.min_completion:.0%})"
         if self.error_rate is not None and done and errors / done > self.error_rate:
             return f"error rate {errors / done:.1%} > {self.error_rate:.1%}"
         if self.ttft_p99_ms is not None and ttft_p99_ms is not None and ttft_p99_ms > self.ttft_p99_ms:

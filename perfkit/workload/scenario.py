@@ -268,9 +268,10 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         rates = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
     stop = None
     if sw.get("stop_when") is not None:
-        st = ctx.at("stop_when").mapping(sw["stop_when"], ("error_rate", "ttft_p99_ms"))
+        st = ctx.at("stop_when").mapping(sw["stop_when"], ("error_rate", "ttft_p99_ms", "min_completion"))
         stop = StopRule(ctx.at("stop_when").number(st, "error_rate", minimum=0),
-                        ctx.at("stop_when").number(st, "ttft_p99_ms", minimum=0, strict=True))
+                        ctx.at("stop_when").number(st, "ttft_p99_ms", minimum=0, strict=True),
+                        ctx.at("stop_when").number(st, "min_completion", minimum=0, strict=True))
     arrival = sw.get("arrival", "poisson")
     if arrival not in _ARRIVALS:
         raise ctx.at("arrival").error(f"value {arrival!r} is not one of {', '.join(_ARRIVALS)}")
