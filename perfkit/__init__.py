@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from perfkit.errors import ConfigError, DataError, EndpointError, PerfkitError, RunNotFoundError
+from perfkit.errors import (
+    ConfigError,
+    DataError,
+    EndpointError,
+    PerfkitError,
+    RunNotFoundError,
+)
 from perfkit.query.catalog import Catalog
 from perfkit.query.catalog import open_catalog as open  # noqa: A001 - the public name is perfkit.open
 

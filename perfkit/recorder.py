@@ -20,7 +20,12 @@ from perfkit.client.openai import Endpoint, discover_model, make_session
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress
 from perfkit.clock import ClockAnchor, now_ns
-from perfkit.store.manifest import environment_info, new_run_id, redact_url, write_manifest
+from perfkit.store.manifest import (
+    environment_info,
+    new_run_id,
+    redact_url,
+    write_manifest,
+)
 from perfkit.store.writer import ParquetSink
 
 __all__ = ["RunResult", "record_run"]

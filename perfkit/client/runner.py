@@ -32,8 +32,8 @@ import numpy as np
 
 from perfkit.client.live import LiveWindow
 from perfkit.client.openai import Endpoint, send
-from perfkit.client.routing import Router
 from perfkit.client.records import ErrorKind, RequestRecord
+from perfkit.client.routing import Router
 from perfkit.clock import now_ns, sleep_until_ns, wait_until_ns
 from perfkit.errors import ConfigError
 from perfkit.workload.arrivals import TraceArrivals

@@ -1,6 +1,11 @@
 """Parquet layout, writers and run manifests."""
 
-from perfkit.store.manifest import effective_status, new_run_id, read_manifest, write_manifest
+from perfkit.store.manifest import (
+    effective_status,
+    new_run_id,
+    read_manifest,
+    write_manifest,
+)
 from perfkit.store.schema import CHUNKS, REQUESTS, SCHEMA_VERSION, schema_markdown
 from perfkit.store.writer import ParquetSink, records_to_tables
 

@@ -6,7 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perfkit.errors import ConfigError
-from perfkit.workload.arrivals import ArrivalProcess, RateProfile, TraceArrivals, make_arrivals
+from perfkit.workload.arrivals import (
+    ArrivalProcess,
+    RateProfile,
+    TraceArrivals,
+    make_arrivals,
+)
 from perfkit.workload.content import UserClass, Workload
 
 __all__ = ["PhaseSpec", "StopRule"]
