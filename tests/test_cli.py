@@ -11,8 +11,8 @@ import time
 
 import duckdb
 import pytest
-
 from conftest import perfkit_cmd
+
 from perfkit.cli import build_parser
 
 pytestmark = pytest.mark.slow

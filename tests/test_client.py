@@ -7,9 +7,16 @@ import socket
 import duckdb
 import numpy as np
 import pytest
-
 from badserver import BadServer
-from perfkit.client import Endpoint, LoadRunner, PhaseSpec, RequestRecord, make_session, send
+
+from perfkit.client import (
+    Endpoint,
+    LoadRunner,
+    PhaseSpec,
+    RequestRecord,
+    make_session,
+    send,
+)
 from perfkit.client.openai import discover_model, normalize_base_url
 from perfkit.errors import ConfigError, EndpointError
 from perfkit.recorder import record_run

@@ -16,7 +16,12 @@ import pytest
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
 from perfkit.recorder import record_run
-from perfkit.report import build_report, cdf_chart, latency_over_time_chart, throughput_chart
+from perfkit.report import (
+    build_report,
+    cdf_chart,
+    latency_over_time_chart,
+    throughput_chart,
+)
 
 REQUIRE_BROWSER = os.environ.get("PERFKIT_REQUIRE_BROWSER") == "1"
 

@@ -10,7 +10,13 @@ import pytest
 import perfkit
 from perfkit.client.records import RequestRecord
 from perfkit.errors import DataError, RunNotFoundError
-from perfkit.store import CHUNKS, REQUESTS, ParquetSink, records_to_tables, write_manifest
+from perfkit.store import (
+    CHUNKS,
+    REQUESTS,
+    ParquetSink,
+    records_to_tables,
+    write_manifest,
+)
 
 MS = 1_000_000
 
