@@ -14,6 +14,7 @@ from perfkit.client.openai import Endpoint
 from perfkit.client.runner import PhaseSpec
 from perfkit.sim.config import SimConfig, SimEvent
 from perfkit.sim.process import SimProcess
+from perfkit.workload.content import Slo, UserClass
 
 __all__ = ["DemoPlan", "demo_phases"]
 
@@ -39,15 +40,16 @@ class DemoPlan:
 
 def demo_phases(plan: DemoPlan) -> tuple[list[PhaseSpec], list[SimEvent]]:
     """The demo's phases, and the simulator event that makes the slowdown (times from run start)."""
+    # one class of chat users with an interactive SLO: TTFT within 100 ms, 30 ms per output token
+    chat = (UserClass("chat", prompt_tokens="lognormal:256,0.4", output_tokens=128,
+                      slo=Slo(ttft_ms=100, tpot_ms=30)),)
     phases = [
         PhaseSpec("warmup", duration_s=plan.warmup_s, concurrency=2, prompt_tokens=256, output_tokens=64,
                   warmup=True),
-        PhaseSpec("light", duration_s=plan.light_s, rate=plan.light_rate, arrival="poisson",
-                  prompt_tokens="lognormal:256,0.4", output_tokens=128),
-        PhaseSpec("heavy", duration_s=plan.heavy_s, rate=plan.heavy_rate, arrival="poisson",
-                  prompt_tokens="lognormal:256,0.4", output_tokens=128),
+        PhaseSpec("light", duration_s=plan.light_s, rate=plan.light_rate, arrival="poisson", classes=chat),
+        PhaseSpec("heavy", duration_s=plan.heavy_s, rate=plan.heavy_rate, arrival="poisson", classes=chat),
         PhaseSpec("slowdown", duration_s=plan.slowdown_s, rate=plan.slowdown_rate, arrival="poisson",
-                  prompt_tokens="lognormal:256,0.4", output_tokens=128),
+                  classes=chat),
     ]
     start = plan.warmup_s + plan.light_s + plan.heavy_s
     event = SimEvent("slowdown", start_s=start, end_s=start + plan.slowdown_s, factor=plan.slowdown_factor)

@@ -102,6 +102,7 @@ def test_demo_prints_a_summary_and_the_report_path(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     for phase in ("light", "heavy", "slowdown"):
         assert phase in out.stdout
+    assert "SLO met %" in out.stdout and "schedule fidelity" in out.stdout
     report = [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if ln.startswith("report:")][0]
     assert os.path.isfile(report) and report.endswith(".html")
 
