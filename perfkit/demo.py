@@ -7,6 +7,7 @@ slowdown), writes Parquet, prints the summary, writes the HTML report.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ async def run_demo(data_dir: Path, plan: DemoPlan, sim: SimProcess, seed: int = 
     from perfkit.recorder import record_run
 
     phases, events = demo_phases(plan)
-    epoch = sim.schedule_events(events)
+    epoch = await asyncio.get_running_loop().run_in_executor(None, sim.schedule_events, events)  # blocking HTTP
     simulator = {"config": sim.config.to_dict(), "events": [asdict(e) for e in events], "epoch_ns": epoch,
                  "url": sim.url}
     return await record_run(Endpoint(sim.url), phases, data_dir, seed=seed, label="perfkit demo (simulated endpoint)",

@@ -18,7 +18,7 @@ from typing import Any
 
 from perfkit.client.openai import Endpoint, discover_model, make_session
 from perfkit.client.routing import Router
-from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress
+from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
 from perfkit.clock import ClockAnchor, now_ns
 from perfkit.store.manifest import (
     environment_info,
@@ -104,7 +104,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
     data_dir = Path(data_dir)
-    pool = max(p.max_concurrency_hint for p in phases) + 8
+    pool = pool_size_for(phases)
+    loop = asyncio.get_running_loop()
     session = make_session(pool, read_timeout_s=read_timeout_s)
     try:
         endpoints = list(endpoint) if isinstance(endpoint, list) else [endpoint]
@@ -126,15 +127,16 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
                        "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns"},
             "simulator": simulator, "scenario": scenario, "command": command if command is not None else sys.argv,
-            "environment": environment_info(),
+            # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
+            "environment": await loop.run_in_executor(None, environment_info),
         }
-        write_manifest(data_dir, run_id, manifest)
-        sink = ParquetSink(data_dir, run_id, flush_interval_s)
+        await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+        sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
             # keep the phase windows on disk as they happen, for runs that never reach the end
             wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]
             manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
-            asyncio.get_running_loop().run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+            loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
 
         runner = LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, session=session, router=router,
                             drain_timeout_s=drain_timeout_s, read_timeout_s=read_timeout_s, on_phase=on_phase)
@@ -147,7 +149,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             error = exc
             raise
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, sink.close)
+            await loop.run_in_executor(None, sink.close)
             p = runner.progress
             manifest.update({
                 "status": "complete" if error is None else ("interrupted" if isinstance(

@@ -40,7 +40,12 @@ from perfkit.workload.arrivals import TraceArrivals
 from perfkit.workload.content import UserClass, Workload
 from perfkit.workload.phase import PhaseSpec
 
-__all__ = ["LoadRunner", "PhaseSpec", "RecordSink", "RunProgress"]
+__all__ = ["LoadRunner", "PhaseSpec", "RecordSink", "RunProgress", "pool_size_for"]
+
+def pool_size_for(phases: list[PhaseSpec]) -> int:
+    """Connections a run needs: the most requests any phase holds in flight, plus a margin."""
+    return max(p.max_concurrency_hint for p in phases) + 8
+
 
 _LOOKAHEAD_NS = 200_000_000  # open loop: requests are built up to this far ahead of their time
 _GUARD_NS = 2_000_000  # ... but not when another request is due within this
@@ -117,7 +122,7 @@ class LoadRunner:
         self.seed = seed
         self.run_tag = run_id
         self._session = session
-        self.pool_size = pool_size or max(p.max_concurrency_hint for p in phases) + 8
+        self.pool_size = pool_size or pool_size_for(phases)
         self.read_timeout_s = read_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.drain_timeout_s = drain_timeout_s
@@ -129,7 +134,7 @@ class LoadRunner:
         self._next_id = 0
         self._next_session = 0
         self.stops: list[tuple[str, str]] = []  # (phase, why a sweep stopped after it)
-        self._phase_stats: dict[int, list] = {}  # phase -> [done, errors, ttfts, (intended, end)] for stop rules
+        self._tallies: dict[int, _PhaseTally] = {}  # phase index -> what its finished requests did
         self._phase_rates: dict[int, float] = {}  # closed-loop phase index -> requests/s it completed
         self._probes: dict[int, Any] = {}  # request id -> the probe it asks (until it is checked)
 
@@ -181,16 +186,8 @@ class LoadRunner:
         mine = [t for t in self._tasks if getattr(t, "phase_index", None) == index]
         if mine:
             await asyncio.wait(mine, timeout=self.drain_timeout_s)
-        stats = self._phase_stats.get(index, [0, 0, [], []])
-        ttfts = sorted(stats[2])
-        p99 = ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))] if ttfts else None
-        ratio = None
-        if len(stats[3]) > 2:
-            intended = [i for i, _ in stats[3]]
-            ends = [e for _, e in stats[3]]
-            sched, done = max(intended) - min(intended), max(ends) - min(ends)
-            ratio = sched / done if done > 0 and sched > 0 else None
-        return spec.stop_when.fired(stats[1], stats[0], p99, ratio)
+        tally = self._tallies.get(index, _PhaseTally())
+        return spec.stop_when.fired(tally.errors, tally.done, tally.ttft_p99_ms(), tally.completion_ratio())
 
     async def _run_phase(self, index: int, spec: PhaseSpec) -> None:
         p = self.progress
@@ -209,7 +206,7 @@ class LoadRunner:
         end = now_ns()
         self.phase_windows.append((spec.name, start, end))
         if spec.closed_loop:  # what the phase sustained, for automatic sweeps
-            self._phase_rates[index] = self._phase_stats.get(index, [0])[0] / max(1e-9, (end - start) / 1e9)
+            self._phase_rates[index] = self._tallies.get(index, _PhaseTally()).done / max(1e-9, (end - start) / 1e9)
 
     # -- issuing -------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None], phase_index: int = -1) -> asyncio.Task[None]:
@@ -368,13 +365,7 @@ class LoadRunner:
             if cls.slo is not None:
                 rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms) and rec.check_ok is not False
             self.live.add(rec)
-            stats = self._phase_stats.setdefault(rec.phase_index, [0, 0, [], []])
-            stats[0] += 1
-            stats[1] += not rec.ok
-            if rec.ok and rec.ttft_ms is not None and len(stats[2]) < 100_000:
-                stats[2].append(rec.ttft_ms)
-                if rec.end_ns is not None:
-                    stats[3].append((rec.intended_ns, rec.end_ns))
+            self._tallies.setdefault(rec.phase_index, _PhaseTally()).add(rec)
             self.sink.put(rec)
 
     async def _drain(self) -> None:
@@ -408,6 +399,38 @@ def _timing_friendly_interpreter() -> Iterator[None]:
         sys.setswitchinterval(interval)
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+@dataclass
+class _PhaseTally:
+    """What a phase's finished requests did, for sweep stop rules and automatic sweep rates (bounded)."""
+
+    done: int = 0
+    errors: int = 0
+    ttfts_ms: list[float] = field(default_factory=list)
+    intended_ns: list[int] = field(default_factory=list)
+    end_ns: list[int] = field(default_factory=list)
+    limit: int = 100_000
+
+    def add(self, rec: RequestRecord) -> None:
+        self.done += 1
+        self.errors += not rec.ok
+        if rec.ok and rec.ttft_ms is not None and rec.end_ns is not None and len(self.ttfts_ms) < self.limit:
+            self.ttfts_ms.append(rec.ttft_ms)
+            self.intended_ns.append(rec.intended_ns)
+            self.end_ns.append(rec.end_ns)
+
+    def ttft_p99_ms(self) -> float | None:
+        t = sorted(self.ttfts_ms)
+        return t[min(len(t) - 1, int(0.99 * len(t)))] if t else None
+
+    def completion_ratio(self) -> float | None:
+        """Scheduled span over completion span of the same successful requests (see ``StopRule``)."""
+        if len(self.end_ns) < 3:
+            return None
+        sched = max(self.intended_ns) - min(self.intended_ns)
+        done = max(self.end_ns) - min(self.end_ns)
+        return sched / done if sched > 0 and done > 0 else None
 
 
 @dataclass

@@ -31,6 +31,12 @@ def _lat(col: str, src: str = "") -> str:
     return ",\n      ".join(parts)
 
 
+def _pcts(col: str, qs: tuple[float, ...], name: str | None = None, where: str = "ok") -> str:
+    """``quantile_cont`` columns ``NAME_pXX_ms`` of ``col`` over the rows matching ``where``."""
+    name = name or col.removesuffix("_ms")
+    return ",\n    ".join(f"quantile_cont({col}, {q}) FILTER (WHERE {where}) AS {name}_p{int(q * 100)}_ms" for q in qs)
+
+
 SUMMARY_COLUMNS = (
     "run_id", "phase", "requests", "errors", "error_rate", "duration_s", "request_throughput_rps",
     "output_token_throughput_tps", "ttft_mean_ms", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms",
@@ -115,12 +121,9 @@ f AS (
           (count(*) FILTER (WHERE turn = 0) - 1)
           / ((max(sent_ns) FILTER (WHERE turn = 0) - min(sent_ns) FILTER (WHERE turn = 0)) / 1e9) END
           AS achieved_rate_rps,
-      quantile_cont(schedule_lag_ms, 0.5) AS schedule_lag_p50_ms,
-      quantile_cont(schedule_lag_ms, 0.99) AS schedule_lag_p99_ms,
-      quantile_cont(ttft_ms, 0.99) FILTER (WHERE ok) AS ttft_p99_ms,
-      quantile_cont(ttft_from_intended_ms, 0.99) FILTER (WHERE ok) AS ttft_from_intended_p99_ms,
-      quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms,
-      quantile_cont(e2e_from_intended_ms, 0.99) FILTER (WHERE ok) AS e2e_from_intended_p99_ms
+      {_pcts("schedule_lag_ms", (0.5, 0.99), where="TRUE")},
+      {_pcts("ttft_ms", (0.99,))}, {_pcts("ttft_from_intended_ms", (0.99,))},
+      {_pcts("e2e_ms", (0.99,))}, {_pcts("e2e_from_intended_ms", (0.99,))}
   FROM r GROUP BY run_id, phase
 )
 SELECT * EXCLUDE (_order),
@@ -145,11 +148,7 @@ SELECT run_id, phase, class_name, count(*) AS requests, count(*) FILTER (WHERE N
     count(*) FILTER (WHERE check_ok = FALSE) / nullif(count(check_ok), 0) AS semantic_error_rate,
     avg(CASE WHEN slo_ok THEN 1.0 WHEN slo_ok IS NOT NULL THEN 0.0 END) AS slo_attainment,
     count(*) FILTER (WHERE slo_ok) / ((max(end_ns) - min(sent_ns)) / 1e9) AS goodput_rps,
-    quantile_cont(ttft_ms, 0.5) FILTER (WHERE ok) AS ttft_p50_ms,
-    quantile_cont(ttft_ms, 0.99) FILTER (WHERE ok) AS ttft_p99_ms,
-    quantile_cont(tpot_ms, 0.5) FILTER (WHERE ok) AS tpot_p50_ms,
-    quantile_cont(tpot_ms, 0.99) FILTER (WHERE ok) AS tpot_p99_ms,
-    quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms
+    {_pcts("ttft_ms", (0.5, 0.99))}, {_pcts("tpot_ms", (0.5, 0.99))}, {_pcts("e2e_ms", (0.99,))}
 FROM r GROUP BY run_id, phase, class_name
 ORDER BY run_id, min(phase_index), class_name
 """
@@ -162,10 +161,7 @@ WITH r AS (SELECT * FROM requests WHERE {where})
 SELECT run_id, phase, endpoint, count(*) AS requests,
     count(*) / sum(count(*)) OVER (PARTITION BY run_id, phase) AS share,
     count(*) FILTER (WHERE NOT ok) AS errors,
-    quantile_cont(ttft_ms, 0.5) FILTER (WHERE ok) AS ttft_p50_ms,
-    quantile_cont(ttft_ms, 0.99) FILTER (WHERE ok) AS ttft_p99_ms,
-    quantile_cont(tpot_ms, 0.5) FILTER (WHERE ok) AS tpot_p50_ms,
-    quantile_cont(e2e_ms, 0.99) FILTER (WHERE ok) AS e2e_p99_ms
+    {_pcts("ttft_ms", (0.5, 0.99))}, {_pcts("tpot_ms", (0.5,))}, {_pcts("e2e_ms", (0.99,))}
 FROM r GROUP BY run_id, phase, endpoint
 ORDER BY run_id, min(phase_index), endpoint
 """
