@@ -67,6 +67,32 @@ def _cli_phases(a: argparse.Namespace) -> list:  # type: ignore[type-arg]
     return phases
 
 
+def _notice(msg: str) -> None:
+    print(f"perfkit: {msg}", file=sys.stderr, flush=True)
+
+
+def _telemetry_spec(a: argparse.Namespace, **override: Any):  # type: ignore[no-untyped-def]
+    from perfkit.collect.telemetry import TelemetrySpec
+
+    kw = {"gpu": a.gpu, "gpu_interval_s": a.gpu_interval, "server_metrics": not a.no_server_metrics,
+          "metrics_interval_s": a.metrics_interval, "metrics_url": a.metrics_url, "server_pid": a.server_pid}
+    kw.update(override)
+    return TelemetrySpec(**kw)
+
+
+def _add_telemetry_flags(p: argparse.ArgumentParser, gpu_default: str) -> None:
+    g = p.add_argument_group("telemetry (recorded on the requests' clock)")
+    g.add_argument("--gpu", choices=("auto", "nvml", "sim", "off"), default=gpu_default,
+                   help=f"GPU counters: auto = NVML when a driver answers, else off (never simulated); nvml; "
+                        f"sim = the simulator's SIMULATED counters; off (default {gpu_default})")
+    g.add_argument("--gpu-interval", type=float, default=0.1, help="GPU fast-tier interval, s (default 0.1)")
+    g.add_argument("--metrics-interval", type=float, default=1.0,
+                   help="interval of server /metrics scrapes, s (default 1)")
+    g.add_argument("--metrics-url", help="scrape this URL instead of ENDPOINT_ROOT/metrics")
+    g.add_argument("--no-server-metrics", action="store_true", help="do not scrape the server's /metrics")
+    g.add_argument("--server-pid", type=int, help="a local server's pid: its process tree's CPU and memory are sampled")
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from perfkit.client.openai import Endpoint
     from perfkit.progress import ProgressDisplay
@@ -101,6 +127,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     router = Router(len(endpoints), a.routing, weights)
     seed = a.seed if a.seed is not None else (scenario.seed if scenario else 0)
     display = ProgressDisplay() if not a.quiet else None
+    telemetry = _telemetry_spec(a)
     scen = {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} \
         if scenario else None
 
@@ -108,7 +135,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         try:
             return await record_run(endpoints, phases, a.data_dir, seed=seed, run_id=a.run_id, label=a.label,
                                     read_timeout_s=a.read_timeout, flush_interval_s=a.flush_interval,
-                                    on_start=display.attach if display else None, scenario=scen, router=router)
+                                    on_start=display.attach if display else None, scenario=scen, router=router,
+                                    telemetry=telemetry, notify=_notice)
         finally:
             if display:
                 display.close()
@@ -136,13 +164,16 @@ def cmd_demo(a: argparse.Namespace) -> int:
     data_dir = Path(a.data_dir)
     print("starting the simulated LLM endpoint (no GPU, no model) ...", file=sys.stderr)
     with SimProcess(default_sim_config(a.seed)) as sim:
-        print(f"simulator at {sim.url}; running about {plan.warmup_s + plan.light_s + plan.heavy_s + plan.slowdown_s:.0f} s "
-              "of traffic: warm-up, light, heavy, and an injected 3x slowdown", file=sys.stderr)
+        print(f"simulator at {sim.url}; running about {plan.warmup_s + plan.light_s + plan.heavy_s + plan.throttle_s:.0f} s "
+              "of traffic: warm-up, light, heavy, and an injected GPU clock throttle (3x slower steps)", file=sys.stderr)
         display = ProgressDisplay()
+
+        telemetry = _telemetry_spec(a, server_pid=a.server_pid or sim.pid)
 
         async def go():  # type: ignore[no-untyped-def]
             try:
-                return await run_demo(data_dir, plan, sim, seed=a.seed, on_start=display.attach)
+                return await run_demo(data_dir, plan, sim, seed=a.seed, on_start=display.attach,
+                                      telemetry=telemetry, notify=_notice)
             finally:
                 display.close()
 
@@ -245,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-ignore-eos", action="store_true", help="do not send ignore_eos/min_tokens")
     r.add_argument("--no-continuous-usage", action="store_true", help="do not ask for usage in every chunk")
     r.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_telemetry_flags(r, "auto")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the whole pipeline on the simulated endpoint",
@@ -254,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--reports-dir", default="reports")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--scale", type=float, default=1.0, help="multiply every phase duration by this")
+    _add_telemetry_flags(d, "sim")
     d.set_defaults(func=cmd_demo)
 
     q = sub.add_parser("query", help="run SQL over every run in a data directory",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from perfkit.client.openai import Endpoint, discover_model, make_session
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
 from perfkit.clock import ClockAnchor, now_ns
+from perfkit.collect.telemetry import Telemetry, TelemetrySpec
 from perfkit.store.manifest import (
     environment_info,
     new_run_id,
@@ -70,7 +72,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                      drain_timeout_s: float = 60.0, flush_interval_s: float = 1.0,
                      on_start: Callable[[LoadRunner, str], None] | None = None,
                      command: list[str] | None = None, scenario: dict[str, Any] | None = None,
-                     router: Router | None = None) -> RunResult:
+                     router: Router | None = None, telemetry: TelemetrySpec | None = None,
+                     notify: Callable[[str], None] | None = None) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
@@ -100,6 +103,12 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
         The scenario (name, source file, its parsed text), kept in the manifest.
     router : Router, optional
         How requests are spread over several endpoints (default round robin).
+    telemetry : TelemetrySpec, optional
+        Side channels recorded on the same clock (default: GPU ``auto``, server
+        ``/metrics`` every second, host every 0.5 s).
+    notify : callable, optional
+        Receives one line for each thing the user should know before traffic
+        starts (GPU counters off, no ``/metrics``); default: the ``perfkit`` logger.
     """
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
@@ -132,6 +141,17 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
         }
         await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
         sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
+        tele = Telemetry(telemetry or TelemetrySpec(), data_dir, run_id, [e.base_url for e in endpoints],
+                         headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
+                         notify=notify or logging.getLogger("perfkit").warning)
+        try:
+            await tele.start()
+        except BaseException:
+            await loop.run_in_executor(None, tele.stop)
+            await loop.run_in_executor(None, sink.close)
+            raise
+        manifest["telemetry"] = tele.describe()
+        await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
         def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
             # keep the phase windows on disk as they happen, for runs that never reach the end
             wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]
@@ -149,6 +169,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             error = exc
             raise
         finally:
+            manifest["telemetry"] = await loop.run_in_executor(None, tele.stop)
             await loop.run_in_executor(None, sink.close)
             p = runner.progress
             manifest.update({

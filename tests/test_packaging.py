@@ -14,7 +14,7 @@ import perfkit
 from perfkit.store.schema import schema_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"duckdb": "python-duckdb"}
+CONDA_NAMES = {"duckdb": "python-duckdb", "prometheus-client": "prometheus_client"}
 
 
 def _name(req: str) -> str:
@@ -38,8 +38,8 @@ def test_environment_yml_installs_what_pyproject_requires():
     assert conda.get("python") == f"python>={py}"
 
 
-@pytest.mark.parametrize("module", ["perfkit", "perfkit.client", "perfkit.store", "perfkit.query", "perfkit.sim",
-                                    "perfkit.report", "perfkit.workload"])
+@pytest.mark.parametrize("module", ["perfkit", "perfkit.client", "perfkit.collect", "perfkit.store", "perfkit.query",
+                                    "perfkit.sim", "perfkit.report", "perfkit.workload"])
 def test_public_surface_is_sorted_and_complete(module):
     mod = importlib.import_module(module)
     names = mod.__all__

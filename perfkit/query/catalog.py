@@ -12,6 +12,14 @@ import pyarrow as pa
 
 from perfkit.errors import DataError, RunNotFoundError
 from perfkit.query.metrics import endpoint_sql, fidelity_sql, slo_sql, summary_sql
+from perfkit.query.telemetry import (
+    DEFAULT_REQUEST_METRICS,
+    DEFAULT_TIMELINE_METRICS,
+    TELEMETRY_VIEW_SQL,
+    request_telemetry_sql,
+    timeline_sql,
+    wide_sql,
+)
 from perfkit.store.manifest import effective_status
 from perfkit.store.schema import TABLES
 
@@ -34,7 +42,10 @@ class Catalog:
     """Owns a DuckDB connection with views over a data directory.
 
     Views: ``requests`` and ``chunks`` (every run's Parquet, with ``run_id``
-    from the Hive partition) and ``runs`` (one row per manifest).
+    from the Hive partition), the telemetry tables ``gpu_samples``,
+    ``server_metrics`` and ``host_samples`` (long format), ``telemetry`` (the
+    three in one long shape with engine-neutral names, see
+    :mod:`perfkit.query.telemetry`) and ``runs`` (one row per manifest).
 
     Parameters
     ----------
@@ -71,6 +82,7 @@ class Catalog:
                 self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM _empty_{name}")
         self.con.register("_runs", self._runs_table())
         self.con.execute("CREATE OR REPLACE VIEW runs AS SELECT * FROM _runs")
+        self.con.execute(f"CREATE OR REPLACE VIEW telemetry AS {TELEMETRY_VIEW_SQL}")
         return self
 
     def _runs_table(self) -> pa.Table:
@@ -87,12 +99,14 @@ class Catalog:
                 "started_utc": m.get("started_utc"), "finished_utc": m.get("finished_utc"),
                 "label": m.get("label"), "endpoint": endpoint.get("base_url"), "model": endpoint.get("model"),
                 "simulated": bool(m.get("simulator")), "seed": m.get("seed"),
+                "gpu_source": ((m.get("telemetry") or {}).get("gpu") or {}).get("source"),
                 "requests": (m.get("counts") or {}).get("requests"),
                 "perfkit_version": ((m.get("environment") or {}).get("versions") or {}).get("perfkit"),
             })
         schema = pa.schema([("run_id", pa.string()), ("status", pa.string()), ("started_utc", pa.string()),
                             ("finished_utc", pa.string()), ("label", pa.string()), ("endpoint", pa.string()),
                             ("model", pa.string()), ("simulated", pa.bool_()), ("seed", pa.int64()),
+                            ("gpu_source", pa.string()),
                             ("requests", pa.int64()), ("perfkit_version", pa.string())])
         return pa.Table.from_pylist(rows, schema=schema)
 
@@ -108,8 +122,8 @@ class Catalog:
 
     def table(self, name: str, run_id: str | None = None) -> duckdb.DuckDBPyRelation:
         """One view (``requests``, ``chunks``, ``runs``), optionally for one run."""
-        if name not in (*TABLES, "runs"):
-            raise DataError(f"no table {name!r}; the tables are {', '.join([*TABLES, 'runs'])}")
+        if name not in (*TABLES, "runs", "telemetry"):
+            raise DataError(f"no table {name!r}; the tables are {', '.join([*TABLES, 'telemetry', 'runs'])}")
         where = f" WHERE run_id = {_lit(check_run_id(run_id))}" if run_id else ""
         return self.con.sql(f"SELECT * FROM {name}{where}")
 
@@ -164,6 +178,45 @@ class Catalog:
                   include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
         """Per run, phase and endpoint: share of requests, errors, latencies (load-balancing studies)."""
         return self.con.sql(endpoint_sql(self._where(run_id, include_warmup)))
+
+    def telemetry_wide(self, table: str, run_id: str | list[str] | None = None) -> duckdb.DuckDBPyRelation:
+        """A telemetry table pivoted wide: one row per reading, one column per metric.
+
+        ``table`` is ``gpu_samples``, ``server_metrics`` or ``host_samples``; see
+        :func:`perfkit.query.telemetry.wide_sql` for the columns.
+        """
+        try:
+            sql = wide_sql(table, self._where(run_id, include_warmup=True))
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        return self.con.sql(sql)
+
+    def request_telemetry(self, run_id: str | list[str] | None = None,
+                          metrics: tuple[str, ...] | list[str] = DEFAULT_REQUEST_METRICS, *,
+                          include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+        """Every request with the mean of ``metrics`` over its lifetime (interval join, ASOF fallback).
+
+        For example the mean KV-cache use and GPU power while each request ran::
+
+            cat.request_telemetry(run, ["kv_usage", "power_w"]).df()
+
+        Metric names are those of the ``telemetry`` view (``SELECT DISTINCT metric FROM telemetry``).
+        """
+        try:
+            sql = request_telemetry_sql(self._where(run_id, include_warmup), metrics)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        return self.con.sql(sql)
+
+    def timeline(self, run_id: str | list[str] | None = None, *, bin_s: float = 1.0,
+                 metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS,
+                 include_warmup: bool = True) -> duckdb.DuckDBPyRelation:
+        """Per time bin of ``bin_s`` s: requests sent, TTFT/E2E percentiles and mean telemetry, on one clock."""
+        try:
+            sql = timeline_sql(self._where(run_id, include_warmup), bin_s, metrics)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        return self.con.sql(sql)
 
     def close(self) -> None:
         self.con.close()

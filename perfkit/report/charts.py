@@ -1,4 +1,4 @@
-"""Altair charts of one run: latency over time, latency CDFs, throughput over time.
+"""Altair charts of one run: latency over time, latency CDFs, throughput and telemetry over time.
 
 Each function takes a :class:`~perfkit.query.Catalog` and a run id, does its
 aggregation in DuckDB (so a chart never carries millions of points), and
@@ -12,7 +12,8 @@ import pandas as pd
 
 from perfkit.query.catalog import Catalog, check_run_id
 
-__all__ = ["cdf_chart", "latency_over_time_chart", "phase_windows", "throughput_chart"]
+__all__ = ["TELEMETRY_PANELS", "cdf_chart", "latency_over_time_chart", "phase_windows", "telemetry_chart",
+           "throughput_chart"]
 
 _MAX_POINTS = 4000
 _CDF_POINTS = 200
@@ -43,9 +44,9 @@ def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
 def _phase_layer(cat: Catalog, run_id: str) -> alt.LayerChart:
     wins = phase_windows(cat, run_id)
     base = alt.Chart(wins)
-    rect = base.mark_rect(color="#777").encode(
+    rect = base.mark_rect(color="#777", clip=True).encode(
         x="start_s:Q", x2="end_s:Q", opacity=alt.Opacity("shade:Q", scale=alt.Scale(range=[0.04, 0.12]), legend=None))
-    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10, color="#333").encode(
+    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10, color="#333", clip=True).encode(
         x="start_s:Q", y=alt.YValue(alt.expr("3 + 12 * datum.row")), text="phase:N")
     return rect + text
 
@@ -113,3 +114,51 @@ def throughput_chart(cat: Catalog, run_id: str, bin_s: float = 1.0) -> alt.Layer
         x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title=None))).properties(
         width=640, height=140)
     return alt.vconcat(top, bottom).properties(title="Throughput over the run")
+
+
+# panels of the telemetry figure: title, y-axis title, metrics of the ``telemetry`` view, scale factor
+TELEMETRY_PANELS = (
+    ("GPU clock", "SM clock (MHz)", ("sm_clock_mhz",), 1.0),
+    ("GPU activity", "percent", ("gpu_util_pct", "mem_util_pct"), 1.0),
+    ("GPU power", "W", ("power_w",), 1.0),
+    ("Server KV cache", "KV-cache use (%)", ("kv_usage",), 100.0),
+    ("Server batch", "requests", ("running", "waiting"), 1.0),
+    ("CPU of the client and a local server", "% of one core", ("client_cpu_pct", "server_cpu_pct"), 1.0),
+    ("Client event loop", "max lag (ms)", ("client_loop_lag_max_ms",), 1.0),
+)
+
+
+def telemetry_chart(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VConcatChart | None:
+    """GPU, server and client counters over the run, one panel each, on the requests' time axis.
+
+    Panels without data are left out; None when the run recorded no telemetry.
+    The GPU panels' titles say SIMULATED when the counters came from the simulator.
+    """
+    rid = check_run_id(run_id)
+    t0 = _t0(cat, rid)
+    span = cat.scalar(f"SELECT (max(t_ns) - min(t_ns)) / 1e9 FROM telemetry WHERE run_id = '{rid}'")
+    if not span:
+        return None
+    bin_s = max(0.5, float(span) / max_points)
+    names = [m for _, _, ms, _ in TELEMETRY_PANELS for m in ms]
+    df = cat.sql(f"""SELECT floor((t_ns - {t0}) / 1e9 / {bin_s}) * {bin_s} AS t_s, metric, avg(value) AS value
+        FROM telemetry WHERE run_id = '{rid}' AND metric IN ({", ".join(f"'{m}'" for m in names)})
+        GROUP BY ALL ORDER BY metric, t_s""").df()
+    sources = cat.sql(f"SELECT DISTINCT source FROM gpu_samples WHERE run_id = '{rid}'").df()["source"].tolist()
+    tag = " (SIMULATED)" if "sim" in sources else ""
+    x = alt.X("t_s:Q", title="time since start (s)", scale=alt.Scale(domain=[float(df.t_s.min()),
+                                                                           float(df.t_s.max() + bin_s)]))
+    panels = []
+    for title, unit, metrics, scale in TELEMETRY_PANELS:
+        part = df[df.metric.isin(metrics)].copy()
+        if part.empty:
+            continue
+        part["value"] *= scale
+        full = f"{title}{tag}" if title.startswith("GPU") else title
+        line = alt.Chart(part).mark_line(interpolate="step-after").encode(
+            x=x, y=alt.Y("value:Q", title=unit), color=alt.Color("metric:N", title=None))
+        panels.append(alt.layer(_phase_layer(cat, rid), line).properties(title=full, width=640, height=80))
+    if not panels:
+        return None
+    return alt.vconcat(*panels).resolve_scale(color="independent").properties(
+        title=f"Telemetry on the requests' clock{tag}")

@@ -18,7 +18,7 @@ import pandas as pd
 import vl_convert as vlc
 
 from perfkit.query.catalog import Catalog
-from perfkit.report.charts import cdf_chart, latency_over_time_chart, throughput_chart
+from perfkit.report.charts import cdf_chart, latency_over_time_chart, telemetry_chart, throughput_chart
 from perfkit.report.theme import themed_spec
 
 __all__ = ["build_report", "chart_svg"]
@@ -115,6 +115,43 @@ def _class_section(cat: Catalog, run_id: str) -> str:
     return out
 
 
+def _telemetry_section(m: dict[str, Any]) -> str:
+    """What was recorded beside the requests: sources, devices, what was missing, the samplers' own cost."""
+    t = m.get("telemetry")
+    if not t:
+        return ""
+    gpu = t.get("gpu") or {}
+    rows: list[tuple[str, Any]] = []
+    if gpu.get("source"):
+        devs = "; ".join(f"{d.get('index')}: {d.get('name')}" for d in gpu.get("devices") or [])
+        label = "SIMULATED by perfkit's simulator (not a GPU)" if gpu.get("simulated") else "NVML"
+        rows.append(("GPU counters", f"{label}, every {gpu.get('interval_s')} s; {devs}"))
+        if gpu.get("driver"):
+            rows.append(("NVIDIA driver", gpu["driver"]))
+        for d in gpu.get("devices") or []:
+            if d.get("unsupported"):
+                rows.append((f"GPU {d['index']} unsupported", "; ".join(f"{k}: {v}" for k, v in
+                                                                       sorted(d["unsupported"].items()))))
+            if d.get("lost_ns"):
+                rows.append((f"GPU {d['index']} lost", f"at {d['lost_ns']} ns: {d.get('lost_reason')}"))
+    else:
+        rows.append(("GPU counters", f"off: {gpu.get('off_reason')}"))
+    sm = t.get("server_metrics") or {}
+    for src in sm.get("sources") or []:
+        rows.append(("server metrics", f"{src['url']} every {sm.get('interval_s')} s; engine {src.get('engine')}; "
+                                       f"{src['ok_scrapes']} scrapes, {src['failed_scrapes']} failed, "
+                                       f"{src['counter_resets']} counter resets"))
+    for problem in sm.get("problems") or []:
+        rows.append(("server metrics", problem))
+    if not sm.get("enabled"):
+        rows.append(("server metrics", "off"))
+    for name, st in sorted((t.get("samplers") or {}).items()):
+        rows.append((f"sampler {name}", f"{st['readings']} readings, {st['failures']} failures; CPU per reading "
+                                        f"p50 {st.get('cpu_us_p50')} µs, wall p50 {st.get('cost_us_p50')} µs"))
+    return ("<h2>Telemetry</h2><p>Side channels recorded on the requests' monotonic clock; see the figure "
+            "'Telemetry' below.</p>" + f"<table class='meta'>{_meta_rows(rows)}</table>")
+
+
 def _meta_rows(pairs: list[tuple[str, Any]]) -> str:
     return "".join(f"<tr><th class='l'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in pairs)
 
@@ -159,6 +196,12 @@ def _warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFrame) 
     if m.get("simulator"):
         out.append("The endpoint is perfkit's <b>simulated</b> LLM server: latencies come from its engine "
                    "model, not from a GPU.")
+    gpu = (m.get("telemetry") or {}).get("gpu") or {}
+    if gpu.get("simulated"):
+        out.append("GPU counters in this report are <b>SIMULATED</b>: they follow the simulator's engine model, "
+                   "not a GPU.")
+    if any(d.get("lost_ns") for d in gpu.get("devices") or []):
+        out.append("A GPU was <b>lost</b> during the run (see Telemetry): its counters stop there.")
     if m.get("status") not in ("complete", None):
         out.append(f"The run's status is <b>{html.escape(str(m.get('status')))}</b>: it did not finish; "
                    "the data hold what was recorded up to the end.")
@@ -191,6 +234,11 @@ def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> 
         ("throughput", throughput_chart(cat, run_id), "Output tokens per second (from chunk arrivals) and "
          "requests completed or failed per second, in 1-s bins."),
     ]
+    tele = telemetry_chart(cat, run_id)
+    if tele is not None:
+        figures.append(("telemetry", tele, "Telemetry on the requests' clock, in bins of at least 0.5 s: GPU "
+                        "counters, the server's own metrics (KV-cache use, running and waiting requests) and the "
+                        "client's CPU and event-loop lag; shaded bands are phases."))
     figs_html = "".join(f'<figure id="fig-{name}">{chart_svg(chart)}<figcaption>{html.escape(cap)}</figcaption>'
                         f"</figure>" for name, chart, cap in figures)
     warns = "".join(f"<li>{w}</li>" for w in _warnings(m, by_phase, cat.fidelity(run_id).df()))
@@ -207,7 +255,7 @@ def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> 
 <p>Latency statistics over successful requests, warm-up excluded; percentiles interpolate linearly between
 order statistics. ITL is the gap between streamed chunks; TPOT is (last − first token) / (tokens − 1).</p>
 {_table(overall)}{_table(by_phase)}
-{_fidelity_section(cat, run_id)}{_class_section(cat, run_id)}
+{_fidelity_section(cat, run_id)}{_class_section(cat, run_id)}{_telemetry_section(m)}
 <h2>Statistical warnings</h2><ul class="warn">{warns or "<li>None.</li>"}</ul>
 <h2>Figures</h2>{figs_html}
 <h2>Methods and reproducibility</h2>{_methods(m)}

@@ -11,6 +11,7 @@ posted to ``/sim/events``)::
       - {kind: slowdown, start_s: 30, end_s: 45, factor: 3.0}
       - {kind: error_burst, start_s: 50, end_s: 55, rate: 0.5, status: 503}
       - {kind: stall, start_s: 60, end_s: 62}
+      - {kind: throttle, start_s: 70, end_s: 85, factor: 3.0}
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from perfkit.errors import ConfigError
 
 __all__ = ["EVENT_KINDS", "SimConfig", "SimEvent", "load_sim_config"]
 
-EVENT_KINDS = ("slowdown", "error_burst", "stall")
+EVENT_KINDS = ("slowdown", "throttle", "error_burst", "stall")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,11 @@ class SimEvent:
 
     Parameters
     ----------
-    kind : {"slowdown", "error_burst", "stall"}
+    kind : {"slowdown", "throttle", "error_burst", "stall"}
         ``slowdown`` multiplies every step's duration by ``factor``;
+        ``throttle`` does the same because the simulated GPU's SM clock drops
+        to 1/``factor`` of its maximum (thermal/hardware slowdown), which the
+        simulated GPU counters show;
         ``error_burst`` answers a fraction ``rate`` of arriving requests with
         HTTP ``status`` (or, with ``status: 0``, an error object inside the
         stream after the first token); ``stall`` stops the step loop, so no
@@ -59,6 +63,8 @@ class SimEvent:
             raise ConfigError(f"{where}: need 0 <= start_s < end_s (seconds)")
         if self.kind == "slowdown" and not self.factor > 0:
             raise ConfigError(f"{where}: factor must be > 0, got {self.factor}")
+        if self.kind == "throttle" and not self.factor >= 1:
+            raise ConfigError(f"{where}: factor must be >= 1 (the clock drops to 1/factor), got {self.factor}")
         if self.kind == "error_burst" and not 0 < self.rate <= 1:
             raise ConfigError(f"{where}: rate must be in (0, 1], got {self.rate}")
         if self.kind == "error_burst" and self.status not in (0, 429, 500, 502, 503, 504):

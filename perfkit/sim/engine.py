@@ -105,6 +105,7 @@ class Engine:
         self.preemptions_total = 0
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
+        self.prefill_tokens_total = 0  # prefill work done, recomputation after preemption included
         self.steps_total = 0
         self.busy_ns_total = 0
 
@@ -219,6 +220,7 @@ class Engine:
                 self._free(req)
                 finished.append(req)
         self.generation_tokens_total += len(emitted)
+        self.prefill_tokens_total += prefill_tokens
         self.steps_total += 1
         self.busy_ns_total += duration
         return StepResult(t_ns, duration, emitted, finished, prefill_tokens, len(decode))
@@ -236,9 +238,16 @@ class EventSchedule:
         return [e for e in self.events if e.kind == kind and e.start_s <= s < e.end_s]
 
     def factor_at(self, t_ns: int) -> float:
-        """Product of the slowdown factors active at ``t_ns``."""
-        f = 1.0
+        """Product of the slowdown and throttle factors active at ``t_ns`` (step-time multiplier)."""
+        f = self.throttle_at(t_ns)
         for e in self._active("slowdown", t_ns):
+            f *= e.factor
+        return f
+
+    def throttle_at(self, t_ns: int) -> float:
+        """Product of the throttle factors active at ``t_ns`` (the SM clock is max / this)."""
+        f = 1.0
+        for e in self._active("throttle", t_ns):
             f *= e.factor
         return f
 

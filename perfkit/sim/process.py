@@ -130,6 +130,11 @@ class SimProcess:
             Path(self._cfg_file).unlink(missing_ok=True)
             self._cfg_file = None
 
+    @property
+    def pid(self) -> int | None:
+        """The simulator process's pid (None before start)."""
+        return self._proc.pid if self._proc else None
+
     def _get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=30) as r:  # noqa: S310 - loopback only
             return json.loads(r.read())

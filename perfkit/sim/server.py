@@ -2,7 +2,7 @@
 
 Routes: ``/v1/models``, ``/v1/completions``, ``/v1/chat/completions`` (SSE
 streaming or not), ``/metrics`` (Prometheus text, vLLM names), ``/health``,
-and for tests and ground truth ``/sim/log`` (what it did per request, on its
+and for tests and ground truth ``/sim/gpu`` (SIMULATED GPU counters), ``/sim/log`` (what it did per request, on its
 own monotonic clock), ``/sim/config`` and ``/sim/events`` (POST a list of
 events whose times count from the moment of the POST).
 
@@ -29,6 +29,7 @@ from perfkit.clock import now_ns, sleep_until_ns
 from perfkit.errors import ConfigError
 from perfkit.sim.config import SimConfig, SimEvent
 from perfkit.sim.engine import Engine, EventSchedule, SimRequest, Stepper
+from perfkit.sim.gpu import SimGpu
 from perfkit.sim.metrics import Histogram, render_metrics
 
 __all__ = ["SimServer", "make_app"]
@@ -93,6 +94,7 @@ class SimServer:
             "e2e": Histogram("vllm:e2e_request_latency_seconds", "End-to-end request latency."),
             "queue": Histogram("vllm:request_queue_time_seconds", "Time waiting before first scheduled."),
         }
+        self.gpu = SimGpu(self.engine, self.schedule, self.epoch_ns)
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -136,6 +138,12 @@ class SimServer:
                               self.errors_total)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
+
+    async def get_gpu(self, request: web.Request) -> web.Response:
+        """SIMULATED GPU counters driven by the engine (see :mod:`perfkit.sim.gpu`)."""
+        t = now_ns()
+        return web.json_response({"simulated": True, "t_ns": t, "devices": [
+            {"index": 0, "name": self.gpu.spec.name, "uuid": "GPU-SIMULATED-0", "metrics": self.gpu.read(t)}]})
 
     async def get_log(self, request: web.Request) -> web.Response:
         return web.json_response(list(self.log))
@@ -358,6 +366,7 @@ def make_app(config: SimConfig, log_path: str | None = None) -> web.Application:
     app.router.add_get("/metrics", sim.metrics)
     app.router.add_get("/health", sim.health)
     app.router.add_get("/sim/log", sim.get_log)
+    app.router.add_get("/sim/gpu", sim.get_gpu)
     app.router.add_get("/sim/config", sim.get_config)
     app.router.add_post("/sim/events", sim.post_events)
     return app

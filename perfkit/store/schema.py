@@ -5,6 +5,9 @@ Layout under a data directory (Hive-partitioned by run, so one glob reads all ru
     DATA_DIR/
       requests/run_id=RUN/part-000000.parquet ...   one row per request
       chunks/run_id=RUN/part-000000.parquet ...     one row per streamed content chunk
+      gpu_samples/run_id=RUN/part-gpu-*.parquet     GPU counters, long format (one row per reading)
+      server_metrics/run_id=RUN/part-*.parquet      the server's Prometheus /metrics, long format
+      host_samples/run_id=RUN/part-host-*.parquet   the client's (and a local server's) CPU, memory, loop lag
       runs/run_id=RUN/manifest.json                 config, versions, host, clock anchor
 
 ``run_id`` is not stored inside the files: it comes from the directory name
@@ -37,7 +40,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["CHUNKS", "REQUESTS", "SCHEMA_VERSION", "TABLES", "schema_markdown"]
+__all__ = ["CHUNKS", "GPU_METRICS", "GPU_SAMPLES", "HOST_METRICS", "HOST_SAMPLES", "REQUESTS", "SCHEMA_VERSION",
+           "SERVER_COMMON", "SERVER_METRICS", "TABLES", "TELEMETRY_TABLES", "schema_markdown"]
 
 SCHEMA_VERSION = 1
 
@@ -97,7 +101,81 @@ CHUNKS = pa.schema([
     _f("chars", pa.int32(), "Characters of text in the chunk.", False),
 ])
 
-TABLES: dict[str, pa.Schema] = {"requests": REQUESTS, "chunks": CHUNKS}
+GPU_SAMPLES = pa.schema([
+    _f("t_ns", pa.int64(), "When the reading was taken (midpoint of the calls), ns (monotonic, the requests' clock).", False),
+    _f("gpu", pa.int32(), "GPU index (NVML order); -1 for readings about the sampler itself.", False),
+    _f("metric", pa.string(), "Counter name with its unit suffix (see docs/telemetry.md), e.g. sm_clock_mhz.", False),
+    _f("value", pa.float64(), "The reading, in the unit its name ends with; null when the call failed this time."),
+    _f("detail", pa.string(), "Qualifier of the reading: the process id for process_mem_used_bytes, else null."),
+    _f("source", pa.string(), "'nvml' (a real GPU through NVML) or 'sim' (SIMULATED from the simulator's engine).", False),
+])
+
+SERVER_METRICS = pa.schema([
+    _f("t_ns", pa.int64(), "When the scrape's response arrived, ns (monotonic).", False),
+    _f("endpoint", pa.string(), "Base URL of the server scraped (no credentials).", False),
+    _f("name", pa.string(), "Sample name as exposed, e.g. vllm:num_requests_running or ..._bucket.", False),
+    _f("labels", pa.string(), "The sample's labels as sorted JSON, without le; '{}' when none.", False),
+    _f("le", pa.float64(), "Histogram bucket upper bound (the le label), in the metric's unit; null otherwise."),
+    _f("kind", pa.string(), "Family type: counter, gauge, histogram, summary, info, stateset or unknown.", False),
+    _f("value", pa.float64(), "The raw sample value, in the metric's unit.", False),
+    _f("rate_per_s", pa.float64(), "Cumulative samples: increase since the previous scrape / elapsed s (a reset counts from 0); null otherwise."),
+    _f("reset", pa.bool_(), "True when a cumulative sample went down since the previous scrape (server restart)."),
+    _f("common_name", pa.string(), "Engine-neutral name (running, waiting, kv_usage, preemptions, prompt_tokens, generation_tokens) or null."),
+])
+
+HOST_SAMPLES = pa.schema([
+    _f("t_ns", pa.int64(), "When the reading was taken, ns (monotonic).", False),
+    _f("scope", pa.string(), "'client' (this perfkit process), 'server' (a local server's process tree) or 'system'.", False),
+    _f("pid", pa.int32(), "Process id of the scope's root process; null for 'system'."),
+    _f("metric", pa.string(), "Reading with its unit suffix: cpu_pct, rss_bytes, loop_lag_max_ms, ... (docs/telemetry.md).", False),
+    _f("value", pa.float64(), "The reading, in the unit its name ends with."),
+])
+
+# metric names of the long tables, with their meaning (docs/telemetry.md is made from these)
+GPU_METRICS: dict[str, str] = {
+    "gpu_util_pct": "Percent of the last sample period a kernel ran (NVML utilization.gpu).",
+    "mem_util_pct": "Percent of the period device memory was read or written (NVML utilization.memory).",
+    "mem_used_bytes": "Device memory in use, bytes.",
+    "mem_total_bytes": "Device memory, bytes.",
+    "power_w": "Power draw averaged by the driver over about 1 s, W.",
+    "power_instant_w": "Instantaneous power draw (NVML_FI_DEV_POWER_INSTANT), W; where the driver has it.",
+    "energy_j": "Energy counter since the driver loaded, J (difference two readings for a window's energy).",
+    "sm_clock_mhz": "SM clock, MHz.",
+    "mem_clock_mhz": "Memory clock, MHz.",
+    "temperature_c": "GPU temperature, °C.",
+    "clocks_event_reasons": "Bitmask of why clocks are held down (nvmlClocksEventReason*).",
+    "throttle_thermal": "1 when a software or hardware thermal slowdown is active, else 0.",
+    "throttle_power": "1 when the software power cap or hardware power brake is active, else 0.",
+    "throttle_hw_slowdown": "1 when a hardware slowdown (thermal, power brake, external) is active, else 0.",
+    "pcie_rx_bytes_per_s": "PCIe receive throughput, bytes/s (slow tier; NVML samples it over ~20 ms).",
+    "pcie_tx_bytes_per_s": "PCIe transmit throughput, bytes/s (slow tier).",
+    "process_mem_used_bytes": "Device memory used by one process (pid in detail), bytes (slow tier).",
+    "sm_active_pct": "GPM SM activity, percent (Hopper and later; slow tier). Simulated: equals gpu_util_pct.",
+    "tensor_active_pct": "GPM tensor-core activity, percent (Hopper and later; slow tier).",
+    "dram_bw_util_pct": "GPM DRAM bandwidth utilisation, percent (Hopper and later; slow tier).",
+    "gpu_lost": "1 at the reading where the GPU fell off the bus (NVML GpuIsLost); no reading follows.",
+}
+HOST_METRICS: dict[str, str] = {
+    "cpu_pct": "CPU time used over the interval, percent of one core (client/server: the process tree; system: all cores).",
+    "rss_bytes": "Resident memory of the process tree, bytes.",
+    "threads": "Threads in the process tree.",
+    "processes": "Processes in the tree (the root and its descendants).",
+    "loop_lag_max_ms": "Client only: the latest wake-up of a 50 ms event-loop probe in the interval, ms.",
+    "loop_lag_mean_ms": "Client only: its mean lateness in the interval, ms (floor: ~1 ms timer granularity).",
+    "mem_available_bytes": "System only: memory available to new processes, bytes.",
+}
+SERVER_COMMON: dict[str, str] = {
+    "running": "Requests in the running batch (gauge).",
+    "waiting": "Requests queued, not yet scheduled (gauge).",
+    "kv_usage": "KV-cache use, fraction 0..1 (gauge).",
+    "preemptions": "Preemptions / retractions (counter).",
+    "prompt_tokens": "Prompt (prefill) tokens processed (counter).",
+    "generation_tokens": "Generated tokens (counter).",
+}
+
+TELEMETRY_TABLES: dict[str, pa.Schema] = {"gpu_samples": GPU_SAMPLES, "server_metrics": SERVER_METRICS,
+                                          "host_samples": HOST_SAMPLES}
+TABLES: dict[str, pa.Schema] = {"requests": REQUESTS, "chunks": CHUNKS, **TELEMETRY_TABLES}
 
 
 def schema_markdown() -> str:
@@ -109,5 +187,10 @@ def schema_markdown() -> str:
         for f in schema:
             doc = f.metadata[b"doc"].decode()
             out.append(f"| `{f.name}` | {f.type} | {'yes' if f.nullable else 'no'} | {doc} |")
+        out.append("")
+    for title, names in (("`gpu_samples.metric`", GPU_METRICS), ("`host_samples.metric`", HOST_METRICS),
+                         ("`server_metrics.common_name`", SERVER_COMMON)):
+        out += [f"### Values of {title}", "", "| name | meaning |", "|---|---|"]
+        out += [f"| `{k}` | {v} |" for k, v in names.items()]
         out.append("")
     return "\n".join(out)

@@ -69,11 +69,14 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
     return (pa.Table.from_pydict(req_cols, schema=REQUESTS), pa.Table.from_pydict(ch_cols, schema=CHUNKS))
 
 
-def write_part(table: pa.Table, directory: Path, seq: int) -> Path:
-    """Write ``table`` as ``directory/part-SEQ.parquet`` atomically (temp file, then rename)."""
+def write_part(table: pa.Table, directory: Path, seq: int, prefix: str = "part") -> Path:
+    """Write ``table`` as ``directory/PREFIX-SEQ.parquet`` atomically (temp file, then rename).
+
+    Writers sharing a directory use different prefixes (``part-gpu``, ``part-host``, ...).
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"part-{seq:06d}.parquet"
-    tmp = directory / f".part-{seq:06d}.parquet.tmp"
+    final = directory / f"{prefix}-{seq:06d}.parquet"
+    tmp = directory / f".{prefix}-{seq:06d}.parquet.tmp"
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, final)
     return final

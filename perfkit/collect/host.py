@@ -1,0 +1,153 @@
+"""The host: the client's own CPU and memory, its event-loop lag, and optionally a local server.
+
+These are the evidence for a *client-bound* verdict: when perfkit's process
+uses a whole core, or its event loop wakes late, the latencies it records
+include its own delays.  ``cpu_pct`` is percent of one core (100 = one core
+busy), from the process's CPU-time delta over the sampling interval.
+
+Event-loop lag is measured *on* the loop by :class:`LoopLagMonitor`: a task
+that sleeps a fixed tick and records how late it woke.  The floor of the
+measurement is the timer's own granularity (asyncio timers fire up to about a
+millisecond late on Linux); lag well above that means callbacks queued behind
+other work.  The sampler thread reads and resets its max and mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import psutil
+
+from perfkit.clock import now_ns
+
+__all__ = ["HostSource", "LoopLagMonitor"]
+
+
+class LoopLagMonitor:
+    """Measure how late the running event loop wakes a task that sleeps ``tick_s``.
+
+    Parameters
+    ----------
+    tick_s : float
+        Sleep of the probe task, s (20 wake-ups a second by default: negligible load).
+    """
+
+    def __init__(self, tick_s: float = 0.05) -> None:
+        self.tick_s = tick_s
+        self._max_ns = 0
+        self._sum_ns = 0
+        self._n = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> LoopLagMonitor:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="perfkit-loop-lag")
+        return self
+
+    async def _run(self) -> None:
+        tick_ns = int(self.tick_s * 1e9)
+        while True:
+            t0 = now_ns()
+            await asyncio.sleep(self.tick_s)
+            lag = max(0, now_ns() - t0 - tick_ns)
+            self._max_ns = max(self._max_ns, lag)
+            self._sum_ns += lag
+            self._n += 1
+
+    def take(self) -> tuple[float, float, int] | None:
+        """(max ms, mean ms, wake-ups) since the last call, then reset; None when no wake-up happened.
+
+        Called from another thread: the fields are read and reset without a lock,
+        so a wake-up landing in between is counted in the next interval.
+        """
+        n, mx, total = self._n, self._max_ns, self._sum_ns
+        self._n = self._max_ns = self._sum_ns = 0
+        if n == 0:
+            return None
+        return mx / 1e6, total / n / 1e6, n
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+class _ProcTree:
+    """CPU and memory of a process and its descendants, as deltas between readings."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.pid = pid
+        self.prev: tuple[int, float] | None = None
+
+    def read(self, t_ns: int) -> list[tuple[str, float]]:
+        procs = [self.root]
+        try:
+            procs += self.root.children(recursive=True)
+        except psutil.Error:
+            pass
+        cpu = rss = 0.0
+        threads = 0
+        for p in procs:
+            try:
+                with p.oneshot():
+                    ct = p.cpu_times()
+                    cpu += ct.user + ct.system
+                    rss += p.memory_info().rss
+                    threads += p.num_threads()
+            except psutil.Error:  # a child that just exited
+                continue
+        out = [("rss_bytes", rss), ("threads", float(threads)), ("processes", float(len(procs)))]
+        if self.prev is not None and t_ns > self.prev[0]:
+            out.append(("cpu_pct", 100.0 * (cpu - self.prev[1]) / ((t_ns - self.prev[0]) / 1e9)))
+        self.prev = (t_ns, cpu)
+        return out
+
+
+class HostSource:
+    """Rows for ``host_samples``: the client process, the system, optionally a local server's tree.
+
+    Parameters
+    ----------
+    lag : LoopLagMonitor, optional
+        The event-loop probe of the load generator's loop.
+    server_pid : int, optional
+        A server running on this host (its process and children are summed).
+    """
+
+    def __init__(self, lag: LoopLagMonitor | None = None, server_pid: int | None = None) -> None:
+        self.lag = lag
+        self.client = _ProcTree(os.getpid())
+        self.server: _ProcTree | None = None
+        self.server_problem: str | None = None
+        if server_pid is not None:
+            try:
+                self.server = _ProcTree(server_pid)
+            except psutil.Error as exc:
+                self.server_problem = f"server process {server_pid}: {exc}"
+        psutil.cpu_percent(None)  # primes the system-wide counter
+
+    def read(self, t_ns: int) -> list[dict[str, Any]]:
+        rows = [self._row(t_ns, "client", self.client.pid, m, v) for m, v in self.client.read(t_ns)]
+        if self.lag is not None and (lag := self.lag.take()) is not None:
+            rows += [self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
+                     self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1])]
+        if self.server is not None:
+            try:
+                rows += [self._row(t_ns, "server", self.server.pid, m, v) for m, v in self.server.read(t_ns)]
+            except psutil.Error as exc:  # the server exited: noted, the client goes on
+                self.server_problem = f"server process {self.server.pid}: {exc}"
+                self.server = None
+        mem = psutil.virtual_memory()
+        rows += [self._row(t_ns, "system", None, "cpu_pct", psutil.cpu_percent(None) * psutil.cpu_count()),
+                 self._row(t_ns, "system", None, "mem_available_bytes", float(mem.available))]
+        return rows
+
+    @staticmethod
+    def _row(t_ns: int, scope: str, pid: int | None, metric: str, value: float) -> dict[str, Any]:
+        return {"t_ns": t_ns, "scope": scope, "pid": pid, "metric": metric, "value": value}
+
+    def describe(self) -> dict[str, Any]:
+        return {"cpus": psutil.cpu_count(), "server_pid": self.server.pid if self.server else None,
+                "server_problem": self.server_problem,
+                "loop_lag_tick_s": self.lag.tick_s if self.lag else None}

@@ -1,0 +1,239 @@
+"""Start and stop every side channel of a run: GPU, server metrics, host.
+
+The GPU mode decides where ``gpu_samples`` come from:
+
+``auto``
+    NVML when a driver answers; otherwise GPU counters are off, said in one
+    line, and the run goes on.  ``auto`` never falls back to simulated data.
+``nvml``
+    NVML, asked for explicitly; without a driver the same one line, and the
+    run goes on without GPU counters.
+``sim``
+    The SIMULATED counters of perfkit's simulator (the endpoint must be it);
+    labelled ``source='sim'`` in the data, ``simulated: true`` in the manifest.
+``off``
+    No GPU counters.
+
+Server metrics are scraped from each endpoint's ``/metrics`` unless turned
+off; an endpoint without one is noted (one line, and in the manifest) and
+not scraped again.  Host samples (client CPU, memory, event-loop lag, and a
+local server's process tree when its pid is known) are always cheap and on
+by default.  Everything runs in threads; only the loop-lag probe lives on the
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfkit.collect.base import Sampler, TableBuffer
+from perfkit.collect.host import HostSource, LoopLagMonitor
+from perfkit.collect.nvml import NvmlSource, NvmlUnavailable, load_nvml
+from perfkit.collect.prometheus import PrometheusSource
+from perfkit.collect.simgpu import SimGpuSource, probe_sim_gpu
+from perfkit.errors import ConfigError
+from perfkit.store.schema import GPU_SAMPLES, HOST_SAMPLES, SERVER_METRICS
+
+__all__ = ["GPU_MODES", "Telemetry", "TelemetrySpec"]
+
+GPU_MODES = ("auto", "nvml", "sim", "off")
+
+
+@dataclass(frozen=True)
+class TelemetrySpec:
+    """What to record beside the requests, and how often.
+
+    Parameters
+    ----------
+    gpu : {"auto", "nvml", "sim", "off"}
+        Source of GPU counters (see the module docstring).
+    gpu_interval_s, gpu_slow_interval_s : float
+        Fast tier (utilisation, power, clocks, ...) and slow tier (PCIe, processes, GPM) intervals, s.
+    server_metrics : bool
+        Scrape each endpoint's Prometheus ``/metrics``.
+    metrics_interval_s : float
+        Scrape interval, s.
+    metrics_url : str, optional
+        Scrape this URL instead of ``ROOT/metrics`` of the first endpoint.
+    host : bool
+        Sample the client's CPU, memory and event-loop lag.
+    host_interval_s : float
+        Host sampling interval, s.
+    server_pid : int, optional
+        Pid of a server on this host, whose process tree is sampled too.
+    flush_interval_s : float
+        Parquet flush interval of the telemetry tables, s.
+    nvml : object, optional
+        An NVML module to use instead of ``pynvml`` (tests pass a fake).
+    """
+
+    gpu: str = "auto"
+    gpu_interval_s: float = 0.1
+    gpu_slow_interval_s: float = 1.0
+    server_metrics: bool = True
+    metrics_interval_s: float = 1.0
+    metrics_url: str | None = None
+    host: bool = True
+    host_interval_s: float = 0.5
+    server_pid: int | None = None
+    flush_interval_s: float = 1.0
+    nvml: Any = None
+
+    def __post_init__(self) -> None:
+        if self.gpu not in GPU_MODES:
+            raise ConfigError(f"--gpu {self.gpu!r} is not one of {', '.join(GPU_MODES)}")
+        for name in ("gpu_interval_s", "gpu_slow_interval_s", "metrics_interval_s", "host_interval_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"telemetry: {name} must be > 0 s, got {getattr(self, name)!r}")
+
+
+class Telemetry:
+    """The side channels of one run.
+
+    Parameters
+    ----------
+    spec : TelemetrySpec
+    data_dir : Path
+    run_id : str
+    base_urls : list of str
+        The run's endpoints (their ``/metrics`` are scraped; the first one's ``/sim/gpu`` in ``sim`` mode).
+    headers : dict, optional
+        Sent with scrapes (an ``Authorization`` header; never stored).
+    notify : callable, optional
+        Called with one line for each thing the user should know (GPU counters off, no ``/metrics``).
+    """
+
+    def __init__(self, spec: TelemetrySpec, data_dir: Path, run_id: str, base_urls: list[str],
+                 headers: dict[str, str] | None = None, notify: Callable[[str], None] | None = None) -> None:
+        self.spec = spec
+        self.data_dir = Path(data_dir)
+        self.run_id = run_id
+        self.base_urls = base_urls
+        self.headers = headers or {}
+        self.notify = notify or (lambda _msg: None)
+        self.samplers: list[Sampler] = []
+        self.gpu: dict[str, Any] = {"mode": spec.gpu, "source": None, "simulated": False, "off_reason": None}
+        self.metrics: list[PrometheusSource] = []
+        self.metrics_problems: list[str] = []
+        self.host: HostSource | None = None
+        self.lag: LoopLagMonitor | None = None
+        self._nvml: Any = None
+        self._nvml_devices: NvmlSource | None = None
+        self.stats: dict[str, Any] = {}
+
+    def _sampler(self, name: str, source: Any, interval_s: float, table: str, schema: Any) -> None:
+        buf = TableBuffer(self.data_dir, table, self.run_id, schema, prefix=f"part-{name}")
+        self.samplers.append(Sampler(name, source, interval_s, buf, self.spec.flush_interval_s))
+
+    # -- set-up (blocking probes: call through run_in_executor) --------------------------
+    def _setup_gpu(self) -> None:
+        mode = self.spec.gpu
+        if mode == "off":
+            self.gpu["off_reason"] = "turned off (--gpu off)"
+            return
+        if mode == "sim":
+            devices, why = probe_sim_gpu(self.base_urls[0])
+            if devices is None:
+                raise ConfigError(f"--gpu sim records the simulator's SIMULATED GPU counters, but {why}; "
+                                  "use --gpu auto or nvml for a real server")
+            self.gpu.update(source="sim", simulated=True, devices=devices)
+            self._sampler("gpu-sim", SimGpuSource(self.base_urls[0]), self.spec.gpu_interval_s, "gpu_samples",
+                          GPU_SAMPLES)
+            return
+        try:
+            nv = self.spec.nvml if self.spec.nvml is not None else load_nvml()
+            fast = NvmlSource(nv, "fast")
+        except NvmlUnavailable as exc:
+            self._gpu_off(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - any NVML failure at start: GPU counters off, run goes on
+            self._gpu_off(f"NVML failed while listing GPUs: {type(exc).__name__}: {exc}")
+            return
+        if not fast.devices:
+            self._gpu_off("NVML answered but lists no GPU")
+            return
+        self._nvml = nv
+        self._nvml_devices = fast
+        self.gpu.update(source="nvml", driver=fast.driver_version())
+        self._sampler("gpu-fast", fast, self.spec.gpu_interval_s, "gpu_samples", GPU_SAMPLES)
+        self._sampler("gpu-slow", NvmlSource(nv, "slow", devices=fast.devices), self.spec.gpu_slow_interval_s,
+                      "gpu_samples", GPU_SAMPLES)
+
+    def _gpu_off(self, reason: str) -> None:
+        self.gpu["off_reason"] = reason
+        asked = "--gpu nvml was asked for, but " if self.spec.gpu == "nvml" else ""
+        self.notify(f"GPU counters are off: {asked}{reason}. The run goes on without them "
+                    "(--gpu off silences this line).")
+
+    def _setup_metrics(self) -> None:
+        if not self.spec.server_metrics:
+            return
+        urls = [(self.base_urls[0], self.spec.metrics_url)] if self.spec.metrics_url else \
+            [(u, None) for u in self.base_urls]
+        for base, url in urls:
+            src = PrometheusSource(base, headers=self.headers, url=url)
+            src.read(0)  # a first scrape: does the server have /metrics at all?
+            if not src.ok_scrapes:
+                msg = f"server metrics are off for {base}: {src.problem}; the run goes on without them"
+                self.metrics_problems.append(msg)
+                self.notify(msg)
+                continue
+            src.state = type(src.state)()  # rates start with the run's own first scrape
+            self.metrics.append(src)
+            self._sampler(f"metrics-{len(self.metrics) - 1}", src, self.spec.metrics_interval_s, "server_metrics",
+                          SERVER_METRICS)
+
+    def _setup_host(self) -> None:
+        if not self.spec.host:
+            return
+        self.host = HostSource(self.lag, self.spec.server_pid)
+        self._sampler("host", self.host, self.spec.host_interval_s, "host_samples", HOST_SAMPLES)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> Telemetry:
+        """Probe the sources (off the loop), start the loop-lag probe and the sampler threads."""
+        loop = asyncio.get_running_loop()
+        if self.spec.host:
+            self.lag = LoopLagMonitor().start()
+        for setup in (self._setup_gpu, self._setup_metrics, self._setup_host):
+            await loop.run_in_executor(None, setup)
+        for s in self.samplers:
+            s.start()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        """Stop every sampler, write what is buffered, shut NVML down; returns :meth:`describe`.
+
+        Blocking (joins threads): call it through ``run_in_executor`` from a coroutine.
+        """
+        if self.lag is not None:
+            self.lag.stop()
+        for s in self.samplers:
+            self.stats[s.name] = s.stop()
+        if self._nvml is not None and self.spec.nvml is None:
+            try:
+                self._nvml.nvmlShutdown()
+            except Exception:  # noqa: BLE001, S110 - shutting down; nothing left to protect
+                pass
+        return self.describe()
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest's ``telemetry`` entry: sources, devices, what was unsupported or lost, costs."""
+        gpu = dict(self.gpu)
+        if self._nvml_devices is not None:
+            gpu["devices"] = [d.describe() for d in self._nvml_devices.devices]
+        if gpu["source"]:
+            gpu["interval_s"] = self.spec.gpu_interval_s
+            gpu["slow_interval_s"] = self.spec.gpu_slow_interval_s if gpu["source"] == "nvml" else None
+        return {
+            "gpu": gpu,
+            "server_metrics": {"enabled": self.spec.server_metrics, "interval_s": self.spec.metrics_interval_s,
+                               "sources": [m.describe() for m in self.metrics], "problems": self.metrics_problems},
+            "host": {"enabled": self.spec.host, "interval_s": self.spec.host_interval_s,
+                     **(self.host.describe() if self.host else {})},
+            "samplers": dict(self.stats),
+        }
