@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_frame", "print_run", "print_summary"]
+__all__ = ["print_frame", "print_run", "print_summary", "telemetry_line"]
 
 _SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
             ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
@@ -94,9 +94,38 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
             rec["share"] = 100 * rec["share"]
             t.add_row(*[_cell(rec[c], c) for c, _ in cols])
         console.print(t)
+    line = telemetry_line(cat.manifest(run_id).get("telemetry"))
+    if line:
+        console.print(line)
     for rec in fid.to_dict("records"):
         if rec["client_behind"]:
             console.print(f"[bold yellow]warning:[/] phase {rec['phase']}: the client fell behind its schedule "
                           f"(lag p99 {rec['schedule_lag_p99_ms']:.1f} ms, achieved {_cell(rec['achieved_rate_rps'], '')}"
                           f" of {_cell(rec['scheduled_rate_rps'], '')} scheduled/s): its latencies measure the client "
                           "as well as the server")
+
+
+def telemetry_line(t: dict | None) -> str:  # type: ignore[type-arg]
+    """One line saying what was recorded beside the requests (from the manifest's ``telemetry``)."""
+    if not t:
+        return ""
+    gpu = t.get("gpu") or {}
+    samplers = t.get("samplers") or {}
+    if gpu.get("source"):
+        n = sum(samplers.get(k, {}).get("readings", 0) for k in ("gpu-fast", "gpu-sim"))
+        kind = "[bold]SIMULATED[/] by the simulator" if gpu.get("simulated") else f"NVML, driver {gpu.get('driver')}"
+        lost = sum(1 for d in gpu.get("devices") or [] if d.get("lost_ns"))
+        parts = [f"GPU {kind}: {len(gpu.get('devices') or [])} device(s), {n} readings"
+                 + (f", [bold red]{lost} lost[/]" if lost else "")]
+    else:
+        parts = [f"GPU off ({gpu.get('off_reason')})"]
+    sm = t.get("server_metrics") or {}
+    srcs = sm.get("sources") or []
+    if srcs:
+        parts.append("server /metrics: " + ", ".join(f"{s.get('engine') or 'unknown engine'} ({s['ok_scrapes']} "
+                                                     f"scrapes)" for s in srcs))
+    elif sm.get("enabled"):
+        parts.append("no server /metrics")
+    if (t.get("host") or {}).get("enabled"):
+        parts.append("host CPU, memory and event-loop lag")
+    return "telemetry: " + "; ".join(parts) + " (tables gpu_samples, server_metrics, host_samples)"

@@ -15,11 +15,13 @@ import pytest
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
+from perfkit.collect import TelemetrySpec
 from perfkit.recorder import record_run
 from perfkit.report import (
     build_report,
     cdf_chart,
     latency_over_time_chart,
+    telemetry_chart,
     throughput_chart,
 )
 
@@ -31,8 +33,21 @@ def recorded(sim, tmp_path_factory) -> tuple[Path, str]:
     data_dir = tmp_path_factory.mktemp("report") / "data"
     phases = [PhaseSpec("warm", duration_s=0.5, concurrency=1, prompt_tokens=16, output_tokens=8, warmup=True),
               PhaseSpec("steady", duration_s=2.5, rate=12, prompt_tokens=32, output_tokens=16)]
-    res = asyncio.run(record_run(Endpoint(sim.url), phases, data_dir, run_id="rep", simulator={"url": sim.url}))
+    res = asyncio.run(record_run(Endpoint(sim.url), phases, data_dir, run_id="rep", simulator={"url": sim.url},
+                                 telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5)))
     return data_dir, res.run_id
+
+
+def test_telemetry_chart_has_a_panel_per_channel_and_says_simulated(recorded):
+    data_dir, run_id = recorded
+    with perfkit.open(data_dir) as cat:
+        spec = telemetry_chart(cat, run_id).to_dict()
+    titles = [p["title"] for p in spec["vconcat"]]
+    assert "GPU clock (SIMULATED)" in titles and "GPU power (SIMULATED)" in titles
+    assert "Server KV cache" in titles and "Client event loop" in titles
+    assert "SIMULATED" in spec["title"]
+    domains = {str(p["layer"][1]["encoding"]["x"]["scale"]["domain"]) for p in spec["vconcat"]}
+    assert len(domains) == 1  # every panel on one time axis
 
 
 def test_chart_specs_encode_what_they_claim(recorded):
@@ -64,6 +79,9 @@ def test_report_is_self_contained_and_warns_honestly(recorded, tmp_path):
     assert html.count("<svg") >= 3
     assert "simulated" in html and "fewer than 300 samples" in html
     assert "steady" in html and "Methods and reproducibility" in html
+    assert html.count("<svg") >= 4 and 'id="fig-telemetry"' in html and "<h2>Telemetry</h2>" in html
+    assert "GPU counters in this report are <b>SIMULATED</b>" in html
+    assert "SIMULATED by perfkit&#x27;s simulator (not a GPU)" in html and "engine vllm" in html
 
 
 def test_two_reports_of_a_run_differ_only_in_the_generated_line(recorded, tmp_path):

@@ -111,10 +111,15 @@ def test_poisson_50_per_s_for_60_s_and_gamma_cv3_against_the_simulator(fresh_sim
 def test_trace_replay_reproduces_inter_arrival_times(sim, data_dir, record_property):
     """Replays the bundled trace at 4x speed (≈ 16 req/s, ≈ 25 concurrent streams).
 
-    Measured here (2 cores shared with the simulator): median gap error ≈ 0.02 ms, p99 1.4–2.9 ms. The
-    p99 tail comes from bursts of chunk processing (every stream's token of an engine step arrives at
-    once) that a due request waits behind; under 1 ms needs the multi-process sender of the performance
-    issue. This test holds the line at what is achieved now.
+    Measured here (2 cores shared with the simulator): median gap error ≈ 0.02 ms, p99 1.4–2.9 ms on a
+    quiet machine. The p99 tail comes from bursts of chunk processing (every stream's token of an engine
+    step arrives at once) that a due request waits behind; under 1 ms needs the multi-process sender of
+    the performance issue. When the virtual machine's CPU is being stolen (seen: 54 stalls/s of up to
+    12 ms for a bare busy loop, against 17/s under 0.55 ms on a quiet day), the same code measured a
+    median of 0.17–0.38 ms and a p99 of 5–16 ms, the commit before the telemetry as much as after it.
+    The precise figures belong to ``bench/schedule_fidelity.py``; this test keeps bounds that a broken
+    scheduler fails (asyncio's ~1 ms timer granularity alone puts the median near 0.5 ms) and that
+    a stolen CPU does not.
     """
     scen = parse_scenario({"phases": [{"name": "replay", "load": {"trace": "inputs/azure_style_trace.csv",
                                                                    "time_scale": 0.25}}]},
@@ -130,9 +135,9 @@ def test_trace_replay_reproduces_inter_arrival_times(sim, data_dir, record_prope
     gap_err_ms = np.abs(np.diff(sent) - np.diff(offsets)) / 1e6  # inter-arrival times
     offset_err_ms = np.abs((sent - sent[0]) - (offsets - offsets[0])) / 1e6  # and the schedule as a whole
     record_property("gap_err_p99_ms", float(np.percentile(gap_err_ms, 99)))
-    assert np.median(gap_err_ms) < 0.2, np.median(gap_err_ms)
-    assert np.percentile(gap_err_ms, 99) < 5.0, np.percentile(gap_err_ms, 99)
-    assert np.percentile(offset_err_ms, 99) < 5.0, np.percentile(offset_err_ms, 99)
+    assert np.median(gap_err_ms) < 0.45, np.median(gap_err_ms)
+    assert np.percentile(gap_err_ms, 99) < 25.0, np.percentile(gap_err_ms, 99)
+    assert np.percentile(offset_err_ms, 99) < 25.0, np.percentile(offset_err_ms, 99)
     # lengths follow the trace too (output tokens exactly; prompts are word counts of made text)
     assert sorted(r[2] for r in rows) == sorted(trace.output_tokens)
 

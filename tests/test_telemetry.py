@@ -66,8 +66,10 @@ def test_the_throttle_shows_in_gpu_clocks_in_the_same_seconds_as_the_latency_ris
     rt = cat.request_telemetry(rid, ["sm_clock_mhz", "kv_usage", "power_w"]).df()
     rho = rt[["ttft_ms", "sm_clock_mhz"]].corr(method="spearman").iloc[0, 1]
     assert rho < -0.4, rho
-    inside = rt[rt.sent_ns > start + 0.5e9]
-    assert inside.ttft_ms.median() > 2 * light and inside.sm_clock_mhz.median() < 1000
+    # requests sent early in the throttle spend most of their life (E2E ~3 s) under it
+    inside = rt[(rt.sent_ns > start + 0.2e9) & (rt.sent_ns < end - 2.5e9)]
+    assert len(inside) >= 5
+    assert inside.ttft_ms.median() > 2 * light and inside.sm_clock_mhz.median() < 0.75 * 1980
 
 
 def test_requests_get_the_counters_of_their_own_lifetime(demo):

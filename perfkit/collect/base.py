@@ -9,10 +9,22 @@ request), measures its own cost per reading, and hands the rows to a
 the same atomic rename as the request writer.  A source that raises is
 recorded (count and last message) and read again at the next instant: a
 side channel never stops a load test.
+
+:class:`ProcessSampler` runs the same loop in a child process, for sources
+whose work would otherwise hold the load generator's GIL (parsing a
+Prometheus exposition costs milliseconds of pure Python).  On Linux
+``perf_counter_ns`` is ``CLOCK_MONOTONIC``, shared by every process, so the
+child's timestamps are on the requests' clock.  The child writes its own
+Parquet parts, and stops (flushing what it holds) when its stdin closes,
+which also happens when its parent is killed.
 """
 
 from __future__ import annotations
 
+import json
+import selectors
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +37,7 @@ import pyarrow as pa
 from perfkit.clock import now_ns
 from perfkit.store.writer import write_part
 
-__all__ = ["Sampler", "SamplerStats", "Source", "TableBuffer"]
+__all__ = ["ProcessSampler", "Sampler", "SamplerStats", "Source", "TableBuffer"]
 
 
 class Source(Protocol):
@@ -56,6 +68,8 @@ class TableBuffer:
         self.parts = 0
         self.written = 0
         self._lock = threading.Lock()
+
+
 
     def extend(self, rows: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -136,7 +150,8 @@ class Sampler:
     def stop(self, timeout_s: float = 10.0) -> dict[str, Any]:
         """Stop after the reading in progress, write what is buffered; returns the stats summary."""
         self._stop.set()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
         self._flush()
         return self.stats.summary()
 
@@ -184,3 +199,67 @@ class Sampler:
             if time.monotonic() >= next_flush:
                 self._flush()
                 next_flush = time.monotonic() + self.flush_interval_s
+
+
+
+class ProcessSampler:
+    """A :class:`Sampler` in a child process: ``python -m perfkit.collect.child``.
+
+    A plain subprocess (not :mod:`multiprocessing`), so a user's script needs
+    no ``if __name__ == "__main__"`` guard.  The child gets its spec as one JSON
+    line on stdin (headers included: never on the command line, where ``ps``
+    shows it), answers ``ready`` after its first reading, samples until its
+    stdin closes (we stop it, or we died), then prints its stats and its
+    source's description as one JSON line.
+
+    Parameters
+    ----------
+    name : str
+    kind : str
+        A source kind known to :mod:`perfkit.collect.child` (``prometheus``).
+    args : dict
+        Keyword arguments of that source.
+    interval_s : float
+    buffer : TableBuffer
+        Where the child writes (its directory, table schema and part prefix).
+    flush_interval_s : float
+    """
+
+    def __init__(self, name: str, kind: str, args: dict[str, Any], interval_s: float, buffer: TableBuffer,
+                 flush_interval_s: float = 1.0) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"{name}: the sampling interval must be > 0 s, got {interval_s}")
+        self.name = name
+        self.description: Any = None
+        self.spec = {"name": name, "kind": kind, "args": args, "interval_s": interval_s,
+                     "directory": str(buffer.directory), "table": buffer.directory.parent.name,
+                     "prefix": buffer.prefix, "flush_interval_s": flush_interval_s}
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout_s: float = 30.0) -> ProcessSampler:
+        """Start the child and wait (blocking) until it has taken its first reading."""
+        self._proc = subprocess.Popen([sys.executable, "-m", "perfkit.collect.child"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(self.spec) + "\n")
+        self._proc.stdin.flush()
+        sel = selectors.DefaultSelector()
+        sel.register(self._proc.stdout, selectors.EVENT_READ)
+        if sel.select(timeout_s):
+            self._proc.stdout.readline()  # "ready" (or EOF if it died: stop() reports that)
+        return self
+
+    def stop(self, timeout_s: float = 15.0) -> dict[str, Any]:
+        """Close the child's stdin, read its report; returns the stats summary."""
+        stats: dict[str, Any] = {"readings": 0, "failures": 1, "last_error": "the sampler process did not report"}
+        proc = self._proc
+        if proc is None:
+            return stats
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+            report = json.loads(out.strip().splitlines()[-1])
+            stats, self.description = report["stats"], report["describe"]
+        except (subprocess.TimeoutExpired, ValueError, IndexError, KeyError, OSError):
+            proc.kill()
+            proc.wait()
+        return stats

@@ -73,34 +73,49 @@ class LoopLagMonitor:
 
 
 class _ProcTree:
-    """CPU and memory of a process and its descendants, as deltas between readings."""
+    """CPU and memory of a process and its descendants, as deltas between readings.
 
-    def __init__(self, pid: int) -> None:
+    Finding the descendants scans every process on the host (milliseconds), so
+    the tree is refreshed every ``refresh`` readings, not at each one.
+    """
+
+    def __init__(self, pid: int, refresh: int = 10) -> None:
         self.root = psutil.Process(pid)
         self.pid = pid
-        self.prev: tuple[int, float] | None = None
+        self.prev_ns: int | None = None
+        self._cpu: dict[tuple[int, float], float] = {}  # CPU seconds per (pid, start time) at the last reading
+        self.refresh = refresh
+        self._children: list[psutil.Process] = []
+        self._reads = 0
 
     def read(self, t_ns: int) -> list[tuple[str, float]]:
-        procs = [self.root]
-        try:
-            procs += self.root.children(recursive=True)
-        except psutil.Error:
-            pass
-        cpu = rss = 0.0
-        threads = 0
-        for p in procs:
+        if self._reads % self.refresh == 0:
+            try:
+                self._children = self.root.children(recursive=True)
+            except psutil.Error:
+                self._children = []
+        self._reads += 1
+        cpu_delta = rss = 0.0
+        threads = alive = 0
+        seen: dict[tuple[int, float], float] = {}
+        for p in (self.root, *self._children):
             try:
                 with p.oneshot():
                     ct = p.cpu_times()
-                    cpu += ct.user + ct.system
+                    key = (p.pid, p.create_time())
                     rss += p.memory_info().rss
                     threads += p.num_threads()
             except psutil.Error:  # a child that just exited
                 continue
-        out = [("rss_bytes", rss), ("threads", float(threads)), ("processes", float(len(procs)))]
-        if self.prev is not None and t_ns > self.prev[0]:
-            out.append(("cpu_pct", 100.0 * (cpu - self.prev[1]) / ((t_ns - self.prev[0]) / 1e9)))
-        self.prev = (t_ns, cpu)
+            alive += 1
+            seen[key] = ct.user + ct.system
+            # per process, so a child appearing (with its start-up CPU) or exiting is no jump in the sum
+            if key in self._cpu:
+                cpu_delta += seen[key] - self._cpu[key]
+        out = [("rss_bytes", rss), ("threads", float(threads)), ("processes", float(alive))]
+        if self.prev_ns is not None and t_ns > self.prev_ns:
+            out.append(("cpu_pct", 100.0 * cpu_delta / ((t_ns - self.prev_ns) / 1e9)))
+        self.prev_ns, self._cpu = t_ns, seen
         return out
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perfkit.collect.base import Sampler, TableBuffer
+from perfkit.collect.base import ProcessSampler, Sampler, TableBuffer
 from perfkit.collect.host import HostSource, LoopLagMonitor
 from perfkit.collect.nvml import NvmlSource, NvmlUnavailable, load_nvml
 from perfkit.collect.prometheus import PrometheusSource
@@ -115,9 +115,10 @@ class Telemetry:
         self.base_urls = base_urls
         self.headers = headers or {}
         self.notify = notify or (lambda _msg: None)
-        self.samplers: list[Sampler] = []
+        self.samplers: list[Sampler | ProcessSampler] = []
         self.gpu: dict[str, Any] = {"mode": spec.gpu, "source": None, "simulated": False, "off_reason": None}
         self.metrics: list[PrometheusSource] = []
+        self.metrics_desc: dict[int, dict[str, Any]] = {}  # what each scraper process reported at its end
         self.metrics_problems: list[str] = []
         self.host: HostSource | None = None
         self.lag: LoopLagMonitor | None = None
@@ -182,10 +183,13 @@ class Telemetry:
                 self.metrics_problems.append(msg)
                 self.notify(msg)
                 continue
-            src.state = type(src.state)()  # rates start with the run's own first scrape
             self.metrics.append(src)
-            self._sampler(f"metrics-{len(self.metrics) - 1}", src, self.spec.metrics_interval_s, "server_metrics",
-                          SERVER_METRICS)
+            # parsing an exposition is milliseconds of pure Python: done in a child process, off our GIL
+            name = f"metrics-{len(self.metrics) - 1}"
+            buf = TableBuffer(self.data_dir, "server_metrics", self.run_id, SERVER_METRICS, prefix=f"part-{name}")
+            self.samplers.append(ProcessSampler(name, "prometheus", {"base_url": base, "headers": self.headers,
+                                                                    "url": url}, self.spec.metrics_interval_s,
+                                                buf, self.spec.flush_interval_s))
 
     def _setup_host(self) -> None:
         if not self.spec.host:
@@ -202,7 +206,7 @@ class Telemetry:
         for setup in (self._setup_gpu, self._setup_metrics, self._setup_host):
             await loop.run_in_executor(None, setup)
         for s in self.samplers:
-            s.start()
+            await loop.run_in_executor(None, s.start)  # a scraper process takes ~1 s to come up
         return self
 
     def stop(self) -> dict[str, Any]:
@@ -214,6 +218,9 @@ class Telemetry:
             self.lag.stop()
         for s in self.samplers:
             self.stats[s.name] = s.stop()
+            if isinstance(s, ProcessSampler) and s.description is not None:
+                i = int(s.name.rsplit("-", 1)[1])
+                self.metrics_desc[i] = s.description
         if self._nvml is not None and self.spec.nvml is None:
             try:
                 self._nvml.nvmlShutdown()
@@ -232,7 +239,8 @@ class Telemetry:
         return {
             "gpu": gpu,
             "server_metrics": {"enabled": self.spec.server_metrics, "interval_s": self.spec.metrics_interval_s,
-                               "sources": [m.describe() for m in self.metrics], "problems": self.metrics_problems},
+                               "sources": [self.metrics_desc.get(i) or m.describe() for i, m in enumerate(self.metrics)],
+                               "problems": self.metrics_problems},
             "host": {"enabled": self.spec.host, "interval_s": self.spec.host_interval_s,
                      **(self.host.describe() if self.host else {})},
             "samplers": dict(self.stats),

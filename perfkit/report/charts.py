@@ -41,12 +41,21 @@ def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
     return df
 
 
-def _phase_layer(cat: Catalog, run_id: str) -> alt.LayerChart:
+def _phase_layer(cat: Catalog, run_id: str, domain: tuple[float, float] | None = None) -> alt.LayerChart:
+    """Shaded phase bands with their names; clamped to ``domain`` (s) where the x axis has a fixed one.
+
+    Clamping in the data rather than clipping the marks: vl-convert names clip paths with a counter
+    that runs across renderings, which would make two reports of one run differ.
+    """
     wins = phase_windows(cat, run_id)
+    if domain is not None:
+        wins = wins[(wins.end_s > domain[0]) & (wins.start_s < domain[1])].copy()
+        wins["start_s"] = wins.start_s.clip(lower=domain[0])
+        wins["end_s"] = wins.end_s.clip(upper=domain[1])
     base = alt.Chart(wins)
-    rect = base.mark_rect(color="#777", clip=True).encode(
+    rect = base.mark_rect(color="#777").encode(
         x="start_s:Q", x2="end_s:Q", opacity=alt.Opacity("shade:Q", scale=alt.Scale(range=[0.04, 0.12]), legend=None))
-    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10, color="#333", clip=True).encode(
+    text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10, color="#333").encode(
         x="start_s:Q", y=alt.YValue(alt.expr("3 + 12 * datum.row")), text="phase:N")
     return rect + text
 
@@ -146,8 +155,8 @@ def telemetry_chart(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VC
         GROUP BY ALL ORDER BY metric, t_s""").df()
     sources = cat.sql(f"SELECT DISTINCT source FROM gpu_samples WHERE run_id = '{rid}'").df()["source"].tolist()
     tag = " (SIMULATED)" if "sim" in sources else ""
-    x = alt.X("t_s:Q", title="time since start (s)", scale=alt.Scale(domain=[float(df.t_s.min()),
-                                                                           float(df.t_s.max() + bin_s)]))
+    domain = (float(df.t_s.min()), float(df.t_s.max() + bin_s))
+    x = alt.X("t_s:Q", title="time since start (s)", scale=alt.Scale(domain=list(domain)))
     panels = []
     for title, unit, metrics, scale in TELEMETRY_PANELS:
         part = df[df.metric.isin(metrics)].copy()
@@ -157,7 +166,7 @@ def telemetry_chart(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VC
         full = f"{title}{tag}" if title.startswith("GPU") else title
         line = alt.Chart(part).mark_line(interpolate="step-after").encode(
             x=x, y=alt.Y("value:Q", title=unit), color=alt.Color("metric:N", title=None))
-        panels.append(alt.layer(_phase_layer(cat, rid), line).properties(title=full, width=640, height=80))
+        panels.append(alt.layer(_phase_layer(cat, rid, domain), line).properties(title=full, width=640, height=80))
     if not panels:
         return None
     return alt.vconcat(*panels).resolve_scale(color="independent").properties(
