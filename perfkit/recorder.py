@@ -139,19 +139,18 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }
-        await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
-        sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
+        # side channels first: a set-up that refuses the run (--gpu sim against a real server) leaves no run behind
         tele = Telemetry(telemetry or TelemetrySpec(), data_dir, run_id, [e.base_url for e in endpoints],
                          headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
                          notify=notify or logging.getLogger("perfkit").warning)
         try:
             await tele.start()
+            manifest["telemetry"] = tele.describe()
+            await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+            sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         except BaseException:
             await loop.run_in_executor(None, tele.stop)
-            await loop.run_in_executor(None, sink.close)
             raise
-        manifest["telemetry"] = tele.describe()
-        await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
         def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
             # keep the phase windows on disk as they happen, for runs that never reach the end
             wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]

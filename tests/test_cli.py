@@ -140,3 +140,22 @@ def test_a_run_in_progress_can_be_followed_from_its_growing_data(sim, data_dir):
         assert status == ["running"]
     finally:
         proc.wait(60)
+
+
+def test_an_api_key_reaches_no_file_and_no_output(sim, tmp_path):
+    canary = "sk-perfkit-canary-7f3a9e1c5b"
+    env = {**os.environ, "PERFKIT_API_KEY": canary}
+    data, reports = tmp_path / "data", tmp_path / "reports"
+    run = run_cli("run", "--endpoint", sim.url, "--rate", "8", "--duration", "2", "--output-tokens", "8",
+                  "--gpu", "sim", "--metrics-interval", "0.3", "--data-dir", str(data), "--quiet", env=env)
+    assert run.returncode == 0, run.stderr
+    rep = run_cli("report", "latest", "--data-dir", str(data), "--out", str(reports), env=env)
+    assert rep.returncode == 0, rep.stderr
+    manifest = json.loads(next(data.glob("runs/*/manifest.json")).read_text())
+    assert manifest["endpoint"]["api_key_set"] is True  # the key was used...
+    assert manifest["telemetry"]["server_metrics"]["sources"][0]["ok_scrapes"] > 3  # ...by the scraper too
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".parquet" for p in files) and any(p.suffix == ".html" for p in files)
+    for p in files:  # ...and is written nowhere
+        assert canary.encode() not in p.read_bytes(), p
+    assert canary not in run.stdout + run.stderr + rep.stdout + rep.stderr

@@ -154,3 +154,4 @@ def test_gpu_sim_against_a_server_that_is_not_the_simulator_is_refused(tmp_path)
                              capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "--gpu sim" in out.stderr and "simulator" in out.stderr
     assert "Traceback" not in out.stderr
+    assert not list(tmp_path.rglob("manifest.json"))  # a refused run leaves no run behind
