@@ -1,4 +1,4 @@
-"""The ``perfkit`` command line: sim, run, demo, query, report, schema."""
+"""The ``perfkit`` command line: sim, run, demo, query, report, compare, schema."""
 
 from __future__ import annotations
 
@@ -220,6 +220,27 @@ def cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from perfkit.analysis.compare import compare_runs
+    from perfkit.query.catalog import Catalog
+    from perfkit.tables import print_comparison
+
+    metrics = tuple(m.strip() if m.strip().endswith("_ms") else m.strip() + "_ms" for m in a.metrics.split(","))
+    try:
+        qs = tuple(float(q) / 100 for q in a.percentiles.split(","))
+    except ValueError:
+        raise PerfkitError(f"--percentiles {a.percentiles!r} must be numbers separated by commas, e.g. 50,90,99") \
+            from None
+    with Catalog(a.data_dir) as cat:
+        try:
+            res = compare_runs(cat, a.run_a, a.run_b, metrics=metrics, qs=qs, phase=a.phase, alpha=a.alpha,
+                               min_effect=a.min_effect, seed=a.seed)
+        except ValueError as exc:
+            raise PerfkitError(str(exc)) from None
+    print_comparison(res)
+    return 1 if res.regressed else 0
+
+
 def cmd_schema(a: argparse.Namespace) -> int:
     from perfkit.store.schema import schema_markdown
 
@@ -303,6 +324,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--data-dir", default="data")
     rp.add_argument("--out", default="reports")
     rp.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("compare", help="compare two runs' latency percentiles; exit 1 on a regression",
+                       description="Compare run B against baseline run A: percentile differences with bootstrap "
+                                   "intervals, rank tests and a verdict with false alarms controlled across the "
+                                   "table (Holm). Exits 1 when B regressed, so it can gate CI.")
+    c.add_argument("run_a", help="baseline run id ('latest' allowed)")
+    c.add_argument("run_b", help="candidate run id")
+    c.add_argument("--data-dir", default="data")
+    c.add_argument("--metrics", default="ttft,itl,e2e", help="comma-separated: ttft, itl, tpot, e2e")
+    c.add_argument("--percentiles", default="50,90,99", help="comma-separated percentiles (default 50,90,99)")
+    c.add_argument("--phase", help="compare one phase present in both runs (default: all non-warm-up requests)")
+    c.add_argument("--alpha", type=float, default=0.05, help="family-wise false-alarm rate over the table")
+    c.add_argument("--min-effect", type=float, default=0.05,
+                   help="smallest relative change that counts (default 0.05 = 5%%)")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    c.set_defaults(func=cmd_compare)
 
     sc = sub.add_parser("schema", help="print the data schema (columns, units, definitions)")
     sc.set_defaults(func=cmd_schema)

@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_frame", "print_run", "print_summary", "telemetry_line"]
+__all__ = ["print_comparison", "print_frame", "print_percentiles", "print_run", "print_summary", "telemetry_line"]
 
 _SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
             ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
@@ -20,6 +20,8 @@ def _cell(v: object, col: str) -> str:
         return "–"
     if col == "error_rate":
         return f"{100 * float(v):.1f}"  # type: ignore[arg-type]
+    if col == "p":
+        return f"{float(v):.3g}"  # type: ignore[arg-type]
     if isinstance(v, float):
         return f"{v:,.1f}"
     return str(v)
@@ -53,8 +55,11 @@ def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = Non
 
 def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
     """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
+    from perfkit.analysis.intervals import percentile_table
+
     console = console or Console(width=200)
     print_summary(cat.summary(run_id).df(), console)
+    print_percentiles(percentile_table(cat, run_id), console)
     fid = cat.fidelity(run_id).df()
     t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
     cols = [("phase", "phase"), ("target_rate_rps", "requested"), ("scheduled_rate_rps", "scheduled"),
@@ -129,3 +134,51 @@ def telemetry_line(t: dict | None) -> str:  # type: ignore[type-arg]
     if (t.get("host") or {}).get("enabled"):
         parts.append("host CPU, memory and event-loop lag")
     return "telemetry: " + "; ".join(parts) + " (tables gpu_samples, server_metrics, host_samples)"
+
+
+def _pct(v: object) -> str:
+    return "–" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{100 * float(v):+.1f}%"  # type: ignore[arg-type]
+
+
+def print_comparison(res, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Print a :class:`~perfkit.analysis.compare.ComparisonResult` and its verdict."""
+    console = console or Console(width=200)
+    t = Table(title=f"run {res.run_b} against baseline {res.run_a} (ms; interval {95}%, Holm-adjusted p)",
+              title_justify="left")
+    for h in ("metric", "pct", "n A", "n B", "A", "B", "change", "interval", "p adj", "p rank", "verdict"):
+        t.add_column(h, justify="left" if h in ("metric", "verdict") else "right")
+    style = {"regressed": "bold red", "improved": "green"}
+    for r in res.table.to_dict("records"):
+        interval = "–" if pd.isna(r["rel_lo"]) else f"[{_pct(r['rel_lo'])}, {_pct(r['rel_hi'])}]"
+        note = r.get("note")
+        verdict = f"{r['verdict']} ({note})" if isinstance(note, str) and r["verdict"] != "not tested" else \
+            (note if isinstance(note, str) else r["verdict"])
+        t.add_row(r["metric"].removesuffix("_ms"), f"p{100 * r['q']:g}", str(r["n_a"]), str(r["n_b"]),
+                  _cell(r["a"], ""), _cell(r["b"], ""), _pct(r["rel_change"]), interval,
+                  _cell(r["p_adjusted"], "p"), _cell(r["p_rank"], "p"),
+                  f"[{style[r['verdict']]}]{verdict}[/]" if r["verdict"] in style else verdict)
+    console.print(t)
+    console.print(f"verdict: [bold]{res.verdict}[/] (a change counts when Holm-adjusted p < {res.alpha:g} "
+                  f"and it exceeds {100 * res.min_effect:g}%)")
+
+
+def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
+    """Print a percentile table (from ``perfkit.analysis.percentile_table``): estimates with intervals."""
+    console = console or Console(width=200)
+    t = Table(title="latency percentiles with 95% intervals (ms; n_eff: effectively independent samples)",
+              title_justify="left")
+    qs = sorted(df["q"].unique())
+    t.add_column("phase")
+    t.add_column("metric")
+    for q in qs:
+        t.add_column(f"p{100 * q:g}", justify="right")
+    t.add_column("n / n_eff", justify="right")
+    for (phase, metric), g in df.groupby(["phase", "metric"], sort=False):
+        cells = []
+        for q in qs:
+            r = g[g.q == q].iloc[0]
+            cells.append("n/e" if not r["estimable"] else f"{r['estimate']:,.1f} [{r['lo']:,.1f}, {r['hi']:,.1f}]")
+        t.add_row(str(phase), str(metric).removesuffix("_ms"), *cells, f"{g['n'].iloc[0]} / {g['n_eff'].min():.0f}")
+    console.print(t)
+    console.print("n/e: not estimable: too few effectively independent samples for that percentile "
+                  "(p99 needs about 300)")

@@ -51,7 +51,7 @@ def test_sigkill_mid_run_keeps_every_request_finished_a_second_before(sim, data_
     proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "12", "--duration", "60",
                                         "--output-tokens", "24", "--data-dir", str(data_dir), "--run-id", "killed",
                                         "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(6)
+    time.sleep(7.5)  # ~1 s of it is start-up: the /metrics scraper process takes its first reading first
     kill_ns = time.perf_counter_ns()  # same monotonic clock as the simulator (CLOCK_MONOTONIC)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)

@@ -39,7 +39,7 @@ def test_environment_yml_installs_what_pyproject_requires():
 
 
 @pytest.mark.parametrize("module", ["perfkit", "perfkit.client", "perfkit.collect", "perfkit.store", "perfkit.query",
-                                    "perfkit.sim", "perfkit.report", "perfkit.workload"])
+                                    "perfkit.analysis", "perfkit.sim", "perfkit.report", "perfkit.workload"])
 def test_public_surface_is_sorted_and_complete(module):
     mod = importlib.import_module(module)
     names = mod.__all__

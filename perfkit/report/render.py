@@ -83,6 +83,34 @@ def _simple_table(df: pd.DataFrame, cols: list[tuple[str, str]], pct: tuple[str,
     return f'<div class="wide"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
 
 
+def _interval_section(cat: Catalog, run_id: str) -> str:
+    """Percentiles with 95% intervals that account for autocorrelation; 'not estimable' where they must be."""
+    from perfkit.analysis.intervals import percentile_table
+
+    df = percentile_table(cat, run_id)
+    qs = sorted(df["q"].unique())
+    head = "".join(f"<th>p{100 * q:g}</th>" for q in qs)
+    rows = []
+    for (phase, metric), g in df.groupby(["phase", "metric"], sort=False):
+        cells = []
+        for q in qs:
+            r = g[g.q == q].iloc[0]
+            if not r["estimable"]:
+                cells.append(f'<td title="{html.escape(str(r["note"]))}">not estimable</td>')
+            else:
+                cells.append(f"<td>{r['estimate']:,.1f} [{r['lo']:,.1f}, {r['hi']:,.1f}]</td>")
+        rows.append(f"<tr><td class='l'>{html.escape(str(phase))}</td><td class='l'>"
+                    f"{html.escape(str(metric).removesuffix('_ms').upper())}</td>{''.join(cells)}"
+                    f"<td>{int(g['n'].iloc[0]):,}</td><td>{g['n_eff'].min():,.0f}</td></tr>")
+    return ("<h2>Percentiles with 95% intervals</h2><p>Milliseconds. Intervals are distribution-free "
+            "(order statistics) on the <i>effective</i> sample size, which accounts for the autocorrelation of "
+            "consecutive requests; a percentile is reported only when the phase holds at least 3/(1 − q) "
+            "effectively independent samples (p99: 300), otherwise it is marked not estimable. n_eff is the "
+            "smallest effective sample size of the row.</p>"
+            f"<div class='wide'><table><tr><th class='l'>phase</th><th class='l'>metric</th>{head}"
+            f"<th>n</th><th>n_eff</th></tr>{''.join(rows)}</table></div>")
+
+
 def _fidelity_section(cat: Catalog, run_id: str) -> str:
     fid = cat.fidelity(run_id).df()
     cols = [("phase", "phase"), ("requests", "requests"), ("target_rate_rps", "requested /s"),
@@ -208,7 +236,8 @@ def _warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFrame) 
     for rec in summary.to_dict("records"):
         if rec["requests"] < 300:
             out.append(f"Phase <b>{html.escape(rec['phase'])}</b> has {rec['requests']} requests: its p99 rests on "
-                       "fewer than 300 samples and is not a reliable estimate.")
+                       "fewer than 300 samples and is not a reliable estimate (the interval table marks it "
+                       "not estimable).")
     for rec in fidelity.to_dict("records"):
         if rec["client_behind"]:
             out.append(f"In phase <b>{html.escape(rec['phase'])}</b> the client fell behind its schedule (lag p99 "
@@ -255,6 +284,7 @@ def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> 
 <p>Latency statistics over successful requests, warm-up excluded; percentiles interpolate linearly between
 order statistics. ITL is the gap between streamed chunks; TPOT is (last − first token) / (tokens − 1).</p>
 {_table(overall)}{_table(by_phase)}
+{_interval_section(cat, run_id)}
 {_fidelity_section(cat, run_id)}{_class_section(cat, run_id)}{_telemetry_section(m)}
 <h2>Statistical warnings</h2><ul class="warn">{warns or "<li>None.</li>"}</ul>
 <h2>Figures</h2>{figs_html}

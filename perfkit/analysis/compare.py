@@ -1,0 +1,182 @@
+"""Did run B regress against run A?  Percentile differences with intervals, rank tests, one verdict.
+
+For each latency metric and percentile, the relative difference
+``Q_B / Q_A − 1`` gets a bootstrap interval: each run is resampled on its
+own with a circular block bootstrap over *requests* (blocks of consecutive
+requests, each with all its samples: a request's chunk gaps share its fate,
+and one slow engine step delays every stream running at the time), and the
+interval is the percentile interval of the resampled ratios.  Its bootstrap p-value (twice the smaller
+tail mass beyond no change) is adjusted across every metric × percentile
+tested with Holm's step-down method, which bounds the chance of any false
+alarm in the table at ``alpha``.  A row is *regressed* (or *improved*) when
+its adjusted p-value is below ``alpha`` and the change exceeds
+``min_effect`` (default 5%): significance says the change is real, the
+effect size says it matters.  A Mann–Whitney rank test on one value per
+request (its median sample), thinned to about one per effective sample, is
+shown beside it, for the whole distribution rather than one percentile.
+
+References
+----------
+Holm, S., "A simple sequentially rejective multiple test procedure", *Scandinavian Journal of
+Statistics* 6(2), 1979.
+Politis, D. N. & Romano, J. P., "A circular block-resampling procedure for stationary data", 1992.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from perfkit.analysis.intervals import latency_clusters
+from perfkit.analysis.percentiles import block_length, effective_sample_size, min_samples
+from perfkit.query.catalog import Catalog
+
+__all__ = ["ComparisonResult", "compare_runs", "holm"]
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (same order as ``p``; NaN stays NaN)."""
+    p = np.asarray(p, dtype=float)
+    ok = ~np.isnan(p)
+    out = np.full_like(p, np.nan)
+    vals = p[ok]
+    m = len(vals)
+    order = np.argsort(vals)
+    adj = np.maximum.accumulate((m - np.arange(m)) * vals[order])
+    res = np.empty(m)
+    res[order] = np.minimum(adj, 1.0)
+    out[ok] = res
+    return out
+
+
+def _boot_quantiles(x: np.ndarray, k: np.ndarray, qs: tuple[float, ...], n_boot: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Replicates of the quantiles ``qs`` of ``x`` from a circular block bootstrap over the clusters ``k``.
+
+    ``k`` is each sample's request index (non-decreasing).  Blocks are runs of consecutive requests, at
+    least (requests)^(1/3) long and twice the autocorrelation time of the per-request share of samples
+    below each quantile.  Returns shape (n_boot, len(qs)).
+    """
+    n_req = int(k[-1]) + 1
+    bounds = np.searchsorted(k, np.arange(n_req + 1))  # samples of request i: bounds[i]:bounds[i+1]
+    counts = np.diff(bounds)
+    b = 1
+    for q in qs:
+        share = np.add.reduceat((x <= np.quantile(x, q)).astype(float), bounds[:-1]) / np.maximum(counts, 1)
+        b = max(b, block_length(share))
+    n_blocks = math.ceil(n_req / b)
+    out = np.empty((n_boot, len(qs)))
+    for i in range(n_boot):
+        reqs = ((rng.integers(0, n_req, n_blocks)[:, None] + np.arange(b)) % n_req).ravel()[:n_req]
+        starts, lens = bounds[reqs], counts[reqs]
+        idx = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+        out[i] = np.quantile(x[idx], qs)
+    return out
+
+
+def _rank_sample(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """One value per request (its median sample), thinned to about one per effective sample."""
+    bounds = np.searchsorted(k, np.arange(int(k[-1]) + 2))
+    per_req = np.array([np.median(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a])
+    stride = max(1, math.ceil(len(per_req) / max(effective_sample_size(per_req), 1.0)))
+    return per_req[::stride]
+
+
+@dataclass
+class ComparisonResult:
+    """The table of :func:`compare_runs` and its verdict.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per metric × percentile: ``a``, ``b`` (ms), ``rel_change`` and its interval
+        ``rel_lo``/``rel_hi``, ``p_boot``, ``p_adjusted`` (Holm), ``p_rank`` (Mann–Whitney on thinned
+        samples), ``verdict`` and a ``note`` for rows not tested.
+    verdict : str
+        ``regressed`` if any row regressed, else ``improved`` if any improved, else ``no significant change``.
+    """
+
+    run_a: str
+    run_b: str
+    table: pd.DataFrame
+    verdict: str
+    alpha: float
+    min_effect: float
+
+    @property
+    def regressed(self) -> bool:
+        return self.verdict == "regressed"
+
+
+def compare_runs(cat: Catalog, run_a: str, run_b: str, *, metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
+                 qs: tuple[float, ...] = (0.5, 0.9, 0.99), phase: str | None = None, level: float = 0.95,
+                 alpha: float = 0.05, min_effect: float = 0.05, n_boot: int = 1000, seed: int = 0) -> ComparisonResult:
+    """Compare run B against baseline run A on latency percentiles (lower is better).
+
+    Parameters
+    ----------
+    cat : Catalog
+    run_a, run_b : str
+        Baseline and candidate run ids (``latest`` allowed).
+    metrics : tuple of str
+        Latency metrics (``ttft_ms``, ``itl_ms``, ``tpot_ms``, ``e2e_ms``).
+    qs : tuple of float
+        Percentiles, as quantile levels.
+    phase : str, optional
+        Compare one phase present in both runs; default: every non-warm-up request.
+    level : float
+        Confidence level of the intervals.
+    alpha : float
+        Family-wise error rate over the whole table (Holm).
+    min_effect : float
+        Smallest relative change that counts as a regression or improvement (0.05 = 5%).
+    n_boot : int
+        Bootstrap resamples per run and metric.
+    seed : int
+    """
+    run_a, run_b = cat.require_run(run_a), cat.require_run(run_b)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for metric in metrics:
+        (xa, ka), (xb, kb) = (latency_clusters(cat, r, metric, phase) for r in (run_a, run_b))
+        ba = _boot_quantiles(xa, ka, qs, n_boot, rng) if len(xa) >= 2 else None
+        bb = _boot_quantiles(xb, kb, qs, n_boot, rng) if len(xb) >= 2 else None
+        ra, rb = (_rank_sample(x, k) if len(x) else x for x, k in ((xa, ka), (xb, kb)))
+        p_rank = float(stats.mannwhitneyu(ra, rb).pvalue) if min(len(ra), len(rb)) >= 8 else float("nan")
+        for j, q in enumerate(qs):
+            row = {"metric": metric, "q": q, "n_a": len(xa), "n_b": len(xb), "p_rank": p_rank}
+            need = min_samples(q)
+            ess_a = effective_sample_size(xa, q) if len(xa) else 0.0
+            ess_b = effective_sample_size(xb, q) if len(xb) else 0.0
+            if ba is None or bb is None or min(ess_a, ess_b) < need:
+                row.update(a=float(np.quantile(xa, q)) if len(xa) else None,
+                           b=float(np.quantile(xb, q)) if len(xb) else None, p_boot=float("nan"),
+                           note=f"not tested: fewer than {need} effectively independent samples in a run")
+                rows.append(row)
+                continue
+            a, b = float(np.quantile(xa, q)), float(np.quantile(xb, q))
+            ratio = bb[:, j] / ba[:, j] - 1
+            lo, hi = np.quantile(ratio, [(1 - level) / 2, 1 - (1 - level) / 2])
+            p_boot = min(1.0, 2 * min(np.mean(ratio <= 0), np.mean(ratio >= 0)) + 1 / n_boot)
+            row.update(a=a, b=b, rel_change=b / a - 1, rel_lo=float(lo), rel_hi=float(hi), p_boot=p_boot,
+                       note=None)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    for col in ("rel_change", "rel_lo", "rel_hi"):
+        if col not in table:
+            table[col] = np.nan
+    table["p_adjusted"] = holm(table["p_boot"].to_numpy())
+    sig = table["p_adjusted"] < alpha
+    table["verdict"] = np.where(sig & (table["rel_change"] > min_effect), "regressed",
+                                np.where(sig & (table["rel_change"] < -min_effect), "improved",
+                                         np.where(table["p_boot"].isna(), "not tested", "no significant change")))
+    verdict = "regressed" if (table["verdict"] == "regressed").any() else \
+        "improved" if (table["verdict"] == "improved").any() else "no significant change"
+    cols = ["metric", "q", "n_a", "n_b", "a", "b", "rel_change", "rel_lo", "rel_hi", "p_boot", "p_adjusted",
+            "p_rank", "verdict", "note"]
+    return ComparisonResult(run_a, run_b, table[cols], verdict, alpha, min_effect)
+

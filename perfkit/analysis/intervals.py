@@ -1,0 +1,82 @@
+"""A run's latency percentiles with confidence intervals, per phase: the table behind the summary.
+
+Samples are read in the order they happened (requests by send time, ITL by
+chunk arrival), because the intervals account for their autocorrelation
+(:mod:`perfkit.analysis.percentiles`).  Latencies are over successful
+requests, warm-up left out, as in :meth:`perfkit.query.Catalog.summary`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from perfkit.analysis.percentiles import percentile_ci
+from perfkit.query.catalog import Catalog, check_run_id
+
+__all__ = ["LATENCY_METRICS", "latency_clusters", "latency_samples", "percentile_table"]
+
+LATENCY_METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+
+
+def latency_samples(cat: Catalog, run_id: str, metric: str, phase: str | None = None) -> dict[str, np.ndarray]:
+    """The samples of ``metric`` per phase (or of one phase), in time order, as numpy arrays (ms)."""
+    if metric not in LATENCY_METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(LATENCY_METRICS)}")
+    rid = check_run_id(run_id)
+    where = f"r.run_id = '{rid}' AND r.ok AND NOT r.warmup"
+    if phase is not None:
+        where += " AND r.phase = '" + phase.replace("'", "''") + "'"
+    if metric == "itl_ms":
+        sql = (f"SELECT r.phase, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
+               f"WHERE {where} AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns")
+    else:
+        sql = f"SELECT r.phase, r.{metric} AS v FROM requests r WHERE {where} AND r.{metric} IS NOT NULL ORDER BY r.sent_ns"
+    df = cat.sql(sql).df()
+    return {str(p): g["v"].to_numpy(dtype=float) for p, g in df.groupby("phase", sort=False)}
+
+
+def latency_clusters(cat: Catalog, run_id: str, metric: str, phase: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every non-warm-up sample of ``metric`` with the index of the request it belongs to.
+
+    Returns ``(values, request_index)``, both in request send order (chunks of a request together,
+    in arrival order); ``request_index`` counts 0, 1, ... over the requests that have samples.
+    For per-request metrics each request is its own one-sample cluster.
+    """
+    if metric not in LATENCY_METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {', '.join(LATENCY_METRICS)}")
+    where = f"r.run_id = '{check_run_id(run_id)}' AND r.ok AND NOT r.warmup"
+    if phase is not None:
+        where += " AND r.phase = '" + phase.replace("'", "''") + "'"
+    if metric == "itl_ms":
+        sql = (f"SELECT c.itl_ms AS v, dense_rank() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
+               f"FROM chunks c JOIN requests r USING (run_id, request_id) WHERE {where} AND c.itl_ms IS NOT NULL "
+               "ORDER BY r.sent_ns, r.request_id, c.chunk_index")
+    else:
+        sql = (f"SELECT r.{metric} AS v, row_number() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
+               f"FROM requests r WHERE {where} AND r.{metric} IS NOT NULL ORDER BY r.sent_ns, r.request_id")
+    df = cat.sql(sql).df()
+    return df["v"].to_numpy(dtype=float), df["k"].to_numpy(dtype=np.int64)
+
+
+def percentile_table(cat: Catalog, run_id: str, *, metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
+                     qs: tuple[float, ...] = (0.5, 0.9, 0.99), level: float = 0.95, method: str = "ess",
+                     by_phase: bool = True) -> pd.DataFrame:
+    """One row per (phase, metric, quantile): estimate, interval, n, effective n, estimable, note.
+
+    With ``by_phase=False`` the phases are pooled (phase ``'all'``), in time order.
+    """
+    run_id = cat.require_run(run_id)
+    order = cat.sql(f"SELECT phase FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase "
+                    "ORDER BY min(phase_index)").df()["phase"].tolist()
+    rows = []
+    for metric in metrics:
+        per_phase = latency_samples(cat, run_id, metric)
+        groups = {p: per_phase[p] for p in order if p in per_phase}
+        if not by_phase:
+            groups = {"all": np.concatenate(list(groups.values())) if groups else np.array([])}
+        for phase, x in groups.items():
+            for q in qs:
+                e = percentile_ci(x, q, level=level, method=method)
+                rows.append({"run_id": run_id, "phase": phase, "metric": metric, **e.to_dict()})
+    return pd.DataFrame(rows)

@@ -1,0 +1,242 @@
+"""Percentiles with confidence intervals that respect the autocorrelation of a run.
+
+Requests in a run are not independent: a queue that builds up makes
+neighbouring requests' latencies alike, so an interval that assumes
+independent samples is too narrow (it behaves as if the run held more
+information than it does).  Three methods:
+
+``order``
+    The exact distribution-free interval from order statistics: with ``n``
+    independent samples, the number below the true ``q``-quantile is
+    Binomial(n, q), which gives the ranks of the bounds.  Right for
+    independent data, too narrow for a queueing run.
+``ess`` (default)
+    The same binomial argument on the *effective* sample size of the
+    indicator ``1{x_t <= x̂_q}`` (its autocorrelation is what governs the
+    error of a quantile estimate), the bounds read at the corresponding
+    sample quantile levels.  The autocorrelation time is the larger of two
+    estimates, Geyer's initial positive sequence and 20 batch means (which
+    see the long-lag dependence of a queue that the first truncates away),
+    and the interval is widened by ``(t_{19} / z)²`` for the uncertainty of a
+    variance estimated from 20 batches.  Measured on simulator runs
+    (``bench/percentile_coverage.py``): 95% intervals cover 95.5 / 95.0 /
+    96.5% for p50 / p90 / p99 at moderate load, but only 91.5 / 90.0 / 90.4%
+    near the saturation knee, where queueing memory outlasts a run of 4,000
+    requests; the independent-sample interval covers 76 / 79 / 90% even at
+    moderate load.
+``block``
+    A circular block bootstrap (blocks of consecutive requests, length at least
+    ``n^(1/3)`` and twice the integrated autocorrelation time), percentile interval.
+
+A percentile the sample cannot support is reported as not estimable, not as a
+number: the rule is ``n_eff · min(q, 1 − q) >= 3`` (p99 needs about 300
+effectively independent requests, p99.9 about 3,000); the interval of an
+estimable percentile may still reach the sample's extreme, which is then noted.
+
+References
+----------
+Hahn, G. J. & Meeker, W. Q., *Statistical Intervals*, Wiley, 1991, §5.2 (distribution-free
+intervals for quantiles).
+Geyer, C. J., "Practical Markov chain Monte Carlo", *Statistical Science* 7(4), 1992 (initial
+positive sequence estimate of the integrated autocorrelation time).
+Künsch, H. R., "The jackknife and the bootstrap for general stationary observations",
+*Annals of Statistics* 17(3), 1989; Politis, D. N. & Romano, J. P., "A circular block-resampling
+procedure for stationary data", 1992 (block bootstrap).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["METHODS", "PercentileEstimate", "batch_means_time", "block_length", "effective_sample_size",
+           "integrated_autocorrelation_time", "min_samples", "percentile_ci"]
+
+METHODS = ("ess", "order", "block")
+_MIN_TAIL = 3.0  # effectively independent samples needed beyond the quantile
+
+
+def min_samples(q: float) -> int:
+    """Effectively independent samples needed to estimate the ``q``-quantile (p99: 300, p99.9: 3,000)."""
+    return math.ceil(_MIN_TAIL / min(q, 1 - q) - 1e-9)
+
+
+def integrated_autocorrelation_time(x: np.ndarray) -> float:
+    """τ = 1 + 2 Σ ρ_k, summed by Geyer's initial positive sequence (τ = 1 for independent data)."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n < 4:
+        return 1.0
+    d = x - x.mean()
+    var = float(d @ d) / n
+    if var == 0:
+        return 1.0
+    f = np.fft.rfft(d, 2 * n)
+    acf = np.fft.irfft(f * np.conj(f))[:n] / (var * n)
+    tau, prev = -1.0, math.inf
+    for k in range(0, n - 1, 2):
+        pair = acf[k] + acf[k + 1]
+        if pair <= 0:
+            break
+        pair = min(pair, prev)  # initial monotone sequence
+        tau += 2 * pair
+        prev = pair
+    return max(1.0, tau)
+
+
+_BATCHES = 20
+
+
+def batch_means_time(x: np.ndarray, batches: int = _BATCHES) -> float:
+    """Autocorrelation time from the variance of ``batches`` batch means (1 when batches are too short)."""
+    x = np.asarray(x, dtype=float)
+    b = len(x) // batches
+    var = x.var()
+    if b < 2 or var == 0:
+        return 1.0
+    means = x[: batches * b].reshape(batches, b).mean(axis=1)
+    return max(1.0, b * means.var(ddof=1) / var)
+
+
+def effective_sample_size(x: np.ndarray, q: float | None = None) -> float:
+    """Effective sample size of ``x`` (in its order), or of its indicator below the ``q``-quantile.
+
+    ``n / τ`` with τ the larger of Geyer's estimate and the batch-means one.
+    """
+    x = np.asarray(x, dtype=float)
+    series = (x <= np.quantile(x, q)).astype(float) if q is not None and len(x) else x
+    return len(x) / max(integrated_autocorrelation_time(series), batch_means_time(series))
+
+
+def block_length(x: np.ndarray, q: float | None = None) -> int:
+    """Block length for the bootstrap: at least n^(1/3) and twice the autocorrelation time, at most n/4."""
+    n = len(x)
+    series = (x <= np.quantile(x, q)).astype(float) if q is not None and n else x
+    tau = integrated_autocorrelation_time(series)
+    return int(max(1, min(n // 4 or 1, math.ceil(max(n ** (1 / 3), 2 * tau)))))
+
+
+@dataclass(frozen=True)
+class PercentileEstimate:
+    """A percentile with its interval.
+
+    Attributes
+    ----------
+    q : float
+        The quantile level (0.99 for p99).
+    n : int
+        Samples.
+    n_eff : float
+        Effective sample size of the indicator below the estimate.
+    estimate, lo, hi : float or None
+        The sample percentile (linear interpolation) and the interval's bounds, in the data's unit;
+        None when not estimable.
+    level : float
+        Confidence level of the interval.
+    method : str
+    estimable : bool
+    note : str or None
+        Why it is not estimable, or a caveat on the interval.
+    """
+
+    q: float
+    n: int
+    n_eff: float
+    estimate: float | None
+    lo: float | None
+    hi: float | None
+    level: float
+    method: str
+    estimable: bool
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _order_bounds(x_sorted: np.ndarray, q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
+    """Bounds from Binomial(m, q) ranks, read at sample quantile levels (m = n for the exact interval)."""
+    mi = max(1, int(round(m)))
+    lo_rank = stats.binom.ppf(alpha / 2, mi, q)            # bound ranks, 1-based, in a sample of mi
+    hi_rank = stats.binom.ppf(1 - alpha / 2, mi, q) + 1
+    note = None
+    if lo_rank < 1:
+        note = "lower bound at the sample minimum: its coverage is below the nominal level"
+    if hi_rank > mi:
+        note = "upper bound at the sample maximum: its coverage is below the nominal level"
+    p_lo, p_hi = max(lo_rank, 1) / (mi + 1), min(hi_rank, mi) / (mi + 1)
+    lo = float(np.quantile(x_sorted, p_lo, method="weibull"))
+    hi = float(np.quantile(x_sorted, p_hi, method="weibull"))
+    return lo, hi, note
+
+
+def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95, method: str = "ess",
+                  n_boot: int = 1000, seed: int = 0) -> PercentileEstimate:
+    """The ``q``-quantile of ``x`` (samples in the order they happened) with a ``level`` interval.
+
+    Parameters
+    ----------
+    x : array of float
+        Samples in time order (the order matters for ``ess`` and ``block``), any unit.
+    q : float
+        Quantile level in (0, 1).
+    level : float
+        Confidence level.
+    method : {"ess", "order", "block"}
+        See the module docstring.
+    n_boot : int
+        Bootstrap resamples (``block``).
+    seed : int
+        Seed of the bootstrap.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    arr = np.asarray(x, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    n = len(arr)
+    alpha = 1 - level
+    if n == 0:
+        return PercentileEstimate(q, 0, 0.0, None, None, None, level, method, False, "no samples")
+    n_eff = effective_sample_size(arr, q) if method != "order" else float(n)
+    need = min_samples(q)
+    if n_eff < need:
+        why = (f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
+               f"{_pname(q)} needs at least {need}")
+        return PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why)
+    est = float(np.quantile(arr, q))
+    srt = np.sort(arr)
+    if method == "order":
+        lo, hi, note = _order_bounds(srt, q, n_eff, alpha)
+    elif method == "ess":
+        widen = (stats.t.ppf(1 - alpha / 2, _BATCHES - 1) / stats.norm.ppf(1 - alpha / 2)) ** 2
+        lo, hi, note = _order_bounds(srt, q, n_eff / widen, alpha)
+    else:
+        lo, hi = _block_bootstrap(arr, q, alpha, n_boot, seed)
+        note = None
+    return PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note)
+
+
+def _block_bootstrap(x: np.ndarray, q: float, alpha: float, n_boot: int, seed: int) -> tuple[float, float]:
+    n = len(x)
+    b = block_length(x, q)
+    k = math.ceil(n / b)
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    step = max(1, 20_000_000 // (k * b))  # resamples per chunk: bounded memory (~160 MB of indices at most)
+    for s in range(0, n_boot, step):
+        m = min(step, n_boot - s)
+        starts = rng.integers(0, n, size=(m, k))
+        idx = ((starts[:, :, None] + np.arange(b)) % n).reshape(m, k * b)[:, :n]
+        out[s:s + m] = np.quantile(x[idx], q, axis=1)
+    lo, hi = np.quantile(out, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
+def _pname(q: float) -> str:
+    return f"p{100 * q:g}"
