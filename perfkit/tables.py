@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_comparison", "print_frame", "print_percentiles", "print_run", "print_summary", "telemetry_line"]
+__all__ = ["print_changes", "print_comparison", "print_frame", "print_percentiles", "print_run", "print_summary", "telemetry_line"]
 
 _SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
             ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
@@ -56,10 +56,12 @@ def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = Non
 def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
     """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
     from perfkit.analysis.intervals import percentile_table
+    from perfkit.analysis.series import change_table
 
     console = console or Console(width=200)
     print_summary(cat.summary(run_id).df(), console)
     print_percentiles(percentile_table(cat, run_id), console)
+    print_changes(change_table(cat, run_id), console)
     fid = cat.fidelity(run_id).df()
     t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
     cols = [("phase", "phase"), ("target_rate_rps", "requested"), ("scheduled_rate_rps", "scheduled"),
@@ -182,3 +184,20 @@ def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
     console.print(t)
     console.print("n/e: not estimable: too few effectively independent samples for that percentile "
                   "(p99 needs about 300)")
+
+
+def print_changes(df: pd.DataFrame, console: Console | None = None) -> None:
+    """Print a change table (from ``perfkit.analysis.change_table``): when each series changed, by how much."""
+    console = console or Console(width=200)
+    if df.empty:
+        console.print("changes: none detected in TTFT, E2E, throughput, errors or the counters (1-s windows)")
+        return
+    t = Table(title="changes detected (1-s windows; s since the first send; 95% intervals)", title_justify="left")
+    for h in ("at (s)", "interval (s)", "series", "before", "after", "ratio", "ratio interval"):
+        t.add_column(h, justify="left" if h == "series" else "right")
+    for r in df.to_dict("records"):
+        ratio = "–" if pd.isna(r["ratio"]) else f"{r['ratio']:.2f}"
+        interval = "–" if pd.isna(r["ratio_lo"]) else f"[{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]"
+        t.add_row(f"{r['t']:.0f}", f"[{r['t_lo']:.0f}, {r['t_hi']:.0f}]", r["series"], _cell(r["before"], ""),
+                  _cell(r["after"], ""), ratio, interval)
+    console.print(t)

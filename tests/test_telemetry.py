@@ -116,3 +116,20 @@ def test_the_simulated_gpu_follows_the_engine():
     after = gpu.read(2_500_000_000)
     assert after["sm_clock_mhz"] == 1980 and after["throttle_thermal"] == 0
     assert np.isclose(after["energy_j"] - busy["energy_j"], after["power_w"] * 1.0)
+
+
+def test_changepoints_find_the_throttle_in_latency_and_in_the_gpu_clock(demo):
+    from perfkit.analysis import change_table, detect_changes
+
+    cat, res, _ = demo
+    m = res.manifest
+    t0 = cat.scalar(f"SELECT min(sent_ns) FROM requests WHERE run_id = '{res.run_id}'")
+    start = (m["simulator"]["epoch_ns"] + m["simulator"]["events"][0]["start_s"] * 1e9 - t0) / 1e9
+    clock = detect_changes(cat, res.run_id, "sm_clock_mhz").changes
+    # one change, where the throttle starts; the ratio is diluted by the windows after it (5 s long here)
+    assert len(clock) == 1 and clock[0].ratio < 0.5 and abs(clock[0].t - start) <= 1
+    ttft = [c for c in detect_changes(cat, res.run_id, "ttft_p50_ms").changes if abs(c.t - start) <= 2]
+    # a clear rise whose interval excludes no change (only ~5 windows follow it in this shortened demo)
+    assert len(ttft) == 1 and ttft[0].ratio > 1.5 and ttft[0].ratio_lo > 1 and ttft[0].t_lo <= start + 1
+    table = change_table(cat, res.run_id)
+    assert {"sm_clock_mhz", "ttft_p50_ms"} <= set(table["series"])

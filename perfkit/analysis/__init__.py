@@ -1,8 +1,11 @@
-"""Estimators over recorded runs: percentiles with intervals, run comparison (more to come: stability,
-changepoints, tails, attribution)."""
+"""Estimators over recorded runs: percentiles with intervals, run comparison, changepoints (more to come:
+steady state, tails, attribution)."""
 
+from perfkit.analysis.changepoints import Change, ChangepointDetector, ChangepointResult, f1_margin, pelt_l2
 from perfkit.analysis.compare import ComparisonResult, compare_runs, holm
+from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
+from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, run_series
 from perfkit.analysis.percentiles import (
     METHODS,
     PercentileEstimate,
@@ -15,19 +18,29 @@ from perfkit.analysis.percentiles import (
 )
 
 __all__ = [
+    "DEFAULT_CHANGE_SERIES",
     "LATENCY_METRICS",
     "METHODS",
+    "Change",
+    "ChangepointDetector",
+    "ChangepointResult",
     "ComparisonResult",
     "PercentileEstimate",
     "batch_means_time",
     "block_length",
+    "change_table",
     "compare_runs",
+    "detect_changes",
     "effective_sample_size",
+    "f1_margin",
+    "heavy_tailed_shifts",
     "holm",
     "integrated_autocorrelation_time",
     "latency_clusters",
     "latency_samples",
     "min_samples",
+    "pelt_l2",
     "percentile_ci",
     "percentile_table",
+    "run_series",
 ]

@@ -111,6 +111,28 @@ def _interval_section(cat: Catalog, run_id: str) -> str:
             f"<th>n</th><th>n_eff</th></tr>{''.join(rows)}</table></div>")
 
 
+def _change_section(cat: Catalog, run_id: str) -> str:
+    """Changes detected in the run's windowed series, with their location and size intervals."""
+    from perfkit.analysis.series import change_table
+
+    df = change_table(cat, run_id)
+    intro = ("<h2>Changes detected</h2><p>Robust changepoint detection (log scale, spikes clipped, BIC-type "
+             "penalty on the long-run variance, each change tested by block permutation with Holm's "
+             "adjustment, at least 5%) on 1-s windows of each series; times in seconds since the first send, "
+             "intervals at 95%.</p>")
+    if df.empty:
+        return intro + "<p>No change detected.</p>"
+    def interval(r: dict[str, Any]) -> str:
+        return "–" if pd.isna(r["ratio_lo"]) else f"[{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]"
+
+    rows = "".join(
+        f"<tr><td>{r['t']:.0f}</td><td>[{r['t_lo']:.0f}, {r['t_hi']:.0f}]</td><td class='l'>{html.escape(r['series'])}"
+        f"</td><td>{_fmt(r['before'], '')}</td><td>{_fmt(r['after'], '')}</td><td>{_fmt(r['ratio'], '')}</td>"
+        f"<td>{interval(r)}</td></tr>" for r in df.to_dict("records"))
+    return intro + ("<table><tr><th>at (s)</th><th>interval (s)</th><th class='l'>series</th><th>before</th>"
+                    f"<th>after</th><th>ratio</th><th>ratio interval</th></tr>{rows}</table>")
+
+
 def _fidelity_section(cat: Catalog, run_id: str) -> str:
     fid = cat.fidelity(run_id).df()
     cols = [("phase", "phase"), ("requests", "requests"), ("target_rate_rps", "requested /s"),
@@ -285,6 +307,7 @@ def build_report(cat: Catalog, run_id: str, out_dir: str | Path = "reports") -> 
 order statistics. ITL is the gap between streamed chunks; TPOT is (last − first token) / (tokens − 1).</p>
 {_table(overall)}{_table(by_phase)}
 {_interval_section(cat, run_id)}
+{_change_section(cat, run_id)}
 {_fidelity_section(cat, run_id)}{_class_section(cat, run_id)}{_telemetry_section(m)}
 <h2>Statistical warnings</h2><ul class="warn">{warns or "<li>None.</li>"}</ul>
 <h2>Figures</h2>{figs_html}

@@ -1,0 +1,371 @@
+"""When did a deployment's behaviour change?  Robust changepoint detection with uncertainty.
+
+Latency series are heavy-tailed: a Gaussian cost on raw values treats every
+spike as a new regime and does worse than predicting no change at all.
+:class:`ChangepointDetector` is robust by default:
+
+1. **Transform**: ``log`` (latency is multiplicative: a shift is a ratio) or
+   ``rank`` (normal scores of the ranks), then **spike clipping**: values
+   farther than ``clip`` robust standard deviations from a centred running
+   median are pulled back to that bound, so a single spike cannot pay for a
+   segment of its own while a sustained shift passes untouched.
+2. **Penalty by a stated rule** (``penalty="bic"``): ``β · σ̂² · τ̂ · log n``
+   with ``β = 3`` (a location and a mean per change), the BIC penalty of an
+   L2 cost with the noise variance replaced by the long-run one: ``σ̂`` from the median absolute deviation of the residuals
+   around the segments' means and ``τ̂`` the integrated autocorrelation time
+   of those residuals, iterated from a conservative start until the penalty
+   settles (a running median would follow the shifts but also absorb the
+   noise's slow part, underestimating the long-run variance).  A number instead
+   fixes the penalty; :meth:`ChangepointResult.penalty_path` shows how the
+   changes come and go as it varies.
+3. **Search**: PELT with an L2 cost (:func:`pelt_l2`, vectorised over the
+   candidate set; it returns exactly what ruptures' ``Pelt(model="l2",
+   jump=1)`` returns, which the tests check, 100–1000× faster).
+4. **Significance**: for each candidate, the largest standardised CUSUM
+   between its neighbours, against the same statistic on block permutations
+   of that stretch (blocks of ``τ̂`` samples keep the autocorrelation); a
+   stretch too short for 8 blocks uses the CUSUM's Kolmogorov limit with the
+   robust long-run variance instead.  P-values are adjusted with Holm across
+   candidates; a change is reported when its adjusted p is below ``alpha``
+   and its size is at least ``min_effect`` (5%).
+5. **Uncertainty**: each change's location interval from a residual block
+   bootstrap of the CUSUM's argmax, and its magnitude (ratio of the segments'
+   medians, in the original unit) with a block-bootstrap interval.
+
+References
+----------
+Killick, R., Fearnhead, P. & Eckley, I. A., "Optimal detection of changepoints with a linear
+computational cost", *JASA* 107(500), 2012 (PELT).
+Truong, C., Oudre, L. & Vayatis, N., "Selective review of offline change point detection
+methods", *Signal Processing* 167, 2020 (ruptures).
+van den Burg, G. J. J. & Williams, C. K. I., "An evaluation of change point detection
+algorithms", arXiv:2003.06222, 2020 (F1 with a margin; the zero baseline).
+Antoch, J. & Hušková, M., "Permutation tests in change point analysis", *Statistics &
+Probability Letters* 53, 2001.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage, stats
+
+from perfkit.analysis.compare import holm
+from perfkit.analysis.percentiles import integrated_autocorrelation_time
+
+__all__ = ["Change", "ChangepointDetector", "ChangepointResult", "f1_margin", "pelt_l2", "robust_noise"]
+
+TRANSFORMS = ("log", "rank", "none")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One detected change: where the new segment starts, with intervals.
+
+    ``index`` is the first sample of the new segment (``t`` its time, in the unit of the ``t``
+    given to :meth:`ChangepointDetector.fit`); ``before``/``after`` are the medians of the
+    neighbouring segments and ``ratio`` = after / before, in the data's unit.
+    """
+
+    index: int
+    t: float
+    index_lo: int
+    index_hi: int
+    t_lo: float
+    t_hi: float
+    before: float
+    after: float
+    ratio: float
+    ratio_lo: float
+    ratio_hi: float
+    p_value: float
+    p_adjusted: float
+
+
+@dataclass
+class ChangepointResult:
+    """What :meth:`ChangepointDetector.fit` found, and how."""
+
+    changes: list[Change]
+    n: int
+    penalty: float
+    sigma: float
+    tau: float
+    transform: str
+    rejected: list[int] = field(default_factory=list)
+    _algo: Any = None
+    _t: Any = None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per change."""
+        cols = [f.name for f in Change.__dataclass_fields__.values()]
+        return pd.DataFrame([asdict(c) for c in self.changes], columns=cols)
+
+    def penalty_path(self, penalties: list[float] | np.ndarray | None = None) -> pd.DataFrame:
+        """Changes found by the search (before the significance test) as the penalty varies.
+
+        Default: 25 penalties from 1/10 to 10 times the one used.
+        """
+        pens = np.geomspace(self.penalty / 10, self.penalty * 10, 25) if penalties is None else penalties
+        rows = []
+        for p in pens:
+            bkps = self._algo.predict(pen=float(p))[:-1]
+            rows.append({"penalty": float(p), "n_changes": len(bkps), "indices": bkps,
+                         "t": [float(self._t[i]) for i in bkps]})
+        return pd.DataFrame(rows)
+
+
+def _mad_var(d: np.ndarray) -> float:
+    return float((1.4826 * np.median(np.abs(d - np.median(d)))) ** 2)
+
+
+def robust_noise(z: np.ndarray, max_lag: int = 10) -> tuple[float, float]:
+    """Noise scale σ and integrated autocorrelation time τ of a series with level shifts and spikes.
+
+    Difference-based: ``var(z[t+h] − z[t]) = 2σ²(1 − ρ_h)`` for the noise, and only the few pairs
+    that straddle a shift are off, which a median absolute deviation ignores.  σ² is the plateau of
+    those half-variances over lags up to ``min(max_lag, n // 10)``; ``ρ_h = 1 − v_h / σ²``, summed
+    while positive (Geyer's initial positive sequence), gives τ.  A segmentation-based estimate
+    instead ends where it starts: missed shifts inflate it, spurious ones deflate it.
+    """
+    n = len(z)
+    lags = np.arange(1, max(2, min(max_lag, n // 10)) + 1)
+    v = np.array([_mad_var(z[h:] - z[:-h]) / 2 for h in lags])
+    # a noise-free series (a clock that only steps) keeps a tiny variance: any step is then a change
+    sigma2 = max(float(np.median(v[len(v) // 2:])), 1e-12 * (1 + float(np.var(z))))
+    rho = 1 - v / sigma2
+    tau = 1.0
+    for r in rho:
+        if r <= 0:
+            break
+        tau += 2 * r
+    return math.sqrt(sigma2), min(tau, 10.0)
+
+
+def pelt_l2(z: np.ndarray, pen: float, min_size: int = 2) -> list[int]:
+    """Optimal segmentation of ``z`` under an L2 cost plus ``pen`` per change (PELT).
+
+    Returns the breakpoints like ruptures does: the index starting each new segment, then ``len(z)``.
+    """
+    z = np.asarray(z, dtype=float)
+    n = len(z)
+    c1 = np.r_[0.0, np.cumsum(z)]
+    c2 = np.r_[0.0, np.cumsum(z * z)]
+    f = np.full(n + 1, np.inf)
+    f[0] = -pen
+    last = np.zeros(n + 1, dtype=np.int64)
+    cands = np.array([0], dtype=np.int64)
+    for t in range(min_size, n + 1):
+        if t - min_size >= min_size:
+            cands = np.append(cands, t - min_size)
+        seg = t - cands
+        vals = f[cands] + (c2[t] - c2[cands]) - (c1[t] - c1[cands]) ** 2 / seg + pen
+        k = int(np.argmin(vals))
+        f[t], last[t] = vals[k], cands[k]
+        cands = cands[vals - pen <= f[t]]  # PELT pruning (K = 0 for the L2 cost)
+    bkps, t = [n], n
+    while last[t] > 0:
+        t = int(last[t])
+        bkps.append(t)
+    return sorted(bkps)
+
+
+class _Search:
+    """The fitted search: predictions at any penalty (for the penalty path)."""
+
+    def __init__(self, z: np.ndarray, min_size: int) -> None:
+        self.z, self.min_size = z, min_size
+
+    def predict(self, pen: float) -> list[int]:
+        return pelt_l2(self.z, pen, self.min_size)
+
+
+def _cusum_stat(z: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Largest standardised mean difference over the splits of each row of ``z``, and its split index."""
+    z2 = np.atleast_2d(z)
+    n = z2.shape[-1]
+    s = np.arange(min_size, n - min_size + 1)
+    if len(s) == 0:
+        return np.zeros(len(z2)), np.full(len(z2), n // 2)
+    c = np.cumsum(z2, axis=-1)
+    left = c[:, s - 1] / s
+    right = (c[:, -1:] - c[:, s - 1]) / (n - s)
+    stat = np.abs(left - right) * np.sqrt(s * (n - s) / n)
+    k = np.argmax(stat, axis=1)
+    return stat[np.arange(len(z2)), k], s[k]
+
+
+def _block_indices(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
+    """Circular block-bootstrap index arrays, shape (reps, n)."""
+    k = math.ceil(n / block)
+    starts = rng.integers(0, n, size=(reps, k))
+    return ((starts[:, :, None] + np.arange(block)) % n).reshape(reps, k * block)[:, :n]
+
+
+def _block_permutations(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
+    """Index arrays that permute blocks of consecutive samples, shape (reps, n)."""
+    k = math.ceil(n / block)
+    base = np.arange(k * block).reshape(k, block)
+    idx = base[np.argsort(rng.random((reps, k)), axis=1)].reshape(reps, k * block)
+    return idx[idx < n].reshape(reps, n)  # the short last block loses the same count in every row
+
+
+class ChangepointDetector:
+    """Robust offline changepoint detection on one series (see the module docstring).
+
+    Parameters
+    ----------
+    transform : {"log", "rank", "none"}
+        Applied before the search (``log`` needs positive values).
+    penalty : "bic" or float
+        The rule ``beta · σ̂² · τ̂ · log n``, or a fixed penalty on the transformed scale.
+    beta : float
+        Multiplier of the BIC rule.  3 counts each change's location as a parameter besides its
+        mean.  Measured on 40 simulator seeds (TTFT p50 in 1-s windows, a 1.5× slowdown injected or
+        not) and 40 synthetic series: β = 2 found every injection but reported a change in 12.5% of
+        the runs without one (real, small swings of the Poisson load); β = 3 found every injection,
+        reported none in runs without one, and kept F1 at 0.98; β = 4 lowered F1 to 0.96.
+    min_size : int
+        Shortest segment, samples.
+    clip : float
+        Spike clipping bound, in robust standard deviations from the running median (``inf``: none).
+    alpha : float
+        Family-wise level of the significance tests (Holm across candidates).
+    min_effect : float
+        Smallest change reported, as a relative change of the segments' medians (0.05 = 5%): on
+        an almost noise-free counter, a significant change can be too small to matter.
+    level : float
+        Confidence level of the location and magnitude intervals.
+    n_perm, n_boot : int
+        Permutations per candidate; bootstrap resamples per interval.
+    seed : int
+    """
+
+    def __init__(self, *, transform: str = "log", penalty: str | float = "bic", beta: float = 3.0,
+                 min_size: int = 5, clip: float = 3.0, alpha: float = 0.05, min_effect: float = 0.05,
+                 level: float = 0.95,
+                 n_perm: int = 999, n_boot: int = 300, seed: int = 0) -> None:
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform {transform!r} is not one of {', '.join(TRANSFORMS)}")
+        if not (penalty == "bic" or isinstance(penalty, (int, float))):
+            raise ValueError(f"penalty must be 'bic' or a number, got {penalty!r}")
+        if min_size < 2:
+            raise ValueError(f"min_size must be at least 2, got {min_size}")
+        self.transform, self.penalty, self.beta, self.min_size, self.clip = transform, penalty, beta, min_size, clip
+        self.alpha, self.level, self.n_perm, self.n_boot, self.seed = alpha, level, n_perm, n_boot, seed
+        self.min_effect = min_effect
+
+    def _transform(self, y: np.ndarray) -> np.ndarray:
+        if self.transform == "log":
+            if (y <= 0).any():
+                raise ValueError("transform='log' needs positive values; use transform='rank' for this series")
+            return np.log(y)
+        if self.transform == "rank":
+            return stats.norm.ppf((stats.rankdata(y) - 0.5) / len(y))
+        return y.astype(float)
+
+    def fit(self, y: np.ndarray | list[float], t: np.ndarray | list[float] | None = None) -> ChangepointResult:
+        """Find the changes of ``y`` (samples in time order; ``t`` their times, default 0, 1, ...)."""
+        y = np.asarray(y, dtype=float)
+        tt = np.arange(len(y), dtype=float) if t is None else np.asarray(t, dtype=float)
+        keep = np.isfinite(y)
+        y, tt = y[keep], tt[keep]
+        n = len(y)
+        if n < 2 * self.min_size:
+            raise ValueError(f"a series of {n} samples is too short for segments of at least {self.min_size}")
+        z = self._transform(y)
+        med = ndimage.median_filter(z, size=2 * self.min_size + 1, mode="nearest")
+        resid = z - med  # the centred running median follows level shifts, so this is the noise alone
+        sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) or float(np.std(z)) or 1.0
+        if np.isfinite(self.clip):
+            z = np.clip(z, med - self.clip * sigma, med + self.clip * sigma)
+        algo = _Search(z, self.min_size)
+        pen, sigma, tau = self._penalty(z)
+        cands = algo.predict(pen=pen)[:-1]
+        rng = np.random.default_rng(self.seed)
+        block = max(1, math.ceil(tau))
+        bounds = [0, *cands, n]
+        pvals = [self._p_value(z[bounds[k - 1]:bounds[k + 1]], block, sigma * math.sqrt(tau), rng)
+                 for k in range(1, len(bounds) - 1)]
+        padj = holm(np.array(pvals)) if pvals else np.array([])
+        changes, rejected = [], []
+        for k, c in enumerate(cands):
+            if padj[k] >= self.alpha:
+                rejected.append(c)
+                continue
+            ch = self._describe(y, z, tt, bounds[k], c, bounds[k + 2], block, rng, pvals[k], padj[k])
+            if np.isfinite(ch.ratio) and abs(ch.ratio - 1) < self.min_effect and abs(1 / ch.ratio - 1) < self.min_effect:
+                rejected.append(c)
+                continue
+            changes.append(ch)
+        return ChangepointResult(changes, n, pen, sigma, tau, self.transform, rejected, algo, tt)
+
+    def _p_value(self, seg: np.ndarray, block: int, lr_sd: float, rng: np.random.Generator) -> float:
+        """Is there a change in ``seg``?  Block permutations when they are many, else the CUSUM limit.
+
+        With at least 8 blocks the largest standardised CUSUM is compared with its value on
+        ``n_perm`` block permutations.  Fewer blocks allow too few distinct permutations for a
+        small p-value, so the unweighted CUSUM, scaled by the robust long-run standard deviation,
+        is compared with its Kolmogorov limit (the supremum of a Brownian bridge).
+        """
+        n = len(seg)
+        if n // block >= 8:
+            obs = _cusum_stat(seg, self.min_size)[0][0]
+            null = _cusum_stat(seg[_block_permutations(n, block, rng, self.n_perm)], self.min_size)[0]
+            return (1 + int(np.sum(null >= obs))) / (1 + self.n_perm)
+        c = np.cumsum(seg - seg.mean())
+        return float(stats.kstwobign.sf(np.max(np.abs(c)) / (lr_sd * math.sqrt(n))))
+
+    def _penalty(self, z: np.ndarray) -> tuple[float, float, float]:
+        """The penalty, and the noise scale and autocorrelation time it rests on (see :func:`robust_noise`)."""
+        sigma, tau = robust_noise(z)
+        if self.penalty != "bic":
+            return float(self.penalty), sigma, tau
+        return self.beta * sigma**2 * tau * math.log(len(z)), sigma, tau
+
+    def _describe(self, y: np.ndarray, z: np.ndarray, t: np.ndarray, a: int, c: int, b: int, block: int,
+                  rng: np.random.Generator, p: float, padj: float) -> Change:
+        lo_q, hi_q = (1 - self.level) / 2, 1 - (1 - self.level) / 2
+        seg = z[a:b]
+        fitted = np.r_[np.full(c - a, seg[: c - a].mean()), np.full(b - c, seg[c - a:].mean())]
+        resid = seg - fitted
+        idx = _block_indices(len(seg), block, rng, self.n_boot)
+        locs = _cusum_stat(fitted + resid[idx], self.min_size)[1] + a
+        ilo, ihi = (int(v) for v in np.quantile(locs, [lo_q, hi_q], method="nearest"))
+        left, right = y[a:c], y[c:b]
+        ml = np.median(left[_block_indices(len(left), min(block, len(left)), rng, self.n_boot)], axis=1)
+        mr = np.median(right[_block_indices(len(right), min(block, len(right)), rng, self.n_boot)], axis=1)
+        before, after = float(np.median(left)), float(np.median(right))
+        if before > 0 and (ml > 0).all():
+            rlo, rhi = np.quantile(mr / ml, [lo_q, hi_q])
+            ratio = after / before
+        else:  # a median of zero (counts, rank-transformed series): no ratio to give
+            rlo = rhi = ratio = float("nan")
+        return Change(c, float(t[c]), min(ilo, c), max(ihi, c), float(t[min(ilo, c)]), float(t[max(ihi, c)]),
+                      before, after, ratio, float(rlo), float(rhi), p, float(padj))
+
+
+def f1_margin(true: list[int], predicted: list[int], margin: int = 5) -> tuple[float, float, float]:
+    """F1, precision and recall of changepoints with a margin (the TCPDBench convention).
+
+    As in van den Burg & Williams (2020), index 0 counts as a changepoint in both sets (so predicting
+    no change scores the zero baseline, not 0), and each true change is matched by at most one
+    prediction within ``margin`` samples.
+    """
+    t = sorted({0, *true})
+    pr = sorted({0, *predicted})
+    used: set[int] = set()
+    tp = 0
+    for x in t:
+        close = [p for p in pr if abs(p - x) <= margin and p not in used]
+        if close:
+            used.add(min(close, key=lambda p: abs(p - x)))
+            tp += 1
+    precision = tp / len(pr)
+    recall = tp / len(t)
+    f1 = 0.0 if tp == 0 else 2 * precision * recall / (precision + recall)
+    return f1, precision, recall

@@ -1,0 +1,64 @@
+"""Series built from a run, for changepoint detection: windowed latency percentiles, throughput, errors, counters.
+
+Every series comes from :meth:`perfkit.query.Catalog.timeline` (one row per time
+bin, on the requests' clock): ``ttft_p50_ms``, ``ttft_p99_ms``, ``e2e_p50_ms``,
+``requests``, ``errors`` and the mean of any telemetry metric
+(``sm_clock_mhz``, ``kv_usage``, ...), plus ``error_rate``.  Bins without
+data are left out, not filled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from perfkit.analysis.changepoints import ChangepointDetector, ChangepointResult
+from perfkit.query.catalog import Catalog
+
+__all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "run_series"]
+
+DEFAULT_CHANGE_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms", "requests", "error_rate", "sm_clock_mhz",
+                         "kv_usage", "running")
+
+
+def run_series(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bin_s: float = 1.0,
+               include_warmup: bool = False) -> pd.DataFrame:
+    """Columns ``t_s`` (bin start, s since the run's first send) and ``value``, bins with data only."""
+    tele = () if metric in ("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms", "requests", "errors", "error_rate") \
+        else (metric,)
+    tl = cat.timeline(run_id, bin_s=bin_s, metrics=tele or ("sm_clock_mhz",), include_warmup=include_warmup).df()
+    if metric == "error_rate":
+        tl["error_rate"] = tl["errors"] / tl["requests"]
+    if metric not in tl:
+        raise ValueError(f"no series {metric!r} in run {run_id}")
+    out = tl[["t_s", metric]].rename(columns={metric: "value"})
+    return out[np.isfinite(out["value"].astype(float))].reset_index(drop=True)
+
+
+def detect_changes(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bin_s: float = 1.0,
+                   detector: ChangepointDetector | None = None) -> ChangepointResult:
+    """Changepoints of one series of a run; times (``t``, ``t_lo``, ``t_hi``) in s since its first send.
+
+    The default detector is :class:`ChangepointDetector` with a log transform for positive series
+    and a rank transform otherwise (counts and rates can be zero).
+    """
+    s = run_series(cat, cat.require_run(run_id), metric, bin_s=bin_s)
+    y = s["value"].to_numpy(dtype=float)
+    det = detector or ChangepointDetector(transform="log" if (y > 0).all() else "rank")
+    return det.fit(y, s["t_s"].to_numpy(dtype=float))
+
+
+def change_table(cat: Catalog, run_id: str, series: tuple[str, ...] = DEFAULT_CHANGE_SERIES, *,
+                 bin_s: float = 1.0) -> pd.DataFrame:
+    """Every change found in each of ``series`` (those the run has), one row per change, by time."""
+    rows = []
+    for metric in series:
+        try:
+            res = detect_changes(cat, run_id, metric, bin_s=bin_s)
+        except ValueError:  # the run has no such series, or too few windows of it
+            continue
+        for c in res.changes:
+            rows.append({"series": metric, **{k: getattr(c, k) for k in (
+                "t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted")}})
+    cols = ["series", "t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted"]
+    return pd.DataFrame(rows, columns=cols).sort_values(["t", "series"], kind="stable").reset_index(drop=True)
