@@ -57,11 +57,16 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
     """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
     from perfkit.analysis.intervals import percentile_table
     from perfkit.analysis.series import change_table
+    from perfkit.analysis.stability import stability_table
 
     console = console or Console(width=200)
     print_summary(cat.summary(run_id).df(), console)
     print_percentiles(percentile_table(cat, run_id), console)
     print_changes(change_table(cat, run_id), console)
+    for r in stability_table(cat, run_id).to_dict("records"):
+        style = "green" if r["verdict"] == "stable" else "yellow"
+        console.print(f"stability of {r['phase']} (TTFT): [{style}]{r['verdict']}[/] ({r['reasons']}; warm-up "
+                      f"{r['warmup_requests']}, ramp-down {r['rampdown_requests']} of {r['requests']} requests)")
     fid = cat.fidelity(run_id).df()
     t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
     cols = [("phase", "phase"), ("target_rate_rps", "requested"), ("scheduled_rate_rps", "scheduled"),

@@ -1,11 +1,12 @@
-"""Estimators over recorded runs: percentiles with intervals, run comparison, changepoints (more to come:
-steady state, tails, attribution)."""
+"""Estimators over recorded runs: percentiles with intervals, run comparison, changepoints, steady state and
+stability (more to come: tails, attribution)."""
 
 from perfkit.analysis.changepoints import Change, ChangepointDetector, ChangepointResult, f1_margin, pelt_l2
 from perfkit.analysis.compare import ComparisonResult, compare_runs, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, run_series
+from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
 from perfkit.analysis.percentiles import (
     METHODS,
     PercentileEstimate,
@@ -26,6 +27,7 @@ __all__ = [
     "ChangepointResult",
     "ComparisonResult",
     "PercentileEstimate",
+    "StabilityVerdict",
     "batch_means_time",
     "block_length",
     "change_table",
@@ -39,8 +41,11 @@ __all__ = [
     "latency_clusters",
     "latency_samples",
     "min_samples",
+    "mser5",
     "pelt_l2",
     "percentile_ci",
     "percentile_table",
+    "phase_stability",
     "run_series",
+    "stability_table",
 ]

@@ -69,8 +69,13 @@ def _table(df: pd.DataFrame) -> str:
     return f'<div class="wide"><table class="summary"><tr>{top}</tr><tr>{sub}</tr>{"".join(rows)}</table></div>'
 
 
-def _simple_table(df: pd.DataFrame, cols: list[tuple[str, str]], pct: tuple[str, ...] = ()) -> str:
-    heads = "".join(f'<th class="{"l" if i < 2 else ""}">{html.escape(h)}</th>' for i, (_, h) in enumerate(cols))
+def _simple_table(df: pd.DataFrame, cols: list[tuple[str, str]], pct: tuple[str, ...] = (),
+                  left: tuple[str, ...] = ()) -> str:
+    """An HTML table of ``cols`` (name, heading); the first two columns and ``left`` ones aligned left."""
+    def cls(i: int, c: str) -> str:
+        return "l" if i < 2 or c in left else ""
+
+    heads = "".join(f'<th class="{cls(i, c)}">{html.escape(h)}</th>' for i, (c, h) in enumerate(cols))
     rows = []
     for rec in df.to_dict("records"):
         cells = []
@@ -78,7 +83,7 @@ def _simple_table(df: pd.DataFrame, cols: list[tuple[str, str]], pct: tuple[str,
             v = rec.get(c)
             text = "–" if v is None or (isinstance(v, float) and pd.isna(v)) else (
                 f"{100 * v:.1f}%" if c in pct else _fmt(v, c))
-            cells.append(f'<td class="{"l" if i < 2 else ""}">{text}</td>')
+            cells.append(f'<td class="{cls(i, c)}">{text}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<div class="wide"><table><tr>{heads}</tr>{"".join(rows)}</table></div>'
 
@@ -131,6 +136,20 @@ def _change_section(cat: Catalog, run_id: str) -> str:
         f"<td>{interval(r)}</td></tr>" for r in df.to_dict("records"))
     return intro + ("<table><tr><th>at (s)</th><th>interval (s)</th><th class='l'>series</th><th>before</th>"
                     f"<th>after</th><th>ratio</th><th>ratio interval</th></tr>{rows}</table>")
+
+
+def _stability_section(cat: Catalog, run_id: str) -> str:
+    """Steady state (MSER-5) and a stability verdict per phase, with its evidence."""
+    from perfkit.analysis.stability import stability_table
+
+    df = stability_table(cat, run_id)
+    cols = [("phase", "phase"), ("verdict", "verdict"), ("requests", "requests"), ("warmup_requests", "warm-up"),
+            ("rampdown_requests", "ramp-down"), ("windows", "windows"), ("drift", "drift"),
+            ("cv_p50", "CV p50"), ("cv_p99", "CV p99"), ("reasons", "evidence")]
+    return ("<h2>Steady state and stability (TTFT)</h2><p>Warm-up and ramp-down by MSER-5; then, over windows "
+            "of at least 10 requests, the Theil–Sen drift of the windowed median over the phase (a trend when "
+            "its 95% interval excludes 0 and it exceeds 10%) and the variation of windowed p50 and p99 "
+            "(limits 0.15 and 0.30).</p>" + _simple_table(df, cols, pct=("drift",), left=("reasons",)))
 
 
 def _fidelity_section(cat: Catalog, run_id: str) -> str:
@@ -196,8 +215,10 @@ def _telemetry_section(m: dict[str, Any]) -> str:
     if not sm.get("enabled"):
         rows.append(("server metrics", "off"))
     for name, st in sorted((t.get("samplers") or {}).items()):
-        rows.append((f"sampler {name}", f"{st['readings']} readings, {st['failures']} failures; CPU per reading "
-                                        f"p50 {st.get('cpu_us_p50')} µs, wall p50 {st.get('cost_us_p50')} µs"))
+        cpu, wall = st.get("cpu_us_p50"), st.get("cost_us_p50")
+        rows.append((f"sampler {name}", f"{st['readings']} readings, {st['failures']} failures; per reading p50: "
+                                        f"{'–' if cpu is None else f'{cpu:.0f}'} µs CPU, "
+                                        f"{'–' if wall is None else f'{wall:.0f}'} µs wall"))
     return ("<h2>Telemetry</h2><p>Side channels recorded on the requests' monotonic clock; see the figure "
             "'Telemetry' below.</p>" + f"<table class='meta'>{_meta_rows(rows)}</table>")
 
@@ -308,6 +329,7 @@ order statistics. ITL is the gap between streamed chunks; TPOT is (last − firs
 {_table(overall)}{_table(by_phase)}
 {_interval_section(cat, run_id)}
 {_change_section(cat, run_id)}
+{_stability_section(cat, run_id)}
 {_fidelity_section(cat, run_id)}{_class_section(cat, run_id)}{_telemetry_section(m)}
 <h2>Statistical warnings</h2><ul class="warn">{warns or "<li>None.</li>"}</ul>
 <h2>Figures</h2>{figs_html}
