@@ -221,7 +221,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from perfkit.analysis.compare import compare_runs
+    from perfkit.analysis.compare import compare_runs, compare_to_history
     from perfkit.query.catalog import Catalog
     from perfkit.tables import print_comparison
 
@@ -233,8 +233,13 @@ def cmd_compare(a: argparse.Namespace) -> int:
             from None
     with Catalog(a.data_dir) as cat:
         try:
-            res = compare_runs(cat, a.run_a, a.run_b, metrics=metrics, qs=qs, phase=a.phase, alpha=a.alpha,
-                               min_effect=a.min_effect, seed=a.seed)
+            if "," in a.run_a:
+                res = compare_to_history(cat, [r.strip() for r in a.run_a.split(",") if r.strip()], a.run_b,
+                                         metrics=metrics, qs=qs, phase=a.phase, alpha=a.alpha,
+                                         min_effect=a.min_effect)
+            else:
+                res = compare_runs(cat, a.run_a, a.run_b, metrics=metrics, qs=qs, phase=a.phase, alpha=a.alpha,
+                                   min_effect=a.min_effect, seed=a.seed)
         except ValueError as exc:
             raise PerfkitError(str(exc)) from None
     print_comparison(res)
@@ -329,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compare run B against baseline run A: percentile differences with bootstrap "
                                    "intervals, rank tests and a verdict with false alarms controlled across the "
                                    "table (Holm). Exits 1 when B regressed, so it can gate CI.")
-    c.add_argument("run_a", help="baseline run id ('latest' allowed)")
+    c.add_argument("run_a", help="baseline run id ('latest' allowed), or a history: 3 or more ids separated by commas")
     c.add_argument("run_b", help="candidate run id")
     c.add_argument("--data-dir", default="data")
     c.add_argument("--metrics", default="ttft,itl,e2e", help="comma-separated: ttft, itl, tpot, e2e")

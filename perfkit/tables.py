@@ -150,8 +150,8 @@ def _pct(v: object) -> str:
 def print_comparison(res, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
     """Print a :class:`~perfkit.analysis.compare.ComparisonResult` and its verdict."""
     console = console or Console(width=200)
-    t = Table(title=f"run {res.run_b} against baseline {res.run_a} (ms; interval {95}%, Holm-adjusted p)",
-              title_justify="left")
+    base = f"a history of {res.table['n_a'].iloc[0]} runs" if "," in res.run_a else f"baseline {res.run_a}"
+    t = Table(title=f"run {res.run_b} against {base} (ms; interval 95%, Holm-adjusted p)", title_justify="left")
     for h in ("metric", "pct", "n A", "n B", "A", "B", "change", "interval", "p adj", "p rank", "verdict"):
         t.add_column(h, justify="left" if h in ("metric", "verdict") else "right")
     style = {"regressed": "bold red", "improved": "green"}

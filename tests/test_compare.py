@@ -33,6 +33,8 @@ def runs(tmp_path_factory):
     _run(data, "base", seed=1, factor=1.0)
     _run(data, "reseeded", seed=2, factor=1.0)  # same configuration, other arrivals and lengths
     _run(data, "slower", seed=1, factor=1.2)    # same workload, every engine step 20% longer
+    _run(data, "seed3", seed=3, factor=1.0)
+    _run(data, "seed4", seed=4, factor=1.0)
     return data
 
 
@@ -70,3 +72,18 @@ def test_compare_refuses_bad_input_clearly(runs):
     out = subprocess.run(perfkit_cmd("compare", "base", "slower", "--metrics", "ttft,latency",
                                      "--data-dir", str(runs)), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "latency_ms" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_against_a_history_of_runs_a_slower_engine_is_flagged_and_another_seed_is_not(runs):
+    from perfkit.analysis import compare_to_history
+
+    with perfkit.open(runs) as cat:
+        slow = compare_to_history(cat, ["base", "reseeded", "seed3"], "slower")
+        same = compare_to_history(cat, ["base", "reseeded", "seed3"], "seed4")
+        with pytest.raises(ValueError, match="at least 3 runs"):
+            compare_to_history(cat, ["base", "reseeded"], "seed4")
+    assert slow.regressed and (slow.table.query("metric == 'itl_ms'").verdict == "regressed").any(), slow.table
+    assert same.verdict == "no significant change", same.table
+    out = subprocess.run(perfkit_cmd("compare", "base,reseeded,seed3", "slower", "--data-dir", str(runs)),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "a history of 3 runs" in out.stdout

@@ -2,7 +2,7 @@
 stability (more to come: tails, attribution)."""
 
 from perfkit.analysis.changepoints import Change, ChangepointDetector, ChangepointResult, f1_margin, pelt_l2
-from perfkit.analysis.compare import ComparisonResult, compare_runs, holm
+from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, run_series
@@ -32,6 +32,7 @@ __all__ = [
     "block_length",
     "change_table",
     "compare_runs",
+    "compare_to_history",
     "detect_changes",
     "effective_sample_size",
     "f1_margin",

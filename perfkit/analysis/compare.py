@@ -15,6 +15,14 @@ effect size says it matters.  A Mann–Whitney rank test on one value per
 request (its median sample), thinned to about one per effective sample, is
 shown beside it, for the whole distribution rather than one percentile.
 
+Against a *history* of runs (:func:`compare_to_history`), each percentile of
+the candidate is set against the same percentile of every history run: on
+the log scale, the history's mean and standard deviation give a Student-t
+prediction interval for one more run of the same kind (the history's spread
+already holds each run's sampling noise and the run-to-run variation that
+pooling their requests would hide); the same Holm adjustment, minimum effect
+and verdicts follow.
+
 References
 ----------
 Holm, S., "A simple sequentially rejective multiple test procedure", *Scandinavian Journal of
@@ -35,7 +43,7 @@ from perfkit.analysis.intervals import latency_clusters
 from perfkit.analysis.percentiles import block_length, effective_sample_size, min_samples
 from perfkit.query.catalog import Catalog
 
-__all__ = ["ComparisonResult", "compare_runs", "holm"]
+__all__ = ["ComparisonResult", "compare_runs", "compare_to_history", "holm"]
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -165,7 +173,50 @@ def compare_runs(cat: Catalog, run_a: str, run_b: str, *, metrics: tuple[str, ..
             row.update(a=a, b=b, rel_change=b / a - 1, rel_lo=float(lo), rel_hi=float(hi), p_boot=p_boot,
                        note=None)
             rows.append(row)
-    table = pd.DataFrame(rows)
+    return _verdicts(pd.DataFrame(rows), run_a, run_b, alpha, min_effect)
+
+
+
+def compare_to_history(cat: Catalog, history: list[str], run: str, *,
+                       metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
+                       qs: tuple[float, ...] = (0.5, 0.9, 0.99), phase: str | None = None, level: float = 0.95,
+                       alpha: float = 0.05, min_effect: float = 0.05) -> ComparisonResult:
+    """Compare ``run`` against a history of at least 3 runs of the same kind (lower latency is better).
+
+    ``a`` in the table is the history's geometric mean of the percentile, ``n_a`` the number of history
+    runs; ``rel_lo``/``rel_hi`` bound the change at ``level`` (t interval on the log scale with
+    ``k − 1`` degrees of freedom, scaled by √(1 + 1/k) for one new run).
+    """
+    history = [cat.require_run(h) for h in history]
+    run = cat.require_run(run)
+    if len(history) < 3:
+        raise ValueError(f"a history needs at least 3 runs to estimate its spread; got {len(history)}")
+    k = len(history)
+    rows = []
+    for metric in metrics:
+        hist = [latency_clusters(cat, h, metric, phase)[0] for h in history]
+        cand = latency_clusters(cat, run, metric, phase)[0]
+        for q in qs:
+            row = {"metric": metric, "q": q, "n_a": k, "n_b": len(cand), "p_rank": float("nan")}
+            if len(cand) == 0 or any(len(h) == 0 for h in hist):
+                row.update(a=None, b=None, p_boot=float("nan"), note="not tested: a run has no samples")
+                rows.append(row)
+                continue
+            logs = np.log([np.quantile(h, q) for h in hist])
+            b = float(np.quantile(cand, q))
+            m, sd = float(logs.mean()), float(logs.std(ddof=1))
+            scale = max(sd, 1e-12) * math.sqrt(1 + 1 / k)
+            d = math.log(b) - m
+            half = stats.t.ppf(1 - (1 - level) / 2, k - 1) * scale
+            p = float(2 * stats.t.sf(abs(d) / scale, k - 1))
+            row.update(a=math.exp(m), b=b, rel_change=math.expm1(d), rel_lo=math.expm1(d - half),
+                       rel_hi=math.expm1(d + half), p_boot=p, note=None)
+            rows.append(row)
+    return _verdicts(pd.DataFrame(rows), ",".join(history), run, alpha, min_effect)
+
+
+def _verdicts(table: pd.DataFrame, run_a: str, run_b: str, alpha: float, min_effect: float) -> ComparisonResult:
+    """Holm-adjust the table's p-values and give each row and the whole its verdict."""
     for col in ("rel_change", "rel_lo", "rel_hi"):
         if col not in table:
             table[col] = np.nan
@@ -179,4 +230,3 @@ def compare_runs(cat: Catalog, run_a: str, run_b: str, *, metrics: tuple[str, ..
     cols = ["metric", "q", "n_a", "n_b", "a", "b", "rel_change", "rel_lo", "rel_hi", "p_boot", "p_adjusted",
             "p_rank", "verdict", "note"]
     return ComparisonResult(run_a, run_b, table[cols], verdict, alpha, min_effect)
-

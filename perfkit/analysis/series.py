@@ -2,7 +2,8 @@
 
 Every series comes from :meth:`perfkit.query.Catalog.timeline` (one row per time
 bin, on the requests' clock): ``ttft_p50_ms``, ``ttft_p99_ms``, ``e2e_p50_ms``,
-``requests``, ``errors`` and the mean of any telemetry metric
+``itl_p50_ms``, ``itl_p99_ms``, ``output_tokens_per_s``, ``requests``, ``errors``
+and the mean of any telemetry metric
 (``sm_clock_mhz``, ``kv_usage``, ...), plus ``error_rate``.  Bins without
 data are left out, not filled.
 """
@@ -17,15 +18,16 @@ from perfkit.query.catalog import Catalog
 
 __all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "run_series"]
 
-DEFAULT_CHANGE_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms", "requests", "error_rate", "sm_clock_mhz",
-                         "kv_usage", "running")
+DEFAULT_CHANGE_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "e2e_p50_ms", "requests",
+                         "output_tokens_per_s", "error_rate", "sm_clock_mhz", "kv_usage", "running")
+_REQUEST_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms", "itl_p50_ms", "itl_p99_ms", "output_tokens_per_s",
+                   "requests", "errors", "error_rate")
 
 
 def run_series(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bin_s: float = 1.0,
                include_warmup: bool = False) -> pd.DataFrame:
     """Columns ``t_s`` (bin start, s since the run's first send) and ``value``, bins with data only."""
-    tele = () if metric in ("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms", "requests", "errors", "error_rate") \
-        else (metric,)
+    tele = () if metric in _REQUEST_SERIES else (metric,)
     tl = cat.timeline(run_id, bin_s=bin_s, metrics=tele or ("sm_clock_mhz",), include_warmup=include_warmup).df()
     if metric == "error_rate":
         tl["error_rate"] = tl["errors"] / tl["requests"]

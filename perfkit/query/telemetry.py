@@ -177,12 +177,14 @@ ORDER BY r.run_id, r.request_id
 
 def timeline_sql(where: str = "TRUE", bin_s: float = 1.0,
                  metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS) -> str:
-    """Per run and time bin: requests sent, their TTFT/E2E percentiles, and the mean of each metric.
+    """Per run and time bin: requests sent, their TTFT/E2E percentiles, ITL, throughput, mean telemetry.
 
     Bins are ``bin_s`` seconds from the run's first send (``t_s`` is the bin's
-    start, s).  Requests fall in the bin of their send; telemetry in the bin
-    of its reading.  Requests are those matching ``where`` (successful ones
-    for latencies); telemetry is every reading of the selected runs.
+    start, s).  Requests fall in the bin of their send; chunk gaps
+    (``itl_p50_ms``, ``itl_p99_ms``) and streamed tokens
+    (``output_tokens_per_s``) in the bin of their arrival; telemetry in the
+    bin of its reading.  Requests are those matching ``where`` (successful
+    ones for latencies); telemetry is every reading of the selected runs.
     """
     if not bin_s > 0:
         raise ValueError(f"bin_s must be > 0, got {bin_s}")
@@ -201,12 +203,19 @@ req AS (
       any_value(r.phase) AS phase
   FROM r JOIN t0 USING (run_id) WHERE r.sent_ns IS NOT NULL GROUP BY ALL
 ),
+ch AS (
+  SELECT c.run_id, (c.arrival_ns - t0.t0) // {bin_ns} AS bin,
+      quantile_cont(c.itl_ms, 0.5) AS itl_p50_ms, quantile_cont(c.itl_ms, 0.99) AS itl_p99_ms,
+      sum(coalesce(c.tokens, 1)) / {bin_s} AS output_tokens_per_s
+  FROM chunks c JOIN r USING (run_id, request_id) JOIN t0 USING (run_id) WHERE r.ok GROUP BY ALL
+),
 tel AS (
   SELECT t.run_id, (t.t_ns - t0.t0) // {bin_ns} AS bin,
     {cols}
   FROM telemetry t JOIN t0 USING (run_id) WHERE t.t_ns >= t0.t0 GROUP BY ALL
 )
-SELECT run_id, bin * {bin_s} AS t_s, req.* EXCLUDE (run_id, bin), tel.* EXCLUDE (run_id, bin)
-FROM req FULL JOIN tel USING (run_id, bin)
+SELECT run_id, bin * {bin_s} AS t_s, req.* EXCLUDE (run_id, bin), ch.* EXCLUDE (run_id, bin),
+    tel.* EXCLUDE (run_id, bin)
+FROM req FULL JOIN ch USING (run_id, bin) FULL JOIN tel USING (run_id, bin)
 ORDER BY run_id, t_s
 """
