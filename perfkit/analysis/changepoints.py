@@ -55,7 +55,7 @@ import pandas as pd
 from scipy import ndimage, stats
 
 from perfkit.analysis.compare import holm
-from perfkit.analysis.percentiles import integrated_autocorrelation_time
+from perfkit.analysis.percentiles import circular_block_indices
 
 __all__ = ["Change", "ChangepointDetector", "ChangepointResult", "f1_margin", "pelt_l2", "robust_noise"]
 
@@ -199,13 +199,6 @@ def _cusum_stat(z: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
     return stat[np.arange(len(z2)), k], s[k]
 
 
-def _block_indices(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
-    """Circular block-bootstrap index arrays, shape (reps, n)."""
-    k = math.ceil(n / block)
-    starts = rng.integers(0, n, size=(reps, k))
-    return ((starts[:, :, None] + np.arange(block)) % n).reshape(reps, k * block)[:, :n]
-
-
 def _block_permutations(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
     """Index arrays that permute blocks of consecutive samples, shape (reps, n)."""
     k = math.ceil(n / block)
@@ -333,12 +326,12 @@ class ChangepointDetector:
         seg = z[a:b]
         fitted = np.r_[np.full(c - a, seg[: c - a].mean()), np.full(b - c, seg[c - a:].mean())]
         resid = seg - fitted
-        idx = _block_indices(len(seg), block, rng, self.n_boot)
+        idx = circular_block_indices(len(seg), block, rng, self.n_boot)
         locs = _cusum_stat(fitted + resid[idx], self.min_size)[1] + a
         ilo, ihi = (int(v) for v in np.quantile(locs, [lo_q, hi_q], method="nearest"))
         left, right = y[a:c], y[c:b]
-        ml = np.median(left[_block_indices(len(left), min(block, len(left)), rng, self.n_boot)], axis=1)
-        mr = np.median(right[_block_indices(len(right), min(block, len(right)), rng, self.n_boot)], axis=1)
+        ml = np.median(left[circular_block_indices(len(left), min(block, len(left)), rng, self.n_boot)], axis=1)
+        mr = np.median(right[circular_block_indices(len(right), min(block, len(right)), rng, self.n_boot)], axis=1)
         before, after = float(np.median(left)), float(np.median(right))
         if before > 0 and (ml > 0).all():
             rlo, rhi = np.quantile(mr / ml, [lo_q, hi_q])

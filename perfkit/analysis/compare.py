@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from perfkit.analysis.intervals import latency_clusters
-from perfkit.analysis.percentiles import block_length, effective_sample_size, min_samples
+from perfkit.analysis.percentiles import block_length, circular_block_indices, effective_sample_size, min_samples
 from perfkit.query.catalog import Catalog
 
 __all__ = ["ComparisonResult", "compare_runs", "compare_to_history", "holm"]
@@ -76,10 +76,8 @@ def _boot_quantiles(x: np.ndarray, k: np.ndarray, qs: tuple[float, ...], n_boot:
     for q in qs:
         share = np.add.reduceat((x <= np.quantile(x, q)).astype(float), bounds[:-1]) / np.maximum(counts, 1)
         b = max(b, block_length(share))
-    n_blocks = math.ceil(n_req / b)
     out = np.empty((n_boot, len(qs)))
-    for i in range(n_boot):
-        reqs = ((rng.integers(0, n_req, n_blocks)[:, None] + np.arange(b)) % n_req).ravel()[:n_req]
+    for i, reqs in enumerate(circular_block_indices(n_req, b, rng, n_boot)):
         starts, lens = bounds[reqs], counts[reqs]
         idx = np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
         out[i] = np.quantile(x[idx], qs)

@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["METHODS", "PercentileEstimate", "batch_means_time", "block_length", "effective_sample_size",
-           "integrated_autocorrelation_time", "min_samples", "percentile_ci"]
+__all__ = ["METHODS", "PercentileEstimate", "batch_means_time", "block_length", "circular_block_indices",
+           "effective_sample_size", "integrated_autocorrelation_time", "min_samples", "percentile_ci"]
 
 METHODS = ("ess", "order", "block")
 _MIN_TAIL = 3.0  # effectively independent samples needed beyond the quantile
@@ -222,18 +222,26 @@ def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95,
     return PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note)
 
 
+def circular_block_indices(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
+    """Index arrays of a circular block bootstrap of ``n`` items: ``reps`` rows of ``n`` indices.
+
+    Each row strings together blocks of ``block`` consecutive indices (wrapping past the end),
+    starting at uniform random places, cut to length ``n``.
+    """
+    k = math.ceil(n / block)
+    starts = rng.integers(0, n, size=(reps, k))
+    return ((starts[:, :, None] + np.arange(block)) % n).reshape(reps, k * block)[:, :n]
+
+
 def _block_bootstrap(x: np.ndarray, q: float, alpha: float, n_boot: int, seed: int) -> tuple[float, float]:
     n = len(x)
     b = block_length(x, q)
-    k = math.ceil(n / b)
     rng = np.random.default_rng(seed)
     out = np.empty(n_boot)
-    step = max(1, 20_000_000 // (k * b))  # resamples per chunk: bounded memory (~160 MB of indices at most)
+    step = max(1, 20_000_000 // n)  # resamples per chunk: bounded memory (~160 MB of indices at most)
     for s in range(0, n_boot, step):
         m = min(step, n_boot - s)
-        starts = rng.integers(0, n, size=(m, k))
-        idx = ((starts[:, :, None] + np.arange(b)) % n).reshape(m, k * b)[:, :n]
-        out[s:s + m] = np.quantile(x[idx], q, axis=1)
+        out[s:s + m] = np.quantile(x[circular_block_indices(n, b, rng, m)], q, axis=1)
     lo, hi = np.quantile(out, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
 

@@ -25,7 +25,7 @@ its end (an ASOF join); ``<metric>_n`` says how many readings the mean used
 
 from __future__ import annotations
 
-from perfkit.store.schema import GPU_METRICS, HOST_METRICS, SERVER_COMMON
+from perfkit.store.schema import GPU_METRICS, HOST_METRICS
 
 __all__ = ["DEFAULT_REQUEST_METRICS", "DEFAULT_TIMELINE_METRICS", "TELEMETRY_VIEW_SQL", "request_telemetry_sql",
            "timeline_sql", "wide_sql"]
