@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,10 +19,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One scaled demo run (about 17 s of traffic), shared by the tests of this module."""
+    """One scaled demo run (about 21 s of traffic), shared by the tests of this module.
+
+    The throttle phase is 9 s, not 5: with five 1-s windows after it, a 4x TTFT rise is sometimes
+    placed in the heavy phase before it (1 run in 20), which is the detector being honest about
+    too little data, not a fault this module tests.
+    """
     data = tmp_path_factory.mktemp("demo") / "data"
     with SimProcess(SimConfig(seed=0)) as sim:
-        res = asyncio.run(run_demo(data, DemoPlan().scaled(0.35), sim, seed=0))
+        res = asyncio.run(run_demo(data, replace(DemoPlan().scaled(0.35), throttle_s=9.0), sim, seed=0))
         pid = sim.pid
     cat = perfkit.open(data)
     yield cat, res, pid
@@ -125,11 +131,14 @@ def test_changepoints_find_the_throttle_in_latency_and_in_the_gpu_clock(demo):
     m = res.manifest
     t0 = cat.scalar(f"SELECT min(sent_ns) FROM requests WHERE run_id = '{res.run_id}'")
     start = (m["simulator"]["epoch_ns"] + m["simulator"]["events"][0]["start_s"] * 1e9 - t0) / 1e9
+    end = start + m["simulator"]["events"][0]["end_s"] - m["simulator"]["events"][0]["start_s"]
     clock = detect_changes(cat, res.run_id, "sm_clock_mhz").changes
-    # one change, where the throttle starts; the ratio is diluted by the windows after it (5 s long here)
-    assert len(clock) == 1 and clock[0].ratio < 0.5 and abs(clock[0].t - start) <= 1
+    # a drop where the throttle starts; and a rise where it ends, when the last requests outlive it
+    # (placed up to min_size windows early, as the last segment must be that long)
+    assert clock[0].ratio < 0.5 and abs(clock[0].t - start) <= 1
+    assert all(c.ratio > 1 and end - 6 <= c.t <= end + 1 for c in clock[1:]) and len(clock) <= 2, clock
     ttft = [c for c in detect_changes(cat, res.run_id, "ttft_p50_ms").changes if abs(c.t - start) <= 2]
-    # a clear rise whose interval excludes no change (only ~5 windows follow it in this shortened demo)
+    # a clear rise whose interval excludes no change
     assert len(ttft) == 1 and ttft[0].ratio > 1.5 and ttft[0].ratio_lo > 1 and ttft[0].t_lo <= start + 1
     table = change_table(cat, res.run_id)
     assert {"sm_clock_mhz", "ttft_p50_ms"} <= set(table["series"])

@@ -24,8 +24,9 @@ spike as a new regime and does worse than predicting no change at all.
 4. **Significance**: for each candidate, the largest standardised CUSUM
    between its neighbours, against the same statistic on block permutations
    of that stretch (blocks of ``τ̂`` samples keep the autocorrelation); a
-   stretch too short for 8 blocks uses the CUSUM's Kolmogorov limit with the
-   robust long-run variance instead.  P-values are adjusted with Holm across
+   stretch with too few blocks to resolve a small p-value (a change 3 blocks
+   from the end of 8 blocks cannot reach p < 1/56) uses the CUSUM's
+   Kolmogorov limit with the robust long-run variance instead.  P-values are adjusted with Holm across
    candidates; a change is reported when its adjusted p is below ``alpha``
    and its size is at least ``min_effect`` (5%).
 5. **Uncertainty**: each change's location interval from a residual block
@@ -199,6 +200,18 @@ def _cusum_stat(z: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
     return stat[np.arange(len(z2)), k], s[k]
 
 
+def _permutation_floor(n: int, block: int, short: int) -> float:
+    """Smallest p-value block permutations can give to a split whose shorter side is ``short`` samples.
+
+    The statistic is as extreme as observed only when the blocks of the shorter side come back
+    together at the same end, one arrangement of ``k choose j`` (``k`` blocks, ``j`` of them on
+    the shorter side) up to the mirror image.
+    """
+    k = math.ceil(n / block)
+    j = max(1, min(k - 1, round(short / block)))
+    return 2 / math.comb(k, j)
+
+
 def _block_permutations(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
     """Index arrays that permute blocks of consecutive samples, shape (reps, n)."""
     k = math.ceil(n / block)
@@ -300,14 +313,16 @@ class ChangepointDetector:
     def _p_value(self, seg: np.ndarray, block: int, lr_sd: float, rng: np.random.Generator) -> float:
         """Is there a change in ``seg``?  Block permutations when they are many, else the CUSUM limit.
 
-        With at least 8 blocks the largest standardised CUSUM is compared with its value on
-        ``n_perm`` block permutations.  Fewer blocks allow too few distinct permutations for a
-        small p-value, so the unweighted CUSUM, scaled by the robust long-run standard deviation,
-        is compared with its Kolmogorov limit (the supremum of a Brownian bridge).
+        When the blocks can be arranged in enough ways to resolve a p-value of ``1/(n_perm+1)``
+        (see :func:`_permutation_floor`), the largest standardised CUSUM is compared with its value
+        on ``n_perm`` block permutations.  Otherwise no arrangement of so few blocks could make even
+        a fourfold shift significant (8 blocks with 3 after the change: p ≥ 1/56), so the
+        unweighted CUSUM, scaled by the robust long-run standard deviation, is compared with its
+        Kolmogorov limit (the supremum of a Brownian bridge).
         """
         n = len(seg)
-        if n // block >= 8:
-            obs = _cusum_stat(seg, self.min_size)[0][0]
+        obs, split = (v[0] for v in _cusum_stat(seg, self.min_size))
+        if _permutation_floor(n, block, min(split, n - split)) * (1 + self.n_perm) <= 1:
             null = _cusum_stat(seg[_block_permutations(n, block, rng, self.n_perm)], self.min_size)[0]
             return (1 + int(np.sum(null >= obs))) / (1 + self.n_perm)
         c = np.cumsum(seg - seg.mean())
