@@ -184,7 +184,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
         report = build_report(cat, result.run_id, a.reports_dir)
     print(f"\nrun id:   {result.run_id}")
     print(f"requests: {n} recorded in {(data_dir / 'requests').resolve()}/run_id={result.run_id}/")
-    print(f"report:   {report.resolve()}")
+    print(f"report:   {report.html.resolve()}")
+    print(f"          {report.pdf.resolve() if report.pdf else ''} (PDF); figures in {report.figures}/")
     print(f"query:    perfkit query {data_dir} \"SELECT phase, count(*), median(ttft_ms) FROM requests GROUP BY ALL\"")
     return 0
 
@@ -214,10 +215,46 @@ def cmd_report(a: argparse.Namespace) -> int:
     from perfkit.query.catalog import Catalog
     from perfkit.report.render import build_report
 
-    with Catalog(a.data_dir) as cat:
-        path = build_report(cat, a.run_id, a.out)
-    print(path.resolve())
+    if a.notebook:
+        from perfkit.report.notebook import report_notebook
+
+        if a.run_ids:
+            raise PerfkitError(f"with --notebook, give the run as a parameter (-p run_id={a.run_ids[0]}), "
+                               "not as an argument")
+        files = report_notebook(a.notebook, a.out, _notebook_params(a.param, a.data_dir), pdf=not a.no_pdf,
+                                timeout_s=a.timeout)
+    else:
+        if not a.run_ids:
+            raise PerfkitError("name a run (or 'latest'), several runs to compare, or --notebook NOTEBOOK")
+        with Catalog(a.data_dir) as cat:
+            try:
+                files = build_report(cat, a.run_ids, a.out, pdf=not a.no_pdf, figures=not a.no_figures,
+                                     phase=a.phase)
+            except ValueError as exc:
+                raise PerfkitError(str(exc)) from None
+    print(files.html.resolve())
+    if files.pdf:
+        print(files.pdf.resolve())
+    if files.figures:
+        print(f"{files.figures.resolve()}/")
     return 0
+
+
+def _notebook_params(pairs: list[str], data_dir: str) -> dict[str, object]:
+    """``-p key=value`` pairs as papermill parameters; values parsed as JSON where they are JSON."""
+    import json
+
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise PerfkitError(f"-p {pair!r}: write a parameter as NAME=VALUE, e.g. -p run_id=latest")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    params.setdefault("data_dir", data_dir)
+    return params
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
@@ -323,11 +360,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=50, help="rows shown in table format")
     q.set_defaults(func=cmd_query)
 
-    rp = sub.add_parser("report", help="write a self-contained HTML report of a run",
-                        description="Write REPORTS/RUN_ID.html; RUN_ID may be 'latest'.")
-    rp.add_argument("run_id")
+    rp = sub.add_parser("report", help="write a report (HTML, PDF, figures) of a run, of runs compared, or of a notebook",
+                        description="One run: REPORTS/RUN_ID.html and .pdf, and RUN_ID-figures/ with each figure as "
+                                    "SVG and PDF (RUN_ID may be 'latest'). Several runs: the first is the baseline, "
+                                    "the others are compared with it. --notebook: execute a notebook with papermill "
+                                    "(parameters with -p NAME=VALUE) and render it to HTML and PDF.")
+    rp.add_argument("run_ids", nargs="*", metavar="RUN_ID")
     rp.add_argument("--data-dir", default="data")
     rp.add_argument("--out", default="reports")
+    rp.add_argument("--phase", help="compare this phase only (with several runs)")
+    rp.add_argument("--no-pdf", action="store_true", help="HTML only")
+    rp.add_argument("--no-figures", action="store_true", help="do not export the figures one by one")
+    rp.add_argument("--notebook", help="a notebook to execute and render, e.g. notebooks/01_explore_a_run.ipynb")
+    rp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="a notebook parameter (repeatable); data_dir defaults to --data-dir")
+    rp.add_argument("--timeout", type=float, default=600, help="longest a notebook cell may run, s")
     rp.set_defaults(func=cmd_report)
 
     c = sub.add_parser("compare", help="compare two runs' latency percentiles; exit 1 on a regression",

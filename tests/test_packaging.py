@@ -28,12 +28,14 @@ def test_environment_yml_installs_what_pyproject_requires():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert any(p.startswith("-e .") for p in pip), "environment.yml must install the package itself"
     wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    from_pip = {_name(p): p for p in pip if not p.startswith("-")}
     for req in wanted:
         name = CONDA_NAMES.get(_name(req), _name(req))
-        assert name in conda, f"{req} is in pyproject.toml but not environment.yml"
+        got = conda.get(name) or from_pip.get(_name(req))
+        assert got, f"{req} is in pyproject.toml but not environment.yml"
         lower = re.search(r">=\s*([\d.]+)", req)
         if lower:
-            assert f">={lower.group(1)}" in conda[name], f"{req}: environment.yml has {conda[name]}"
+            assert f">={lower.group(1)}" in got, f"{req}: environment.yml has {got}"
     py = re.search(r">=\s*([\d.]+)", project["requires-python"]).group(1)
     assert conda.get("python") == f"python>={py}"
 

@@ -71,7 +71,7 @@ def test_chart_specs_encode_what_they_claim(recorded):
 def test_report_is_self_contained_and_warns_honestly(recorded, tmp_path):
     data_dir, run_id = recorded
     with perfkit.open(data_dir) as cat:
-        path = build_report(cat, run_id, tmp_path)
+        path = build_report(cat, run_id, tmp_path, pdf=False, figures=False).html
     html = path.read_text()
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html), "a resource outside the file"
@@ -85,12 +85,22 @@ def test_report_is_self_contained_and_warns_honestly(recorded, tmp_path):
 
 
 def test_two_reports_of_a_run_differ_only_in_the_generated_line(recorded, tmp_path):
+    from perfkit.report.run_report import run_document
+    from perfkit.report.typst_render import render_typst
+
     data_dir, run_id = recorded
     with perfkit.open(data_dir) as cat:
-        a = build_report(cat, run_id, tmp_path / "a").read_text().splitlines()
-        b = build_report(cat, run_id, tmp_path / "b").read_text().splitlines()
+        a = build_report(cat, run_id, tmp_path / "a", pdf=False, figures=False).html.read_text().splitlines()
+        b = build_report(cat, run_id, tmp_path / "b", pdf=False, figures=False).html.read_text().splitlines()
+        ta = render_typst(run_document(cat, run_id), tmp_path / "ta").splitlines()
+        tb = render_typst(run_document(cat, run_id), tmp_path / "tb").splitlines()
     diff = [(x, y) for x, y in zip(a, b) if x != y]
     assert len(a) == len(b) and all("Generated" in x for x, _ in diff)
+    # the PDF's source too, and the figures it sets
+    tdiff = [(x, y) for x, y in zip(ta, tb) if x != y]
+    assert len(ta) == len(tb) and len(tdiff) <= 1 and all("Generated" in x for x, _ in tdiff)
+    for svg in (tmp_path / "ta").glob("*.svg"):
+        assert svg.read_bytes() == (tmp_path / "tb" / svg.name).read_bytes(), svg.name
 
 
 class _Trap:
@@ -136,7 +146,7 @@ def test_report_opens_in_headless_chromium_without_console_errors_or_network(rec
         pytest.skip("chromium is not installed (apt-get install chromium)")
     data_dir, run_id = recorded
     with perfkit.open(data_dir) as cat:
-        path = build_report(cat, run_id, tmp_path)
+        path = build_report(cat, run_id, tmp_path, pdf=False, figures=False).html
     trap = _Trap()
     shot = tmp_path / "report.png"
     try:
@@ -154,3 +164,71 @@ def test_report_opens_in_headless_chromium_without_console_errors_or_network(rec
     assert console == [], console
     leaving = [h for h in trap.hits if not _BROWSER_OWN.search(h)]
     assert leaving == [], leaving
+
+
+REQUIRE_PDFTOPPM = os.environ.get("PERFKIT_REQUIRE_PDFTOPPM") == "1"
+
+
+def _ink(pgm: Path) -> float:
+    """Share of a greyscale page's pixels that are not white (a P5 PGM from pdftoppm -gray)."""
+    import numpy as np
+
+    raw = pgm.read_bytes()
+    parts = raw.split(maxsplit=4)  # P5, width, height, maxval, pixels
+    w, h = int(parts[1]), int(parts[2])
+    px = np.frombuffer(parts[4][-w * h:], dtype=np.uint8)
+    return float(np.mean(px < 200))
+
+
+def test_pdf_report_turns_into_pages_with_its_figures(recorded, tmp_path):
+    pdftoppm, pdftotext = shutil.which("pdftoppm"), shutil.which("pdftotext")
+    if pdftoppm is None or pdftotext is None:
+        if REQUIRE_PDFTOPPM:
+            pytest.fail("PERFKIT_REQUIRE_PDFTOPPM=1 but no pdftoppm on PATH (apt-get install poppler-utils)")
+        pytest.skip("poppler-utils is not installed (apt-get install poppler-utils)")
+    data_dir, run_id = recorded
+    with perfkit.open(data_dir) as cat:
+        files = build_report(cat, run_id, tmp_path)
+    assert files.pdf is not None and files.pdf.read_bytes().startswith(b"%PDF-")
+    # every figure on its own, as SVG and PDF, for a paper
+    names = {p.name for p in files.figures.iterdir()}
+    assert {"latency.svg", "latency.pdf", "cdf.svg", "cdf.pdf", "throughput.pdf", "telemetry.svg"} <= names
+    assert all((files.figures / n).stat().st_size > 5_000 for n in names)
+    text = subprocess.run([pdftotext, "-layout", str(files.pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for needle in ("Percentiles with 95% intervals", "Statistical warnings", "Methods and reproducibility",
+                   "SIMULATED", "Figure 1:", "Figure 4:", "git commit", "GPU"):
+        assert needle in text, needle
+    subprocess.run([pdftoppm, "-gray", "-r", "40", str(files.pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.pgm"))
+    assert len(pages) >= 3
+    ink = [_ink(p) for p in pages]
+    # the figures are drawn as vectors with real text: their axis and panel titles are in the PDF
+    for axis in ("time since start (s)", "fraction of samples", "GPU clock (SIMULATED)", "output tokens/s"):
+        assert axis in text, axis
+    # and the pages that hold them are not blank: lines, points and shaded phases put ink on them
+    fig_pages = [i for i, p in enumerate(pages) if "Figure" in subprocess.run(
+        [pdftotext, "-f", str(i + 1), "-l", str(i + 1), str(files.pdf), "-"], capture_output=True,
+        text=True).stdout]
+    assert sum(ink[i] > 0.025 for i in fig_pages) >= 2, ink
+
+
+def test_comparison_report_of_two_runs(recorded, sim, tmp_path):
+    data_dir, run_id = recorded
+    phases = [PhaseSpec("warm", duration_s=0.5, concurrency=1, prompt_tokens=16, output_tokens=8, warmup=True),
+              PhaseSpec("steady", duration_s=2.5, rate=12, prompt_tokens=32, output_tokens=16)]
+    other = tmp_path / "data"
+    import shutil as _sh
+
+    _sh.copytree(data_dir, other)
+    asyncio.run(record_run(Endpoint(sim.url), phases, other, run_id="rep2", simulator={"url": sim.url},
+                           telemetry=TelemetrySpec(gpu="off", host=False), notify=lambda _m: None))
+    with perfkit.open(other) as cat:
+        files = build_report(cat, [run_id, "rep2"], tmp_path / "out")
+        with pytest.raises(ValueError, match="twice"):
+            build_report(cat, [run_id, run_id], tmp_path / "out")
+    assert files.html.name == f"compare-{run_id}-vs-rep2.html" and files.pdf.is_file()
+    html = files.html.read_text()
+    assert "<script" not in html.lower() and "Comparisons" in html and "rep2 against " + run_id in html
+    assert re.search(r"<b>(no significant change|regressed|improved)</b>", html)
+    assert 'id="fig-compare-cdf"' in html and "Run rep2" in html and "Run " + run_id in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -129,5 +130,9 @@ async def test_jsonl_log_is_written_as_requests_finish(tmp_path):
         for i in range(3):
             await post(s.url + "/v1/completions", {"prompt": "a b", "max_tokens": 3, "ignore_eos": True,
                                                    "stream": True}, headers={"X-Request-Id": f"j{i}"})
-        lines = path.read_text().splitlines()  # while the simulator still runs
+        # while the simulator still runs: a line is written once the response has gone out, so the last
+        # may land a moment after the client has read its stream
+        deadline = time.perf_counter() + 5
+        while len(lines := path.read_text().splitlines()) < 3 and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
     assert [json.loads(x)["request_id"] for x in lines] == ["j0", "j1", "j2"]

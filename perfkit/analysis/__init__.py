@@ -5,7 +5,7 @@ from perfkit.analysis.changepoints import Change, ChangepointDetector, Changepoi
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
-from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, run_series
+from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
 from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
 from perfkit.analysis.percentiles import (
     METHODS,
@@ -40,6 +40,7 @@ __all__ = [
     "f1_margin",
     "heavy_tailed_shifts",
     "holm",
+    "injected_events",
     "integrated_autocorrelation_time",
     "latency_clusters",
     "latency_samples",

@@ -16,7 +16,7 @@ import pandas as pd
 from perfkit.analysis.changepoints import ChangepointDetector, ChangepointResult
 from perfkit.query.catalog import Catalog
 
-__all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "run_series"]
+__all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "injected_events", "run_series"]
 
 DEFAULT_CHANGE_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "e2e_p50_ms", "requests",
                          "output_tokens_per_s", "error_rate", "sm_clock_mhz", "kv_usage", "running")
@@ -64,3 +64,20 @@ def change_table(cat: Catalog, run_id: str, series: tuple[str, ...] = DEFAULT_CH
                 "t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted")}})
     cols = ["series", "t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted"]
     return pd.DataFrame(rows, columns=cols).sort_values(["t", "series"], kind="stable").reset_index(drop=True)
+
+
+def injected_events(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """The simulator's injected events of a run (its ground truth), on the series' time axis.
+
+    Columns ``kind``, ``start_s``, ``end_s`` (s since the run's first send, as ``t_s`` in
+    :func:`run_series`) and ``factor``; empty for a run against a real endpoint.
+    """
+    rid = cat.require_run(run_id)
+    sim = cat.manifest(rid).get("simulator") or {}
+    cols = ["kind", "start_s", "end_s", "factor"]
+    t0 = cat.scalar(f"SELECT min(sent_ns) FROM requests WHERE run_id = '{rid}'")
+    if not sim.get("events") or t0 is None or sim.get("epoch_ns") is None:
+        return pd.DataFrame(columns=cols)
+    off = (sim["epoch_ns"] - t0) / 1e9
+    return pd.DataFrame([{"kind": e["kind"], "start_s": off + e["start_s"], "end_s": off + e["end_s"],
+                          "factor": e.get("factor")} for e in sim["events"]], columns=cols)

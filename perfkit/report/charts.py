@@ -12,7 +12,8 @@ import pandas as pd
 
 from perfkit.query.catalog import Catalog, check_run_id
 
-__all__ = ["TELEMETRY_PANELS", "cdf_chart", "latency_over_time_chart", "phase_windows", "telemetry_chart",
+__all__ = ["TELEMETRY_PANELS", "cdf_chart", "changes_chart", "compare_cdf_chart", "latency_over_time_chart",
+           "phase_windows", "telemetry_chart",
            "throughput_chart"]
 
 _MAX_POINTS = 4000
@@ -80,13 +81,13 @@ def latency_over_time_chart(cat: Catalog, run_id: str, window_s: float = 2.0) ->
         title="Time to first token over the run", width=640, height=240).resolve_scale(color="independent")
 
 
-def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
-    """Empirical CDFs of TTFT, ITL (per chunk) and E2E, log scale, warm-up left out."""
+def _cdf_frame(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """Quantiles of TTFT, ITL (per chunk) and E2E on a grid of levels: columns metric, value_ms, p."""
     rid = check_run_id(run_id)
     grid = ", ".join(f"{(i + 0.5) / _CDF_POINTS:.5f}" for i in range(_CDF_POINTS))
     sel = f"FROM requests WHERE run_id = '{rid}' AND ok AND NOT warmup"
     ps = f"[{grid}]"
-    df = cat.sql(f"""
+    return cat.sql(f"""
         WITH v AS (
           SELECT 'TTFT' AS metric, quantile_cont(ttft_ms, {ps}) AS xs {sel}
           UNION ALL SELECT 'E2E', quantile_cont(e2e_ms, {ps}) {sel}
@@ -94,7 +95,13 @@ def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
              JOIN requests r USING (run_id, request_id)
              WHERE c.run_id = '{rid}' AND r.ok AND NOT r.warmup AND c.itl_ms IS NOT NULL)
         SELECT metric, unnest(xs) AS value_ms, unnest({ps}) AS p FROM v WHERE xs IS NOT NULL
+        ORDER BY metric, p
     """).df()
+
+
+def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
+    """Empirical CDFs of TTFT, ITL (per chunk) and E2E, log scale, warm-up left out."""
+    df = _cdf_frame(cat, run_id)
     return alt.Chart(df).mark_line(strokeWidth=2).encode(
         x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
         y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
@@ -102,6 +109,20 @@ def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
     ).properties(width=200, height=200).facet(
         column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"])
     ).resolve_scale(x="independent").properties(title="Latency distributions (warm-up excluded)")
+
+
+def compare_cdf_chart(cat: Catalog, run_ids: list[str], labels: list[str] | None = None) -> alt.Chart:
+    """The CDFs of several runs overlaid, one colour per run, one panel per metric."""
+    labels = labels or list(run_ids)
+    frames = [_cdf_frame(cat, r).assign(run=lab) for r, lab in zip(run_ids, labels)]
+    df = pd.concat(frames, ignore_index=True)
+    return alt.Chart(df).mark_line(strokeWidth=1.8).encode(
+        x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
+        y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("run:N", sort=labels, legend=alt.Legend(orient="bottom", title=None)),
+    ).properties(width=200, height=200).facet(
+        column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"])
+    ).resolve_scale(x="independent").properties(title="Latency distributions by run (warm-up excluded)")
 
 
 def throughput_chart(cat: Catalog, run_id: str, bin_s: float = 1.0) -> alt.LayerChart:
@@ -171,3 +192,32 @@ def telemetry_chart(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VC
         return None
     return alt.vconcat(*panels).resolve_scale(color="independent").properties(
         title=f"Telemetry on the requests' clock{tag}")
+
+
+def changes_chart(series: pd.DataFrame, changes: list, title: str, *,  # type: ignore[type-arg]
+                  truth: list[tuple[float, float]] | None = None) -> alt.LayerChart:
+    """A windowed series (``t_s``, ``value``) with each detected change and its location interval.
+
+    Parameters
+    ----------
+    series : DataFrame
+        From :func:`perfkit.analysis.run_series`.
+    changes : list of Change
+        From :func:`perfkit.analysis.detect_changes` (``t``, ``t_lo``, ``t_hi``, ``before``, ``after``).
+    truth : list of (start_s, end_s), optional
+        Injected events (ground truth on the simulator), drawn as shaded spans.
+    """
+    base = alt.Chart(series).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
+        x=alt.X("t_s:Q", title="time since first send (s)"), y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log")))
+    cdf = pd.DataFrame([{"t": c.t, "t_lo": c.t_lo, "t_hi": c.t_hi + 1e-9, "label": f"×{c.ratio:.2f}"} for c in changes],
+                       columns=["t", "t_lo", "t_hi", "label"])
+    band = alt.Chart(cdf).mark_rect(color="#D55E00", opacity=0.18).encode(x="t_lo:Q", x2="t_hi:Q")
+    rule = alt.Chart(cdf).mark_rule(color="#D55E00", strokeWidth=2).encode(x="t:Q")
+    text = alt.Chart(cdf).mark_text(align="left", dx=4, dy=-4, baseline="top", color="#D55E00").encode(
+        x="t:Q", y=alt.YValue(0), text="label:N")
+    layers = [band, rule, text]
+    if truth:
+        tdf = pd.DataFrame(truth, columns=["start_s", "end_s"]).assign(label="injected")
+        layers.insert(0, alt.Chart(tdf).mark_rect(color="#777", opacity=0.10).encode(x="start_s:Q", x2="end_s:Q"))
+    return alt.layer(*layers, base).properties(
+        width=640, height=220, title=f"{title}: changes found (red, with location interval), injected events (grey)")

@@ -6,14 +6,15 @@ from typing import Any
 
 import altair as alt
 
-__all__ = ["PALETTE", "themed_spec"]
+__all__ = ["PALETTE", "theme_config", "themed_spec"]
 
 # Okabe & Ito's colour-blind-safe palette
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
 
-def _config() -> dict[str, Any]:
+def theme_config() -> dict[str, Any]:
+    """The Vega-Lite ``config`` of perfkit's publication theme."""
     return {
         "font": FONT,
         "background": "white",
@@ -31,5 +32,5 @@ def _config() -> dict[str, Any]:
 def themed_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
     """The chart's Vega-Lite spec (a dict) with perfkit's theme as its config."""
     spec = chart.to_dict()
-    spec["config"] = _config()
+    spec["config"] = theme_config()
     return spec
