@@ -225,7 +225,7 @@ def render_typst(doc: Document, fig_dir: Path) -> str:
     body = "".join(_block(s, fig_dir, names) for s in doc.sections)
     gen = f"#v(1em)\n#text(size: 8pt, fill: luma(110))[{_inline(doc.generated)}]\n"
     title = f"#text(size: 17pt, weight: \"bold\")[{_inline(doc.title)}] \\\n"
-    return f"{head}\n{title}{sub}\n{body}{gen}"
+    return f"{head}\n#block[#set par(justify: false)\n{title}{sub}]\n{body}{gen}"
 
 
 def compile_pdf(doc: Document, path: Path) -> Path:
