@@ -5,6 +5,7 @@ from perfkit.analysis.changepoints import Change, ChangepointDetector, Changepoi
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
+from perfkit.analysis.quantreg import QuantRegResult, quantile_regression
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
 from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
 from perfkit.analysis.percentiles import (
@@ -28,6 +29,7 @@ __all__ = [
     "ChangepointResult",
     "ComparisonResult",
     "PercentileEstimate",
+    "QuantRegResult",
     "StabilityVerdict",
     "batch_means_time",
     "block_length",
@@ -50,6 +52,7 @@ __all__ = [
     "percentile_ci",
     "percentile_table",
     "phase_stability",
+    "quantile_regression",
     "run_series",
     "stability_table",
 ]

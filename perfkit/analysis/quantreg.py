@@ -1,0 +1,188 @@
+"""Quantile regression of latency on load and request factors, with cluster-robust intervals.
+
+``quantile_regression(df, "ttft_ms ~ running + prompt_tokens", qs=(0.5, 0.9, 0.99), cluster="run_id")``
+fits each quantile with statsmodels' :class:`~statsmodels.regression.quantile_regression.QuantReg`
+(the coefficients are statsmodels', which the tests check to 1e-6) and adds what a latency study
+needs besides:
+
+- **Intervals that survive dependence.** Requests of one run, or of neighbouring seconds, share a
+  queue; treating them as independent gives intervals far too narrow.  The covariance is the
+  cluster-robust sandwich of Parente & Santos Silva (2016): ``A⁻¹ B A⁻¹ / n`` with ``A`` the
+  kernel estimate of the conditional density at the quantile (Powell, Hall–Sheather bandwidth) and
+  ``B`` built from the score summed within each cluster.  Clusters are a column (runs) or
+  consecutive blocks of ``block`` rows in time order.
+- **No crossing.** Separately fitted quantile lines can cross; predictions are rearranged
+  (sorted across the quantile levels at each point, Chernozhukov, Fernández-Val & Galichon 2010),
+  which never moves an estimate further from the truth.
+
+References
+----------
+Koenker, R. & Bassett, G., "Regression quantiles", *Econometrica* 46(1), 1978.
+Parente, P. M. D. C. & Santos Silva, J. M. C., "Quantile regression with clustered data",
+*Journal of Econometric Methods* 5(1), 2016.
+Chernozhukov, V., Fernández-Val, I. & Galichon, A., "Quantile and probability curves without
+crossing", *Econometrica* 78(3), 2010.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["QuantRegResult", "quantile_regression"]
+
+
+@dataclass
+class QuantRegResult:
+    """Coefficients per quantile with cluster-robust standard errors and intervals.
+
+    Attributes
+    ----------
+    formula : str
+    qs : tuple of float
+    params, bse, lo, hi : DataFrame
+        One row per term, one column per quantile level.
+    n : int
+        Rows used (rows with a missing value in the formula's variables are dropped).
+    n_clusters : int
+    level : float
+    cov : dict
+        Covariance matrix of the coefficients, per quantile level.
+    """
+
+    formula: str
+    qs: tuple[float, ...]
+    params: pd.DataFrame
+    bse: pd.DataFrame
+    lo: pd.DataFrame
+    hi: pd.DataFrame
+    n: int
+    n_clusters: int
+    level: float
+    cov: dict[float, np.ndarray]
+    _design_info: object
+
+    def table(self) -> pd.DataFrame:
+        """Long form: one row per term and quantile (``term``, ``q``, ``coef``, ``se``, ``lo``, ``hi``)."""
+        rows = [{"term": t, "q": q, "coef": self.params.at[t, q], "se": self.bse.at[t, q],
+                 "lo": self.lo.at[t, q], "hi": self.hi.at[t, q]} for q in self.qs for t in self.params.index]
+        return pd.DataFrame(rows)
+
+    def predict(self, new: pd.DataFrame) -> pd.DataFrame:
+        """Predicted quantiles at the rows of ``new``, rearranged so that they never cross, with intervals.
+
+        Columns ``q``, ``row`` (position in ``new``), ``estimate``, ``lo``, ``hi`` (the interval
+        of the unrearranged fit at that level; rearrangement keeps the estimate inside the range of
+        the fitted lines, not necessarily inside each interval when lines cross).
+        """
+        import patsy
+
+        x = np.asarray(patsy.build_design_matrices([self._design_info], new, return_type="dataframe")[0])
+        raw = np.column_stack([x @ self.params[q].to_numpy() for q in self.qs])
+        fitted = np.sort(raw, axis=1)  # rearrangement: the qs are increasing, so sort across them
+        z = stats.norm.ppf(0.5 + self.level / 2)
+        rows = []
+        for j, q in enumerate(self.qs):
+            se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.cov[q], x))
+            for i in range(len(x)):
+                rows.append({"q": q, "row": i, "estimate": fitted[i, j], "lo": raw[i, j] - z * se[i],
+                             "hi": raw[i, j] + z * se[i]})
+        return pd.DataFrame(rows)
+
+
+def _hall_sheather(n: int, q: float, alpha: float = 0.05) -> float:
+    """The Hall–Sheather bandwidth on the probability scale."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    x0 = stats.norm.ppf(q)
+    f0 = stats.norm.pdf(x0)
+    return n ** (-1 / 3) * z ** (2 / 3) * ((1.5 * f0**2) / (2 * x0**2 + 1)) ** (1 / 3)
+
+
+def _sandwich(x: np.ndarray, resid: np.ndarray, q: float, groups: np.ndarray) -> np.ndarray:
+    """Cluster-robust covariance of quantile-regression coefficients (Parente & Santos Silva 2016)."""
+    n = len(resid)
+    h = _hall_sheather(n, q)
+    h = min(h, q - 1e-6, 1 - q - 1e-6) if 0 < q < 1 else h
+    scale = min(np.std(resid, ddof=1), stats.iqr(resid) / 1.349) or np.std(resid) or 1.0
+    hn = scale * (stats.norm.ppf(q + h) - stats.norm.ppf(q - h))
+    k = np.abs(resid) < hn  # uniform kernel of half-width hn (Powell)
+    a = (x[k].T @ x[k]) / (2 * hn * n)
+    psi = q - (resid < 0)
+    score = x * psi[:, None]
+    _, inv = np.unique(groups, return_inverse=True)
+    sums = np.zeros((inv.max() + 1, x.shape[1]))
+    np.add.at(sums, inv, score)
+    b = sums.T @ sums / n
+    ainv = np.linalg.pinv(a)
+    g = len(sums)
+    corr = g / (g - 1) if g > 1 else 1.0  # small-cluster correction, as for OLS cluster-robust errors
+    return corr * ainv @ b @ ainv / n
+
+
+def quantile_regression(data: pd.DataFrame, formula: str, qs: tuple[float, ...] = (0.5, 0.9, 0.99), *,
+                        cluster: str | None = None, block: int | None = None, order: str | None = None,
+                        level: float = 0.95, max_iter: int = 5000) -> QuantRegResult:
+    """Fit ``formula`` at each quantile level of ``qs``, with cluster-robust intervals.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per request (e.g. from :meth:`perfkit.query.Catalog.request_telemetry`).
+    formula : str
+        Patsy formula, e.g. ``"ttft_ms ~ running + prompt_tokens"`` or ``"np.log(ttft_ms) ~ C(phase)"``.
+    qs : tuple of float
+        Quantile levels, each in (0, 1).
+    cluster : str, optional
+        Column whose values are clusters (``run_id``: requests of one run are dependent).
+    block : int, optional
+        Without ``cluster``: clusters of ``block`` consecutive rows, in ``order`` (a column, e.g.
+        ``sent_ns``) or the rows' order.  Default (neither): each row its own cluster, which is only
+        right for independent requests.
+    level : float
+        Confidence level of the intervals.
+    max_iter : int
+        Iterations allowed to statsmodels' solver.
+    """
+    import patsy
+    from statsmodels.regression.quantile_regression import QuantReg
+
+    qs = tuple(float(q) for q in qs)
+    if not qs or any(not 0 < q < 1 for q in qs):
+        raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {qs}")
+    if list(qs) != sorted(set(qs)):
+        raise ValueError(f"give the quantile levels once each, in increasing order, got {qs}")
+    if cluster is not None and cluster not in data:
+        raise ValueError(f"cluster column {cluster!r} is not in the data (columns: {', '.join(map(str, data.columns))})")
+    df = data.sort_values(order, kind="stable") if order is not None else data
+    try:
+        y, x = patsy.dmatrices(formula, df, return_type="dataframe", NA_action="drop")
+    except patsy.PatsyError as exc:
+        raise ValueError(f"formula {formula!r}: {exc}") from None
+    n = len(y)
+    if n <= x.shape[1] + 1:
+        raise ValueError(f"{n} complete rows are too few to fit {x.shape[1]} coefficients")
+    if cluster is not None:
+        groups = df.loc[y.index, cluster].to_numpy()
+    elif block is not None:
+        if block < 1:
+            raise ValueError(f"block must be at least 1 row, got {block}")
+        groups = np.arange(n) // block
+    else:
+        groups = np.arange(n)
+    z = stats.norm.ppf(0.5 + level / 2)
+    yv, xv = y.iloc[:, 0].to_numpy(dtype=float), x.to_numpy(dtype=float)
+    model = QuantReg(y, x)
+    params, bse, lo, hi, cov = {}, {}, {}, {}, {}
+    for q in qs:
+        res = model.fit(q=q, max_iter=max_iter)
+        b = res.params.to_numpy()
+        v = _sandwich(xv, yv - xv @ b, q, groups)
+        se = np.sqrt(np.clip(np.diag(v), 0, None))
+        params[q], bse[q], lo[q], hi[q], cov[q] = b, se, b - z * se, b + z * se, v
+    terms = list(x.columns)
+    frame = lambda d: pd.DataFrame(d, index=terms)  # noqa: E731
+    return QuantRegResult(formula, qs, frame(params), frame(bse), frame(lo), frame(hi), n,
+                          len(np.unique(groups)), level, cov, x.design_info)
