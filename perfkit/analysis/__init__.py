@@ -5,7 +5,8 @@ from perfkit.analysis.changepoints import Change, ChangepointDetector, Changepoi
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
-from perfkit.analysis.quantreg import QuantRegResult, quantile_regression
+from perfkit.analysis.evt import TailEstimate, gpd_pwm, pot_quantile
+from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
 from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
 from perfkit.analysis.percentiles import (
@@ -31,6 +32,7 @@ __all__ = [
     "PercentileEstimate",
     "QuantRegResult",
     "StabilityVerdict",
+    "TailEstimate",
     "batch_means_time",
     "block_length",
     "change_table",
@@ -39,7 +41,9 @@ __all__ = [
     "compare_to_history",
     "detect_changes",
     "effective_sample_size",
+    "extreme_quantile_regression",
     "f1_margin",
+    "gpd_pwm",
     "heavy_tailed_shifts",
     "holm",
     "injected_events",
@@ -52,6 +56,7 @@ __all__ = [
     "percentile_ci",
     "percentile_table",
     "phase_stability",
+    "pot_quantile",
     "quantile_regression",
     "run_series",
     "stability_table",
