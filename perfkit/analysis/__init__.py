@@ -5,6 +5,7 @@ from perfkit.analysis.changepoints import Change, ChangepointDetector, Changepoi
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
+from perfkit.analysis.capacity import KneeFit, UslFit, knee, usl_fit
 from perfkit.analysis.evt import TailEstimate, gpd_pwm, pot_quantile
 from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
@@ -29,10 +30,12 @@ __all__ = [
     "ChangepointDetector",
     "ChangepointResult",
     "ComparisonResult",
+    "KneeFit",
     "PercentileEstimate",
     "QuantRegResult",
     "StabilityVerdict",
     "TailEstimate",
+    "UslFit",
     "batch_means_time",
     "block_length",
     "change_table",
@@ -48,6 +51,7 @@ __all__ = [
     "holm",
     "injected_events",
     "integrated_autocorrelation_time",
+    "knee",
     "latency_clusters",
     "latency_samples",
     "min_samples",
@@ -60,4 +64,5 @@ __all__ = [
     "quantile_regression",
     "run_series",
     "stability_table",
+    "usl_fit",
 ]
