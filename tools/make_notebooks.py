@@ -275,9 +275,26 @@ def nb_06() -> list:
                           "objective of its SLO, and the goodput, in both runs."),
         new_code_cell("cat.slo([a, b]).df()[['run_id', 'phase', 'class_name', 'requests', 'slo_attainment', "
                       "'goodput_rps']]"),
-        new_markdown_cell("## Capacity: not built yet\n\nThe maximum sustainable load under an SLO with a "
-                          "confidence bound, from a sweep, the saturation knee and a Universal Scalability Law fit "
-                          "are issue 6 and have not landed; no capacity number is printed here until they do."),
+        new_markdown_cell("## Capacity: where latency turns\n\nThe saturation knee needs a sweep: five or more "
+                          "load levels (for example `perfkit run scenarios/sweep.yaml`). For the newest such run "
+                          "in the folder, a continuous two-segment fit of log TTFT p50 against the achieved rate "
+                          "gives the load where latency stops being flat, with a bootstrap interval. The maximum "
+                          "sustainable load under an SLO with a confidence bound is **not built yet** (issue 6)."),
+        new_code_cell("import numpy as np\n"
+                      "from perfkit.analysis import knee\n\n"
+                      "def sweep_levels(r):\n"
+                      "    f = cat.fidelity(r).df().merge(cat.summary(r).df()[['phase', 'ttft_p50_ms']], on='phase')\n"
+                      "    return f[f.target_rate_rps.notna() & f.ttft_p50_ms.gt(0)]\n\n"
+                      "sweeps = [r for r in reversed(ids) if len(sweep_levels(r)) >= 5]\n"
+                      "if not sweeps:\n"
+                      "    print('no run here sweeps 5 or more load levels: make one with '\n"
+                      "          '`perfkit run scenarios/sweep.yaml --endpoint URL`, then rerun this cell')\n"
+                      "else:\n"
+                      "    lv = sweep_levels(sweeps[0])\n"
+                      "    k = knee(lv.achieved_rate_rps, np.log(lv.ttft_p50_ms))\n"
+                      "    print(f'run {sweeps[0]}: TTFT p50 turns at {k.x0:.1f} req/s [{k.x0_lo:.1f}, {k.x0_hi:.1f}] '\n"
+                      "          f'(95% interval; log slope {k.slope_before:.3f} before, {k.slope_after:.3f} after)')\n"
+                      "    display(lv[['phase', 'achieved_rate_rps', 'ttft_p50_ms']].round(2))"),
     ]
 
 
