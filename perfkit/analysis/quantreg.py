@@ -122,6 +122,30 @@ def _sandwich(x: np.ndarray, resid: np.ndarray, q: float, groups: np.ndarray) ->
     return corr * ainv @ b @ ainv / n
 
 
+def _design(data: pd.DataFrame, formula: str, cluster: str | None, block: int | None,
+            order: str | None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The formula's response and design (rows with a missing value dropped) and each row's cluster."""
+    import patsy
+
+    if cluster is not None and cluster not in data:
+        raise ValueError(f"cluster column {cluster!r} is not in the data (columns: {', '.join(map(str, data.columns))})")
+    if block is not None and block < 1:
+        raise ValueError(f"block must be at least 1 row, got {block}")
+    df = data.sort_values(order, kind="stable") if order is not None else data
+    try:
+        y, x = patsy.dmatrices(formula, df, return_type="dataframe", NA_action="drop")
+    except patsy.PatsyError as exc:
+        raise ValueError(f"formula {formula!r}: {exc}") from None
+    n = len(y)
+    if cluster is not None:
+        groups = df.loc[y.index, cluster].to_numpy()
+    elif block is not None:
+        groups = np.arange(n) // block
+    else:
+        groups = np.arange(n)
+    return y, x, groups
+
+
 def quantile_regression(data: pd.DataFrame, formula: str, qs: tuple[float, ...] = (0.5, 0.9, 0.99), *,
                         cluster: str | None = None, block: int | None = None, order: str | None = None,
                         level: float = 0.95, max_iter: int = 5000) -> QuantRegResult:
@@ -146,7 +170,6 @@ def quantile_regression(data: pd.DataFrame, formula: str, qs: tuple[float, ...] 
     max_iter : int
         Iterations allowed to statsmodels' solver.
     """
-    import patsy
     from statsmodels.regression.quantile_regression import QuantReg
 
     qs = tuple(float(q) for q in qs)
@@ -154,24 +177,10 @@ def quantile_regression(data: pd.DataFrame, formula: str, qs: tuple[float, ...] 
         raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {qs}")
     if list(qs) != sorted(set(qs)):
         raise ValueError(f"give the quantile levels once each, in increasing order, got {qs}")
-    if cluster is not None and cluster not in data:
-        raise ValueError(f"cluster column {cluster!r} is not in the data (columns: {', '.join(map(str, data.columns))})")
-    df = data.sort_values(order, kind="stable") if order is not None else data
-    try:
-        y, x = patsy.dmatrices(formula, df, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as exc:
-        raise ValueError(f"formula {formula!r}: {exc}") from None
+    y, x, groups = _design(data, formula, cluster, block, order)
     n = len(y)
     if n <= x.shape[1] + 1:
         raise ValueError(f"{n} complete rows are too few to fit {x.shape[1]} coefficients")
-    if cluster is not None:
-        groups = df.loc[y.index, cluster].to_numpy()
-    elif block is not None:
-        if block < 1:
-            raise ValueError(f"block must be at least 1 row, got {block}")
-        groups = np.arange(n) // block
-    else:
-        groups = np.arange(n)
     z = stats.norm.ppf(0.5 + level / 2)
     yv, xv = y.iloc[:, 0].to_numpy(dtype=float), x.to_numpy(dtype=float)
     model = QuantReg(y, x)
@@ -214,27 +223,17 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
 
     if not threshold_q < q < 1:
         raise ValueError(f"q must lie between threshold_q={threshold_q} and 1, got {q}")
-    df = data.sort_values(order, kind="stable") if order is not None else data
-    try:
-        y, x = patsy.dmatrices(formula, df, return_type="dataframe", NA_action="drop")
-    except patsy.PatsyError as exc:
-        raise ValueError(f"formula {formula!r}: {exc}") from None
+    y, x, groups = _design(data, formula, cluster, block, order)
     n = len(y)
     if n * (1 - threshold_q) < 30:
         raise ValueError(f"{n} rows leave {n * (1 - threshold_q):.0f} above the {threshold_q:g} line; a tail fit "
                          "needs at least 30 (lower threshold_q or use more requests)")
     yv, xv = y.iloc[:, 0].to_numpy(dtype=float), x.to_numpy(dtype=float)
     xn = np.asarray(patsy.build_design_matrices([x.design_info], new, return_type="dataframe")[0])
-    if cluster is not None:
-        groups = df.loc[y.index, cluster].to_numpy()
-    elif block is not None:
-        groups = np.arange(n) // block
-    else:
-        groups = np.arange(n)
     labels, inv = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inv == g) for g in range(len(labels))]
 
-    def fit(idx: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def fit(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
         b = QuantReg(yv[idx], xv[idx]).fit(q=threshold_q, max_iter=5000).params
         b = np.asarray(b)
         exc = yv[idx] - xv[idx] @ b
@@ -242,13 +241,13 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
         xi, sigma = (float(v[0]) for v in gpd_pwm(exc))
         line = xn @ b
         share = len(exc) / len(idx)
-        return _quantile(line, np.full(len(line), xi), np.full(len(line), sigma), share, q), xi, sigma
+        return _quantile(line, np.full(len(line), xi), np.full(len(line), sigma), share, q), line, xi, sigma
 
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' iteration notes on resamples
-        est, xi, sigma = fit(np.arange(n))
+        est, threshold, xi, sigma = fit(np.arange(n))
         rng = np.random.default_rng(seed)
         boots = []
         for _ in range(n_boot):
@@ -256,6 +255,5 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
             boots.append(fit(np.concatenate([members[g] for g in pick]))[0])
     bt = np.array(boots)
     lo, hi = np.nanquantile(bt, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
-    threshold = xn @ np.asarray(QuantReg(yv, xv).fit(q=threshold_q, max_iter=5000).params)
     return pd.DataFrame({"row": np.arange(len(xn)), "estimate": est, "lo": lo, "hi": hi, "threshold": threshold,
                          "xi": xi, "sigma": sigma})

@@ -151,33 +151,27 @@ class Document:
     generated: str
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def figures(self) -> list[Figure]:
-        """Every figure, in order of appearance."""
-        out: list[Figure] = []
+    def blocks(self, kind: type) -> list:  # type: ignore[type-arg]
+        """Every block of type ``kind``, sections searched depth first, in order of appearance."""
+        out = []
 
         def walk(blocks: list[Block]) -> None:
             for b in blocks:
-                if isinstance(b, Figure):
+                if isinstance(b, kind):
                     out.append(b)
                 elif isinstance(b, Section):
                     walk(b.blocks)
 
         walk(list(self.sections))
         return out
+
+    def figures(self) -> list[Figure]:
+        """Every figure, in order of appearance."""
+        return self.blocks(Figure)
 
     def images(self) -> list[Image]:
         """Every pre-rendered image (a notebook's outputs), in order of appearance."""
-        out: list[Image] = []
-
-        def walk(blocks: list[Block]) -> None:
-            for b in blocks:
-                if isinstance(b, Image):
-                    out.append(b)
-                elif isinstance(b, Section):
-                    walk(b.blocks)
-
-        walk(list(self.sections))
-        return out
+        return self.blocks(Image)
 
 
 _INLINE = re.compile(r"\*\*(.+?)\*\*|\*(.+?)\*|`(.+?)`")
