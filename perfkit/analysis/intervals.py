@@ -19,19 +19,32 @@ __all__ = ["LATENCY_METRICS", "latency_clusters", "latency_samples", "percentile
 LATENCY_METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
 
 
-def latency_samples(cat: Catalog, run_id: str, metric: str, phase: str | None = None) -> dict[str, np.ndarray]:
-    """The samples of ``metric`` per phase (or of one phase), in time order, as numpy arrays (ms)."""
+def latency_samples(cat: Catalog, run_id: str, metric: str, phase: str | None = None, *,
+                    class_name: str | None = None, failed_ms: float | None = None) -> dict[str, np.ndarray]:
+    """The samples of ``metric`` per phase (or of one phase), in time order, as numpy arrays (ms).
+
+    ``class_name`` keeps one user class's requests.  With ``failed_ms``, a failed request (not a
+    cancelled one: the client chose that) counts as a sample of that value, for SLO checks where a
+    failure is a miss; per-request metrics only.
+    """
     if metric not in LATENCY_METRICS:
         raise ValueError(f"metric {metric!r} is not one of {', '.join(LATENCY_METRICS)}")
     rid = check_run_id(run_id)
-    where = f"r.run_id = '{rid}' AND r.ok AND NOT r.warmup"
+    where = f"r.run_id = '{rid}' AND NOT r.warmup"
     if phase is not None:
         where += " AND r.phase = '" + phase.replace("'", "''") + "'"
+    if class_name is not None:
+        where += " AND r.class_name = '" + class_name.replace("'", "''") + "'"
     if metric == "itl_ms":
         sql = (f"SELECT r.phase, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
-               f"WHERE {where} AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns")
+               f"WHERE {where} AND r.ok AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns")
+    elif failed_ms is not None:
+        sql = (f"SELECT r.phase, CASE WHEN r.ok THEN r.{metric} ELSE {float(failed_ms)!r} END AS v FROM requests r "
+               f"WHERE {where} AND coalesce(r.error_kind, '') <> 'cancelled' AND (NOT r.ok OR r.{metric} IS NOT NULL) "
+               "ORDER BY r.sent_ns NULLS LAST, r.request_id")
     else:
-        sql = f"SELECT r.phase, r.{metric} AS v FROM requests r WHERE {where} AND r.{metric} IS NOT NULL ORDER BY r.sent_ns"
+        sql = (f"SELECT r.phase, r.{metric} AS v FROM requests r WHERE {where} AND r.ok AND r.{metric} IS NOT NULL "
+               "ORDER BY r.sent_ns")
     df = cat.sql(sql).df()
     return {str(p): g["v"].to_numpy(dtype=float) for p, g in df.groupby("phase", sort=False)}
 

@@ -222,6 +222,28 @@ def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95,
     return PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note)
 
 
+def percentile_lower_bound(x: np.ndarray | list[float], q: float, *, level: float = 0.95) -> float | None:
+    """A one-sided lower confidence bound (at ``(1 − level)/2``) for the ``q``-quantile, even from few samples.
+
+    The ``ess`` interval's lower end, computed also where the sample is too small for an
+    estimate: a bound from Binomial ranks needs far fewer effectively independent samples than
+    the estimate does (from about 3 samples for a p90).  None when even that is not possible.
+    Useful to show that a percentile is *at least* some value, e.g. that an overloaded phase
+    missed a latency bound although its p99 cannot be estimated.
+    """
+    arr = np.asarray(x, dtype=float)
+    arr = arr[np.isfinite(arr)]  # time order kept for the effective sample size
+    if len(arr) < 2:
+        return None
+    alpha = 1 - level
+    widen = (stats.t.ppf(1 - alpha / 2, _BATCHES - 1) / stats.norm.ppf(1 - alpha / 2)) ** 2
+    m = effective_sample_size(arr, q) / widen
+    if stats.binom.ppf(alpha / 2, max(1, int(round(m))), q) < 1:
+        return None
+    lo, _, _ = _order_bounds(np.sort(arr), q, m, alpha)
+    return lo
+
+
 def circular_block_indices(n: int, block: int, rng: np.random.Generator, reps: int) -> np.ndarray:
     """Index arrays of a circular block bootstrap of ``n`` items: ``reps`` rows of ``n`` indices.
 
