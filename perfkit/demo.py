@@ -10,9 +10,10 @@ requests, writes Parquet, prints the summary, writes the HTML report.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from perfkit._aio import run_sync
 from perfkit.client.openai import Endpoint
 from perfkit.client.runner import PhaseSpec
 from perfkit.collect.telemetry import TelemetrySpec
@@ -20,7 +21,9 @@ from perfkit.sim.config import SimConfig, SimEvent
 from perfkit.sim.process import SimProcess
 from perfkit.workload.content import Slo, UserClass
 
-__all__ = ["DemoPlan", "demo_phases"]
+__all__ = ["DEMO_VARIANTS", "DemoPlan", "demo_phases", "run_variants", "variant_phases"]
+
+DEMO_VARIANTS = ("fp16", "int8", "int4")
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,15 @@ class DemoPlan:
     heavy_rate: float = 20.0
     throttle_rate: float = 6.0
     throttle_factor: float = 3.0
+    variant_step_s: float = 8.0
+    variant_rates: tuple[float, ...] = (18.0, 28.0, 38.0)
 
     def scaled(self, k: float) -> DemoPlan:
-        """The same plan with every duration multiplied by ``k``."""
-        return DemoPlan(self.warmup_s * k, self.light_s * k, self.heavy_s * k, self.throttle_s * k,
-                        self.light_rate, self.heavy_rate, self.throttle_rate, self.throttle_factor)
+        """The same plan with every duration multiplied by ``k`` (a variant's steps no shorter than 8 s)."""
+        return replace(self, warmup_s=self.warmup_s * k, light_s=self.light_s * k, heavy_s=self.heavy_s * k,
+                       throttle_s=self.throttle_s * k,
+                       # a variant's levels need ~100 requests each for a p90 with an interval: no shorter than 8 s
+                       variant_step_s=max(8.0, self.variant_step_s * k))
 
 
 def demo_phases(plan: DemoPlan) -> tuple[list[PhaseSpec], list[SimEvent]]:
@@ -81,3 +88,32 @@ async def run_demo(data_dir: Path, plan: DemoPlan, sim: SimProcess, seed: int = 
 
 def default_sim_config(seed: int = 0) -> SimConfig:
     return SimConfig(seed=seed)
+
+
+def variant_phases(plan: DemoPlan) -> list[PhaseSpec]:
+    """A short rate sweep (one Poisson phase per rate) measuring one model variant."""
+    warm = PhaseSpec("warmup", duration_s=max(0.5, plan.variant_step_s / 5), concurrency=4, prompt_tokens=256,
+                     output_tokens=64, warmup=True)
+    return [warm] + [PhaseSpec(f"rate={r:g}", duration_s=plan.variant_step_s, rate=r, arrival="poisson",
+                               prompt_tokens=256, output_tokens=128) for r in plan.variant_rates]
+
+
+def run_variants(data_dir: Path, plan: DemoPlan, seed: int = 0, variants: tuple[str, ...] = DEMO_VARIANTS,
+                 notify=None) -> list[str]:  # type: ignore[no-untyped-def]
+    """Measure each simulated model variant in turn (its own simulator), tagged with its name; returns run ids.
+
+    Each variant's simulator states its quality in its config, which the manifest keeps, so
+    :func:`perfkit.analysis.tradeoffs` can draw the cost-quality curve from these runs alone.
+    """
+    from perfkit.recorder import record_run
+    from perfkit.sim.variants import variant_config
+
+    ids = []
+    for name in variants:
+        with SimProcess(variant_config(name, SimConfig(seed=seed))) as sim:
+            res = run_sync(record_run(
+                Endpoint(sim.url), variant_phases(plan), data_dir, seed=seed,
+                label=f"perfkit demo: model variant {name} (simulated)", tags={"variant": name, "workload": "chat"},
+                telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5, host=False), notify=notify))
+        ids.append(res.run_id)
+    return ids

@@ -19,10 +19,11 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from perfkit._aio import run_sync
 from perfkit.query.catalog import Catalog
 from perfkit.report.theme import theme_config
 
-__all__ = ["open_data", "setup", "show_svg"]
+__all__ = ["open_data", "open_variants", "plain_runs", "setup", "show_svg"]
 
 
 def setup() -> None:
@@ -54,6 +55,9 @@ def show_svg(chart: alt.TopLevelMixin) -> None:
 def open_data(data_dir: str | Path | None = None, *, min_runs: int = 1, scale: float = 0.5) -> Catalog:
     """Open ``data_dir``; when it holds fewer than ``min_runs`` runs, make demo runs there first.
 
+    Runs tagged with a model variant (the demo's trade-off runs) do not count: see
+    :func:`open_variants`.
+
     Parameters
     ----------
     data_dir : path, optional
@@ -65,10 +69,9 @@ def open_data(data_dir: str | Path | None = None, *, min_runs: int = 1, scale: f
     scale : float
         Duration multiplier of demo runs made here (0.5: about 25 s of traffic each).
     """
-    path = Path(data_dir) if data_dir is not None else (Path("../data") if Path.cwd().name == "notebooks"
-                                                         else Path("data"))
+    path = _data_path(data_dir)
     cat = Catalog(path) if path.is_dir() else None
-    have = len(cat.run_ids()) if cat is not None else 0
+    have = len(plain_runs(cat)) if cat is not None else 0
     if have >= min_runs:
         assert cat is not None
         return cat
@@ -86,13 +89,37 @@ def open_data(data_dir: str | Path | None = None, *, min_runs: int = 1, scale: f
     return Catalog(path)
 
 
+def _data_path(data_dir: str | Path | None) -> Path:
+    if data_dir is not None:
+        return Path(data_dir)
+    return Path("../data") if Path.cwd().name == "notebooks" else Path("data")
+
+
+def plain_runs(cat: Catalog) -> list[str]:
+    """Runs not tagged with a model variant, oldest first (the demo's main runs, or any ordinary run)."""
+    tagged = {r[0] for r in cat.sql("SELECT run_id FROM runs WHERE variant IS NOT NULL").fetchall()}
+    return [r for r in cat.run_ids() if r not in tagged]
+
+
+def open_variants(data_dir: str | Path | None = None) -> Catalog:
+    """Open ``data_dir``; when no run there names a model variant, measure the demo's three simulated ones first.
+
+    Each variant (fp16, int8, int4; :mod:`perfkit.sim.variants`) gets a three-step rate sweep on its
+    own simulator, about 30 s each (:func:`perfkit.demo.run_variants`).
+    """
+    path = _data_path(data_dir)
+    if path.is_dir():
+        with Catalog(path) as cat:
+            if cat.scalar("SELECT count(*) FROM runs WHERE variant IS NOT NULL"):
+                return Catalog(path)
+    from perfkit.demo import DEMO_VARIANTS, DemoPlan, run_variants
+
+    print(f"{path} holds no run of a model variant; measuring the simulated {', '.join(DEMO_VARIANTS)} "
+          "(about 90 s) ...", file=sys.stderr)
+    run_variants(path, DemoPlan())
+    return Catalog(path)
+
+
 def _run(coro):  # type: ignore[no-untyped-def]
     """Run a coroutine from a notebook, whose kernel may already have an event loop running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+    return run_sync(coro)

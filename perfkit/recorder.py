@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from perfkit.client.openai import Endpoint, discover_model, make_session
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
@@ -66,6 +68,21 @@ def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
     return d
 
 
+async def _detect_simulator(session: Any, endpoint: Endpoint) -> dict[str, Any] | None:
+    """The simulator's config when ``endpoint`` is perfkit's simulator (its ``/sim/config`` answers), else None."""
+    root = endpoint.base_url.rstrip("/").removesuffix("/v1")
+    try:
+        async with session.get(root + "/sim/config", timeout=aiohttp.ClientTimeout(total=2.0)) as resp:
+            if resp.status != 200:
+                return None
+            cfg = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        return None
+    if not isinstance(cfg, dict) or "step_base_ms" not in cfg:
+        return None
+    return {"config": cfg, "url": redact_url(root), "detected": True}
+
+
 async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], data_dir: str | Path = "data", *,
                      seed: int = 0, run_id: str | None = None, label: str | None = None,
                      simulator: dict[str, Any] | None = None, read_timeout_s: float = 60.0,
@@ -73,7 +90,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                      on_start: Callable[[LoadRunner, str], None] | None = None,
                      command: list[str] | None = None, scenario: dict[str, Any] | None = None,
                      router: Router | None = None, telemetry: TelemetrySpec | None = None,
-                     notify: Callable[[str], None] | None = None) -> RunResult:
+                     notify: Callable[[str], None] | None = None,
+                     tags: dict[str, str] | None = None) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
@@ -109,6 +127,10 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
     notify : callable, optional
         Receives one line for each thing the user should know before traffic
         starts (GPU counters off, no ``/metrics``); default: the ``perfkit`` logger.
+    tags : dict of str to str, optional
+        Labels kept in the manifest and the ``runs`` view, e.g. ``{"variant": "int8", "workload": "chat"}``
+        (trade-off analyses group runs by ``variant``).  Against perfkit's simulator the variant it
+        simulates is found by itself.
     """
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
@@ -122,6 +144,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             if not ep.model:
                 endpoints[i] = dataclasses.replace(ep, model=await discover_model(session, ep))
         endpoint = endpoints[0]
+        if simulator is None:
+            simulator = await _detect_simulator(session, endpoint)
         router = router or Router(len(endpoints))
         manifest: dict[str, Any] = {
             "status": "running", "label": label, "seed": seed, "pid": os.getpid(),
@@ -135,7 +159,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             "phases": [_phase_dict(p) for p in phases],
             "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
                        "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns"},
-            "simulator": simulator, "scenario": scenario, "command": command if command is not None else sys.argv,
+            "simulator": simulator, "tags": dict(tags or {}), "scenario": scenario, "command": command if command is not None else sys.argv,
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }

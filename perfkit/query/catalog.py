@@ -93,6 +93,8 @@ class Catalog:
             except (OSError, ValueError) as exc:
                 raise DataError(f"manifest {path} cannot be read ({exc}); move it away or repair it") from None
             endpoint = m.get("endpoint") or {}
+            tags = m.get("tags") or {}
+            sim_cfg = (m.get("simulator") or {}).get("config") or {}
             rows.append({
                 "run_id": path.parent.name.removeprefix("run_id="),
                 "status": effective_status(m),
@@ -102,12 +104,15 @@ class Catalog:
                 "gpu_source": ((m.get("telemetry") or {}).get("gpu") or {}).get("source"),
                 "requests": (m.get("counts") or {}).get("requests"),
                 "perfkit_version": ((m.get("environment") or {}).get("versions") or {}).get("perfkit"),
+                "variant": tags.get("variant") or sim_cfg.get("variant"),
+                "tags": json.dumps(tags, sort_keys=True),
             })
         schema = pa.schema([("run_id", pa.string()), ("status", pa.string()), ("started_utc", pa.string()),
                             ("finished_utc", pa.string()), ("label", pa.string()), ("endpoint", pa.string()),
                             ("model", pa.string()), ("simulated", pa.bool_()), ("seed", pa.int64()),
                             ("gpu_source", pa.string()),
-                            ("requests", pa.int64()), ("perfkit_version", pa.string())])
+                            ("requests", pa.int64()), ("perfkit_version", pa.string()), ("variant", pa.string()),
+                            ("tags", pa.string())])
         return pa.Table.from_pylist(rows, schema=schema)
 
     # -- queries -----------------------------------------------------------

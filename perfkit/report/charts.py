@@ -14,7 +14,7 @@ from perfkit.query.catalog import Catalog, check_run_id
 
 __all__ = ["TELEMETRY_PANELS", "cdf_chart", "changes_chart", "compare_cdf_chart", "latency_over_time_chart",
            "phase_windows", "telemetry_chart",
-           "throughput_chart"]
+           "throughput_chart", "tradeoff_chart"]
 
 _MAX_POINTS = 4000
 _CDF_POINTS = 200
@@ -221,3 +221,35 @@ def changes_chart(series: pd.DataFrame, changes: list, title: str, *,  # type: i
         layers.insert(0, alt.Chart(tdf).mark_rect(color="#777", opacity=0.10).encode(x="start_s:Q", x2="end_s:Q"))
     return alt.layer(*layers, base).properties(
         width=640, height=220, title=f"{title}: changes found (red, with location interval), injected events (grey)")
+
+
+def tradeoff_chart(tab: pd.DataFrame, x: str = "cost_per_mtok_usd", y: str = "quality") -> alt.LayerChart:
+    """Quality against cost per million output tokens, one point per variant, the Pareto frontier drawn.
+
+    ``tab`` is :func:`perfkit.analysis.tradeoffs`' table: error bars are its ``_lo``/``_hi``
+    columns, filled points are on the frontier, and each label gives the bootstrap probability of
+    being on it.
+    """
+    titles = {"cost_per_mtok_usd": "cost per 1M output tokens at the SLO-feasible load ($)",
+              "quality": "quality" + (f" ({tab.attrs['quality_task']})" if tab.attrs.get("quality_task") else "")}
+    df = tab[tab[x].notna() & tab[y].notna()].copy()
+    if df.empty:
+        raise ValueError(f"no variant has both {x} and {y}: none met the SLOs at any load level of its runs")
+    df["frontier"] = df["on_front"].map({True: "on the Pareto frontier", False: "dominated"})
+    df["label"] = [f"{v}  P(front)={p:.2f}" for v, p in zip(df["variant"], df["p_front"])]
+    base = alt.Chart(df)
+    xs = alt.X(f"{x}:Q", title=titles.get(x, x), scale=alt.Scale(zero=False, padding=30))
+    ys = alt.Y(f"{y}:Q", title=titles.get(y, y), scale=alt.Scale(zero=False, padding=30))
+    xbar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=alt.X(f"{x}_lo:Q"), x2=f"{x}_hi:Q", y=ys)
+    ybar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=xs, y=alt.Y(f"{y}_lo:Q"), y2=f"{y}_hi:Q")
+    front = df[df["on_front"]].sort_values(x)
+    line = alt.Chart(front).mark_line(strokeDash=[5, 3], strokeWidth=1.5, color="#555", interpolate="step-after").encode(
+        x=xs, y=ys)
+    pts = base.mark_point(size=140, strokeWidth=2).encode(
+        x=xs, y=ys, fill=alt.Fill("frontier:N", scale=alt.Scale(domain=["on the Pareto frontier", "dominated"],
+                                                                  range=["#1f6fb4", "white"]),
+                                  legend=alt.Legend(orient="bottom", title=None)),
+        color=alt.value("#1f6fb4"))
+    text = base.mark_text(align="left", dx=9, dy=-9, fontSize=11).encode(x=xs, y=ys, text="label:N")
+    return alt.layer(line, xbar, ybar, pts, text).properties(
+        width=520, height=320, title="Compression trade-off: quality against serving cost")

@@ -109,6 +109,15 @@ class SimConfig:
         running); linear in between, so quality degrades under load.
     seed : int
         Seed of every random draw (natural lengths, error bursts).
+    variant : str, optional
+        Name of the model variant this engine stands for (``fp16``, ``int8``, ``int4``...; set by
+        :func:`perfkit.sim.variants.variant_config`); recorded in manifests so runs can be grouped by it.
+    quality, quality_stderr : float, optional
+        The variant's quality score on ``quality_task`` and its standard error: a stated,
+        SIMULATED figure (the simulator cannot evaluate a model), so that trade-off analyses have
+        a quality axis to read from the manifest.
+    quality_task : str
+        What ``quality`` measures.
     events : tuple of SimEvent
         Scheduled perturbations.
     """
@@ -129,6 +138,10 @@ class SimConfig:
     probe_wrong_rate: float = 0.02
     probe_wrong_rate_full: float = 0.3
     seed: int = 0
+    variant: str | None = None
+    quality: float | None = None
+    quality_stderr: float | None = None
+    quality_task: str = "simulated accuracy"
     events: tuple[SimEvent, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
