@@ -39,6 +39,10 @@ def cmd_sim(a: argparse.Namespace) -> int:
     from perfkit.sim.process import serve
 
     cfg = load_sim_config(a.config) if a.config else SimConfig()
+    if a.variant:
+        from perfkit.sim.variants import variant_config
+
+        cfg = variant_config(a.variant, cfg)
     if a.seed is not None:
         import dataclasses
 
@@ -93,6 +97,17 @@ def _add_telemetry_flags(p: argparse.ArgumentParser, gpu_default: str) -> None:
     g.add_argument("--server-pid", type=int, help="a local server's pid: its process tree's CPU and memory are sampled")
 
 
+def _tags(items: list[str] | None) -> dict[str, str]:
+    tags = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not key.strip().replace("_", "").replace("-", "").isalnum():
+            raise PerfkitError(f"--tag {item!r} must read KEY=VALUE with a name of letters, digits, '_' or '-', "
+                               "e.g. --tag variant=int8")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from perfkit.client.openai import Endpoint
     from perfkit.progress import ProgressDisplay
@@ -128,12 +143,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     seed = a.seed if a.seed is not None else (scenario.seed if scenario else 0)
     display = ProgressDisplay() if not a.quiet else None
     telemetry = _telemetry_spec(a)
+    tags = _tags(a.tag)
     scen = {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} \
         if scenario else None
 
     async def go():  # type: ignore[no-untyped-def]
         try:
             return await record_run(endpoints, phases, a.data_dir, seed=seed, run_id=a.run_id, label=a.label,
+                                    tags=tags,
                                     read_timeout_s=a.read_timeout, flush_interval_s=a.flush_interval,
                                     on_start=display.attach if display else None, scenario=scen, router=router,
                                     telemetry=telemetry, notify=_notice)
@@ -162,6 +179,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
     plan = DemoPlan().scaled(a.scale)
     data_dir = Path(a.data_dir)
+    tradeoff_lines: list[str] = []
+    if not a.no_variants:
+        # first, so that the main run below is the newest one ('latest')
+        tradeoff_lines = _demo_variants(a, plan, data_dir)
     print("starting the simulated LLM endpoint (no GPU, no model) ...", file=sys.stderr)
     with SimProcess(default_sim_config(a.seed)) as sim:
         print(f"simulator at {sim.url}; running about {plan.warmup_s + plan.light_s + plan.heavy_s + plan.throttle_s:.0f} s "
@@ -186,8 +207,37 @@ def cmd_demo(a: argparse.Namespace) -> int:
     print(f"requests: {n} recorded in {(data_dir / 'requests').resolve()}/run_id={result.run_id}/")
     print(f"report:   {report.html.resolve()}")
     print(f"          {report.pdf.resolve() if report.pdf else ''} (PDF); figures in {report.figures}/")
+    for line in tradeoff_lines:
+        print(line)
     print(f"query:    perfkit query {data_dir} \"SELECT phase, count(*), median(ttft_ms) FROM requests GROUP BY ALL\"")
     return 0
+
+
+def _demo_variants(a: argparse.Namespace, plan, data_dir: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """Measure the simulated variants and write their trade-off report; the lines to print at the end."""
+    import pandas as pd
+
+    from perfkit.demo import DEMO_VARIANTS, run_variants
+    from perfkit.query.catalog import Catalog
+    from perfkit.report.tradeoff_report import write_tradeoff_report
+
+    print(f"measuring {len(DEMO_VARIANTS)} simulated model variants ({', '.join(DEMO_VARIANTS)}), each with a "
+          f"rate sweep of {len(plan.variant_rates)} x {plan.variant_step_s:.0f} s (about "
+          f"{len(DEMO_VARIANTS) * (len(plan.variant_rates) * plan.variant_step_s + 6):.0f} s) ...", file=sys.stderr)
+    ids = run_variants(data_dir, plan, seed=a.seed, notify=_notice)
+    with Catalog(data_dir) as cat:
+        files, tab = write_tradeoff_report(cat, a.reports_dir, run_ids=ids)
+    lines = ["", "compression trade-off (simulated variants; SLOs TTFT p90 <= 200 ms, ITL p99 <= 50 ms):"]
+    for r in tab.to_dict("records"):
+        if pd.isna(r["cost_per_mtok_usd"]):
+            lines.append(f"  {r['variant']:>5}: no load level met the SLOs with confidence; no cost")
+            continue
+        lines.append(f"  {r['variant']:>5}: max {r['load']:.1f} req/s under the SLOs, ${r['cost_per_mtok_usd']:.3f} per 1M "
+                     f"output tokens, quality {r['quality']:.3f} ({r['quality_recovery_pct']:.1f}% of fp16), "
+                     f"P(Pareto frontier) {r['p_front']:.2f}")
+    lines.append(f"trade-offs: {files.html.resolve()}")
+    lines.append(f"            figure {files.figures.resolve() if files.figures else ''}/tradeoff.svg")
+    return lines
 
 
 def cmd_query(a: argparse.Namespace) -> int:
@@ -283,6 +333,48 @@ def cmd_compare(a: argparse.Namespace) -> int:
     return 1 if res.regressed else 0
 
 
+def cmd_slo(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perfkit.analysis.slo import max_sustainable_load, parse_slos, slo_table
+    from perfkit.query.catalog import Catalog
+
+    try:
+        targets = parse_slos(a.slo)
+    except ValueError as exc:
+        raise PerfkitError(f"--slo: {exc}; presets: chat, rag") from None
+    with Catalog(a.data_dir) as cat:
+        run_id = cat.require_run(a.run)
+        tab = slo_table(cat, run_id, targets, class_name=a.class_name, level=a.level)
+        cols = ["phase", "slo", "n", "estimate_ms", "lo_ms", "hi_ms", "verdict"]
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(tab[cols].to_string(index=False, float_format=lambda v: f"{v:.1f}"))
+        fid = cat.fidelity(run_id).df()
+        if fid["target_rate_rps"].notna().sum() >= 2:
+            cap = max_sustainable_load(cat, run_id, targets, level=a.level, class_name=a.class_name)
+            print()
+            print(cap)
+    return 1 if (tab["verdict"] == "missed").any() and a.fail_on_miss else 0
+
+
+def cmd_bottleneck(a: argparse.Namespace) -> int:
+    from perfkit.analysis.attribution import attribute
+    from perfkit.query.catalog import Catalog
+
+    with Catalog(a.data_dir) as cat:
+        res = attribute(cat, cat.require_run(a.run))
+    for p in res:
+        b = p.breakdown
+        print(f"{p.phase}: {p.verdict} (confidence {100 * p.confidence:.0f}%): {'; '.join(p.reasons)}")
+        print(f"  mean request (ms): client lag {b['schedule_lag']:.1f} | connect {b['connect']:.1f} | "
+              f"queue {b['queue']:.1f} | prefill {b['prefill']:.1f} | decode {b['decode']:.1f} | "
+              f"end to end {b['e2e']:.1f}")
+        if "little_ratio" in p.little:
+            print(f"  Little's law: server holds {p.little['L_server']:.2f} on average, arrival rate x time inside "
+                  f"= {p.little['lambda_W']:.2f} (ratio {p.little['little_ratio']:.2f})")
+    return 0
+
+
 def cmd_schema(a: argparse.Namespace) -> int:
     from perfkit.store.schema import schema_markdown
 
@@ -302,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     s.add_argument("--config", help="YAML or JSON simulator config (engine parameters, events)")
     s.add_argument("--seed", type=int, help="override the config's seed")
+    s.add_argument("--variant", choices=("fp16", "int8", "int4"),
+                   help="simulate this precision of the model: faster, more KV cache, a little less quality")
     s.add_argument("--log", help="append one JSON line per finished request to this file")
     s.set_defaults(func=cmd_sim)
 
@@ -316,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how requests are spread over several --endpoint (default round_robin)")
     r.add_argument("--weights", help="weighted routing: one weight per --endpoint, e.g. 3,1")
     r.add_argument("--scale", type=float, default=1.0, help="multiply the scenario's durations by this")
+    r.add_argument("--tag", action="append", metavar="KEY=VALUE",
+                   help="label the run (repeatable), e.g. --tag variant=int8 --tag workload=chat")
     r.add_argument("--model", help="model name (default: the first one /v1/models lists)")
     r.add_argument("--api", choices=("completions", "chat"), help="default: the scenario's, else completions")
     g = r.add_mutually_exclusive_group()
@@ -349,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--reports-dir", default="reports")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--scale", type=float, default=1.0, help="multiply every phase duration by this")
+    d.add_argument("--no-variants", action="store_true",
+                   help="skip the three simulated model variants (fp16, int8, int4) and their trade-off report")
     _add_telemetry_flags(d, "sim")
     d.set_defaults(func=cmd_demo)
 
@@ -392,6 +490,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest relative change that counts (default 0.05 = 5%%)")
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     c.set_defaults(func=cmd_compare)
+
+    so = sub.add_parser("slo", help="check percentile SLOs per phase; from a sweep, the most load that meets them",
+                        description="Per phase and SLO: the percentile with its interval and a verdict (met, "
+                                    "missed, uncertain, not estimable). When the run steps through two or more "
+                                    "open-loop rates (a sweep), also the highest rate meeting every SLO with its "
+                                    "confidence bracket.")
+    so.add_argument("run", help="run id ('latest' allowed)")
+    so.add_argument("--slo", default="chat",
+                    help="a preset (chat, rag) or comma-separated bounds such as 'ttft_p99<=200ms,itl_p99<=50ms'")
+    so.add_argument("--data-dir", default="data")
+    so.add_argument("--class", dest="class_name", help="only this user class's requests")
+    so.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    so.add_argument("--fail-on-miss", action="store_true", help="exit 1 when any phase missed an SLO")
+    so.set_defaults(func=cmd_slo)
+
+    bn = sub.add_parser("bottleneck", help="where each phase's time went, and what limited it",
+                        description="Per phase: the mean request's time split into client lag, connection, server "
+                                    "queue, prefill and decode; a Little's-law check; and the bottleneck (client-, "
+                                    "queue-, prefill-, decode-, KV-capacity-bound, throttled, error-bound) with "
+                                    "its evidence and confidence.")
+    bn.add_argument("run", help="run id ('latest' allowed)")
+    bn.add_argument("--data-dir", default="data")
+    bn.set_defaults(func=cmd_bottleneck)
 
     sc = sub.add_parser("schema", help="print the data schema (columns, units, definitions)")
     sc.set_defaults(func=cmd_schema)

@@ -98,13 +98,21 @@ def test_bad_length_and_missing_data_dir_are_clear_errors(tmp_path, sim):
 
 def test_demo_prints_a_summary_and_the_report_path(tmp_path):
     out = run_cli("demo", "--scale", "0.15", "--data-dir", str(tmp_path / "d"), "--reports-dir",
-                  str(tmp_path / "r"), timeout=300)
+                  str(tmp_path / "r"), timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     for phase in ("light", "heavy", "throttle"):
         assert phase in out.stdout
     assert "SLO met %" in out.stdout and "schedule fidelity" in out.stdout
     report = [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if ln.startswith("report:")][0]
     assert os.path.isfile(report) and report.endswith(".html")
+    # the compression trade-off of three simulated variants, measured by the demo, with the frontier marked
+    for v in ("fp16", "int8", "int4"):
+        assert f"{v}: max " in out.stdout, out.stdout[-2000:]
+    fig = [ln.split("figure", 1)[1].strip() for ln in out.stdout.splitlines() if "tradeoff.svg" in ln][0]
+    svg = open(fig, encoding="utf-8").read()
+    assert all(v in svg for v in ("fp16", "int8", "int4")) and "on the Pareto frontier" in svg and "P(front)" in svg
+    html = [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if ln.startswith("trade-offs:")][0]
+    assert "SIMULATED" in open(html, encoding="utf-8").read()
 
 
 def test_every_cli_command_is_documented_in_the_readme():

@@ -183,42 +183,42 @@ def nb_03() -> list:
 
 def nb_04() -> list:
     return [
-        new_markdown_cell("# Where is the bottleneck?\n\n**The named verdict is not built yet.** Bottleneck "
-                          "attribution (a per-request latency decomposition and a verdict per phase: client-, "
-                          "queue-, prefill-, decode-, KV-capacity-bound, throttled or error-bound, with its "
-                          "confidence) is issue 6 and has not landed. This notebook lays out the evidence such a "
-                          "verdict rests on, phase by phase, and checks one law every queue obeys."),
+        new_markdown_cell("# Where is the bottleneck?\n\nFor each phase: where the mean request's time went "
+                          "(sent late by the client, connection, server queue, prefill, decode), whether the "
+                          "server's own count of requests agrees with the client's clock (Little's law), and the "
+                          "named limit with its evidence and its confidence. The rules are stated in "
+                          "`perfkit.analysis.attribution`; on simulator scenarios built to have one known "
+                          "bottleneck each, `bench/attribution.py` scores them."),
         new_code_cell(PARAMS_RUN, metadata={"tags": ["parameters"]}),
         new_code_cell(SETUP.format(min_runs=1)),
-        new_markdown_cell("## The evidence per phase\n\nMedians over 1-s windows: latency, GPU clock and "
-                          "utilisation, KV-cache use, running and waiting sequences, and the client's own CPU "
-                          "and event-loop lag (a busy client measures itself)."),
-        new_code_cell("tl = cat.timeline(run, bin_s=1.0).df().dropna(subset=['phase'])\n"
-                      "cols = [c for c in ('ttft_p50_ms', 'itl_p50_ms', 'sm_clock_mhz', 'gpu_util_pct', "
-                      "'kv_usage', 'running', 'waiting', 'client_cpu_pct', 'client_loop_lag_max_ms') if c in tl]\n"
-                      "evidence = tl.groupby('phase', sort=False)[cols].median().round(2)\n"
-                      "evidence"),
-        new_markdown_cell("## Is the client keeping up?\n\nIf the client fell behind its schedule, the phase "
-                          "measured the client: no server verdict can be drawn from it."),
-        new_code_cell("fid = cat.fidelity(run).df()\n"
-                      "fid[['phase', 'target_rate_rps', 'achieved_rate_rps', 'schedule_lag_p99_ms', "
-                      "'client_behind']]"),
+        new_markdown_cell("## The verdict per phase\n\nThe first rule that holds names the phase: error-bound, "
+                          "client-bound, power/thermal-throttled, KV-capacity-bound, queue-bound, "
+                          "prefill-compute-bound, decode-bound. The confidence is the share of bootstrap replicates "
+                          "(the phase's seconds resampled in blocks) that reach the same verdict."),
+        new_code_cell("from perfkit.analysis import attribute\n\n"
+                      "res = attribute(cat, run)\n"
+                      "for p in res:\n"
+                      "    print(f'{p.phase:>10}: {p.verdict:<24} confidence {p.confidence:.0%}  ({\"; \".join(p.reasons)})')"),
+        new_markdown_cell("## Where the time went\n\nThe mean request of each phase, ms. The queue is not visible "
+                          "in a stream: it is the server's mean `waiting` gauge over the arrival rate (Little's "
+                          "law), and prefill is what remains of the wait for the first token."),
+        new_code_cell("import pandas as pd\n\n"
+                      "parts = pd.DataFrame([{'phase': p.phase, **p.breakdown} for p in res]).set_index('phase')\n"
+                      "display(parts.round(1))\n"
+                      "import altair as alt\n"
+                      "long = parts.drop(columns='e2e').reset_index().melt('phase', var_name='part', value_name='ms')\n"
+                      "alt.Chart(long).mark_bar().encode(y=alt.Y('phase:N', sort=list(parts.index)), x='ms:Q', "
+                      "color=alt.Color('part:N', sort=list(parts.columns))).properties(width=480, "
+                      "title='Mean request, by part (ms)')"),
         new_markdown_cell("## Little's law\n\nIn a steady phase the mean number of requests in the server equals "
                           "the arrival rate times the mean time in it (L = λW). The left side comes from the "
                           "server's own metrics (running + waiting), the right from the client's clock; a large "
                           "gap means requests wait somewhere the server does not count (the client, the network, "
                           "a proxy), or the phase is not steady."),
-        new_code_cell("summ = cat.summary(run).df().set_index('phase')\n"
-                      "if {'running', 'waiting'} <= set(tl.columns) and tl[['running', 'waiting']].notna().any().all():\n"
-                      "    inside = (tl.running + tl.waiting).groupby(tl.phase, sort=False).mean()\n"
-                      "    rate = fid.set_index('phase').achieved_rate_rps\n"
-                      "    little = (rate * summ.e2e_mean_ms / 1000).rename('lambda_W')\n"
-                      "    check = inside.rename('L_server').to_frame().join(little)\n"
-                      "    check['ratio'] = check.L_server / check.lambda_W\n"
-                      "    display(check.round(2))\n"
-                      "else:\n"
-                      "    print('the server exported no running/waiting gauges: Little\\'s law cannot be "
-                      "checked here')"),
+        new_code_cell("pd.DataFrame([{'phase': p.phase, **p.little} for p in res]).round(2)"),
+        new_markdown_cell("## The evidence\n\nWhat each rule looked at, per phase; a column the run did not record "
+                          "(no `/metrics`, no GPU counters) is missing, and the rules that need it were skipped."),
+        new_code_cell("pd.DataFrame([{'phase': p.phase, **p.evidence} for p in res]).round(3)"),
         new_markdown_cell("## Over time"),
         new_code_cell("from perfkit.report import telemetry_chart\n\n"
                       "tele = telemetry_chart(cat, run)\n"
@@ -228,20 +228,47 @@ def nb_04() -> list:
 
 def nb_05() -> list:
     return [
-        new_markdown_cell("# Compression trade-offs\n\n**Not built yet.** Which model variant (fp16, int8, int4, "
-                          "pruned, distilled) gives the best quality for its latency and cost is issue 6: perfkit "
-                          "does not yet read evaluation results (CSV/JSON, lm-evaluation-harness), the simulator "
-                          "has no variants, and there is no Pareto analysis. This notebook draws no curve rather "
-                          "than a made-up one. It lists what the data folder already holds for such a study: each "
-                          "run's model, its throughput and its tail latency."),
-        new_code_cell(PARAMS_RUN, metadata={"tags": ["parameters"]}),
-        new_code_cell(SETUP.format(min_runs=1)),
-        new_markdown_cell("## Runs in this folder, by model"),
-        new_code_cell("runs = cat.run_ids()\n"
-                      "whole = cat.summary(runs, by_phase=False).df()\n"
-                      "whole['model'] = [(cat.manifest(r).get('endpoint') or {}).get('model') for r in whole.run_id]\n"
-                      "whole[['run_id', 'model', 'requests', 'output_token_throughput_tps', 'ttft_p50_ms', "
-                      "'ttft_p99_ms', 'tpot_mean_ms']]"),
+        new_markdown_cell("# Compression trade-offs\n\nWhich model variant (fp16, int8, int4, pruned, distilled) "
+                          "gives the best quality for its cost? Each variant's runs are tagged with its name "
+                          "(`perfkit run --tag variant=int8`). Its *SLO-feasible load* is the highest request rate "
+                          "at which every SLO holds, read from a rate sweep with a confidence bracket; cost per "
+                          "million output tokens follows from a $/GPU-hour price at that rate, and energy per token "
+                          "from the GPU's energy counter. Quality comes from evaluation results "
+                          "(lm-evaluation-harness JSON or a CSV). The Pareto frontier keeps the variants no other "
+                          "beats on every objective, with the bootstrap probability of each being on it.\n\n"
+                          "Out of the box this runs on the simulator's three variants, whose quality figures are "
+                          "**SIMULATED** (stated in their config, not measured on a model)."),
+        new_code_cell("# parameters (papermill: -p data_dir=... -p quality_file=results.json ...)\n"
+                      "data_dir = None  # None: ../data beside notebooks/, where the simulated variants are measured "
+                      "if there are none\n"
+                      "slos = 'ttft_p90<=200ms,itl_p99<=50ms'\n"
+                      "gpu_hour_usd = 2.5\n"
+                      "quality_file = None  # None: the simulator's stated quality; else a CSV/JSON of variant, value, "
+                      "stderr", metadata={"tags": ["parameters"]}),
+        new_code_cell("import perfkit.notebook as nb\n"
+                      "from perfkit.analysis import read_quality, tradeoff_levels, tradeoffs\n\n"
+                      "nb.setup()\n"
+                      "cat = nb.open_variants(data_dir)\n"
+                      "quality = read_quality(quality_file) if quality_file else None\n"
+                      "levels = tradeoff_levels(cat, slos=slos)\n"
+                      "levels[['variant', 'phase', 'output_tokens_per_s', 'ttft_p50_ms', 'ttft_p90_ms', "
+                      "'energy_j_per_token', 'slo_verdict']]"),
+        new_markdown_cell("## Each variant at its SLO-feasible load\n\n`load` is the interpolated maximum "
+                          "sustainable rate (req/s) and `load_lo`–`load_hi` its 95% bracket: the highest level that "
+                          "met every SLO with confidence, and the lowest that missed one. The cost interval is the "
+                          "cost at the bracket's ends."),
+        new_code_cell("tab = tradeoffs(cat, quality=quality, slos=slos, gpu_hour_usd=gpu_hour_usd)\n"
+                      "tab[['variant', 'load', 'load_lo', 'load_hi', 'output_tokens_per_s', 'cost_per_mtok_usd', "
+                      "'cost_per_mtok_usd_lo', 'cost_per_mtok_usd_hi', 'energy_j_per_token', 'quality', "
+                      "'quality_recovery_pct', 'on_front', 'p_front']]"),
+        new_markdown_cell("## The trade-off curve\n\nFilled points are on the frontier of cost and quality; the "
+                          "dashed staircase bounds what the variants can reach."),
+        new_code_cell("from perfkit.report import tradeoff_chart\n\ntradeoff_chart(tab)"),
+        new_markdown_cell("## Three objectives\n\nAdding tail latency (TTFT p90 at the highest feasible level) as a "
+                          "third objective can bring a variant back onto the frontier."),
+        new_code_cell("three = tradeoffs(cat, quality=quality, slos=slos, gpu_hour_usd=gpu_hour_usd, "
+                      "objectives=('cost', 'quality', 'latency'))\n"
+                      "three[['variant', 'cost_per_mtok_usd', 'quality', 'ttft_p90_ms', 'on_front', 'p_front']]"),
     ]
 
 
@@ -259,7 +286,7 @@ def nb_06() -> list:
         new_code_cell("import perfkit.notebook as nb\n\n"
                       "nb.setup()\n"
                       "cat = nb.open_data(data_dir, min_runs=2)\n"
-                      "ids = cat.run_ids()\n"
+                      "ids = nb.plain_runs(cat)  # runs tagged with a model variant are for notebook 05\n"
                       "a = cat.require_run(baseline or ids[-2])\n"
                       "b = cat.require_run(candidate or ids[-1])\n"
                       "print(f'baseline {a} ({cat.manifest(a).get(\"label\")}), candidate {b} "
@@ -278,14 +305,15 @@ def nb_06() -> list:
         new_markdown_cell("## Capacity: where latency turns\n\nThe saturation knee needs a sweep: five or more "
                           "load levels (for example `perfkit run scenarios/sweep.yaml`). For the newest such run "
                           "in the folder, a continuous two-segment fit of log TTFT p50 against the achieved rate "
-                          "gives the load where latency stops being flat, with a bootstrap interval. The maximum "
-                          "sustainable load under an SLO with a confidence bound is **not built yet** (issue 6)."),
+                          "gives the load where latency stops being flat, with a bootstrap interval; and the highest "
+                          "rate at which the chat SLOs hold (TTFT p99 ≤ 200 ms, ITL p99 ≤ 50 ms), with its confidence "
+                          "bracket: the highest level that met them with confidence and the lowest that missed one."),
         new_code_cell("import numpy as np\n"
                       "from perfkit.analysis import knee\n\n"
                       "def sweep_levels(r):\n"
                       "    f = cat.fidelity(r).df().merge(cat.summary(r).df()[['phase', 'ttft_p50_ms']], on='phase')\n"
                       "    return f[f.target_rate_rps.notna() & f.ttft_p50_ms.gt(0)]\n\n"
-                      "sweeps = [r for r in reversed(ids) if len(sweep_levels(r)) >= 5]\n"
+                      "sweeps = [r for r in reversed(cat.run_ids()) if len(sweep_levels(r)) >= 5]\n"
                       "if not sweeps:\n"
                       "    print('no run here sweeps 5 or more load levels: make one with '\n"
                       "          '`perfkit run scenarios/sweep.yaml --endpoint URL`, then rerun this cell')\n"
@@ -294,7 +322,11 @@ def nb_06() -> list:
                       "    k = knee(lv.achieved_rate_rps, np.log(lv.ttft_p50_ms))\n"
                       "    print(f'run {sweeps[0]}: TTFT p50 turns at {k.x0:.1f} req/s [{k.x0_lo:.1f}, {k.x0_hi:.1f}] '\n"
                       "          f'(95% interval; log slope {k.slope_before:.3f} before, {k.slope_after:.3f} after)')\n"
-                      "    display(lv[['phase', 'achieved_rate_rps', 'ttft_p50_ms']].round(2))"),
+                      "    display(lv[['phase', 'achieved_rate_rps', 'ttft_p50_ms']].round(2))\n"
+                      "    from perfkit.analysis import max_sustainable_load\n"
+                      "    cap = max_sustainable_load(cat, sweeps[0], 'chat')\n"
+                      "    print(cap)\n"
+                      "    display(cap.levels[['load', 'phase', 'verdict', 'binding']])"),
     ]
 
 

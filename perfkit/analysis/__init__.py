@@ -1,6 +1,7 @@
 """Estimators over recorded runs: percentiles with intervals, run comparison, changepoints, steady state and
-stability (more to come: tails, attribution)."""
+stability, tail regression, SLO capacity, compression trade-offs, bottleneck attribution."""
 
+from perfkit.analysis.attribution import VERDICTS, PhaseAttribution, attribute, attribution_table
 from perfkit.analysis.changepoints import Change, ChangepointDetector, ChangepointResult, f1_margin, pelt_l2
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
@@ -8,6 +9,16 @@ from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latenc
 from perfkit.analysis.capacity import KneeFit, UslFit, knee, usl_fit
 from perfkit.analysis.evt import TailEstimate, gpd_pwm, pot_quantile
 from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
+from perfkit.analysis.slo import (
+    SLO_PRESETS,
+    SloCapacity,
+    SloTarget,
+    capacity_replicates,
+    max_sustainable_load,
+    parse_slos,
+    slo_table,
+)
+from perfkit.analysis.tradeoff import pareto_front, quality_from_manifests, read_quality, tradeoff_levels, tradeoffs
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
 from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
 from perfkit.analysis.percentiles import (
@@ -23,21 +34,29 @@ from perfkit.analysis.percentiles import (
 )
 
 __all__ = [
+    "attribute",
+    "attribution_table",
     "DEFAULT_CHANGE_SERIES",
     "LATENCY_METRICS",
     "METHODS",
+    "SLO_PRESETS",
+    "VERDICTS",
     "Change",
     "ChangepointDetector",
     "ChangepointResult",
     "ComparisonResult",
     "KneeFit",
     "PercentileEstimate",
+    "PhaseAttribution",
     "QuantRegResult",
+    "SloCapacity",
+    "SloTarget",
     "StabilityVerdict",
     "TailEstimate",
     "UslFit",
     "batch_means_time",
     "block_length",
+    "capacity_replicates",
     "change_table",
     "circular_block_indices",
     "compare_runs",
@@ -52,6 +71,11 @@ __all__ = [
     "injected_events",
     "integrated_autocorrelation_time",
     "knee",
+    "max_sustainable_load",
+    "pareto_front",
+    "parse_slos",
+    "quality_from_manifests",
+    "read_quality",
     "latency_clusters",
     "latency_samples",
     "min_samples",
@@ -63,6 +87,9 @@ __all__ = [
     "pot_quantile",
     "quantile_regression",
     "run_series",
+    "slo_table",
     "stability_table",
+    "tradeoff_levels",
+    "tradeoffs",
     "usl_fit",
 ]

@@ -109,6 +109,24 @@ def _stability_section(cat: Catalog, run_id: str) -> Section:
              "10%) and the variation of windowed p50 and p99 (limits 0.15 and 0.30)."), t])
 
 
+def _bottleneck_section(cat: Catalog, run_id: str) -> Section:
+    from perfkit.analysis.attribution import attribution_table
+
+    df = attribution_table(cat, run_id, n_boot=200)
+    cols = [("phase", "phase"), ("verdict", "bottleneck"), ("confidence", "confidence"), ("why", "evidence"),
+            ("schedule_lag_ms", "lag"), ("connect_ms", "connect"), ("queue_ms", "queue"), ("prefill_ms", "prefill"),
+            ("decode_ms", "decode"), ("e2e_ms", "E2E"), ("little_ratio", "L / λW")]
+    df = df.assign(**{c: None for c, _ in cols if c not in df})
+    return Section("Bottleneck per phase", [
+        Para("Where the mean request's time went (ms): sent late by the client, connection, server queue (the "
+             "server's waiting gauge over the arrival rate, by Little's law), prefill (the rest of the wait for "
+             "the first token), decode. The bottleneck is the first rule that holds, in order: error-bound, "
+             "client-bound, power/thermal-throttled, KV-capacity-bound, queue-bound, prefill-compute-bound, "
+             "decode-bound; its confidence is the share of block-bootstrap replicates of the phase's seconds that "
+             "reach it. L / λW compares the server's count of requests inside with arrival rate × time inside."),
+        _frame_table(df, cols, pct=("confidence",), left=4, size="small")])
+
+
 def _fidelity_section(cat: Catalog, run_id: str) -> Section:
     fid = cat.fidelity(run_id).df()
     cols = [("phase", "phase"), ("requests", "requests"), ("target_rate_rps", "requested /s"),
@@ -295,7 +313,7 @@ def run_document(cat: Catalog, run_id: str) -> Document:
                  "/ (tokens − 1). The first table is the whole run, the second each phase."),
             summary_table(overall), summary_table(by_phase)]),
         _interval_section(cat, run_id), _change_section(cat, run_id), _stability_section(cat, run_id),
-        _fidelity_section(cat, run_id), *_class_sections(cat, run_id),
+        _fidelity_section(cat, run_id), _bottleneck_section(cat, run_id), *_class_sections(cat, run_id),
     ]
     tele = _telemetry_section(m)
     if tele is not None:

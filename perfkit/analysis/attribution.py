@@ -1,0 +1,261 @@
+"""Where the time goes, and what limits each phase: a latency decomposition and a named bottleneck.
+
+For each phase of a run this gives
+
+* a **decomposition** of the mean request into client schedule lag (sent late by the client),
+  connection (send to response headers), server queue, prefill (the rest of the wait for the first
+  token), decode (first to last token) and the end of the stream.  The queue is not visible in a
+  stream; it comes from the server's own ``waiting`` gauge by Little's law (mean queue length over
+  arrival rate), and prefill is what is left of the first-token wait;
+* a **Little's-law check**: the server's mean ``running + waiting`` against arrival rate × mean
+  end-to-end time on the client's clock.  A ratio far from 1 means requests spend time somewhere the
+  server does not count (the client, a proxy) or the phase is not steady;
+* a **verdict** with its evidence and a confidence.  The rules, in order (the first that holds names
+  the phase):
+
+  ============================  ====================================================================
+  ``error-bound``               5 % or more of the requests failed
+  ``client-bound``              the client sent late (schedule lag p99 > 10 ms) or its event loop
+                                stalled (median of the per-second worst loop lag > 20 ms), by 10 % or
+                                more of the time to first token (a late send of 10 ms does not limit
+                                a request that queues for a second)
+  ``power/thermal-throttled``   a GPU throttle reason was active in 30 % or more of the seconds, or
+                                the SM clock ran below 85 % of the run's usual clock
+  ``KV-capacity-bound``         the server preempted (more than 0.2 preemptions/s) or its KV cache was
+                                full (usage ≥ 95 %) in 30 % or more of the seconds
+  ``queue-bound``               requests queued (mean waiting ≥ 1) and the queue is half or more of the
+                                time to first token
+  ``prefill-compute-bound``     the wait for the first token (beyond the queue) is longer than decoding
+  ``decode-bound``              otherwise: the time goes to generating tokens
+  ============================  ====================================================================
+
+  The confidence is the share of bootstrap replicates (the phase's seconds resampled in blocks of 3)
+  that reach the same verdict: how firmly the evidence, not the rule, decides.
+
+Evidence the run did not record (no ``/metrics``, no GPU counters) cannot support a verdict: the
+rules that need it are skipped and the evidence says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from perfkit.analysis.percentiles import circular_block_indices
+from perfkit.query.catalog import Catalog, check_run_id
+
+__all__ = ["VERDICTS", "PhaseAttribution", "attribute", "attribution_table"]
+
+VERDICTS = ("error-bound", "client-bound", "power/thermal-throttled", "KV-capacity-bound", "queue-bound",
+            "prefill-compute-bound", "decode-bound")
+
+ERROR_RATE = 0.05
+LAG_P99_MS = 10.0
+LOOP_LAG_MS = 20.0
+CLIENT_SHARE = 0.1
+THROTTLED_SHARE = 0.3
+CLOCK_RATIO = 0.85
+PREEMPT_PER_S = 0.2
+KV_FULL = 0.95
+KV_FULL_SHARE = 0.3
+QUEUE_MIN = 1.0
+QUEUE_SHARE = 0.5
+
+_TELEMETRY = ("waiting", "running", "kv_usage", "preemptions_per_s", "sm_clock_mhz", "throttle_thermal",
+              "throttle_power", "throttle_hw_slowdown", "client_loop_lag_max_ms", "client_cpu_pct", "gpu_util_pct")
+
+
+@dataclass
+class PhaseAttribution:
+    """One phase's decomposition (ms), Little's-law check, verdict, evidence and confidence."""
+
+    phase: str
+    verdict: str
+    confidence: float
+    evidence: dict[str, Any]
+    breakdown: dict[str, float]
+    little: dict[str, float]
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "verdict": self.verdict, "confidence": self.confidence,
+                "why": "; ".join(self.reasons), **{f"{k}_ms": v for k, v in self.breakdown.items()},
+                **self.little, **self.evidence}
+
+
+def _requests(cat: Catalog, rid: str) -> pd.DataFrame:
+    return cat.sql(f"""
+        SELECT phase, phase_index, ok, coalesce(error_kind, '') AS error_kind, intended_ns, sent_ns, headers_ns,
+            first_token_ns, last_token_ns, end_ns, schedule_lag_ms
+        FROM requests WHERE run_id = '{rid}' AND NOT warmup ORDER BY intended_ns""").df()
+
+
+def _telemetry(cat: Catalog, rid: str) -> pd.DataFrame:
+    names = ", ".join(f"'{m}'" for m in _TELEMETRY)
+    return cat.sql(f"SELECT t_ns, metric, value FROM telemetry WHERE run_id = '{rid}' AND metric IN ({names}) "
+                   "AND value IS NOT NULL").df()
+
+
+def _bins(req: pd.DataFrame, tel: pd.DataFrame, start: int, end: int, bin_s: float) -> pd.DataFrame:
+    """Per-second evidence of one phase window [start, end) ns."""
+    width = int(bin_s * 1e9)
+    n = max(1, math.ceil((end - start) / width))
+    idx = np.arange(n)
+    out = pd.DataFrame(index=idx)
+    t = ((req["intended_ns"] - start) // width).clip(0, n - 1)
+    g = req.assign(b=t.to_numpy()).groupby("b")
+    out["requests"] = g.size()
+    out["errors"] = g["ok"].apply(lambda s: float((~s.astype(bool)).sum()))
+    ok = req[req["ok"].astype(bool)].assign(b=t[req["ok"].astype(bool)].to_numpy())
+    parts = {"first_token_wait": ("first_token_ns", "headers_ns"), "decode": ("last_token_ns", "first_token_ns"),
+             "ttft": ("first_token_ns", "sent_ns"), "e2e": ("end_ns", "sent_ns")}
+    for name, (a, z) in parts.items():
+        out[f"sum_{name}"] = ((ok[a] - ok[z]) / 1e6).groupby(ok["b"]).sum()
+    out["n_ok"] = ok.groupby("b").size()
+    out["sum_lag"] = req["schedule_lag_ms"].fillna(0).groupby(t).sum()
+    inside = tel[(tel["t_ns"] >= start) & (tel["t_ns"] < end)]
+    if not inside.empty:
+        tb = (inside["t_ns"] - start) // width
+        agg = inside.assign(b=tb.to_numpy()).pivot_table(index="b", columns="metric", values="value", aggfunc="mean")
+        out = out.join(agg)
+    fill = {"requests": 0, "errors": 0, "n_ok": 0, "sum_lag": 0.0, **{f"sum_{k}": 0.0 for k in parts}}
+    return out.fillna(fill)
+
+
+def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
+    """The first rule that holds (see the module docstring), and why."""
+    why: list[str] = []
+    if ev["error_rate"] >= ERROR_RATE:
+        return "error-bound", [f"{100 * ev['error_rate']:.1f}% of requests failed (≥ {100 * ERROR_RATE:.0f}%)"]
+    loop_lag = ev.get("client_loop_lag_ms") or 0.0
+    client_delay = max(ev["schedule_lag_mean_ms"], loop_lag)
+    if (ev["schedule_lag_p99_ms"] > LAG_P99_MS or loop_lag > LOOP_LAG_MS) and client_delay >= CLIENT_SHARE * ev["ttft_ms"]:
+        return "client-bound", [f"schedule lag p99 {ev['schedule_lag_p99_ms']:.1f} ms (limit {LAG_P99_MS:g}), "
+                                f"event-loop lag {loop_lag:.1f} ms (limit {LOOP_LAG_MS:g}), "
+                                f"{client_delay / ev['ttft_ms'] if ev['ttft_ms'] else math.inf:.0%} of the time to "
+                                "first token"]
+    if ev.get("throttled_share") is not None and (ev["throttled_share"] >= THROTTLED_SHARE
+                                                  or (ev.get("clock_ratio") or 1) < CLOCK_RATIO):
+        return "power/thermal-throttled", [f"throttle reason active {100 * ev['throttled_share']:.0f}% of the "
+                                           f"seconds, SM clock at {100 * (ev.get('clock_ratio') or 1):.0f}% of usual"]
+    if ev.get("preemptions_per_s") is not None and (ev["preemptions_per_s"] > PREEMPT_PER_S
+                                                    or (ev.get("kv_full_share") or 0) >= KV_FULL_SHARE):
+        return "KV-capacity-bound", [f"{ev['preemptions_per_s']:.2f} preemptions/s, KV cache ≥ 95% full "
+                                     f"{100 * (ev.get('kv_full_share') or 0):.0f}% of the seconds"]
+    if ev.get("waiting") is not None and ev["waiting"] >= QUEUE_MIN and ev["queue_share"] >= QUEUE_SHARE:
+        return "queue-bound", [f"{ev['waiting']:.1f} requests waiting on average; queue "
+                               f"{100 * ev['queue_share']:.0f}% of the time to first token"]
+    if ev["prefill_ms"] > ev["decode_ms"]:
+        why.append(f"first-token wait beyond the queue {ev['prefill_ms']:.0f} ms > decoding {ev['decode_ms']:.0f} ms")
+        return "prefill-compute-bound", why
+    return "decode-bound", [f"decoding {ev['decode_ms']:.0f} ms of {ev['e2e_ms']:.0f} ms end to end; no queue, "
+                            "preemption, throttle or client lag"]
+
+
+def _evidence(b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | None) -> dict[str, Any]:
+    """Phase evidence from per-second bins ``b`` (request sums, telemetry means) and the schedule lag p99 (ms)."""
+    req = b["requests"].sum()
+    n_ok = b["n_ok"].sum()
+    means = {k: float(b[f"sum_{k}"].sum() / n_ok) if n_ok else 0.0
+             for k in ("first_token_wait", "decode", "ttft", "e2e")}
+    rate = req / (len(b) * bin_s)
+    ev: dict[str, Any] = {"error_rate": float(b["errors"].sum() / req) if req else 0.0,
+                          "schedule_lag_p99_ms": lag_p99,
+                          "schedule_lag_mean_ms": float(b["sum_lag"].sum() / req) if req else 0.0}
+    if "client_loop_lag_max_ms" in b and b["client_loop_lag_max_ms"].notna().any():
+        ev["client_loop_lag_ms"] = float(b["client_loop_lag_max_ms"].median())
+    flags = [c for c in ("throttle_thermal", "throttle_power", "throttle_hw_slowdown") if c in b]
+    if flags and b[flags].notna().any().any():
+        ev["throttled_share"] = float((b[flags].fillna(0).max(axis=1) > 0.5).mean())
+        if "sm_clock_mhz" in b and clock_ref:
+            ev["clock_ratio"] = float(b["sm_clock_mhz"].median() / clock_ref)
+    if "preemptions_per_s" in b and b["preemptions_per_s"].notna().any():
+        ev["preemptions_per_s"] = float(b["preemptions_per_s"].mean())
+        ev["kv_full_share"] = float((b.get("kv_usage", pd.Series(dtype=float)).fillna(0) >= KV_FULL).mean())
+    if "waiting" in b and b["waiting"].notna().any():
+        ev["waiting"] = float(b["waiting"].mean())
+        queue_ms = 1000 * ev["waiting"] / rate if rate > 0 else 0.0
+    else:
+        queue_ms = 0.0
+    wait = means["first_token_wait"]
+    ev["queue_ms"] = min(queue_ms, wait)
+    ev["queue_share"] = ev["queue_ms"] / means["ttft"] if means["ttft"] > 0 else 0.0
+    ev["prefill_ms"] = max(wait - ev["queue_ms"], 0.0)
+    ev["decode_ms"] = means["decode"]
+    ev["e2e_ms"] = means["e2e"]
+    ev["ttft_ms"] = means["ttft"]
+    return ev
+
+
+def attribute(cat: Catalog, run_id: str, *, bin_s: float = 1.0, n_boot: int = 200, seed: int = 0) -> list[PhaseAttribution]:
+    """The decomposition, Little's-law check and bottleneck verdict of each non-warm-up phase of a run.
+
+    Parameters
+    ----------
+    cat : Catalog
+    run_id : str
+    bin_s : float
+        Width of the evidence bins, s.
+    n_boot : int
+        Bootstrap replicates for the confidence.
+    seed : int
+    """
+    run_id = cat.require_run(run_id)
+    rid = check_run_id(run_id)
+    req = _requests(cat, rid)
+    tel = _telemetry(cat, rid)
+    clocks = tel.loc[tel["metric"] == "sm_clock_mhz", "value"]
+    clock_ref = float(np.quantile(clocks, 0.95)) if len(clocks) else None
+    order = req.groupby("phase", sort=False)["phase_index"].min().sort_values()
+    starts = req.groupby("phase")["intended_ns"].min()
+    rng = np.random.default_rng(seed)
+    out = []
+    phases = list(order.index)
+    for i, phase in enumerate(phases):
+        r = req[req["phase"] == phase]
+        start = int(starts[phase])
+        end = int(starts[phases[i + 1]]) if i + 1 < len(phases) else int(r["end_ns"].max())
+        ok = r[r["ok"].astype(bool)]
+        rate = len(r) / max((end - start) / 1e9, 1e-9)
+        ms = lambda a, z: float(((ok[a] - ok[z]) / 1e6).mean()) if len(ok) else 0.0  # noqa: E731
+        means = {"schedule_lag": float(r["schedule_lag_ms"].mean()) if len(r) else 0.0,
+                 "connect": ms("headers_ns", "sent_ns"), "decode": ms("last_token_ns", "first_token_ns"),
+                 "stream_end": ms("end_ns", "last_token_ns"), "e2e": ms("end_ns", "sent_ns")}
+        b = _bins(r, tel, start, end, bin_s)
+        width = int(bin_s * 1e9)
+        lag_bin = ((r["intended_ns"] - start) // width).clip(0, len(b) - 1).to_numpy()
+        lag_vals = r["schedule_lag_ms"].to_numpy(float)
+        by_bin = [lag_vals[(lag_bin == k) & np.isfinite(lag_vals)] for k in range(len(b))]
+        all_lag = lag_vals[np.isfinite(lag_vals)]
+        lag_p99 = float(np.quantile(all_lag, 0.99)) if len(all_lag) else 0.0
+        ev = _evidence(b, lag_p99, bin_s, clock_ref)
+        verdict, why = _decide(ev)
+        # confidence: resample the phase's seconds in blocks (with their requests), recompute evidence and verdict
+        agree = 0
+        reps = circular_block_indices(len(b), min(3, len(b)), rng, n_boot) if n_boot else np.empty((0, 0), int)
+        for row in reps:
+            lags = np.concatenate([by_bin[k] for k in row])
+            agree += _decide(_evidence(b.iloc[row], float(np.quantile(lags, 0.99)) if len(lags) else 0.0,
+                                       bin_s, clock_ref))[0] == verdict
+        conf = agree / n_boot if n_boot else math.nan
+        breakdown = {"schedule_lag": means["schedule_lag"], "connect": means["connect"], "queue": ev["queue_ms"],
+                     "prefill": ev["prefill_ms"], "decode": means["decode"], "stream_end": means["stream_end"],
+                     "e2e": means["e2e"]}
+        little: dict[str, float] = {"arrival_rate_rps": rate}
+        if {"running", "waiting"} <= set(b.columns) and b[["running", "waiting"]].notna().any().all():
+            l_server = float((b["running"] + b["waiting"]).mean())
+            lam_w = rate * means["e2e"] / 1000
+            little.update(L_server=l_server, lambda_W=lam_w, little_ratio=l_server / lam_w if lam_w else math.nan)
+        evidence = {k: v for k, v in ev.items() if k not in ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms",
+                                                              "ttft_ms", "schedule_lag_mean_ms")}
+        out.append(PhaseAttribution(str(phase), verdict, conf, evidence, breakdown, little, why))
+    return out
+
+
+def attribution_table(cat: Catalog, run_id: str, **kw: Any) -> pd.DataFrame:
+    """:func:`attribute` as a frame: one row per phase, verdict, confidence, why, decomposition (ms), evidence."""
+    return pd.DataFrame([a.to_dict() for a in attribute(cat, run_id, **kw)])
