@@ -357,6 +357,35 @@ def cmd_slo(a: argparse.Namespace) -> int:
     return 1 if (tab["verdict"] == "missed").any() and a.fail_on_miss else 0
 
 
+def cmd_tradeoff(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from perfkit.analysis.tradeoff import read_quality
+    from perfkit.errors import DataError
+    from perfkit.query.catalog import Catalog
+    from perfkit.report.tradeoff_report import write_tradeoff_report
+
+    frames = []
+    for item in a.quality or []:
+        variant, sep, path = item.partition("=")
+        frames.append(read_quality(path, variant=variant) if sep else read_quality(item))
+    quality = pd.concat(frames, ignore_index=True) if frames else None
+    objectives = tuple(o.strip() for o in a.objectives.split(","))
+    with Catalog(a.data_dir) as cat:
+        try:
+            files, tab = write_tradeoff_report(cat, a.out, run_ids=a.run_ids or None, quality=quality, slos=a.slo,
+                                               gpu_hour_usd=a.gpu_hour_usd, gpus=a.gpus, baseline=a.baseline,
+                                               objectives=objectives, pdf=not a.no_pdf)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+    cols = ["variant", "workload", "load", "load_lo", "load_hi", "cost_per_mtok_usd", "energy_j_per_token", "quality",
+            "quality_recovery_pct", "on_front", "p_front"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(tab[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nreport: {files.html.resolve()}")
+    return 0
+
+
 def cmd_bottleneck(a: argparse.Namespace) -> int:
     from perfkit.analysis.attribution import attribute
     from perfkit.query.catalog import Catalog
@@ -504,6 +533,26 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     so.add_argument("--fail-on-miss", action="store_true", help="exit 1 when any phase missed an SLO")
     so.set_defaults(func=cmd_slo)
+
+    tr = sub.add_parser("tradeoff", help="model variants side by side: cost at the SLO-feasible load, quality, Pareto",
+                        description="For runs tagged with a model variant (--tag variant=NAME, or perfkit sim "
+                                    "--variant): the maximum sustainable rate under the SLOs, cost per 1M output "
+                                    "tokens at it, energy per token, quality and its recovery against the "
+                                    "baseline, and the Pareto frontier with bootstrap probabilities; writes an "
+                                    "HTML/PDF report with the trade-off figure.")
+    tr.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="default: every run with a variant")
+    tr.add_argument("--data-dir", default="data")
+    tr.add_argument("--out", default="reports")
+    tr.add_argument("--quality", action="append", metavar="[VARIANT=]FILE",
+                    help="evaluation results: lm-evaluation-harness JSON (as VARIANT=FILE) or a CSV/JSON of "
+                         "variant, value[, stderr]; repeatable (default: the simulator's stated quality)")
+    tr.add_argument("--slo", default="ttft_p90<=200ms,itl_p99<=50ms", help="SLOs deciding the feasible load")
+    tr.add_argument("--gpu-hour-usd", type=float, default=2.5, help="price of one GPU for one hour, $")
+    tr.add_argument("--gpus", type=int, default=1, help="GPUs the deployment occupies")
+    tr.add_argument("--baseline", default="fp16", help="variant quality recovery is measured against")
+    tr.add_argument("--objectives", default="cost,quality", help="Pareto objectives: cost, quality, latency, energy")
+    tr.add_argument("--no-pdf", action="store_true", help="HTML only")
+    tr.set_defaults(func=cmd_tradeoff)
 
     bn = sub.add_parser("bottleneck", help="where each phase's time went, and what limited it",
                         description="Per phase: the mean request's time split into client lag, connection, server "

@@ -116,3 +116,20 @@ def test_runs_without_a_variant_are_refused_with_the_fix(tmp_path):
     (tmp_path / "runs").mkdir()
     with perfkit.open(tmp_path) as cat, pytest.raises(DataError, match="--tag variant="):
         tradeoff_levels(cat)
+
+
+def test_tradeoff_cli_writes_the_report_and_refuses_a_missing_quality_file(variants, tmp_path):
+    import subprocess
+
+    from conftest import perfkit_cmd
+
+    d, _ = variants
+    out = subprocess.run(perfkit_cmd("tradeoff", "--data-dir", str(d), "--out", str(tmp_path), "--no-pdf"),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "int4" in out.stdout and "report:" in out.stdout
+    html = out.stdout.split("report:")[1].strip()
+    assert "Pareto frontier" in open(html, encoding="utf-8").read()
+    bad = subprocess.run(perfkit_cmd("tradeoff", "--data-dir", str(d), "--quality", "int8=/no/such.json"),
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
