@@ -69,8 +69,9 @@ EXPECT = {
                                       r"sm_clock_mhz: throttle injected", r"<svg"],
     "03_tail_latency_regression": [r"\d+ requests in \d+ clusters", r"np.log\(ttft_ms\)", r"<svg",
                                    r"(TTFT p99.9: [\d.]+ ms \[|no tail fit: \d+ samples)"],
-    "04_bottleneck_investigation": [r"not built yet", r"L_server", r"lambda_W", r"<svg"],
-    "05_compression_tradeoffs": [r"Not built yet", r"perfkit-sim-7b"],
+    "04_bottleneck_investigation": [r"throttle: power/thermal-throttled", r"confidence \d+%", r"L_server",
+                                    r"lambda_W", r"<svg"],
+    "05_compression_tradeoffs": [r"on the Pareto frontier", r"P\(front\)", r"int4", r"<svg"],
     "06_compare_runs_and_capacity": [r"verdict: (no significant change|regressed|improved)", r"<svg",
                                      r"slo_attainment", r"no run here sweeps 5 or more load levels"],
 }
