@@ -174,6 +174,11 @@ def _order_bounds(x_sorted: np.ndarray, q: float, m: float, alpha: float) -> tup
     return lo, hi, note
 
 
+def _ess_widen(alpha: float) -> float:
+    """Factor dividing the effective sample size: the batch-means variance estimate has its own error."""
+    return float((stats.t.ppf(1 - alpha / 2, _BATCHES - 1) / stats.norm.ppf(1 - alpha / 2)) ** 2)
+
+
 def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95, method: str = "ess",
                   n_boot: int = 1000, seed: int = 0) -> PercentileEstimate:
     """The ``q``-quantile of ``x`` (samples in the order they happened) with a ``level`` interval.
@@ -214,8 +219,7 @@ def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95,
     if method == "order":
         lo, hi, note = _order_bounds(srt, q, n_eff, alpha)
     elif method == "ess":
-        widen = (stats.t.ppf(1 - alpha / 2, _BATCHES - 1) / stats.norm.ppf(1 - alpha / 2)) ** 2
-        lo, hi, note = _order_bounds(srt, q, n_eff / widen, alpha)
+        lo, hi, note = _order_bounds(srt, q, n_eff / _ess_widen(alpha), alpha)
     else:
         lo, hi = _block_bootstrap(arr, q, alpha, n_boot, seed)
         note = None
@@ -236,8 +240,7 @@ def percentile_lower_bound(x: np.ndarray | list[float], q: float, *, level: floa
     if len(arr) < 2:
         return None
     alpha = 1 - level
-    widen = (stats.t.ppf(1 - alpha / 2, _BATCHES - 1) / stats.norm.ppf(1 - alpha / 2)) ** 2
-    m = effective_sample_size(arr, q) / widen
+    m = effective_sample_size(arr, q) / _ess_widen(alpha)
     if stats.binom.ppf(alpha / 2, max(1, int(round(m))), q) < 1:
         return None
     lo, _, _ = _order_bounds(np.sort(arr), q, m, alpha)
