@@ -62,11 +62,14 @@ def test_max_load_from_a_sweep_brackets_the_capacity_of_a_dense_sweep(sweep):
                         prompt_tokens=256, output_tokens=128, seeds=12)
     assert truth.capacity is not None
     # measured: bracket [22, 30], estimate 27.2 req/s; dense sweep 25.0 req/s
-    assert cap.lo <= truth.capacity <= cap.hi, (str(cap), str(truth))
+    assert cap.lo <= truth.capacity <= cap.hi, (str(cap), str(truth), cap.levels.to_string())
     assert cap.lo >= 18 and cap.hi <= 30, str(cap)  # the sweep did decide: light levels met, overload missed
     assert cap.estimate is not None and cap.lo <= cap.estimate <= cap.hi
     lv = cap.levels
-    assert list(lv["load"]) == RATES and lv["verdict"].iloc[0] == "met" and lv["verdict"].iloc[-1] == "missed"
+    assert list(lv["load"]) == RATES and lv["verdict"].iloc[-1] == "missed"
+    # the lightest step is short (118 requests): a start-up transient on a busy machine can leave too few
+    # effectively independent samples for a p90, and then "uncertain" is the honest verdict
+    assert set(lv["verdict"].iloc[:2]) <= {"met", "uncertain"} and (lv["verdict"] == "met").any()
     assert cap.binding == "TTFT p90 ≤ 250 ms"
 
 
