@@ -6,6 +6,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from perfkit.query.metrics import client_evidence
+
 __all__ = ["print_changes", "print_comparison", "print_frame", "print_percentiles", "print_run", "print_summary", "telemetry_line"]
 
 _SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
@@ -110,11 +112,9 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
     if line:
         console.print(line)
     for rec in fid.to_dict("records"):
-        if rec["client_behind"]:
-            console.print(f"[bold yellow]warning:[/] phase {rec['phase']}: the client fell behind its schedule "
-                          f"(lag p99 {rec['schedule_lag_p99_ms']:.1f} ms, achieved {_cell(rec['achieved_rate_rps'], '')}"
-                          f" of {_cell(rec['scheduled_rate_rps'], '')} scheduled/s): its latencies measure the client "
-                          "as well as the server")
+        if rec["client_bound"]:
+            console.print(f"[bold yellow]client-bound:[/] phase {rec['phase']}: {client_evidence(rec)}; its latencies "
+                          "measure the client as well as the server (more client processes: --workers)")
 
 
 def telemetry_line(t: dict | None) -> str:  # type: ignore[type-arg]

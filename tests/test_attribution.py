@@ -73,3 +73,17 @@ def test_attribution_table_is_one_row_per_phase(presets):
     with perfkit.open(d) as cat:
         t = attribution_table(cat, ids["decode-bound"], n_boot=20)
     assert list(t["phase"]) == ["load"] and {"verdict", "confidence", "why", "queue_ms", "little_ratio"} <= set(t)
+
+
+def test_the_summary_flags_the_starved_client_and_not_the_healthy_one(presets):
+    """The self-certification every run gets: event-loop lag and loop-thread CPU beside the schedule lag."""
+    from perfkit.query.metrics import client_evidence
+
+    d, ids = presets
+    with perfkit.open(d) as cat:
+        starved = cat.fidelity(ids["client-bound"]).df().set_index("phase").loc["load"]
+        healthy = cat.fidelity(ids["decode-bound"]).df().set_index("phase").loc["load"]
+    assert starved["client_bound"] and starved["loop_lag_ms"] > 2, starved.to_dict()
+    assert "schedule lag p99" in client_evidence(starved.to_dict()), starved.to_dict()
+    assert not healthy["client_bound"] and healthy["loop_lag_ms"] < 10, healthy.to_dict()
+    assert 0 < healthy["loop_cpu_pct"] < 90 and healthy["client_cpu_pct"] >= healthy["loop_cpu_pct"] * 0.8

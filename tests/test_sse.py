@@ -87,3 +87,24 @@ def test_property_any_split_gives_the_same_events(payloads, data, eol):
     tail, partial = parser.close()
     assert [e.data for e in events + tail] == ["\n".join(p) for p in payloads]
     assert partial is False
+
+
+_PIECES = [b"data: a", b"data:b", b"\n", b"\n\n", b"\r", b"\r\n", b": keep-alive", b"event: x", b"event: message",
+           b"id: 1", b'data: {"x":1}', b" ", b"data: [DONE]", b"data", b"retry: 5", "data: é".encode()]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=16), st.lists(st.integers(0, 200), max_size=5))
+def test_the_fast_data_path_gives_exactly_what_the_full_parser_gives(pieces, cuts):
+    """``feed_data`` (the client's hot path) against ``feed``, on any stream cut anywhere."""
+    raw = b"".join(pieces)
+    cuts = sorted({min(c, len(raw)) for c in cuts})
+    parts = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])]
+
+    def run(fast: bool) -> tuple[list[bytes], bool]:
+        p, out = SSEParser(), []
+        for part in parts:
+            out += p.feed_data(part) if fast else [e.data.encode() for e in p.feed(part)]
+        tail, partial = p.close()
+        return out + [e.data.encode() for e in tail], partial
+
+    assert run(True) == run(False)

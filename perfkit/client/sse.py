@@ -78,6 +78,38 @@ class SSEParser:
             # "retry" and unknown fields are ignored, as the standard says
         return out
 
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """Add bytes; return the ``data`` of the events they complete, as bytes, in order.
+
+        What a streaming client needs, fast: the common shape (``data: ...``
+        then a blank line, ``\\n`` line ends) is split in one pass, and any
+        other piece (comments, several fields, ``\\r``, an ``event:`` type)
+        goes through :meth:`feed`, so the result is always what :meth:`feed`
+        would give (its events' ``data``, whatever their type).
+        """
+        buf = self._buf + chunk if self._buf else chunk
+        if self._data or self._event or b"\r" in buf:
+            return [ev.data.encode() for ev in self.feed_tail(buf)]
+        pieces = buf.split(b"\n\n")
+        tail = pieces.pop()
+        out: list[bytes] = []
+        for piece in pieces:
+            if piece[:5] == b"data:" and b"\n" not in piece:
+                out.append(piece[6:] if piece[5:6] == b" " else piece[5:])
+            elif piece:
+                out.extend(ev.data.encode() for ev in self.feed_tail(piece + b"\n\n"))
+            # an empty piece is a blank line after a dispatched event: nothing to do
+        if tail[:1] == b"\n":  # "\n\n\n...": the first newline ends a line that is already empty
+            out.extend(ev.data.encode() for ev in self.feed_tail(tail))
+        else:
+            self._buf = tail
+        return out
+
+    def feed_tail(self, buf: bytes) -> list[SSEEvent]:
+        """:meth:`feed` with ``buf`` replacing the held-back bytes (they are already in it)."""
+        self._buf = b""
+        return self.feed(buf)
+
     def close(self) -> tuple[list[SSEEvent], bool]:
         """End of stream.
 
@@ -86,8 +118,9 @@ class SSEParser:
         an event.
         """
         events: list[SSEEvent] = []
-        if self._buf.endswith(b"\r"):
-            events = self.feed(b"\n")
+        if self._buf:  # complete lines :meth:`feed_data` held back, and a final lone "\r"
+            held = self._buf
+            events = self.feed_tail(held + b"\n" if held.endswith(b"\r") else held)
         partial = bool(self._buf) or bool(self._data)
         self._buf, self._data, self._event = b"", [], ""
         return events, partial

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from typing import Any
 
 import psutil
@@ -40,8 +41,10 @@ class LoopLagMonitor:
         self._sum_ns = 0
         self._n = 0
         self._task: asyncio.Task[None] | None = None
+        self.thread_id: int | None = None
 
     def start(self) -> LoopLagMonitor:
+        self.thread_id = threading.get_native_id()  # the loop's thread, whose own CPU is sampled
         self._task = asyncio.get_running_loop().create_task(self._run(), name="perfkit-loop-lag")
         return self
 
@@ -141,12 +144,37 @@ class HostSource:
             except psutil.Error as exc:
                 self.server_problem = f"server process {server_pid}: {exc}"
         psutil.cpu_percent(None)  # primes the system-wide counter
+        self._loop_cpu: tuple[int, float] | None = None
+
+    def _loop_cpu_pct(self, t_ns: int) -> float | None:
+        """CPU of the event loop's own thread over the interval, percent of one core (100: never idle).
+
+        The process's CPU also counts the Parquet writer and the samplers, which
+        run on other threads (and cores); a loop thread near 100 % cannot keep
+        up with its streams whatever the process total says.
+        """
+        tid = self.lag.thread_id if self.lag is not None else None
+        if tid is None:
+            return None
+        try:
+            th = next((t for t in self.client.root.threads() if t.id == tid), None)
+        except psutil.Error:
+            return None
+        if th is None:
+            return None
+        cpu = th.user_time + th.system_time
+        prev, self._loop_cpu = self._loop_cpu, (t_ns, cpu)
+        if prev is None or t_ns <= prev[0]:
+            return None
+        return 100.0 * (cpu - prev[1]) / ((t_ns - prev[0]) / 1e9)
 
     def read(self, t_ns: int) -> list[dict[str, Any]]:
         rows = [self._row(t_ns, "client", self.client.pid, m, v) for m, v in self.client.read(t_ns)]
         if self.lag is not None and (lag := self.lag.take()) is not None:
             rows += [self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
                      self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1])]
+        if (loop_cpu := self._loop_cpu_pct(t_ns)) is not None:
+            rows.append(self._row(t_ns, "client", self.client.pid, "loop_cpu_pct", loop_cpu))
         if self.server is not None:
             try:
                 rows += [self._row(t_ns, "server", self.server.pid, m, v) for m, v in self.server.read(t_ns)]

@@ -11,12 +11,15 @@ unless asked for.
 
 from __future__ import annotations
 
-__all__ = ["FIDELITY_COLUMNS", "SLO_COLUMNS", "SUMMARY_COLUMNS", "endpoint_sql", "fidelity_sql", "slo_sql",
-           "summary_sql"]
+__all__ = ["FIDELITY_COLUMNS", "SLO_COLUMNS", "SUMMARY_COLUMNS", "client_evidence", "endpoint_sql", "fidelity_sql",
+           "slo_sql", "summary_sql"]
 
 # the client fell behind its schedule when its p99 lag or its rate shortfall passes these
 LAG_P99_LIMIT_MS = 10.0
 RATE_SHORTFALL = 0.05
+# ... and it is client-bound when, besides, its event loop was late or busy for most of the phase
+LOOP_LAG_LIMIT_MS = 10.0
+LOOP_CPU_LIMIT_PCT = 90.0
 
 _Q = (0.5, 0.9, 0.99)
 
@@ -92,7 +95,7 @@ ORDER BY agg.run_id, _order
 FIDELITY_COLUMNS = (
     "run_id", "phase", "requests", "target_rate_rps", "scheduled_rate_rps", "achieved_rate_rps", "schedule_lag_p50_ms",
     "schedule_lag_p99_ms", "ttft_p99_ms", "ttft_from_intended_p99_ms", "e2e_p99_ms", "e2e_from_intended_p99_ms",
-    "client_behind",
+    "loop_lag_ms", "loop_cpu_pct", "client_cpu_pct", "client_behind", "client_bound",
 )
 
 
@@ -107,6 +110,16 @@ def fidelity_sql(where: str = "TRUE") -> str:
     null in closed loop.  ``client_behind`` is true when the p99 schedule lag
     exceeds 10 ms or the achieved rate falls more than 5 % short of the
     scheduled one: the latencies then measure the client as well as the server.
+
+    From the client's own telemetry over the phase's span (null without it):
+    ``loop_lag_ms`` is the median, over the sampling intervals, of the latest
+    wake-up of the event-loop probe (half the intervals had a later one);
+    ``loop_cpu_pct`` the mean CPU of the event loop's thread and
+    ``client_cpu_pct`` of the whole client process (percent of one core).
+    ``client_bound`` is ``client_behind``, or a loop late by more than 10 ms
+    in most intervals, or a loop thread busy more than 90 % of the time: in
+    closed loop, where there is no schedule to fall behind, the last two are
+    the only evidence.  Needs the ``telemetry`` view (a :class:`Catalog`).
     """
     return f"""
 WITH r AS (SELECT * FROM requests WHERE {where}),
@@ -124,13 +137,51 @@ f AS (
       {_pcts("schedule_lag_ms", (0.5, 0.99), where="TRUE")},
       {_pcts("ttft_ms", (0.99,))}, {_pcts("ttft_from_intended_ms", (0.99,))},
       {_pcts("e2e_ms", (0.99,))}, {_pcts("e2e_from_intended_ms", (0.99,))}
+      , min(sent_ns) AS _t0, max(coalesce(end_ns, sent_ns)) AS _t1
   FROM r GROUP BY run_id, phase
+),
+tel AS (
+  SELECT f.run_id, f.phase,
+      quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_loop_lag_max_ms') AS loop_lag_ms,
+      avg(t.value) FILTER (WHERE t.metric = 'client_loop_cpu_pct') AS loop_cpu_pct,
+      avg(t.value) FILTER (WHERE t.metric = 'client_cpu_pct') AS client_cpu_pct
+  FROM f JOIN telemetry t ON t.run_id = f.run_id AND t.channel = 'host' AND t.t_ns BETWEEN f._t0 AND f._t1
+  GROUP BY f.run_id, f.phase
+),
+g AS (
+  SELECT f.* EXCLUDE (_t0, _t1), tel.loop_lag_ms, tel.loop_cpu_pct, tel.client_cpu_pct,
+      coalesce(schedule_lag_p99_ms > {LAG_P99_LIMIT_MS}, FALSE)
+      OR coalesce(achieved_rate_rps < (1 - {RATE_SHORTFALL}) * scheduled_rate_rps, FALSE) AS client_behind
+  FROM f LEFT JOIN tel USING (run_id, phase)
 )
 SELECT * EXCLUDE (_order),
-    coalesce(schedule_lag_p99_ms > {LAG_P99_LIMIT_MS}, FALSE)
-    OR coalesce(achieved_rate_rps < (1 - {RATE_SHORTFALL}) * scheduled_rate_rps, FALSE) AS client_behind
-FROM f ORDER BY run_id, _order
+    client_behind OR coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE)
+    OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE) AS client_bound
+FROM g ORDER BY run_id, _order
 """
+
+
+def client_evidence(rec: dict) -> str:  # type: ignore[type-arg]
+    """Why a phase of :func:`fidelity_sql` is client-bound, in words (empty when it is not)."""
+    if not rec.get("client_bound"):
+        return ""
+
+    def num(k: str) -> float | None:
+        v = rec.get(k)
+        return None if v is None or v != v else float(v)
+
+    out = []
+    lag, ach, sch = num("schedule_lag_p99_ms"), num("achieved_rate_rps"), num("scheduled_rate_rps")
+    if lag is not None and lag > LAG_P99_LIMIT_MS:
+        out.append(f"schedule lag p99 {lag:.1f} ms (limit {LAG_P99_LIMIT_MS:g})")
+    if ach is not None and sch and ach < (1 - RATE_SHORTFALL) * sch:
+        out.append(f"sent {ach:.1f} of {sch:.1f} scheduled req/s")
+    loop, cpu = num("loop_lag_ms"), num("loop_cpu_pct")
+    if loop is not None and loop > LOOP_LAG_LIMIT_MS:
+        out.append(f"event loop late by {loop:.1f} ms in half its intervals (limit {LOOP_LAG_LIMIT_MS:g})")
+    if cpu is not None and cpu > LOOP_CPU_LIMIT_PCT:
+        out.append(f"event-loop thread busy {cpu:.0f} % of the time (limit {LOOP_CPU_LIMIT_PCT:g})")
+    return "; ".join(out)
 
 
 SLO_COLUMNS = ("run_id", "phase", "class_name", "requests", "errors", "wrong_answers", "semantic_error_rate",

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
+from perfkit.query.metrics import client_evidence
 from perfkit.report.charts import cdf_chart, latency_over_time_chart, telemetry_chart, throughput_chart
 from perfkit.report.document import Bullets, Details, Document, Figure, Meta, Para, Section, Table
 
@@ -267,9 +268,9 @@ def run_warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFram
             out.append(f"{prefix}Phase **{rec['phase']}** has {rec['requests']} requests: its p99 rests on fewer "
                        "than 300 samples and is not a reliable estimate (the interval table marks it not estimable).")
     for rec in fidelity.to_dict("records"):
-        if rec["client_behind"]:
-            out.append(f"{prefix}In phase **{rec['phase']}** the client fell behind its schedule (lag p99 "
-                       f"{rec['schedule_lag_p99_ms']:.1f} ms): its latencies measure the client as well as the server.")
+        if rec["client_bound"]:
+            out.append(f"{prefix}Phase **{rec['phase']}** is **client-bound** ({client_evidence(rec)}): its latencies "
+                       "measure the client as well as the server.")
     if any(p.get("concurrency") and not p.get("warmup") for p in m.get("phases") or []):
         out.append(f"{prefix}Closed-loop phases send the next request only when one ends: under overload their "
                    "tails understate what open arrivals would see (coordinated omission).")

@@ -162,6 +162,7 @@ HOST_METRICS: dict[str, str] = {
     "processes": "Processes in the tree (the root and its descendants).",
     "loop_lag_max_ms": "Client only: the latest wake-up of a 50 ms event-loop probe in the interval, ms.",
     "loop_lag_mean_ms": "Client only: its mean lateness in the interval, ms (floor: ~1 ms timer granularity).",
+    "loop_cpu_pct": "Client only: CPU of the event loop's own thread over the interval, percent of one core.",
     "mem_available_bytes": "System only: memory available to new processes, bytes.",
 }
 SERVER_COMMON: dict[str, str] = {

@@ -1,0 +1,338 @@
+"""A streaming server that keeps an exact chunk schedule and logs when each chunk left: ground truth for clients.
+
+Every streamed completion gets its first chunk ``ttft_ms`` after the server has
+read the whole request, then one chunk every ``itl_ms``, one token per chunk,
+``max_tokens`` chunks (default ``tokens``), then ``data: [DONE]``.  The server
+notes, on the host's monotonic clock (:func:`perfkit.clock.now_ns`, shared by
+every process), when it finished reading each request and when it handed each
+chunk to the kernel.  A client on the same host that reports TTFT and ITL can
+then be checked against what really happened: the difference is the client's
+own error (sending late, reading late, timestamping late).
+
+It is deliberately small: HTTP/1.1 with keep-alive and chunked transfer
+encoding on a bare :class:`asyncio.Protocol`, no framework between the
+schedule and the socket.  Endpoints::
+
+    POST /v1/completions, /v1/chat/completions   the stream
+    GET  /v1/models                              one model, ``exact``
+    POST /truth/dump?path=FILE                   write the log (``.npz``) and clear it
+
+Run it in its own process (``python -m perfkit.sim.exact --port P``, or
+:class:`ExactServerProcess`), pinned to its own core where there is one, so
+that the client being measured does not share its CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from perfkit.clock import now_ns
+
+__all__ = ["ExactLog", "ExactServerProcess", "load_log", "serve"]
+
+_SPIN_NS = 1_500_000  # sleep to this far short of a chunk's time, then yield until it is due
+
+
+@dataclass
+class ExactLog:
+    """What the server sent: one row per request, one entry per chunk.
+
+    Attributes
+    ----------
+    tags : numpy.ndarray of str
+        The request's ``X-Request-Id`` (``""`` when it had none).
+    recv_ns : numpy.ndarray of int64
+        When the server had read the whole request, ns (monotonic).
+    offsets : numpy.ndarray of int64
+        ``write_ns[offsets[i]:offsets[i + 1]]`` are request ``i``'s chunks.
+    write_ns : numpy.ndarray of int64
+        When each content chunk was handed to the kernel, ns (monotonic).
+    due_ns : numpy.ndarray of int64
+        When each chunk was scheduled to leave, ns.
+    """
+
+    tags: np.ndarray
+    recv_ns: np.ndarray
+    offsets: np.ndarray
+    write_ns: np.ndarray
+    due_ns: np.ndarray
+
+    def chunks(self, i: int) -> np.ndarray:
+        """Write times (ns) of request ``i``'s content chunks."""
+        return self.write_ns[self.offsets[i]:self.offsets[i + 1]]
+
+
+def load_log(path: str | Path) -> ExactLog:
+    """Read a log written by ``POST /truth/dump``."""
+    with np.load(path, allow_pickle=False) as z:
+        return ExactLog(z["tags"], z["recv_ns"], z["offsets"], z["write_ns"], z["due_ns"])
+
+
+class _Stream:
+    __slots__ = ("conn", "tag", "recv_ns", "n", "sent", "prompt_tokens", "chat", "writes", "dues")
+
+    def __init__(self, conn: _Conn, tag: str, recv_ns: int, n: int, prompt_tokens: int, chat: bool) -> None:
+        self.conn, self.tag, self.recv_ns, self.n, self.sent = conn, tag, recv_ns, n, 0
+        self.prompt_tokens, self.chat = prompt_tokens, chat
+        self.writes: array[int] = array("q")
+        self.dues: array[int] = array("q")
+
+
+def _chunk(payload: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+         b"Transfer-Encoding: chunked\r\n\r\n")
+_DONE = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+
+
+class _Server:
+    def __init__(self, ttft_ms: float, itl_ms: float, tokens: int) -> None:
+        self.ttft_ns, self.itl_ns, self.tokens = int(ttft_ms * 1e6), int(itl_ms * 1e6), tokens
+        self.heap: list[tuple[int, int, _Stream]] = []
+        self.seq = 0
+        self.done: list[_Stream] = []
+        self.wake = asyncio.Event()
+
+    def start(self, s: _Stream) -> None:
+        s.conn.transport.write(_HEAD)  # type: ignore[union-attr]
+        self.seq += 1
+        heapq.heappush(self.heap, (s.recv_ns + self.ttft_ns, self.seq, s))
+        self.wake.set()
+
+    def _payload(self, s: _Stream) -> bytes:
+        k = s.sent + 1
+        usage = b'"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}' % (
+            s.prompt_tokens, k, s.prompt_tokens + k)
+        fin = b'"length"' if k == s.n else b"null"
+        if s.chat:
+            body = b'{"id":"x","object":"chat.completion.chunk","model":"exact","choices":[{"index":0,' \
+                   b'"delta":{"content":" t%d"},"finish_reason":%s}],%s}' % (k, fin, usage)
+        else:
+            body = b'{"id":"x","object":"text_completion","model":"exact","choices":[{"index":0,' \
+                   b'"text":" t%d","finish_reason":%s}],%s}' % (k, fin, usage)
+        return _chunk(b"data: " + body + b"\n\n")
+
+    async def pump(self) -> None:
+        """Write every chunk at its time; the only timer in the server."""
+        heap = self.heap
+        while True:
+            if not heap:
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            due = heap[0][0]
+            early = due - _SPIN_NS
+            if now_ns() < early:
+                await asyncio.sleep((early - now_ns()) / 1e9)
+                continue  # an earlier chunk may have been scheduled meanwhile
+            if now_ns() < due:
+                await asyncio.sleep(0)
+                continue
+            now = now_ns()
+            while heap and heap[0][0] <= now:
+                due, _, s = heapq.heappop(heap)
+                tr = s.conn.transport
+                if tr is None or tr.is_closing():
+                    self.done.append(s)
+                    continue
+                payload = self._payload(s)
+                t = now_ns()
+                tr.write(payload)
+                s.writes.append(t)
+                s.dues.append(due)
+                s.sent += 1
+                if s.sent < s.n:
+                    self.seq += 1
+                    heapq.heappush(heap, (due + self.itl_ns, self.seq, s))
+                else:
+                    tr.write(_DONE)
+                    self.done.append(s)
+                    s.conn.busy = False
+                    s.conn.next_request()
+                now = now_ns()
+
+    def dump(self, path: str) -> int:
+        done, self.done = self.done, []
+        offsets = np.zeros(len(done) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(s.writes) for s in done])
+        cat = (lambda attr: np.concatenate([np.frombuffer(getattr(s, attr), dtype=np.int64) for s in done])
+               if done else np.zeros(0, dtype=np.int64))
+        np.savez(path, tags=np.array([s.tag for s in done], dtype=str),
+                 recv_ns=np.array([s.recv_ns for s in done], dtype=np.int64), offsets=offsets,
+                 write_ns=cat("writes"), due_ns=cat("dues"))
+        return len(done)
+
+
+class _Conn(asyncio.Protocol):
+    """One HTTP/1.1 connection: requests in order, one at a time (no pipelining)."""
+
+    def __init__(self, server: _Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.busy = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        t = now_ns()
+        self.buf += data
+        if not self.busy:
+            self.next_request(t)
+
+    def next_request(self, t: int | None = None) -> None:
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0 or self.transport is None:
+            return
+        head = self.buf[:end].decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+        length = int(headers.get("content-length", "0"))
+        if len(self.buf) < end + 4 + length:
+            return
+        body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
+        t = t if t is not None else now_ns()
+        method, target, _ = (head[0].split(" ") + ["", "", ""])[:3]
+        path = urlsplit(target).path
+        if method == "POST" and path.endswith("/completions"):
+            try:
+                req = json.loads(body or b"{}")
+            except ValueError:
+                return self._reply(400, b'{"error":{"message":"body is not JSON"}}')
+            n = int(req.get("max_tokens") or self.server.tokens)
+            prompt = req.get("prompt") or " ".join(m.get("content", "") for m in req.get("messages") or ())
+            self.busy = True
+            self.server.start(_Stream(self, headers.get("x-request-id", ""), t, max(1, n),
+                                      max(1, len(str(prompt)) // 4), path.endswith("/chat/completions")))
+        elif method == "GET" and path.endswith("/models"):
+            self._reply(200, b'{"object":"list","data":[{"id":"exact","object":"model","owned_by":"perfkit"}]}')
+        elif method == "POST" and path == "/truth/dump":
+            dest = parse_qs(urlsplit(target).query).get("path", [""])[0]
+            n = self.server.dump(dest) if dest else 0
+            self._reply(200 if dest else 400, json.dumps({"requests": n, "path": dest}).encode())
+        else:
+            self._reply(404, b'{"error":{"message":"not found"}}')
+
+    def _reply(self, status: int, body: bytes) -> None:
+        assert self.transport is not None
+        reason = {200: b"OK", 400: b"Bad Request", 404: b"Not Found"}[status]
+        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (status, reason, len(body), body))
+        self.next_request()
+
+
+async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0, itl_ms: float = 10.0,
+                tokens: int = 128, ready: Any = None) -> None:
+    """Serve until cancelled.  ``ready`` (a callable) receives the bound port."""
+    server = _Server(ttft_ms, itl_ms, tokens)
+    loop = asyncio.get_running_loop()
+    srv = await loop.create_server(lambda: _Conn(server), host, port, backlog=4096, reuse_address=True)
+    if ready is not None:
+        ready(srv.sockets[0].getsockname()[1])
+    pump = loop.create_task(server.pump())
+    try:
+        await asyncio.Event().wait()
+    finally:
+        pump.cancel()
+        srv.close()
+
+
+class ExactServerProcess:
+    """:func:`serve` in a child process (a context manager); ``url`` is its base URL.
+
+    Parameters
+    ----------
+    ttft_ms, itl_ms : float
+        Time to the first chunk after the request is read, and between chunks, ms.
+    tokens : int
+        Chunks per answer when the request gives no ``max_tokens``.
+    cpu : int, optional
+        Pin the server to this CPU (Linux), away from the client being measured.
+    """
+
+    def __init__(self, ttft_ms: float = 50.0, itl_ms: float = 10.0, tokens: int = 128, cpu: int | None = None) -> None:
+        self.args = ["--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms), "--tokens", str(tokens)]
+        if cpu is not None:
+            self.args += ["--cpu", str(cpu)]
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> ExactServerProcess:
+        self.proc = subprocess.Popen([sys.executable, "-m", "perfkit.sim.exact", *self.args],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("port "):
+            self.proc.kill()
+            raise RuntimeError(f"the exact server did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def dump(self, path: str | Path) -> ExactLog:
+        """Ask the server to write what it sent so far (and forget it); read it back."""
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.url}/truth/dump?path={Path(path).resolve()}", method="POST")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            resp.read()
+        return load_log(path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m perfkit.sim.exact", description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--ttft-ms", type=float, default=50.0)
+    ap.add_argument("--itl-ms", type=float, default=10.0)
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--cpu", type=int, default=None, help="pin to this CPU (Linux)")
+    a = ap.parse_args(argv)
+    if a.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {a.cpu})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        import uvloop  # type: ignore[import-not-found]
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    try:
+        runner(serve(a.host, a.port, ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens,
+                     ready=lambda p: print(f"port {p}", flush=True)))
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+if __name__ == "__main__":
+    main()
