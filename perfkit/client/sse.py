@@ -105,6 +105,11 @@ class SSEParser:
             self._buf = tail
         return out
 
+    @property
+    def pending(self) -> bool:
+        """Whether bytes or fields of an unfinished event are held (a fresh event may not be split alone)."""
+        return bool(self._buf or self._data or self._event)
+
     def feed_tail(self, buf: bytes) -> list[SSEEvent]:
         """:meth:`feed` with ``buf`` replacing the held-back bytes (they are already in it)."""
         self._buf = b""

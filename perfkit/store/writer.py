@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -33,10 +34,15 @@ def _ms(a: int | None, b: int | None) -> float | None:
 
 
 def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Table]:
-    """Convert records to the ``requests`` and ``chunks`` tables (see ``schema``)."""
+    """Convert records to the ``requests`` and ``chunks`` tables (see ``schema``).
+
+    The chunk columns are built from each record's lists in C (nested lists
+    flattened by Arrow, gaps by numpy): this runs on the writer thread, which
+    shares the interpreter (and, on a pinned client, the core) with the event loop.
+    """
+    recs = list(records)
     req_cols: dict[str, list] = {f.name: [] for f in REQUESTS}
-    ch_cols: dict[str, list] = {f.name: [] for f in CHUNKS}
-    for r in records:
+    for r in recs:
         n = len(r.chunk_ns)
         first, last = r.first_token_ns, r.last_token_ns
         span = _ms(first, last)
@@ -57,16 +63,32 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
         }
         for k, v in row.items():
             req_cols[k].append(v)
-        if n:
-            ts = r.chunk_ns
-            ch_cols["request_id"].extend([r.request_id] * n)
-            ch_cols["chunk_index"].extend(range(n))
-            ch_cols["arrival_ns"].extend(ts)
-            ch_cols["itl_ms"].append(None)
-            ch_cols["itl_ms"].extend([(b - a) / 1e6 for a, b in zip(ts, ts[1:])])
-            ch_cols["tokens"].extend(r.chunk_tokens)
-            ch_cols["chars"].extend(r.chunk_chars)
-    return (pa.Table.from_pydict(req_cols, schema=REQUESTS), pa.Table.from_pydict(ch_cols, schema=CHUNKS))
+    return pa.Table.from_pydict(req_cols, schema=REQUESTS), _chunk_table(recs)
+
+
+def _chunk_table(recs: list[RequestRecord]) -> pa.Table:
+    with_chunks = [r for r in recs if r.chunk_ns]
+    if not with_chunks:
+        return CHUNKS.empty_table()
+    lengths = np.array([len(r.chunk_ns) for r in with_chunks], dtype=np.int64)
+    total = int(lengths.sum())
+    arrival = pa.array([r.chunk_ns for r in with_chunks], type=pa.list_(pa.int64())).flatten()
+    t = arrival.to_numpy(zero_copy_only=False)
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    starts[1:] = np.cumsum(lengths)[:-1]
+    itl = np.empty(total, dtype=np.float64)
+    itl[1:] = np.diff(t) / 1e6
+    mask = np.zeros(total, dtype=bool)
+    mask[starts] = True  # a request's first chunk has no gap
+    cols = {
+        "request_id": pa.array(np.repeat([r.request_id for r in with_chunks], lengths), type=pa.int64()),
+        "chunk_index": pa.array(np.arange(total, dtype=np.int64) - np.repeat(starts, lengths), type=pa.int32()),
+        "arrival_ns": arrival,
+        "itl_ms": pa.array(itl, mask=mask, type=pa.float64()),
+        "tokens": pa.array([r.chunk_tokens for r in with_chunks], type=pa.list_(pa.int32())).flatten(),
+        "chars": pa.array([r.chunk_chars for r in with_chunks], type=pa.list_(pa.int32())).flatten(),
+    }
+    return pa.Table.from_pydict(cols, schema=CHUNKS)
 
 
 def write_part(table: pa.Table, directory: Path, seq: int, prefix: str = "part") -> Path:
