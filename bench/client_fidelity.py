@@ -59,7 +59,7 @@ def measure(server: ExactServerProcess, c: int, duration_s: float, skip_s: float
     ramp = min(2.0, skip_s / 2)
     phase = PhaseSpec(f"c{c}", duration_s=duration_s, concurrency=c, ramp_users_s=ramp if c > 1 else 0.0,
                       prompt_tokens=16, output_tokens=TOKENS)
-    spec = TelemetrySpec(gpu="off", server_metrics=False, host=os.environ.get("FID_HOST", "1") == "1")
+    spec = TelemetrySpec(gpu="off", server_metrics=False)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     kw = {"workers": workers} if workers else {}
     res = _run(record_run(Endpoint(server.url, model="exact"), [phase], tmp, telemetry=spec, drain_timeout_s=30, **kw))

@@ -153,7 +153,7 @@ def cmd_run(a: argparse.Namespace) -> int:
                                     tags=tags,
                                     read_timeout_s=a.read_timeout, flush_interval_s=a.flush_interval,
                                     on_start=display.attach if display else None, scenario=scen, router=router,
-                                    telemetry=telemetry, notify=_notice)
+                                    telemetry=telemetry, notify=_notice, workers=a.workers, http=a.http)
         finally:
             if display:
                 display.close()
@@ -441,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--scale", type=float, default=1.0, help="multiply the scenario's durations by this")
     r.add_argument("--tag", action="append", metavar="KEY=VALUE",
                    help="label the run (repeatable), e.g. --tag variant=int8 --tag workload=chat")
+    r.add_argument("--workers", type=int, default=1,
+                   help="client processes sharing the load, the schedule split exactly between them (default 1); "
+                        "more when a phase is flagged client-bound")
+    r.add_argument("--http", choices=("fast", "aiohttp"), default="fast",
+                   help="streaming HTTP client: fast (chunks parsed as they arrive, default) or aiohttp")
     r.add_argument("--model", help="model name (default: the first one /v1/models lists)")
     r.add_argument("--api", choices=("completions", "chat"), help="default: the scenario's, else completions")
     g = r.add_mutually_exclusive_group()

@@ -22,8 +22,10 @@ import aiohttp
 from perfkit.client.openai import Endpoint, discover_model, make_session
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
+from perfkit.client.workers import WorkerGroup, check_partitionable
 from perfkit.clock import ClockAnchor, now_ns
 from perfkit.collect.telemetry import Telemetry, TelemetrySpec
+from perfkit.errors import ConfigError
 from perfkit.store.manifest import (
     environment_info,
     new_run_id,
@@ -33,6 +35,10 @@ from perfkit.store.manifest import (
 from perfkit.store.writer import ParquetSink
 
 __all__ = ["RunResult", "record_run"]
+
+
+def _loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    return f"{type(loop).__module__}.{type(loop).__name__}"
 
 
 @dataclass
@@ -91,7 +97,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                      command: list[str] | None = None, scenario: dict[str, Any] | None = None,
                      router: Router | None = None, telemetry: TelemetrySpec | None = None,
                      notify: Callable[[str], None] | None = None,
-                     tags: dict[str, str] | None = None) -> RunResult:
+                     tags: dict[str, str] | None = None, workers: int = 1, http: str = "fast") -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
@@ -131,7 +137,16 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
         Labels kept in the manifest and the ``runs`` view, e.g. ``{"variant": "int8", "workload": "chat"}``
         (trade-off analyses group runs by ``variant``).  Against perfkit's simulator the variant it
         simulates is found by itself.
+    workers : int
+        Client processes sharing the load (:mod:`perfkit.client.workers`); 1 runs it on this
+        process's event loop.  More, when one process cannot keep up (the run's client-bound flag).
+    http : {"fast", "aiohttp"}
+        The streaming HTTP client (see :class:`LoadRunner`).
     """
+    if workers < 1:
+        raise ConfigError(f"workers must be 1 or more, not {workers}")
+    if workers > 1:
+        check_partitionable(phases)
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
     data_dir = Path(data_dir)
@@ -158,20 +173,24 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             "routing": {"policy": router.policy, "weights": router.weights},
             "phases": [_phase_dict(p) for p in phases],
             "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
-                       "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns"},
+                       "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns", "workers": workers,
+                       "http": http, "event_loop": _loop_name(loop)},
             "simulator": simulator, "tags": dict(tags or {}), "scenario": scenario, "command": command if command is not None else sys.argv,
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }
+        group = WorkerGroup(endpoints, phases, data_dir, run_id, workers=workers, seed=seed, router=router,
+                            read_timeout_s=read_timeout_s, drain_timeout_s=drain_timeout_s,
+                            flush_interval_s=flush_interval_s, http=http) if workers > 1 else None
         # side channels first: a set-up that refuses the run (--gpu sim against a real server) leaves no run behind
         tele = Telemetry(telemetry or TelemetrySpec(), data_dir, run_id, [e.base_url for e in endpoints],
                          headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
-                         notify=notify or logging.getLogger("perfkit").warning)
+                         notify=notify or logging.getLogger("perfkit").warning, lag=group.lag if group else None)
         try:
             await tele.start()
             manifest["telemetry"] = tele.describe()
             await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
-            sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
+            sink = None if group else await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         except BaseException:
             await loop.run_in_executor(None, tele.stop)
             raise
@@ -181,8 +200,9 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
             loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
 
-        runner = LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, session=session, router=router,
-                            drain_timeout_s=drain_timeout_s, read_timeout_s=read_timeout_s, on_phase=on_phase)
+        runner: Any = group or LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, session=session,
+                                          router=router, drain_timeout_s=drain_timeout_s,
+                                          read_timeout_s=read_timeout_s, on_phase=on_phase, http=http)
         if on_start:
             on_start(runner, run_id)
         error: BaseException | None = None
@@ -193,7 +213,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             raise
         finally:
             manifest["telemetry"] = await loop.run_in_executor(None, tele.stop)
-            await loop.run_in_executor(None, sink.close)
+            if sink is not None:
+                await loop.run_in_executor(None, sink.close)
             p = runner.progress
             manifest.update({
                 "status": "complete" if error is None else ("interrupted" if isinstance(
@@ -204,7 +225,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                 "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
                 "phases": [_phase_dict(p) for p in runner.phases],  # automatic sweep rates resolved
                 "counts": {"requests": p.done, "errors": p.errors, "errors_by_kind": p.errors_by_kind,
-                           "output_tokens": p.output_tokens, "written": sink.written},
+                           "output_tokens": p.output_tokens, "written": sink.written if sink else group.written},
             })
             write_manifest(data_dir, run_id, manifest)
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,17 +63,29 @@ class LiveWindow:
         self._done: deque[tuple[int, bool, int, str, bool | None]] = deque()
         self._ttft: deque[tuple[int, float]] = deque(maxlen=max_samples)
         self._itl: deque[tuple[int, float]] = deque(maxlen=max_samples)
+        self.outbox: list[tuple[Any, ...]] | None = None  # a worker process's items not yet sent to its parent
 
     def add(self, rec: RequestRecord) -> None:
         t = rec.end_ns or now_ns()
-        self._done.append((t, rec.ok, rec.output_tokens, rec.class_name, rec.slo_ok))
-        if rec.ok and rec.ttft_ms is not None:
-            self._ttft.append((t, rec.ttft_ms))
         ts = rec.chunk_ns
+        itl: list[float] = []
         if rec.ok and len(ts) > 1:
             step = max(1, (len(ts) - 1) // 32)  # a request contributes at most ~32 gaps
-            for i in range(1, len(ts), step):
-                self._itl.append((t, (ts[i] - ts[i - 1]) / 1e6))
+            itl = [(ts[i] - ts[i - 1]) / 1e6 for i in range(1, len(ts), step)]
+        item = (t, rec.ok, rec.output_tokens, rec.class_name, rec.slo_ok,
+                rec.ttft_ms if rec.ok else None, itl)
+        self.add_item(item)
+        if self.outbox is not None:
+            self.outbox.append(item)
+
+    def add_item(self, item: tuple[Any, ...]) -> None:
+        """Add one finished request as ``(end_ns, ok, output_tokens, class, slo_ok, ttft_ms, itl_ms list)``."""
+        t, ok, tokens, cls, slo_ok, ttft, itl = item
+        self._done.append((t, ok, tokens, cls, slo_ok))
+        if ttft is not None:
+            self._ttft.append((t, ttft))
+        for v in itl:
+            self._itl.append((t, v))
 
     def snapshot(self, now: int | None = None) -> LiveSnapshot:
         now = now or now_ns()

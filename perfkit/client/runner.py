@@ -102,6 +102,15 @@ class LoadRunner:
         At the end of the run, how long requests in flight may take to finish, s.
     on_phase : callable, optional
         Called with ``(index, spec, start_ns)`` as each phase starts.
+    partition : (int, int)
+        ``(w, n)``: this runner is worker ``w`` of ``n`` sharing the run
+        (:mod:`perfkit.client.workers`).  It sends only its share: arrivals
+        ``w, w + n, ...`` of each open-loop schedule, users ``w, w + n, ...``
+        of each closed loop, its part of each request budget; request and
+        session ids are ``w`` modulo ``n``.
+    start_at_ns : int, optional
+        Start the first phase at this instant (ns), and each later phase at the
+        planned end of a timed phase before it, so that workers share one clock.
     http : {"fast", "aiohttp"}
         The HTTP client for the streams: ``fast`` (default) parses each chunk as
         its bytes arrive (:mod:`perfkit.client.fasthttp`), ``aiohttp`` reads them
@@ -112,7 +121,8 @@ class LoadRunner:
                  seed: int = 0, run_id: str = "run", router: Router | None = None,
                  session: aiohttp.ClientSession | None = None, pool_size: int | None = None,
                  read_timeout_s: float = 60.0, connect_timeout_s: float = 10.0, drain_timeout_s: float = 60.0,
-                 on_phase: Callable[[int, PhaseSpec, int], None] | None = None, http: str = "fast") -> None:
+                 on_phase: Callable[[int, PhaseSpec, int], None] | None = None, http: str = "fast",
+                 partition: tuple[int, int] = (0, 1), start_at_ns: int | None = None) -> None:
         if http not in ("fast", "aiohttp"):
             raise ConfigError(f"http client {http!r} is not one of fast, aiohttp")
         if not phases:
@@ -140,8 +150,12 @@ class LoadRunner:
         self.live = LiveWindow()
         self.phase_windows: list[tuple[str, int, int]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._next_id = 0
-        self._next_session = 0
+        self.worker, self.workers = partition
+        if not 0 <= self.worker < self.workers:
+            raise ConfigError(f"worker {self.worker} of {self.workers} does not exist")
+        self._next_start = start_at_ns
+        self._next_id = self.worker
+        self._next_session = self.worker
         self.stops: list[tuple[str, str]] = []  # (phase, why a sweep stopped after it)
         self._tallies: dict[int, _PhaseTally] = {}  # phase index -> what its finished requests did
         self._phase_rates: dict[int, float] = {}  # closed-loop phase index -> requests/s it completed
@@ -204,19 +218,27 @@ class LoadRunner:
 
     async def _run_phase(self, index: int, spec: PhaseSpec) -> None:
         p = self.progress
-        start = now_ns()
+        if self._next_start is not None:
+            await sleep_until_ns(self._next_start)
+            start = self._next_start
+        else:
+            start = now_ns()
         p.phase, p.phase_index, p.phase_started_ns, p.phase_duration_s = spec.name, index, start, spec.duration_s
         if self.on_phase:
             self.on_phase(index, spec, start)
         assert spec.classes is not None
-        state = _PhaseState(index, spec, Workload(spec.classes, self.seed + 1000 * index),
-                            np.random.default_rng([self.seed, index]),
-                            start + int(spec.duration_s * 1e9) if spec.duration_s else None, spec.requests)
+        w, n = self.worker, self.workers
+        budget = spec.requests if spec.requests is None or n == 1 else spec.requests // n + (w < spec.requests % n)
+        state = _PhaseState(index, spec, Workload(spec.classes, self.seed + 1000 * index + 100_003 * w),
+                            np.random.default_rng([self.seed, index] if n == 1 else [self.seed, index, w, n]),
+                            start + int(spec.duration_s * 1e9) if spec.duration_s else None, budget)
         if spec.closed_loop:
             await self._closed_loop(state, start)
         else:
             await self._open_loop(state, start)
         end = now_ns()
+        # workers keep one timeline: the next phase starts where this one was planned to end
+        self._next_start = start + int(spec.duration_s * 1e9) if self.workers > 1 and spec.duration_s else None
         self.phase_windows.append((spec.name, start, end))
         if spec.closed_loop:  # what the phase sustained, for automatic sweeps
             self._phase_rates[index] = self._tallies.get(index, _PhaseTally()).done / max(1e-9, (end - start) / 1e9)
@@ -243,10 +265,13 @@ class LoadRunner:
         arrivals = spec.arrivals()
         trace = arrivals if isinstance(arrivals, TraceArrivals) else None
         due: deque[int] = deque()  # intended times of started sessions not yet due
+        w, n = self.worker, self.workers
         for k, offset in enumerate(arrivals.offsets_ns(np.random.default_rng([self.seed, st.index, 1]))):
             intended = start + offset
             if (st.deadline is not None and intended >= st.deadline) or st.budget == 0:
                 break
+            if k % n != w:  # another worker's arrival
+                continue
             while True:
                 now = now_ns()
                 while due and due[0] <= now:
@@ -280,7 +305,7 @@ class LoadRunner:
                 if spec.think_time_s:
                     await sleep_until_ns(intended)
 
-        users = [self._spawn(user(u), st.index) for u in range(spec.concurrency)]
+        users = [self._spawn(user(u), st.index) for u in range(self.worker, spec.concurrency, self.workers)]
         if st.deadline is None:
             await asyncio.gather(*users)
         else:
@@ -292,7 +317,7 @@ class LoadRunner:
         cls = st.workload.pick(st.rng)
         conv, entry = st.workload.start(cls, st.rng)
         session_id = self._next_session
-        self._next_session += 1
+        self._next_session += self.workers
         rec, body = self._next_turn(st, cls, conv, entry, session_id, 0, intended, user, lengths)
         return cls, conv, entry, session_id, user, rec, body
 
@@ -303,7 +328,7 @@ class LoadRunner:
         rec = RequestRecord(self._next_id, st.spec.name, st.index, st.spec.warmup, user, intended, n_in, n_out,
                             class_name=cls.name, session_id=session_id, turn=turn,
                             target_rate_rps=st.spec.requested_rate)
-        self._next_id += 1
+        self._next_id += self.workers
         if turn + 1 < cls.turns or probe is not None:
             rec.text_parts = []
         if probe is not None:

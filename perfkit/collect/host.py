@@ -153,6 +153,8 @@ class HostSource:
         run on other threads (and cores); a loop thread near 100 % cannot keep
         up with its streams whatever the process total says.
         """
+        if hasattr(self.lag, "loop_cpu_pct"):  # the load runs in worker processes, which measure their own
+            return self.lag.loop_cpu_pct()  # type: ignore[union-attr, no-any-return]
         tid = self.lag.thread_id if self.lag is not None else None
         if tid is None:
             return None

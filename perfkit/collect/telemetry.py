@@ -108,8 +108,10 @@ class Telemetry:
     """
 
     def __init__(self, spec: TelemetrySpec, data_dir: Path, run_id: str, base_urls: list[str],
-                 headers: dict[str, str] | None = None, notify: Callable[[str], None] | None = None) -> None:
+                 headers: dict[str, str] | None = None, notify: Callable[[str], None] | None = None,
+                 lag: Any = None) -> None:
         self.spec = spec
+        self._lag_source = lag  # the workers' loop lag, when the load runs in other processes
         self.data_dir = Path(data_dir)
         self.run_id = run_id
         self.base_urls = base_urls
@@ -202,7 +204,7 @@ class Telemetry:
         """Probe the sources (off the loop), start the loop-lag probe and the sampler threads."""
         loop = asyncio.get_running_loop()
         if self.spec.host:
-            self.lag = LoopLagMonitor().start()
+            self.lag = self._lag_source or LoopLagMonitor().start()
         for setup in (self._setup_gpu, self._setup_metrics, self._setup_host):
             await loop.run_in_executor(None, setup)
         for s in self.samplers:

@@ -122,6 +122,8 @@ class ParquetSink:
     run_id : str
     flush_interval_s : float
         Write a part at least this often while records arrive, s (bounds loss on a kill).
+    prefix : str
+        File name prefix of the parts (writers sharing a run use different ones).
 
     Attributes
     ----------
@@ -129,8 +131,9 @@ class ParquetSink:
         Requests written so far.
     """
 
-    def __init__(self, data_dir: str | Path, run_id: str, flush_interval_s: float = 1.0) -> None:
+    def __init__(self, data_dir: str | Path, run_id: str, flush_interval_s: float = 1.0, prefix: str = "part") -> None:
         self.root = Path(data_dir)
+        self.prefix = prefix
         self.run_id = run_id
         self.flush_interval_s = flush_interval_s
         self.written = 0
@@ -185,8 +188,8 @@ class ParquetSink:
             part = f"run_id={self.run_id}"
             # chunks first: a request row never points at chunks that are not on disk
             if chunks.num_rows:
-                write_part(chunks, self.root / "chunks" / part, self.parts)
-            write_part(requests, self.root / "requests" / part, self.parts)
+                write_part(chunks, self.root / "chunks" / part, self.parts, self.prefix)
+            write_part(requests, self.root / "requests" / part, self.parts, self.prefix)
             self.parts += 1
             self.written += len(buf)
         except BaseException as exc:  # noqa: BLE001 - reported by close(); the run goes on
