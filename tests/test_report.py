@@ -95,7 +95,7 @@ def test_two_reports_of_a_run_differ_only_in_the_generated_line(recorded, tmp_pa
         ta = render_typst(run_document(cat, run_id), tmp_path / "ta").splitlines()
         tb = render_typst(run_document(cat, run_id), tmp_path / "tb").splitlines()
     diff = [(x, y) for x, y in zip(a, b) if x != y]
-    assert len(a) == len(b) and all("Generated" in x for x, _ in diff)
+    assert len(a) == len(b) and all("Generated" in x for x, _ in diff), [d for d in diff if "Generated" not in d[0]][:3]
     # the PDF's source too, and the figures it sets
     tdiff = [(x, y) for x, y in zip(ta, tb) if x != y]
     assert len(ta) == len(tb) and len(tdiff) <= 1 and all("Generated" in x for x, _ in tdiff)

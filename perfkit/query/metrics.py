@@ -143,8 +143,8 @@ f AS (
 tel AS (
   SELECT f.run_id, f.phase,
       quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_loop_lag_max_ms') AS loop_lag_ms,
-      avg(t.value) FILTER (WHERE t.metric = 'client_loop_cpu_pct') AS loop_cpu_pct,
-      avg(t.value) FILTER (WHERE t.metric = 'client_cpu_pct') AS client_cpu_pct
+      avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_loop_cpu_pct') AS loop_cpu_pct,
+      avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_cpu_pct') AS client_cpu_pct
   FROM f JOIN telemetry t ON t.run_id = f.run_id AND t.channel = 'host' AND t.t_ns BETWEEN f._t0 AND f._t1
   GROUP BY f.run_id, f.phase
 ),
