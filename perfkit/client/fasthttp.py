@@ -119,10 +119,7 @@ class _Conn(asyncio.Protocol):
                     if size == end - i and data.find(b"\n", i + 2, end) < 0 and data.find(b"\r", i + 2, end) < 0 \
                             and not self.parser.pending:
                         if _handle_event(self.rec, data[i + 8:-4], t, self.tokens):  # type: ignore[arg-type]
-                            self.done = True
-                            self._complete()
-                            if self.rec is not None:
-                                self.draining = True
+                            self._answer_done()
                         return
             self._chunked(data, t)
         elif self.framing == "length":
@@ -239,13 +236,18 @@ class _Conn(asyncio.Protocol):
                 self.err_body += data[:room]
             return
         toks = self.tokens
+        done = False
         for payload in self.parser.feed_data(data):
-            if _handle_event(rec, payload, t, toks):
-                self.done = True
-        if self.done:  # the answer is complete: finish now, let the framing end in the background
-            self._complete()
-            if self.rec is not None:
-                self.draining = True
+            done = _handle_event(rec, payload, t, toks) or done
+        if done:
+            self._answer_done()
+
+    def _answer_done(self) -> None:
+        """``[DONE]`` arrived: finish the record now and let the framing end in the background."""
+        self.done = True
+        self._complete()
+        if self.rec is not None:
+            self.draining = True
 
     def _body_end(self) -> None:
         if self.draining:

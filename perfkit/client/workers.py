@@ -254,22 +254,22 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
     try:
         endpoints = [Endpoint(**e) for e in cfg["endpoints"]]
         sink = ParquetSink(cfg["data_dir"], cfg["run_id"], cfg["flush_interval_s"], prefix=f"part-w{w}")
-        runner = LoadRunner(endpoints, cfg["phases"], sink, seed=cfg["seed"], run_id=cfg["run_id"],
-                            router=Router(len(endpoints), cfg["policy"], cfg["weights"]),
-                            read_timeout_s=cfg["read_timeout_s"], drain_timeout_s=cfg["drain_timeout_s"],
-                            http=cfg["http"], partition=(w, n))
-        runner.live.outbox = []
         lag = LoopLagMonitor().start()
         host = HostSource(lag)
         pipe.send(("ready",))
-        runner._next_start = await loop.run_in_executor(None, pipe.recv)
+        start_ns = await loop.run_in_executor(None, pipe.recv)
+        runner = LoadRunner(endpoints, cfg["phases"], sink, seed=cfg["seed"], run_id=cfg["run_id"],
+                            router=Router(len(endpoints), cfg["policy"], cfg["weights"]),
+                            read_timeout_s=cfg["read_timeout_s"], drain_timeout_s=cfg["drain_timeout_s"],
+                            http=cfg["http"], partition=(w, n), start_at_ns=start_ns)
+        runner.live.outbox = []
 
         async def report() -> None:
             while True:
                 await asyncio.sleep(_REPORT_S)
                 items, runner.live.outbox = runner.live.outbox, []
                 pipe.send(("progress", dataclasses.asdict(runner.progress), items, lag.take(),
-                           host._loop_cpu_pct(now_ns())))
+                           host.loop_cpu_pct(now_ns())))
 
         reporter = loop.create_task(report())
         try:

@@ -146,7 +146,7 @@ class HostSource:
         psutil.cpu_percent(None)  # primes the system-wide counter
         self._loop_cpu: tuple[int, float] | None = None
 
-    def _loop_cpu_pct(self, t_ns: int) -> float | None:
+    def loop_cpu_pct(self, t_ns: int) -> float | None:
         """CPU of the event loop's own thread over the interval, percent of one core (100: never idle).
 
         The process's CPU also counts the Parquet writer and the samplers, which
@@ -175,7 +175,7 @@ class HostSource:
         if self.lag is not None and (lag := self.lag.take()) is not None:
             rows += [self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
                      self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1])]
-        if (loop_cpu := self._loop_cpu_pct(t_ns)) is not None:
+        if (loop_cpu := self.loop_cpu_pct(t_ns)) is not None:
             rows.append(self._row(t_ns, "client", self.client.pid, "loop_cpu_pct", loop_cpu))
         if self.server is not None:
             try:
