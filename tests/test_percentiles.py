@@ -14,6 +14,7 @@ from perfkit.analysis import (
     integrated_autocorrelation_time,
     min_samples,
     percentile_ci,
+    percentile_cis,
 )
 
 
@@ -99,3 +100,28 @@ def test_holm_against_hand_computed_values():
     p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
     # sorted: .005*4=.02, .01*3=.03, .03*2=.06, .04*1=.04 -> monotone: .02, .03, .06, .06
     assert np.allclose(holm(p)[:4], [0.03, 0.06, 0.06, 0.02]) and np.isnan(holm(p)[4])
+
+
+def test_a_long_series_gets_the_autocorrelation_time_of_the_exact_sum():
+    """Above 2^18 samples τ comes from batch means (linear cost); it matches the theory of an AR(1)."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(3)
+    for phi in (0.0, 0.9, 0.99):
+        x = lfilter([1.0], [1.0, -phi], rng.standard_normal(1_500_000))
+        want = (1 + phi) / (1 - phi)  # τ of an AR(1)
+        assert integrated_autocorrelation_time(x) == pytest.approx(want, rel=0.05), phi
+        ind = x <= np.quantile(x, 0.9)
+        # an indicator is kept as bool (no float copy) and gets the same τ as its float version
+        assert integrated_autocorrelation_time(ind) == pytest.approx(
+            integrated_autocorrelation_time(ind.astype(float)), rel=1e-9)
+
+
+def test_several_levels_at_once_give_the_numbers_of_one_call_each():
+    rng = np.random.default_rng(4)
+    x = ar1_lognormal(5000, 0.8, rng)
+    x[[3, 70]] = np.nan
+    for method in ("ess", "order", "block"):
+        many = percentile_cis(x, (0.5, 0.9, 0.99, 0.999), method=method, n_boot=200)
+        assert many == [percentile_ci(x, q, method=method, n_boot=200) for q in (0.5, 0.9, 0.99, 0.999)]
+    assert not many[-1].estimable

@@ -31,6 +31,7 @@ from perfkit.analysis.percentiles import (
     integrated_autocorrelation_time,
     min_samples,
     percentile_ci,
+    percentile_cis,
 )
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "parse_slos",
     "pelt_l2",
     "percentile_ci",
+    "percentile_cis",
     "percentile_table",
     "phase_stability",
     "pot_quantile",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from perfkit.analysis.percentiles import percentile_ci
+from perfkit.analysis.percentiles import percentile_cis
 from perfkit.query.catalog import Catalog, check_run_id
 
 __all__ = ["LATENCY_METRICS", "latency_clusters", "latency_samples", "percentile_table"]
@@ -36,17 +36,27 @@ def latency_samples(cat: Catalog, run_id: str, metric: str, phase: str | None = 
     if class_name is not None:
         where += " AND r.class_name = '" + class_name.replace("'", "''") + "'"
     if metric == "itl_ms":
-        sql = (f"SELECT r.phase, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
+        sql = (f"SELECT r.phase_index AS p, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
                f"WHERE {where} AND r.ok AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns")
     elif failed_ms is not None:
-        sql = (f"SELECT r.phase, CASE WHEN r.ok THEN r.{metric} ELSE {float(failed_ms)!r} END AS v FROM requests r "
-               f"WHERE {where} AND coalesce(r.error_kind, '') <> 'cancelled' AND (NOT r.ok OR r.{metric} IS NOT NULL) "
-               "ORDER BY r.sent_ns NULLS LAST, r.request_id")
+        sql = (f"SELECT r.phase_index AS p, CASE WHEN r.ok THEN r.{metric} ELSE {float(failed_ms)!r} END AS v "
+               f"FROM requests r WHERE {where} AND coalesce(r.error_kind, '') <> 'cancelled' "
+               f"AND (NOT r.ok OR r.{metric} IS NOT NULL) ORDER BY r.sent_ns NULLS LAST, r.request_id")
     else:
-        sql = (f"SELECT r.phase, r.{metric} AS v FROM requests r WHERE {where} AND r.ok AND r.{metric} IS NOT NULL "
-               "ORDER BY r.sent_ns")
-    df = cat.sql(sql).df()
-    return {str(p): g["v"].to_numpy(dtype=float) for p, g in df.groupby("phase", sort=False)}
+        sql = (f"SELECT r.phase_index AS p, r.{metric} AS v FROM requests r WHERE {where} AND r.ok "
+               f"AND r.{metric} IS NOT NULL ORDER BY r.sent_ns")
+    # numpy columns, the phase as its index: no Python object per sample (a run can hold 10^8 chunks)
+    cols = cat.sql(sql).fetchnumpy()
+    idx, v = np.asarray(cols["p"]), np.asarray(cols["v"], dtype=float)
+    names = dict(cat.sql(f"SELECT DISTINCT phase_index, phase FROM requests WHERE run_id = '{rid}'").fetchall())
+    present = np.flatnonzero(np.bincount(idx)) if len(idx) else np.array([], dtype=np.int64)
+    by_name: dict[str, list[int]] = {}
+    for i in sorted(present, key=lambda i: int(np.argmax(idx == i))):  # in the order their samples start
+        by_name.setdefault(str(names[int(i)]), []).append(int(i))
+    out: dict[str, np.ndarray] = {}
+    for name, members in by_name.items():
+        out[name] = v if len(present) == len(members) else v[np.isin(idx, members)]
+    return out
 
 
 def latency_clusters(cat: Catalog, run_id: str, metric: str, phase: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +99,6 @@ def percentile_table(cat: Catalog, run_id: str, *, metrics: tuple[str, ...] = ("
         if not by_phase:
             groups = {"all": np.concatenate(list(groups.values())) if groups else np.array([])}
         for phase, x in groups.items():
-            for q in qs:
-                e = percentile_ci(x, q, level=level, method=method)
+            for e in percentile_cis(x, qs, level=level, method=method):
                 rows.append({"run_id": run_id, "phase": phase, "metric": metric, **e.to_dict()})
     return pd.DataFrame(rows)
