@@ -13,7 +13,7 @@ consecutive requests' latencies strongly alike (the effective sample size
 is a fraction of the count), which is where an interval assuming
 independence under-covers.
 
-    python bench/percentile_coverage.py [--reps 300] [--requests 4000] [--quick]
+    python bench/percentile_coverage.py [--reps 300] [--requests 4000] [--first-seed 0] [--quick]
 
 The last line reads ``coverage p50=... p90=... p99=...`` (default method ``ess``, near the knee).
 """
@@ -47,6 +47,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=300)
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--quick", action="store_true", help="60 replicates")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ...")
     a = ap.parse_args()
     reps = 60 if a.quick else a.reps
     last = {}
@@ -54,7 +55,7 @@ def main() -> None:
     print(f"{'load':<10} {'method':<7} " + " ".join(f"{'p' + format(100 * q, 'g'):>18}" for q in QS))
     for label, rate in (("moderate", 12.0), ("near knee", 19.0)):
         with ProcessPoolExecutor(2) as pool:
-            runs = list(pool.map(one_run, [(s, rate, a.requests) for s in range(reps)], chunksize=4))
+            runs = list(pool.map(one_run, [(a.first_seed + s, rate, a.requests) for s in range(reps)], chunksize=4))
         truth = {q: float(np.quantile(np.concatenate(runs), q)) for q in QS}
         for method in METHODS:
             cells = []

@@ -30,6 +30,7 @@ from perfkit.analysis.percentiles import (
     effective_sample_size,
     integrated_autocorrelation_time,
     min_samples,
+    overlapping_batch_means_time,
     percentile_ci,
     percentile_cis,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "max_sustainable_load",
     "min_samples",
     "mser5",
+    "overlapping_batch_means_time",
     "pareto_front",
     "parse_slos",
     "pelt_l2",
