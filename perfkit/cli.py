@@ -47,7 +47,29 @@ def cmd_sim(a: argparse.Namespace) -> int:
         import dataclasses
 
         cfg = dataclasses.replace(cfg, seed=a.seed)
-    serve(cfg, a.host, a.port, a.log)
+    from perfkit.chaos import faults_from_args
+
+    serve(cfg, a.host, a.port, a.log, faults_from_args(a.fault), _fault_options(a))
+    return 0
+
+
+def _fault_options(a: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from perfkit.chaos import FaultOptions
+
+    return FaultOptions(after_events=a.after_events, stall_s=a.stall_s, drip_ms=a.drip_ms, giant_mb=a.giant_mb,
+                        seed=a.fault_seed)
+
+
+def cmd_chaos(a: argparse.Namespace) -> int:
+    from perfkit.chaos import ChaosProxy, _print_summary, faults_from_args, serve_chaos
+
+    proxy = ChaosProxy(a.upstream, faults_from_args(a.fault), _fault_options(a), host=a.host, port=a.listen,
+                       log_path=a.log)
+    try:
+        info = _run_async(serve_chaos(proxy))
+    except OSError as exc:
+        raise PerfkitError(f"cannot listen on {a.host}:{a.listen}: {exc}; pick another --listen port") from None
+    _print_summary(info)
     return 0
 
 
@@ -95,6 +117,23 @@ def _add_telemetry_flags(p: argparse.ArgumentParser, gpu_default: str) -> None:
     g.add_argument("--metrics-url", help="scrape this URL instead of ENDPOINT_ROOT/metrics")
     g.add_argument("--no-server-metrics", action="store_true", help="do not scrape the server's /metrics")
     g.add_argument("--server-pid", type=int, help="a local server's pid: its process tree's CPU and memory are sampled")
+
+
+def _add_fault_flags(p: argparse.ArgumentParser, target: str) -> None:
+    from perfkit.chaos.faults import FAULTS, FaultOptions
+
+    d = FaultOptions()
+    g = p.add_argument_group("faults", f"injected into {target}")
+    g.add_argument("--fault", action="append", metavar="KIND[:P][@START[+DUR]]",
+                   help="repeatable; e.g. reset:0.1, http_503:1@10+5, restart@20+3. Kinds: " + ", ".join(FAULTS))
+    g.add_argument("--after-events", type=int, default=d.after_events,
+                   help=f"events passed through before a mid-stream fault (default {d.after_events})")
+    g.add_argument("--stall-s", type=float, default=d.stall_s, help=f"silence of a stall, s (default {d.stall_s:g})")
+    g.add_argument("--drip-ms", type=float, default=d.drip_ms,
+                   help=f"pause between the {d.drip_bytes}-byte writes of a drip, ms (default {d.drip_ms:g})")
+    g.add_argument("--giant-mb", type=float, default=d.giant_mb,
+                   help=f"size of a giant chunk, MiB (default {d.giant_mb:g})")
+    g.add_argument("--fault-seed", type=int, default=0, help="seed of the per-request fault draws (default 0)")
 
 
 def _tags(items: list[str] | None) -> dict[str, str]:
@@ -426,7 +465,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--variant", choices=("fp16", "int8", "int4"),
                    help="simulate this precision of the model: faster, more KV cache, a little less quality")
     s.add_argument("--log", help="append one JSON line per finished request to this file")
+    _add_fault_flags(s, "the simulated endpoint (served behind the fault proxy of `perfkit chaos`)")
     s.set_defaults(func=cmd_sim)
+
+    ch = sub.add_parser("chaos", help="a proxy that injects faults in front of any endpoint",
+                        description="Serve --upstream on --listen with faults injected into completion requests: "
+                                    "resets, HTTP 429/500/503, malformed, truncated or stalled streams, a missing "
+                                    "[DONE], slow drips, gigantic chunks, a wrong content type, refused "
+                                    "connections and restarts. Ctrl-C stops it and prints what it injected.")
+    ch.add_argument("--listen", type=int, required=True, help="port to listen on (0 picks a free one)")
+    ch.add_argument("--upstream", required=True, help="base URL of the real server, e.g. http://127.0.0.1:8000")
+    ch.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    ch.add_argument("--log", help="append one JSON line per injected fault to this file")
+    _add_fault_flags(ch, "the upstream")
+    ch.set_defaults(func=cmd_chaos)
 
     r = sub.add_parser("run", help="drive traffic at an endpoint and record it",
                        description="Drive traffic at an OpenAI-compatible endpoint: a SCENARIO file of phases, "

@@ -179,7 +179,7 @@ async def test_injected_http_errors_and_in_stream_errors_are_data(fresh_sim):
 @pytest.mark.parametrize("mode, kind", [
     ("truncated", "truncated"), ("malformed", "malformed_chunk"), ("error_object", "stream_error"),
     ("wrong_content_type", "wrong_content_type"), ("empty", "empty_response"), ("reset", "connection_reset"),
-    ("http_429", "http_status"), ("keepalive_comments", None),
+    ("http_429", "rate_limited"), ("keepalive_comments", None),
 ])
 async def test_misbehaving_servers_are_recorded_as_their_own_error_kind(mode, kind):
     with BadServer(mode) as bad:

@@ -29,9 +29,9 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from perfkit.client.openai import Endpoint, _error_message, _handle_event
+from perfkit.client.openai import Endpoint, _handle_event, judge_end, status_error
 from perfkit.client.records import ErrorKind, RequestRecord
-from perfkit.client.sse import SSEParser
+from perfkit.client.sse import EventTooLarge, SSEParser
 from perfkit.clock import now_ns
 
 __all__ = ["FastClient"]
@@ -67,6 +67,7 @@ class _Conn(asyncio.Protocol):
         self.ok = False
         self.keep_alive = True
         self.err_body = bytearray()
+        self.retry_after: str | None = None
         self.parser = SSEParser()
         self.tokens = [0]
         self.done = False
@@ -126,7 +127,7 @@ class _Conn(asyncio.Protocol):
             take = data[:self.remaining]
             self.remaining -= len(take)
             self._payload(take, t)
-            if self.remaining <= 0:
+            if self.remaining <= 0 and self.rec is not None:
                 self._body_end()
         else:
             self._payload(data, t)
@@ -168,6 +169,7 @@ class _Conn(asyncio.Protocol):
             headers[k.strip().lower()] = v.strip()
         rec.headers_ns = t
         rec.status = status
+        self.retry_after = headers.get("retry-after")
         self.in_body = True
         self.ok = status == 200
         te = headers.get("transfer-encoding", "").lower()
@@ -196,6 +198,8 @@ class _Conn(asyncio.Protocol):
                 pos += len(take)
                 self.remaining -= len(take)
                 self._payload(take, t)
+                if self.rec is None:  # the payload ended the exchange (an oversized event)
+                    return
                 if self.remaining:
                     break
                 self.cstate = 2
@@ -237,7 +241,12 @@ class _Conn(asyncio.Protocol):
             return
         toks = self.tokens
         done = False
-        for payload in self.parser.feed_data(data):
+        try:
+            payloads = self.parser.feed_data(data)
+        except EventTooLarge as exc:
+            self._finish(ErrorKind.OVERSIZED, str(exc), close=True)
+            return
+        for payload in payloads:
             done = _handle_event(rec, payload, t, toks) or done
         if done:
             self._answer_done()
@@ -265,12 +274,9 @@ class _Conn(asyncio.Protocol):
             tail, partial = self.parser.close()
             for ev in tail:
                 self.done = _handle_event(rec, ev.data.encode(), now_ns(), self.tokens) or self.done
-            if partial or not self.done:
-                rec.fail(ErrorKind.TRUNCATED, "the stream ended without data: [DONE]")
-            elif not rec.chunk_ns:
-                rec.fail(ErrorKind.EMPTY, "no output text in a complete stream")
+            judge_end(rec, partial, self.done)
         elif rec.status is not None:
-            rec.fail(ErrorKind.HTTP_STATUS, _error_message(bytes(self.err_body), rec.status))
+            status_error(rec, bytes(self.err_body), rec.status, self.retry_after)
         rec.end_ns = now_ns()
         self._cancel_timer()
         if self.fut is not None and not self.fut.done():

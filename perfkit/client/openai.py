@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from perfkit.client.records import ErrorKind, RequestRecord
-from perfkit.client.sse import SSEParser
+from perfkit.client.sse import EventTooLarge, SSEParser
 from perfkit.clock import now_ns
 from perfkit.errors import ConfigError, EndpointError
 
@@ -241,7 +241,7 @@ async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestR
             rec.status = resp.status
             if resp.status != 200:
                 raw = await resp.content.read(_MAX_ERROR_BODY)
-                rec.fail(ErrorKind.HTTP_STATUS, _error_message(raw, resp.status))
+                status_error(rec, raw, resp.status, resp.headers.get("Retry-After"))
                 return rec
             if "text/event-stream" not in resp.headers.get("Content-Type", ""):
                 rec.fail(ErrorKind.WRONG_CONTENT_TYPE, resp.headers.get("Content-Type", "(none)"))
@@ -258,10 +258,9 @@ async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestR
             tail, partial = parser.close()
             for ev in tail:
                 done = _handle_event(rec, ev.data.encode(), now_ns(), state) or done
-            if partial or not done:
-                rec.fail(ErrorKind.TRUNCATED, "the stream ended without data: [DONE]")
-            elif not rec.chunk_ns:
-                rec.fail(ErrorKind.EMPTY, "no output text in a complete stream")
+            judge_end(rec, partial, done)
+    except EventTooLarge as exc:
+        rec.fail(ErrorKind.OVERSIZED, str(exc))
     except asyncio.CancelledError:
         rec.fail(ErrorKind.CANCELLED, "cancelled by perfkit")
         raise
@@ -279,6 +278,28 @@ async def send(session: aiohttp.ClientSession, endpoint: Endpoint, rec: RequestR
     finally:
         rec.end_ns = now_ns()
     return rec
+
+
+def judge_end(rec: RequestRecord, partial: bool, done: bool) -> None:
+    """Judge a 200 stream that has ended: truncated, missing ``[DONE]``, empty, or fine."""
+    if partial:
+        rec.fail(ErrorKind.TRUNCATED, "the stream stopped part-way through an event")
+    elif not done and rec.finish_reason is not None:
+        rec.fail(ErrorKind.MISSING_DONE, f"finish_reason {rec.finish_reason!r} arrived, then the stream ended "
+                                         "without data: [DONE]")
+    elif not done:
+        rec.fail(ErrorKind.TRUNCATED, "the stream ended without data: [DONE]")
+    elif not rec.chunk_ns:
+        rec.fail(ErrorKind.EMPTY, "no output text in a complete stream")
+
+
+def status_error(rec: RequestRecord, raw: bytes, status: int, retry_after: str | None) -> None:
+    """Record a non-200 answer: ``rate_limited`` for 429 (with its Retry-After), else ``http_status``."""
+    if status == 429:
+        wait = f" (Retry-After: {retry_after[:40]})" if retry_after else " (no Retry-After)"
+        rec.fail(ErrorKind.RATE_LIMITED, _error_message(raw, status)[:440] + wait)
+    else:
+        rec.fail(ErrorKind.HTTP_STATUS, _error_message(raw, status))
 
 
 def _error_message(raw: bytes, status: int) -> str:

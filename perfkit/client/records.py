@@ -15,12 +15,15 @@ __all__ = ["ErrorKind", "RequestRecord"]
 class ErrorKind:
     """The error kinds a request can end with (``error_kind`` column); None means success."""
 
-    HTTP_STATUS = "http_status"  # a non-200 answer; the code is in ``status``
+    HTTP_STATUS = "http_status"  # a non-200 answer (other than 429); the code is in ``status``
+    RATE_LIMITED = "rate_limited"  # HTTP 429; the message carries the server's Retry-After
     CONNECT = "connect_error"  # refused, DNS, unreachable
     CONNECT_TIMEOUT = "connect_timeout"
     READ_TIMEOUT = "read_timeout"  # no byte for longer than the read timeout (a stall)
     RESET = "connection_reset"  # the server closed or reset mid-response
-    TRUNCATED = "truncated"  # the stream ended without ``data: [DONE]``
+    TRUNCATED = "truncated"  # the stream stopped part-way (mid-event, or before any finish_reason)
+    MISSING_DONE = "missing_done"  # a finish_reason arrived and the stream ended cleanly, without ``[DONE]``
+    OVERSIZED = "oversized_event"  # an event grew past perfkit.client.sse.MAX_EVENT_BYTES
     MALFORMED = "malformed_chunk"  # a data line that is not JSON
     STREAM_ERROR = "stream_error"  # an error object inside the stream
     EMPTY = "empty_response"  # a complete answer with no output text

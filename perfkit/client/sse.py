@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SSEEvent", "SSEParser"]
+__all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEEvent", "SSEParser"]
+
+MAX_EVENT_BYTES = 1 << 20
+"""Longest event (or line) held while it is incomplete, bytes: a streamed completion's events are
+hundreds of bytes, so a megabyte without an end is a broken or hostile server, and memory stays bounded."""
+
+
+class EventTooLarge(ValueError):
+    """An event grew past :data:`MAX_EVENT_BYTES` without ending; the stream cannot be trusted further."""
 
 
 class SSEEvent(NamedTuple):
@@ -42,7 +50,13 @@ class SSEParser:
         self.comments = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """Add bytes; return the events they complete, in order."""
+        """Add bytes; return the events they complete, in order.
+
+        Raises
+        ------
+        EventTooLarge
+            When an unfinished event holds more than :data:`MAX_EVENT_BYTES`.
+        """
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" in buf:
             keep_cr = buf.endswith(b"\r")  # a "\r\n" may be split across reads
@@ -76,7 +90,15 @@ class SSEParser:
             elif name == "id" and "\0" not in value:
                 self._id = value
             # "retry" and unknown fields are ignored, as the standard says
+        if len(self._buf) > MAX_EVENT_BYTES or (self._data and sum(map(len, self._data)) > MAX_EVENT_BYTES):
+            self._too_large()
         return out
+
+    def _too_large(self) -> None:
+        held = len(self._buf) + sum(map(len, self._data))
+        self._buf, self._data, self._event = b"", [], ""
+        raise EventTooLarge(f"an event of more than {MAX_EVENT_BYTES >> 20} MiB without an end "
+                            f"({held} bytes held); the stream was abandoned")
 
     def feed_data(self, chunk: bytes) -> list[bytes]:
         """Add bytes; return the ``data`` of the events they complete, as bytes, in order.
@@ -103,6 +125,8 @@ class SSEParser:
             out.extend(ev.data.encode() for ev in self.feed_tail(tail))
         else:
             self._buf = tail
+            if len(tail) > MAX_EVENT_BYTES:
+                self._too_large()
         return out
 
     @property

@@ -12,10 +12,12 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
+from perfkit.chaos.faults import Fault, FaultOptions
 from perfkit.errors import EndpointError
 from perfkit.sim.config import SimConfig, SimEvent
 from perfkit.sim.server import make_app
@@ -33,33 +35,50 @@ def _use_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def _serve(config: SimConfig, host: str, port: int, log_path: str | None) -> None:
+async def _serve(config: SimConfig, host: str, port: int, log_path: str | None,
+                 faults: Sequence[Fault] = (), fault_options: FaultOptions | None = None) -> None:
     app = make_app(config, log_path)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=8192)
+    sim_host, sim_port = ("127.0.0.1", 0) if faults else (host, port)
+    family = socket.AF_INET6 if ":" in sim_host else socket.AF_INET
+    sock = socket.create_server((sim_host, sim_port), family=family, backlog=8192)
     site = web.SockSite(runner, sock, shutdown_timeout=1.0)
     await site.start()
     bound = sock.getsockname()[1]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
-    print(f"{READY_PREFIX}http://{shown}:{bound}", flush=True)
+    shown = f"[{sim_host}]" if family == socket.AF_INET6 else sim_host
+    url = f"http://{shown}:{bound}"
+    proxy = None
+    if faults:  # the fault mode: the same proxy as `perfkit chaos`, in front of the engine, in this process
+        from perfkit.chaos import ChaosProxy
+
+        proxy = await ChaosProxy(url, faults, fault_options, host=host, port=port).start()
+        url = proxy.url
+    print(f"{READY_PREFIX}{url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if proxy is not None:
+        await proxy.stop()
+        print(f"perfkit sim: faults injected {dict(proxy.injected) or 'none'} over {proxy.requests} completion "
+              "requests", file=sys.stderr, flush=True)
     await runner.cleanup()
 
 
-def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8000, log_path: str | None = None) -> None:
+def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8000, log_path: str | None = None,
+          faults: Sequence[Fault] = (), fault_options: FaultOptions | None = None) -> None:
     """Serve the simulated endpoint until SIGTERM or SIGINT (blocking).
 
     Prints ``perfkit-sim listening on http://HOST:PORT`` once the socket is
     bound, so a parent process can use ``port=0`` and read the real port.
+    With ``faults``, the engine listens on a private loopback port and
+    :class:`perfkit.chaos.ChaosProxy` serves ``HOST:PORT`` in front of it,
+    injecting them (the simulator's fault mode).
     """
     _use_uvloop()
-    asyncio.run(_serve(config, host, port, log_path))
+    asyncio.run(_serve(config, host, port, log_path, faults, fault_options))
 
 
 class SimProcess:
@@ -74,6 +93,8 @@ class SimProcess:
         JSONL log of every finished request (the simulator's ground truth).
     start_timeout_s : float
         How long to wait for the child to bind, s.
+    faults : sequence of Fault or str, optional
+        Faults to inject (the fault mode, ``perfkit sim --fault``); see :mod:`perfkit.chaos.faults`.
 
     Examples
     --------
@@ -82,8 +103,9 @@ class SimProcess:
     """
 
     def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", log_path: str | None = None,
-                 start_timeout_s: float = 30.0) -> None:
+                 start_timeout_s: float = 30.0, faults: Sequence[Fault | str] = ()) -> None:
         self.config = config or SimConfig()
+        self.faults = [str(f) for f in faults]
         self.host = host
         self.log_path = log_path
         self.start_timeout_s = start_timeout_s
@@ -98,6 +120,8 @@ class SimProcess:
         cmd = [sys.executable, "-m", "perfkit.sim", "--host", self.host, "--port", "0", "--config", self._cfg_file]
         if self.log_path:
             cmd += ["--log", self.log_path]
+        for f in self.faults:
+            cmd += ["--fault", f]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._read_ready_line()
         self.url = line[len(READY_PREFIX):].strip()
