@@ -1,4 +1,5 @@
-"""The ``perfkit`` command line: sim, run, demo, query, report, compare, schema."""
+"""The ``perfkit`` command line: sim, chaos, run, demo, query, report, compare, slo, tradeoff, bottleneck, check,
+schema."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def cmd_chaos(a: argparse.Namespace) -> int:
     from perfkit.chaos import ChaosProxy, _print_summary, faults_from_args, serve_chaos
 
     proxy = ChaosProxy(a.upstream, faults_from_args(a.fault), _fault_options(a), host=a.host, port=a.listen,
-                       log_path=a.log)
+                       log_path=a.log, from_first_request=a.from_first_request)
     try:
         info = _run_async(serve_chaos(proxy))
     except OSError as exc:
@@ -94,7 +95,9 @@ def _cli_phases(a: argparse.Namespace) -> list:  # type: ignore[type-arg]
 
 
 def _notice(msg: str) -> None:
-    print(f"perfkit: {msg}", file=sys.stderr, flush=True)
+    from perfkit.secrets import redact
+
+    print(f"perfkit: {redact(msg)}", file=sys.stderr, flush=True)
 
 
 def _telemetry_spec(a: argparse.Namespace, **override: Any):  # type: ignore[no-untyped-def]
@@ -443,6 +446,16 @@ def cmd_bottleneck(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(a: argparse.Namespace) -> int:
+    from perfkit.store.check import check_data
+
+    rep = check_data(a.data_dir, repair=a.repair, deep=a.deep)
+    for line in rep.lines():
+        print(line)
+    left = len(rep.unreadable) - len(rep.quarantined) + len(rep.bad_manifests) + len(rep.newer_schema)
+    return 1 if left else 0
+
+
 def cmd_schema(a: argparse.Namespace) -> int:
     from perfkit.store.schema import schema_markdown
 
@@ -477,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--upstream", required=True, help="base URL of the real server, e.g. http://127.0.0.1:8000")
     ch.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ch.add_argument("--log", help="append one JSON line per injected fault to this file")
+    ch.add_argument("--from-first-request", action="store_true",
+                    help="count fault times from the first completion request, not from the start of the proxy")
     _add_fault_flags(ch, "the upstream")
     ch.set_defaults(func=cmd_chaos)
 
@@ -620,6 +635,16 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--data-dir", default="data")
     bn.set_defaults(func=cmd_bottleneck)
 
+    ck = sub.add_parser("check", help="find unreadable Parquet parts and manifests; --repair sets them aside",
+                        description="Check every run in DATA_DIR: Parquet parts (footer, or every page with --deep), "
+                                    "manifests, schema versions, temporary files a killed run left. --repair moves "
+                                    "unreadable parts to DATA_DIR/_quarantine/ (nothing is deleted but the "
+                                    "temporary files). Exit 1 while a problem remains.")
+    ck.add_argument("data_dir", nargs="?", default="data", help="data directory (default data/)")
+    ck.add_argument("--repair", action="store_true", help="move unreadable parts aside, remove stale temporary files")
+    ck.add_argument("--deep", action="store_true", help="read every part whole, not just its footer")
+    ck.set_defaults(func=cmd_check)
+
     sc = sub.add_parser("schema", help="print the data schema (columns, units, definitions)")
     sc.set_defaults(func=cmd_schema)
     return p
@@ -627,14 +652,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from perfkit.secrets import redact
+
     try:
         return int(args.func(args) or 0)
     except PerfkitError as exc:
-        print(f"perfkit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"perfkit {args.command}: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"perfkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: show it, but never with a key in it
+        import traceback
+
+        print(redact(traceback.format_exc()), file=sys.stderr)
+        print(f"perfkit {args.command}: internal error (a bug; please report it with the lines above)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ The tree::
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "EndpointError", "PerfkitError", "RunNotFoundError"]
+__all__ = ["ConfigError", "DataError", "DataWarning", "EndpointError", "PerfkitError", "RunNotFoundError"]
 
 
 class PerfkitError(Exception):
@@ -32,6 +32,10 @@ class EndpointError(PerfkitError):
 
 class DataError(PerfkitError):
     """A data directory or one of its files cannot be read."""
+
+
+class DataWarning(UserWarning):
+    """Something in a data directory was left out of a query (an unreadable part); the message says what."""
 
 
 class RunNotFoundError(DataError, KeyError):

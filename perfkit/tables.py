@@ -172,6 +172,9 @@ def print_comparison(res, console: Console | None = None) -> None:  # type: igno
 def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
     """Print a percentile table (from ``perfkit.analysis.percentile_table``): estimates with intervals."""
     console = console or Console(width=200)
+    if df.empty:
+        console.print("latency percentiles: no successful request, so no latency to summarise")
+        return
     t = Table(title="latency percentiles with 95% intervals (ms; n_eff: effectively independent samples)",
               title_justify="left")
     qs = sorted(df["q"].unique())

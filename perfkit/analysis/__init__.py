@@ -8,6 +8,7 @@ from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
 from perfkit.analysis.capacity import KneeFit, UslFit, knee, usl_fit
 from perfkit.analysis.evt import TailEstimate, gpd_pwm, pot_quantile
+from perfkit.analysis.recovery import Recovery, recovery_time
 from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
 from perfkit.analysis.slo import (
     SLO_PRESETS,
@@ -49,6 +50,7 @@ __all__ = [
     "PercentileEstimate",
     "PhaseAttribution",
     "QuantRegResult",
+    "Recovery",
     "SloCapacity",
     "SloTarget",
     "StabilityVerdict",
@@ -89,6 +91,7 @@ __all__ = [
     "pot_quantile",
     "quality_from_manifests",
     "quantile_regression",
+    "recovery_time",
     "read_quality",
     "run_series",
     "slo_table",

@@ -35,7 +35,8 @@ REQUEST_FAULTS: dict[str, str] = {
     "wrong_content_type": "HTTP 200 with Content-Type text/html and an HTML body",
 }
 WINDOW_FAULTS: dict[str, str] = {
-    "refused": "new connections are refused for the window (the listener is closed)",
+    "refused": "new connections are refused for the window (the listener is closed, idle keep-alive "
+               "connections too; answers in flight finish)",
     "restart": "every open connection is reset at the window's start and new ones refused until its end",
 }
 FAULTS: dict[str, str] = {**REQUEST_FAULTS, **WINDOW_FAULTS}

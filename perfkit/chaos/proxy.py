@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from perfkit.chaos.faults import REQUEST_FAULTS, WINDOW_FAULTS, Fault, FaultOptions
+from perfkit.clock import now_ns
 from perfkit.errors import ConfigError
 
 __all__ = ["ChaosProxy"]
@@ -61,7 +62,12 @@ class ChaosProxy:
     port : int
         Port to listen on; 0 picks a free one (see :attr:`url` after :meth:`start`).
     log_path : str or Path, optional
-        Append one JSON line per injected fault: ``t_s`` since start, ``kind``, the request line.
+        Append one JSON line at time 0 (``kind`` ``start``) and one per injected fault: ``t_s`` since start, ``mono_ns`` (the clock of
+        :func:`perfkit.clock.now_ns`, shared by the processes of one host), ``kind``, the request line.
+
+    from_first_request : bool
+        Count the faults' times from the first completion request instead of from :meth:`start`, so
+        that a schedule lines up with a run however long the client takes to start.
 
     Attributes
     ----------
@@ -72,7 +78,8 @@ class ChaosProxy:
     """
 
     def __init__(self, upstream: str, faults: Sequence[Fault] = (), options: FaultOptions | None = None,
-                 host: str = "127.0.0.1", port: int = 0, log_path: str | Path | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 0, log_path: str | Path | None = None,
+                 from_first_request: bool = False) -> None:
         u = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
         if u.scheme != "http" or not u.hostname:
             raise ConfigError(f"--upstream {upstream!r} must be an http:// URL with a host, e.g. "
@@ -85,13 +92,16 @@ class ChaosProxy:
         self.options = options or FaultOptions()
         self.host, self.port = host, port
         self.log_path = Path(log_path) if log_path else None
+        self.from_first_request = from_first_request
         self.injected: Counter[str] = Counter()
         self.requests = 0
         self._rng = np.random.default_rng(self.options.seed)
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._busy: set[asyncio.StreamWriter] = set()
         self._timers: list[asyncio.TimerHandle] = []
         self._t0 = 0.0
+        self.t0_ns = 0
         self._closed_windows = 0
 
     # -- life cycle -----------------------------------------------------------
@@ -106,16 +116,22 @@ class ChaosProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> ChaosProxy:
-        """Bind, and arm the window faults (their times count from now)."""
+        """Bind, and arm the faults: their times count from now, or from the first completion request."""
         await self._listen()
+        if not self.from_first_request:
+            self._arm()
+        return self
+
+    def _arm(self) -> None:
         self._t0 = time.monotonic()
+        self.t0_ns = now_ns()
+        self._log({"t_s": 0.0, "mono_ns": self.t0_ns, "kind": "start", "what": ", ".join(map(str, self.faults))})
         loop = asyncio.get_running_loop()
         for f in self.faults:
             if f.kind in WINDOW_FAULTS:
                 assert f.duration_s is not None
                 self._timers.append(loop.call_later(f.start_s, self._window_open, f))
                 self._timers.append(loop.call_later(f.start_s + f.duration_s, self._window_close, f))
-        return self
 
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
@@ -141,9 +157,11 @@ class ChaosProxy:
         if self._server is not None:
             self._server.close()  # new connections are refused from now on
             self._server = None
-        if f.kind == "restart":
-            for w in list(self._writers):
-                w.transport.abort()
+        for w in list(self._writers):
+            if f.kind == "restart":
+                w.transport.abort()  # a dying server: every connection reset, streams cut
+            elif w not in self._busy:
+                w.close()  # a server going away: idle keep-alive connections closed, answers in flight finish
 
     def _window_close(self, f: Fault) -> None:
         self._closed_windows -= 1
@@ -152,9 +170,12 @@ class ChaosProxy:
 
     def _note(self, kind: str, what: str) -> None:
         self.injected[kind] += 1
+        self._log({"t_s": round(time.monotonic() - self._t0, 6), "mono_ns": now_ns(), "kind": kind, "what": what})
+
+    def _log(self, line: dict[str, Any]) -> None:
         if self.log_path is not None:
             with self.log_path.open("a") as f:
-                f.write(json.dumps({"t_s": round(time.monotonic() - self._t0, 6), "kind": kind, "what": what}) + "\n")
+                f.write(json.dumps(line) + "\n")
 
     def _draw(self) -> str | None:
         """The fault of the next completion request (one draw per request fault, in a fixed order)."""
@@ -187,7 +208,13 @@ class ChaosProxy:
                     self._canned(writer, 411, "Length Required", "perfkit chaos needs a Content-Length body")
                     return
                 body = await reader.readexactly(int(lower.get("content-length") or 0))
-                keep = await self._exchange(parts[0], parts[1], headers, body, reader, writer)
+                self._busy.add(writer)
+                try:
+                    keep = await self._exchange(parts[0], parts[1], headers, body, reader, writer)
+                finally:
+                    self._busy.discard(writer)
+                if self._server is None:  # a window closed the listener: no more requests on this connection
+                    return
                 if not keep or "close" in lower.get("connection", "").lower():
                     return
         except (_Closed, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -208,6 +235,8 @@ class ChaosProxy:
         fault = None
         if method == "POST" and target.split("?", 1)[0].endswith("/completions"):
             self.requests += 1
+            if self.t0_ns == 0:
+                self._arm()
             fault = self._draw()
             if fault is not None:
                 self._note(fault, f"{method} {target}")
@@ -322,6 +351,7 @@ class ChaosProxy:
     def describe(self) -> dict[str, Any]:
         """What the proxy did: requests seen and faults injected by kind."""
         return {"upstream": f"http://{self.up_host}:{self.up_port}{self.up_prefix}", "listen": self.url,
+                "started_mono_ns": self.t0_ns,
                 "faults": [str(f) for f in self.faults], "requests": self.requests, "injected": dict(self.injected)}
 
 

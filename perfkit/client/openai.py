@@ -23,6 +23,7 @@ import aiohttp
 
 from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.client.sse import EventTooLarge, SSEParser
+from perfkit.secrets import register_secret
 from perfkit.clock import now_ns
 from perfkit.errors import ConfigError, EndpointError
 
@@ -69,6 +70,16 @@ class Endpoint:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
         if self.api not in ("completions", "chat"):
             raise ConfigError(f"api {self.api!r} is not one of completions, chat")
+        self.api_key()  # registered for redaction before anything can be written
+
+    def api_key(self) -> str | None:
+        """The key from the environment (see ``api_key_env``), registered with :func:`perfkit.secrets.redact`."""
+        for name in (self.api_key_env,) if self.api_key_env else API_KEY_ENV:
+            key = os.environ.get(name)
+            if key:
+                register_secret(key)
+                return key
+        return None
 
     @property
     def url(self) -> str:
@@ -76,12 +87,9 @@ class Endpoint:
 
     def headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        names = (self.api_key_env,) if self.api_key_env else API_KEY_ENV
-        for name in names:
-            key = os.environ.get(name)
-            if key:
-                h["Authorization"] = f"Bearer {key}"
-                break
+        key = self.api_key()
+        if key:
+            h["Authorization"] = f"Bearer {key}"
         return h
 
     def payload(self, prompt: str, max_tokens: int, messages: list[dict[str, str]] | None = None,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from perfkit.errors import DataError, RunNotFoundError
+from perfkit.errors import DataError, DataWarning, RunNotFoundError
 from perfkit.query.metrics import endpoint_sql, fidelity_sql, slo_sql, summary_sql
 from perfkit.query.telemetry import (
     DEFAULT_REQUEST_METRICS,
@@ -20,6 +21,7 @@ from perfkit.query.telemetry import (
     timeline_sql,
     wide_sql,
 )
+from perfkit.store.check import parquet_footer_ok
 from perfkit.store.manifest import effective_status
 from perfkit.store.schema import TABLES
 
@@ -51,6 +53,12 @@ class Catalog:
     ----------
     data_dir : str or Path
 
+    Attributes
+    ----------
+    skipped : list of Path
+        Parquet parts left out of the views because they cannot be read (a
+        :class:`perfkit.errors.DataWarning` names them; ``perfkit check --repair`` moves them aside).
+
     Examples
     --------
     >>> import perfkit
@@ -69,10 +77,20 @@ class Catalog:
     # -- views -----------------------------------------------------------
     def refresh(self) -> Catalog:
         """(Re)create the views, picking up runs written since they were made."""
+        self.skipped: list[Path] = []
         for name, schema in TABLES.items():
             folder = self.data_dir / name
-            if any(folder.glob("run_id=*/*.parquet")):
-                glob = _lit(str(folder / "*" / "*.parquet"))
+            parts = list(folder.glob("run_id=*/*.parquet"))
+            bad = [p for p in parts if not parquet_footer_ok(p)]
+            if bad:  # leave out what cannot be read, loudly, rather than fail every query
+                self.skipped += bad
+                warnings.warn(f"{len(bad)} unreadable Parquet part(s) of {name} left out (truncated or "
+                              f"overwritten), e.g. {bad[0]}; `perfkit check {self.data_dir} --repair` moves them "
+                              "aside", DataWarning, stacklevel=2)
+                parts = [p for p in parts if p not in set(bad)]
+            if parts:
+                glob = (_lit(str(folder / "*" / "*.parquet")) if not bad
+                        else "[" + ", ".join(_lit(str(p)) for p in sorted(parts)) + "]")
                 self.con.execute(
                     f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({glob}, hive_partitioning=true, "
                     f"union_by_name=true, hive_types={{'run_id': VARCHAR}})")

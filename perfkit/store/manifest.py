@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from perfkit.clock import ClockAnchor
+from perfkit.secrets import redact
 from perfkit.store.schema import SCHEMA_VERSION
 
 __all__ = ["effective_status", "environment_info", "manifest_path", "new_run_id", "read_manifest",
@@ -88,12 +89,12 @@ def environment_info() -> dict[str, Any]:
 
 
 def write_manifest(data_dir: str | Path, run_id: str, manifest: dict[str, Any]) -> Path:
-    """Write (or rewrite) a run's manifest atomically."""
+    """Write (or rewrite) a run's manifest atomically, with API keys and URL credentials redacted."""
     path = manifest_path(data_dir, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".manifest.json.tmp")
     body = {"run_id": run_id, "schema_version": SCHEMA_VERSION, **manifest}
-    tmp.write_text(json.dumps(body, indent=2, sort_keys=True, default=str))
+    tmp.write_text(redact(json.dumps(body, indent=2, sort_keys=True, default=str)) or "")
     os.replace(tmp, path)
     return path
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from perfkit.client.records import RequestRecord
+from perfkit.secrets import redact
 from perfkit.store.schema import CHUNKS, REQUESTS
 
 __all__ = ["ParquetSink", "records_to_tables", "write_part"]
@@ -58,8 +59,8 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
             "output_tokens_target": r.output_tokens_target, "output_tokens": r.output_tokens,
             "output_tokens_source": r.output_tokens_source, "n_chunks": n, "empty_chunks": r.empty_chunks,
             "malformed_chunks": r.malformed_chunks, "status": r.status, "ok": r.ok,
-            "error_kind": r.error_kind, "error_message": r.error_message, "finish_reason": r.finish_reason,
-            "slo_ok": r.slo_ok, "check_ok": r.check_ok, "check_message": r.check_message,
+            "error_kind": r.error_kind, "error_message": redact(r.error_message), "finish_reason": r.finish_reason,
+            "slo_ok": r.slo_ok, "check_ok": r.check_ok, "check_message": redact(r.check_message),
         }
         for k, v in row.items():
             req_cols[k].append(v)
