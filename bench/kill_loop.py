@@ -82,14 +82,18 @@ def one_round(i: int, sim_url: str, data: Path, rng: np.random.Generator, max_de
         except ValueError as exc:
             problems.append(f"manifest: {exc}")
     started = manifest.exists()
+    if parts and not started:
+        problems.append(f"{len(parts)} parts on disk but no manifest")
     expected = {"SIGKILL": "incomplete", "SIGTERM": "interrupted", "SIGINT": "interrupted"}[sig_name]
     if started and status not in (expected, "complete"):
         problems.append(f"manifest status {status!r} after {sig_name} (expected {expected!r})")
-    if "Traceback" in err:
+    noisy = "Traceback" in err
+    if noisy and started:  # before the run starts, a Ctrl-C during Python's imports prints one: not a data matter
         problems.append("traceback on stderr: " + err.strip().splitlines()[-1])
     loss = (kill_ns - last_end) / 1e9 if sig_name == "SIGKILL" and last_end is not None else None
     return {"round": i, "signal": sig_name, "delay_s": delay, "exit": proc.returncode, "started": started,
-            "status": status, "parts": len(parts), "requests": rows, "loss_window_s": loss, "problems": problems}
+            "status": status, "parts": len(parts), "requests": rows, "loss_window_s": loss, "problems": problems,
+            "traceback_before_start": noisy and not started}
 
 
 def main() -> None:
@@ -118,6 +122,8 @@ def main() -> None:
             by_status = cat.sql("SELECT status, count(*) FROM runs GROUP BY 1 ORDER BY 1").fetchall()
     unreadable = sum(1 for r in rows if r["problems"]) + len(report.unreadable)
     loss = np.array([r["loss_window_s"] for r in rows if r["loss_window_s"] is not None], dtype=float)
+    early = sum(1 for r in rows if r["traceback_before_start"])
+    print(f"{early} rounds stopped during start-up printed Python's KeyboardInterrupt traceback (no run yet)")
     print(f"{time.perf_counter() - t0:.0f} s; DuckDB reads {n_db} requests over {len(rows)} runs; "
           f"statuses {dict(by_status)}; perfkit check: {report.summary()}")
     p50 = f"{np.median(loss):.2f}" if len(loss) else "nan"

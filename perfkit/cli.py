@@ -662,6 +662,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"perfkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except asyncio.CancelledError:  # SIGTERM cancels the command's task (see _run_async)
+        print(f"perfkit {args.command}: terminated", file=sys.stderr)
+        return 143
     except Exception:  # a bug: show it, but never with a key in it
         import traceback
 

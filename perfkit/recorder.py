@@ -186,12 +186,21 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
         tele = Telemetry(telemetry or TelemetrySpec(), data_dir, run_id, [e.base_url for e in endpoints],
                          headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
                          notify=notify or logging.getLogger("perfkit").warning, lag=group.lag if group else None)
+        first_write: asyncio.Future[Any] | None = None
         try:
             await tele.start()
             manifest["telemetry"] = tele.describe()
-            await loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+            first_write = loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+            await first_write
             sink = None if group else await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
-        except BaseException:
+        except BaseException as exc:  # stopped while setting up: a manifest on disk must not say "running"
+            stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+            if first_write is not None or stopped:  # samplers may have written parts already
+                if first_write is not None:
+                    await asyncio.wait([first_write])
+                manifest.update(status="interrupted" if stopped else "failed",
+                                error=f"{type(exc).__name__}: {exc}", counts={"requests": 0})
+                write_manifest(data_dir, run_id, manifest)
             await loop.run_in_executor(None, tele.stop)
             raise
         def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
