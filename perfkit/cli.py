@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Coroutine
@@ -17,21 +18,44 @@ __all__ = ["build_parser", "main"]
 
 
 def _run_async(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine; SIGTERM cancels it like Ctrl-C, so the run is closed cleanly."""
+    """Run a coroutine; Ctrl-C and SIGTERM cancel it, so the run is closed cleanly (and its data kept).
+
+    The signals are handled by the event loop itself: a ``KeyboardInterrupt`` raised by Python's own
+    handler inside a loop callback can be swallowed by the loop (uvloop logs it and goes on). The first
+    signal cancels the command; a second is ignored while what was recorded is written; a third exits at
+    once. After Ctrl-C the command ends with ``KeyboardInterrupt`` (exit 130), after SIGTERM with
+    ``CancelledError`` (exit 143).
+    """
+    got: list[int] = []
+
+    def on_signal(sig: int, task: asyncio.Task[Any]) -> None:
+        got.append(sig)
+        if len(got) == 1:
+            task.cancel()
+        elif len(got) == 2:
+            print("perfkit: stopping; writing what was recorded (signal again to quit at once)", file=sys.stderr,
+                  flush=True)
+        else:
+            os._exit(130 if sig == signal.SIGINT else 143)
 
     async def wrapper() -> Any:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, on_signal, sig, task)
         return await coro
 
     try:
-        import uvloop  # type: ignore[import-not-found]
-
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            return asyncio.run(wrapper())
         return uvloop.run(wrapper())
-    except ImportError:
-        return asyncio.run(wrapper())
+    except asyncio.CancelledError:
+        if got and got[0] == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        raise
 
 
 # -- commands -----------------------------------------------------------------

@@ -98,6 +98,7 @@ class _Ctx:
                 near = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 raise self.at(str(key)).error(f"unknown field {key!r}{hint}; allowed: {', '.join(allowed)}")
+        obj = {k: v for k, v in obj.items() if v is not None}  # YAML's empty value (`rate:`) means not given
         for key in required:
             if key not in obj:
                 raise self.error(f"missing required field {key!r}")
@@ -184,7 +185,7 @@ def _phase(ctx: _Ctx, raw: dict[str, Any], classes: tuple[UserClass, ...] | None
         "prompt_tokens": raw.get("prompt_tokens", 256), "output_tokens": raw.get("output_tokens", 128),
         "max_in_flight": lctx.number(load, "max_in_flight", minimum=1, integer=True),
     }
-    kinds = [k for k in ("users", "rate", "ramp", "trace", "sweep") if k in load]
+    kinds = [k for k in ("users", "rate", "ramp", "trace", "sweep") if load.get(k) is not None]
     if len(kinds) != 1:
         raise lctx.error("give exactly one of users (closed loop), rate, ramp, trace or sweep (open loop); "
                          f"got {', '.join(kinds) or 'none'}")
