@@ -49,7 +49,10 @@ def one_round(i: int, sim_url: str, data: Path, rng: np.random.Generator, max_de
     cmd = [sys.executable, "-m", "perfkit.cli", "run", "--endpoint", sim_url, "--model", "perfkit-sim-7b",
            "--rate", "30", "--duration", "60", "--prompt-tokens", "64", "--output-tokens", "48", "--read-timeout", "5",
            "--data-dir", str(data), "--run-id", rid, "--gpu", "sim", "--seed", str(i)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: a shell starts background jobs with SIGINT ignored, and a process that inherits
+    # that disposition (this script run with `&`) would rightly ignore Ctrl-C until it installs its own handler
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     kill_ns = now_ns()
     proc.send_signal(SIGNALS[sig_name])
