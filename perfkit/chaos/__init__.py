@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from perfkit.chaos.faults import FAULTS, REQUEST_FAULTS, WINDOW_FAULTS, Fault, FaultOptions, parse_fault
 from perfkit.chaos.proxy import ChaosProxy
 
-__all__ = ["FAULTS", "REQUEST_FAULTS", "WINDOW_FAULTS", "ChaosProxy", "Fault", "FaultOptions", "parse_fault",
-           "serve_chaos"]
+__all__ = [
+    "ChaosProxy", "FAULTS", "Fault", "FaultOptions", "REQUEST_FAULTS", "WINDOW_FAULTS", "parse_fault", "serve_chaos",
+]
 
 READY_PREFIX = "perfkit-chaos listening on "
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from perfkit.errors import ConfigError
 
-__all__ = ["FAULTS", "REQUEST_FAULTS", "WINDOW_FAULTS", "Fault", "FaultOptions", "parse_fault"]
+__all__ = ["FAULTS", "Fault", "FaultOptions", "REQUEST_FAULTS", "WINDOW_FAULTS", "parse_fault"]
 
 REQUEST_FAULTS: dict[str, str] = {
     "reset": "the connection is reset (RST) after a few events of the answer",

@@ -62,8 +62,9 @@ class ChaosProxy:
     port : int
         Port to listen on; 0 picks a free one (see :attr:`url` after :meth:`start`).
     log_path : str or Path, optional
-        Append one JSON line at time 0 (``kind`` ``start``) and one per injected fault: ``t_s`` since start, ``mono_ns`` (the clock of
-        :func:`perfkit.clock.now_ns`, shared by the processes of one host), ``kind``, the request line.
+        Append one JSON line at time 0 (``kind`` ``start``) and one per injected fault: ``t_s`` since
+        start, ``mono_ns`` (the clock of :func:`perfkit.clock.now_ns`, shared by the processes of one
+        host), ``kind``, the request line.
 
     from_first_request : bool
         Count the faults' times from the first completion request instead of from :meth:`start`, so

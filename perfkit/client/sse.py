@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["MAX_EVENT_BYTES", "EventTooLarge", "SSEEvent", "SSEParser"]
+__all__ = ["EventTooLarge", "MAX_EVENT_BYTES", "SSEEvent", "SSEParser"]
 
 MAX_EVENT_BYTES = 1 << 20
 """Longest event (or line) held while it is incomplete, bytes: a streamed completion's events are
