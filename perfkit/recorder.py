@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from perfkit.client.openai import Endpoint, discover_model, make_session
+from perfkit.client.openai import Endpoint, check_model, discover_model, make_session
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
 from perfkit.client.workers import WorkerGroup, check_partitionable
@@ -158,6 +158,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
         for i, ep in enumerate(endpoints):
             if not ep.model:
                 endpoints[i] = dataclasses.replace(ep, model=await discover_model(session, ep))
+            else:
+                await check_model(session, ep)
         endpoint = endpoints[0]
         if simulator is None:
             simulator = await _detect_simulator(session, endpoint)

@@ -87,6 +87,14 @@ def test_unreachable_endpoint_is_one_clear_line(tmp_path):
     assert "cannot reach http://127.0.0.1:9/v1/models" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_a_model_the_endpoint_does_not_serve_is_refused_before_any_request(tmp_path, sim):
+    out = run_cli("run", "--endpoint", sim.url, "--model", "perfkit-sim-7B", "--requests", "1",
+                  "--data-dir", str(tmp_path), "--gpu", "off")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "model 'perfkit-sim-7B' is not served by" in out.stderr and "did you mean 'perfkit-sim-7b'" in out.stderr
+    assert not list(tmp_path.rglob("*.parquet"))  # nothing was started
+
+
 def test_bad_length_and_missing_data_dir_are_clear_errors(tmp_path, sim):
     out = run_cli("run", "--endpoint", sim.url, "--prompt-tokens", "zipf:3", "--data-dir", str(tmp_path))
     assert out.returncode == 2 and "zipf" in out.stderr and "Traceback" not in out.stderr

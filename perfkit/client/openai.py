@@ -13,6 +13,7 @@ manifest or a log.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import os
 from dataclasses import dataclass
@@ -23,11 +24,11 @@ import aiohttp
 
 from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.client.sse import EventTooLarge, SSEParser
-from perfkit.secrets import register_secret
 from perfkit.clock import now_ns
 from perfkit.errors import ConfigError, EndpointError
+from perfkit.secrets import register_secret
 
-__all__ = ["API_KEY_ENV", "Endpoint", "discover_model", "make_session", "send"]
+__all__ = ["API_KEY_ENV", "Endpoint", "check_model", "discover_model", "make_session", "send"]
 
 try:  # several times faster on the small objects of a stream; optional
     from orjson import loads as _loads
@@ -161,6 +162,31 @@ async def discover_model(session: aiohttp.ClientSession, endpoint: Endpoint) -> 
     if not models:
         raise EndpointError(f"{url} lists no model; pass --model")
     return str(models[0])
+
+
+async def check_model(session: aiohttp.ClientSession, endpoint: Endpoint) -> None:
+    """Refuse a model the endpoint does not list in ``/v1/models`` (skipped when it lists none or fails).
+
+    Raises
+    ------
+    EndpointError
+        Naming the model, the endpoint and the models it does serve.
+    """
+    url = endpoint.base_url + "/models"
+    try:
+        async with session.get(url, headers=endpoint.headers(), timeout=aiohttp.ClientTimeout(total=10)) as resp:
+            if resp.status != 200:
+                return
+            data = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        return  # unreachable or not listing: the requests themselves will say so, as data
+    models = [m.get("id") for m in (data.get("data") or []) if isinstance(m, dict)] if isinstance(data, dict) else []
+    if models and endpoint.model not in models:
+        near = difflib.get_close_matches(endpoint.model, [str(m) for m in models], n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise EndpointError(f"model {endpoint.model!r} is not served by {endpoint.base_url}{hint}; it lists "
+                            f"{', '.join(map(str, models[:10]))}. Pass one of them with --model, or leave --model "
+                            "out to use the first")
 
 
 def _handle_event(rec: RequestRecord, data: bytes, t: int, state: list[int]) -> bool:
