@@ -76,15 +76,16 @@ async def test_faults_hit_the_drawn_share_of_requests_and_replay_with_the_seed(s
     assert 8 <= n503 <= 30 and 3 <= nreset <= 20 and a.count(None) == 60 - n503 - nreset
 
 
+@pytest.mark.slow  # real timing: a loaded machine may delay the reopening of the listener
 async def test_a_restart_resets_streams_refuses_connections_then_recovers(sim):
     async with ChaosProxy(sim.url, [parse_fault("restart@1.0+1.0")]) as proxy:
-        recs = await _run(proxy.url, [PhaseSpec("p", duration_s=3.5, rate=20, arrival="constant", prompt_tokens=8,
-                                                output_tokens=60)], connect_timeout_s=2.0)
+        recs = await _run(proxy.url, [PhaseSpec("p", duration_s=4.0, rate=20, arrival="constant", prompt_tokens=8,
+                                                output_tokens=40)], connect_timeout_s=2.0)
     t0 = recs[0].intended_ns
     kinds = {}
     for r in recs:
         t = (r.intended_ns - t0) / 1e9
-        kinds.setdefault("before" if t < 0.3 else "during" if 1.05 < t < 1.95 else "after" if t > 2.2 else "edge",
+        kinds.setdefault("before" if t < 0.3 else "during" if 1.05 < t < 1.95 else "after" if t > 2.5 else "edge",
                          []).append(r.error_kind)
     assert "connection_reset" in [r.error_kind for r in recs]  # streams open at the restart were cut
     assert set(kinds["during"]) == {"connect_error"}
