@@ -102,3 +102,11 @@ def test_arbitrary_text_in_a_scenario_file_is_refused_clearly(tmp_path, text):
         load_scenario(p)
     except ConfigError as exc:
         assert str(exc).startswith(str(p)), exc
+
+
+def test_a_sweep_of_absurd_length_is_refused_before_anything_is_built():
+    import pytest
+
+    raw = {"phases": [{"name": "s", "load": {"sweep": {"from": 1, "to": 5, "steps": 10**9, "step_duration_s": 1}}}]}
+    with pytest.raises(ConfigError, match=r"sweep.steps: value 1000000000 is more than 1000 steps"):
+        parse_scenario(raw, source="long.yaml")

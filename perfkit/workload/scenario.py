@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def parse_scenario(data: Any, source: str = "scenario", base_dir: Path | None = 
         pctx = ctx.at(f"phases[{i}] ({merged['name']!r})")
         phases += _phase(pctx, merged, classes, base)
     names = [p.name for p in phases]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, k in Counter(names).items() if k > 1)
     if dup:
         raise ctx.at("phases").error(f"phase names must be unique; repeated: {', '.join(dup)}")
     return Scenario(str(top.get("name") or Path(source).stem), tuple(phases), seed, api,
@@ -247,6 +248,9 @@ def _load(ctx: _Ctx, load: dict[str, Any], raw: dict[str, Any], base: Path) -> d
     return out
 
 
+_MAX_SWEEP_STEPS = 1000
+
+
 def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[PhaseSpec]:
     sw = ctx.mapping(raw, ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when", "auto",
                            "max_users"), required=("step_duration_s",))
@@ -260,10 +264,15 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         if not isinstance(rates, list) or not rates or not all(
                 isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
             raise ctx.at("rates").error(f"value {rates!r} must be a non-empty list of rates > 0 requests/s")
+        if len(rates) > _MAX_SWEEP_STEPS:
+            raise ctx.at("rates").error(f"{len(rates)} rates is more than {_MAX_SWEEP_STEPS} steps")
     else:
         lo = ctx.number(sw, "from", minimum=0, strict=True)
         hi = ctx.number(sw, "to", minimum=0, strict=True)
         n = ctx.number(sw, "steps", minimum=2, integer=True, default=5)
+        if n > _MAX_SWEEP_STEPS:
+            raise ctx.at("steps").error(f"value {n} is more than {_MAX_SWEEP_STEPS} steps; a sweep that long is "
+                                        "a mistake (split it into several scenarios if it is not)")
         if lo is None or hi is None:
             raise ctx.error("give rates: [...] or from, to (and steps)")
         rates = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
@@ -280,6 +289,8 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
     base = {**common, "duration_s": step}
     if auto:  # synchronous, then maximum throughput, then rates in between (set when they start)
         n = ctx.number(sw, "steps", minimum=1, integer=True, default=5)
+        if n > _MAX_SWEEP_STEPS:
+            raise ctx.at("steps").error(f"value {n} is more than {_MAX_SWEEP_STEPS} steps")
         users = ctx.number(sw, "max_users", minimum=2, integer=True, default=64)
         head = [PhaseSpec(f"{name}-synchronous", concurrency=1, group=name, **{**base, "max_in_flight": None}),
                 PhaseSpec(f"{name}-throughput", concurrency=users, group=name, **{**base, "max_in_flight": None})]
