@@ -476,8 +476,7 @@ def cmd_check(a: argparse.Namespace) -> int:
     rep = check_data(a.data_dir, repair=a.repair, deep=a.deep)
     for line in rep.lines():
         print(line)
-    left = len(rep.unreadable) - len(rep.quarantined) + len(rep.bad_manifests) + len(rep.newer_schema)
-    return 1 if left else 0
+    return 1 if rep.remaining else 0
 
 
 def cmd_schema(a: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -103,6 +103,7 @@ class ChaosProxy:
         self._timers: list[asyncio.TimerHandle] = []
         self._t0 = 0.0
         self.t0_ns = 0
+        self._log_file: IO[str] | None = None
         self._closed_windows = 0
 
     # -- life cycle -----------------------------------------------------------
@@ -144,6 +145,9 @@ class ChaosProxy:
         for w in list(self._writers):
             w.transport.abort()
         self._writers.clear()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
         await asyncio.sleep(0)
 
     async def __aenter__(self) -> ChaosProxy:
@@ -174,9 +178,10 @@ class ChaosProxy:
         self._log({"t_s": round(time.monotonic() - self._t0, 6), "mono_ns": now_ns(), "kind": kind, "what": what})
 
     def _log(self, line: dict[str, Any]) -> None:
-        if self.log_path is not None:
-            with self.log_path.open("a") as f:
-                f.write(json.dumps(line) + "\n")
+        if self.log_path is not None:  # opened once, line-buffered: one small write per fault on the loop
+            if self._log_file is None:
+                self._log_file = self.log_path.open("a", buffering=1)
+            self._log_file.write(json.dumps(line) + "\n")
 
     def _draw(self) -> str | None:
         """The fault of the next completion request (one draw per request fault, in a fixed order)."""

@@ -78,6 +78,11 @@ class CheckReport:
     removed: list[Path] = field(default_factory=list)
 
     @property
+    def remaining(self) -> int:
+        """Problems still there: unreadable parts not set aside, unreadable manifests, newer schemas."""
+        return sum(p.exists() for p, _ in self.unreadable) + len(self.bad_manifests) + len(self.newer_schema)
+
+    @property
     def ok(self) -> bool:
         """True when every part and manifest reads (left-over temporary files are harmless)."""
         return not (self.unreadable or self.bad_manifests or self.newer_schema)
@@ -99,15 +104,14 @@ class CheckReport:
             out.append(f"schema versions: {dict(sorted(self.schema_versions.items()))} (read together, columns "
                        "matched by name; a column missing from older runs reads as null)")
         for p, why in self.unreadable:
-            done = " (moved to quarantine)" if any(q.name == p.name for q in self.quarantined) else \
-                " - `perfkit check --repair` moves it aside"
+            done = " (moved to quarantine)" if not p.exists() else " - `perfkit check --repair` moves it aside"
             out.append(f"unreadable part {p}: {why}{done}")
         for p, why in self.bad_manifests:
             out.append(f"unreadable manifest {p}: {why} - the run's Parquet still reads; fix or delete the file")
         for rid in self.newer_schema:
             out.append(f"run {rid} was written by a newer perfkit (schema > {SCHEMA_VERSION}); upgrade perfkit")
         for p in self.stale_tmp:
-            done = " (removed)" if p in self.removed else " - harmless; `--repair` removes it"
+            done = " (removed)" if not p.exists() else " - harmless; `--repair` removes it"
             out.append(f"left-over temporary file {p}{done}")
         return out
 
