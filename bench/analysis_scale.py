@@ -2,11 +2,14 @@
 
 1. **Summary with intervals over a very large run.** A synthetic run of ``--requests``
    requests with ``--chunks`` chunks each (default 10M requests, 100M chunks) is written
-   once as Parquet in perfkit's layout (``--data``, kept for the next time) and then
-   summarised the way ``perfkit summary`` does it: the DuckDB summary (counts, rates,
-   percentiles per phase) and :func:`perfkit.analysis.percentile_table` (TTFT, ITL and E2E
-   p50/p90/p99 per phase with 95% intervals that account for autocorrelation).  Wall time
-   and peak resident memory of each step.
+   once as Parquet in perfkit's layout (``--data``, kept for the next time), with the
+   rollup a completed run gets (per-second log histograms, :mod:`perfkit.store.rollup`;
+   its one-time cost is printed), and then summarised the way ``perfkit summary`` does
+   it: the DuckDB summary (counts, rates, percentiles per phase) and
+   :func:`perfkit.analysis.percentile_table` (TTFT, ITL and E2E p50/p90/p99 per phase with
+   95% intervals that account for autocorrelation).  Wall time and peak resident memory
+   of each step.  Then the same from every sample (``--no-exact`` skips it), and how far
+   the rollup's figures are from those.
    The synthetic latencies have the structure of real ones: a slowly varying load (AR(1) in
    the log, so samples are autocorrelated), a per-request level of the inter-token latency,
    lognormal noise, and a second phase 40% slower than the first.
@@ -30,81 +33,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-from scipy.signal import lfilter
+import pandas as pd
 
 import perfkit
-from perfkit.store.manifest import write_manifest
-from perfkit.store.schema import CHUNKS, REQUESTS
-from perfkit.store.writer import write_part
+from perfkit.sim.synthetic import write_synthetic_run
+from perfkit.store.rollup import build_rollup, fresh_rollup
 
-_PART = 500_000  # requests per Parquet part
 _RATE = 2000.0   # requests per second of the synthetic run
 
 
 def _rss_mb() -> float:
     """Peak resident memory of this process so far, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _table(schema: pa.Schema, cols: dict[str, object], n: int) -> pa.Table:
-    arrays = [pa.array(cols[f.name], type=f.type) if f.name in cols else pa.nulls(n, f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def generate(data: Path, run_id: str, n_req: int, per_req: int, seed: int = 0) -> None:
-    """Write a synthetic run of ``n_req`` requests with ``per_req`` chunks each under ``data``."""
-    rng = np.random.default_rng(seed)
-    level = 0.0
-    t0 = 1_000_000_000_000
-    t = float(t0)
-    for part, start in enumerate(range(0, n_req, _PART)):
-        n = min(_PART, n_req - start)
-        ids = np.arange(start, start + n, dtype=np.int64)
-        # slowly varying load: AR(1) on the log scale, continued across parts
-        eps = rng.normal(0, 0.02, n)
-        load, _ = lfilter([1.0], [1.0, -0.999], eps, zi=[0.999 * level])
-        level = float(load[-1])
-        phase_index = (ids >= int(0.6 * n_req)).astype(np.int32)
-        slow = np.where(phase_index == 1, 1.4, 1.0)
-        gaps = rng.exponential(1e9 / _RATE, n)
-        sent = (t + np.cumsum(gaps)).astype(np.int64)
-        t = float(sent[-1])
-        ttft = 40.0 * slow * np.exp(load + rng.normal(0, 0.35, n))
-        itl_level = 10.0 * slow * np.exp(0.5 * load + rng.normal(0, 0.1, n))
-        itl = itl_level[:, None] * rng.lognormal(0, 0.25, (n, per_req))
-        itl[:, 0] = np.nan
-        first = sent + (ttft * 1e6).astype(np.int64)
-        offs = np.nan_to_num(itl) * 1e6
-        arrival = first[:, None] + np.cumsum(offs, axis=1).astype(np.int64)
-        last = arrival[:, -1]
-        e2e = (last - sent) / 1e6
-        req = _table(REQUESTS, {
-            "request_id": ids, "phase": np.where(phase_index == 1, "surge", "steady").tolist(),
-            "phase_index": phase_index, "warmup": np.zeros(n, bool), "class_name": ["default"] * n,
-            "turn": np.zeros(n, np.int32), "intended_ns": sent, "sent_ns": sent, "headers_ns": sent,
-            "first_token_ns": first, "last_token_ns": last, "end_ns": last, "schedule_lag_ms": np.zeros(n),
-            "ttft_ms": ttft, "e2e_ms": e2e, "ttft_from_intended_ms": ttft, "e2e_from_intended_ms": e2e,
-            "tpot_ms": (last - first) / 1e6 / (per_req - 1), "itl_mean_ms": (last - first) / 1e6 / (per_req - 1),
-            "prompt_tokens_target": np.full(n, 256, np.int32), "prompt_tokens": np.full(n, 256, np.int32),
-            "output_tokens_target": np.full(n, per_req, np.int32), "output_tokens": np.full(n, per_req, np.int32),
-            "output_tokens_source": ["usage"] * n, "n_chunks": np.full(n, per_req, np.int32),
-            "empty_chunks": np.zeros(n, np.int32), "malformed_chunks": np.zeros(n, np.int32),
-            "status": np.full(n, 200, np.int32), "ok": np.ones(n, bool), "finish_reason": ["length"] * n,
-        }, n)
-        write_part(req, data / "requests" / f"run_id={run_id}", part)
-        m = n * per_req
-        chunks = _table(CHUNKS, {
-            "request_id": np.repeat(ids, per_req), "chunk_index": np.tile(np.arange(per_req, dtype=np.int32), n),
-            "arrival_ns": arrival.ravel(), "itl_ms": pa.array(itl.ravel(), from_pandas=True),
-            "tokens": np.ones(m, np.int32), "chars": np.full(m, 4, np.int32),
-        }, m)
-        write_part(chunks, data / "chunks" / f"run_id={run_id}", part)
-        print(f"  wrote part {part}: requests {start + n:,}", flush=True)
-    write_manifest(data, run_id, {"status": "finished", "label": "synthetic (bench/analysis_scale.py)",
-                                  "counts": {"requests": n_req}, "seed": seed,
-                                  "synthetic": {"requests": n_req, "chunks_per_request": per_req,
-                                                "rate_rps": _RATE}})
 
 
 def _ensure(data: Path, run_id: str, n_req: int, per_req: int) -> None:
@@ -115,7 +55,7 @@ def _ensure(data: Path, run_id: str, n_req: int, per_req: int) -> None:
             return
     print(f"generating {run_id}: {n_req:,} requests, {n_req * per_req:,} chunks under {data} (once)", flush=True)
     t = time.perf_counter()
-    generate(data, run_id, n_req, per_req)
+    write_synthetic_run(data, run_id, n_req, per_req, rate_rps=_RATE, progress=True)
     print(f"  generated in {time.perf_counter() - t:.1f} s", flush=True)
 
 
@@ -135,6 +75,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("/tmp/perfkit-scale"))
     ap.add_argument("--quick", action="store_true", help="1M requests, a report of 200k")
     ap.add_argument("--skip-report", action="store_true")
+    ap.add_argument("--no-exact", action="store_true", help="skip the comparison with every sample (about 60 s, 6 GB)")
     a = ap.parse_args()
     if a.quick:
         a.requests, a.report_requests = 1_000_000, 200_000
@@ -147,12 +88,28 @@ def main() -> None:
 
     print(f"\n{run_id}: {a.requests:,} requests, {a.requests * a.chunks:,} chunks "
           f"({sum(f.stat().st_size for f in a.data.rglob('*.parquet') if run_id in str(f)) / 1e9:.2f} GB Parquet)")
+    if fresh_rollup(a.data, run_id) is None:  # what the recorder writes when a run ends
+        _timed("rollup (once, when the run ends)", lambda: build_rollup(a.data, run_id))
     with perfkit.open(a.data) as cat:
-        summ, t_sql = _timed("summary (DuckDB: counts, rates, percentiles)", lambda: cat.summary(run_id).df())
+        summ, t_sql = _timed("summary (counts, rates; latency from the rollup)", lambda: cat.summary(run_id).df())
         tab, t_ci = _timed("percentile_table (intervals, 2 phases x 3 x 3)", lambda: percentile_table(cat, run_id))
         res, t_cp = _timed("changepoints of TTFT p50 in 1-s windows", lambda: detect_changes(cat, run_id))
+        exact, rss_fast = None, _rss_mb()
+        if not a.no_exact:
+            _, t_sql_x = _timed("summary from every sample", lambda: cat.summary(run_id, histograms="never").df())
+            exact, t_ci_x = _timed("percentile_table from every sample",
+                                   lambda: percentile_table(cat, run_id, histograms="never"))
+            print(f"every sample: {t_sql_x + t_ci_x:.2f} s")
     show = tab[["phase", "metric", "q", "n", "n_eff", "estimate", "lo", "hi"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if exact is not None:
+        m = pd.merge(tab, exact, on=["phase", "metric", "q"], suffixes=("", "_x"))
+        rel = (m["estimate"] / m["estimate_x"] - 1).abs()
+        ratio = m["n_eff"] / m["n_eff_x"]
+        held = ((m["lo"] <= m["lo_x"]) & (m["hi"] >= m["hi_x"])).mean()
+        print(f"rollup against every sample over {len(m)} percentiles: estimate error max {100 * rel.max():.3f}% "
+              f"(median {100 * rel.median():.4f}%), n_eff ratio {ratio.min():.2f}-{ratio.max():.2f}, "
+              f"rollup interval holds the exact one in {100 * held:.0f}%")
     boundary = a.requests * 0.6 / _RATE
     print(f"changes found at t = {[round(c.t, 1) for c in res.changes]} s (the phase boundary: {boundary:.0f} s)")
 
@@ -164,13 +121,15 @@ def main() -> None:
     if not a.skip_report:
         sub = f"synthetic-{a.report_requests}x{a.chunks}"
         _ensure(a.data, sub, a.report_requests, a.chunks)
+        if fresh_rollup(a.data, sub) is None:
+            build_rollup(a.data, sub)
         from perfkit.report import build_report
 
         with perfkit.open(a.data) as cat:
             _timed(f"report of {a.report_requests:,} requests (HTML, figures)",
                    lambda: build_report(cat, sub, a.data / "report", pdf=False))
     print(f"summary_s={t_sql + t_ci:.2f} requests={a.requests} chunks={a.requests * a.chunks} "
-          f"peak_rss_mb={_rss_mb():.0f}")
+          f"peak_rss_mb={rss_fast:.0f}")
 
 
 if __name__ == "__main__":

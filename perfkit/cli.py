@@ -479,6 +479,29 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 1 if rep.remaining else 0
 
 
+def cmd_rollup(a: argparse.Namespace) -> int:
+    import time
+
+    import perfkit
+    from perfkit.store.rollup import build_rollup, fresh_rollup, rollup_info
+
+    with perfkit.open(a.data_dir) as cat:
+        runs = cat.run_ids() if a.run == "all" else [cat.require_run(a.run)]
+    for run_id in runs:
+        if fresh_rollup(a.data_dir, run_id) is not None and not a.force:
+            print(f"{run_id}: up to date")
+            continue
+        t = time.perf_counter()
+        path = build_rollup(a.data_dir, run_id)
+        if path is None:
+            print(f"{run_id}: no requests, no rollup")
+            continue
+        samples = (rollup_info(path) or {}).get("samples") or {}
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(samples.items()))
+        print(f"{run_id}: {path} ({counts}) in {time.perf_counter() - t:.1f} s")
+    return 0
+
+
 def cmd_schema(a: argparse.Namespace) -> int:
     from perfkit.store.schema import schema_markdown
 
@@ -667,6 +690,16 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--repair", action="store_true", help="move unreadable parts aside, remove stale temporary files")
     ck.add_argument("--deep", action="store_true", help="read every part whole, not just its footer")
     ck.set_defaults(func=cmd_check)
+
+    ru = sub.add_parser("rollup", help="write a run's per-second latency histograms (fast summaries of huge runs)",
+                        description="Write DATA_DIR/rollups/run_id=RUN/latency.parquet: per metric, phase and second, "
+                                    "the samples in each 0.54%%-wide log bucket. Summaries of runs with millions of "
+                                    "samples read it instead of every sample. A completed run gets one when it ends; "
+                                    "this writes it for an interrupted or older run.")
+    ru.add_argument("run", help="run id, 'latest' or 'all'")
+    ru.add_argument("--data-dir", default="data")
+    ru.add_argument("--force", action="store_true", help="rewrite an up-to-date rollup too")
+    ru.set_defaults(func=cmd_rollup)
 
     sc = sub.add_parser("schema", help="print the data schema (columns, units, definitions)")
     sc.set_defaults(func=cmd_schema)

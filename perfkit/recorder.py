@@ -32,6 +32,7 @@ from perfkit.store.manifest import (
     redact_url,
     write_manifest,
 )
+from perfkit.store.rollup import build_rollup
 from perfkit.store.writer import ParquetSink
 
 __all__ = ["RunResult", "record_run"]
@@ -58,6 +59,16 @@ def _class_dict(c: Any) -> dict[str, Any]:
     d["dataset_conversations"] = len(c.dataset) if c.dataset else None
     d["probes"] = [{"prompt": p.prompt, "check": {p.check.kind: p.check.expected}} for p in c.probes or ()]
     return d
+
+
+def _rollup(data_dir: Path, run_id: str) -> None:
+    """Write the run's latency rollup; a failure costs the fast summaries of huge runs, never the run."""
+    try:
+        build_rollup(data_dir, run_id)
+    except Exception as exc:  # noqa: BLE001 - the recorded data is complete without it
+        logging.getLogger("perfkit").warning(
+            "the latency rollup of %s could not be written (%s); summaries will read every sample; "
+            "`perfkit rollup %s` tries again", run_id, exc, run_id)
 
 
 def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
@@ -239,6 +250,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                            "output_tokens": p.output_tokens, "written": sink.written if sink else group.written},
             })
             write_manifest(data_dir, run_id, manifest)
+            if error is None:
+                await loop.run_in_executor(None, _rollup, data_dir, run_id)
     finally:
         await session.close()
     return RunResult(run_id, data_dir, runner.progress, manifest)

@@ -11,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from perfkit.analysis.histograms import hist_percentile_cis
 from perfkit.analysis.percentiles import percentile_cis
 from perfkit.query.catalog import Catalog, check_run_id
+from perfkit.query.rollup import HISTOGRAM_MODES, LatencyHistogram, read_rollup, rollup_for
+from perfkit.store.rollup import ROLLUP_METRICS
 
 __all__ = ["LATENCY_METRICS", "latency_clusters", "latency_samples", "percentile_table"]
 
@@ -84,16 +87,38 @@ def latency_clusters(cat: Catalog, run_id: str, metric: str, phase: str | None =
 
 def percentile_table(cat: Catalog, run_id: str, *, metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
                      qs: tuple[float, ...] = (0.5, 0.9, 0.99), level: float = 0.95, method: str = "ess",
-                     by_phase: bool = True) -> pd.DataFrame:
+                     by_phase: bool = True, histograms: str = "auto") -> pd.DataFrame:
     """One row per (phase, metric, quantile): estimate, interval, n, effective n, estimable, note.
 
     With ``by_phase=False`` the phases are pooled (phase ``'all'``), in time order.
+
+    ``histograms``: ``"auto"`` reads a metric with millions of samples from the run's rollup
+    (:mod:`perfkit.analysis.histograms`: estimates within one 0.54% bucket, bounds widened to their
+    buckets, noted in ``note``) when it has an up-to-date one; ``"always"`` reads the rollup
+    (building it if needed); ``"never"`` reads every sample.  The ``block`` method and the
+    ``tpot_ms`` metric always read the samples.
     """
     run_id = cat.require_run(run_id)
-    order = cat.sql(f"SELECT phase FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase "
-                    "ORDER BY min(phase_index)").df()["phase"].tolist()
     rows = []
+    order: list[str] | None = None
     for metric in metrics:
+        path = None
+        if method != "block" and metric in ROLLUP_METRICS:
+            path = rollup_for(cat.data_dir, run_id, metric, histograms)
+        elif histograms not in HISTOGRAM_MODES:
+            raise ValueError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
+        if path is not None:
+            hs, phases = read_rollup(path, (metric,))
+            hgroups = {p: hs[(metric, p)] for p in phases if (metric, p) in hs}
+            if not by_phase:
+                hgroups = {"all": LatencyHistogram.concat(list(hgroups.values()))} if hgroups else {}
+            for phase, h in hgroups.items():
+                for e in hist_percentile_cis(h, qs, level=level, method=method):
+                    rows.append({"run_id": run_id, "phase": phase, "metric": metric, **e.to_dict()})
+            continue
+        if order is None:
+            order = cat.sql(f"SELECT phase FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase "
+                            "ORDER BY min(phase_index)").df()["phase"].tolist()
         per_phase = latency_samples(cat, run_id, metric)
         groups = {p: per_phase[p] for p in order if p in per_phase}
         if not by_phase:

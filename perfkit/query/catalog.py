@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from perfkit.errors import DataError, DataWarning, RunNotFoundError
 from perfkit.query.metrics import endpoint_sql, fidelity_sql, slo_sql, summary_sql
+from perfkit.query.rollup import HISTOGRAM_MODES, latency_frame, rollup_for
 from perfkit.query.telemetry import (
     DEFAULT_REQUEST_METRICS,
     DEFAULT_TIMELINE_METRICS,
@@ -173,13 +174,27 @@ class Catalog:
         return read_manifest(self.data_dir, check_run_id(run_id))
 
     def summary(self, run_id: str | list[str] | None = None, *, by_phase: bool = True,
-                include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+                include_warmup: bool = False, histograms: str = "auto") -> duckdb.DuckDBPyRelation:
         """Per run (and phase): count, error rate, throughput, TTFT / ITL / E2E mean and percentiles.
 
         Returns a DuckDB relation (``.df()`` for pandas, ``.pl()`` for Polars).
         Columns and definitions: :mod:`perfkit.query.metrics`.
+
+        ``histograms`` (one run, warm-up left out): ``"auto"`` takes the latency columns of a
+        run of millions of samples from its rollup (per-second log histograms, percentiles within
+        one 0.54% bucket; :mod:`perfkit.query.rollup`), ``"always"`` from its rollup whatever its size,
+        ``"never"`` from every sample.
         """
-        return self.con.sql(summary_sql(self._where(run_id, include_warmup), by_phase=by_phase))
+        where = self._where(run_id, include_warmup)
+        path = None
+        if isinstance(run_id, str) and not include_warmup:
+            path = rollup_for(self.data_dir, check_run_id(run_id), histograms=histograms)
+        elif histograms not in HISTOGRAM_MODES:
+            raise DataError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
+        if path is None:
+            return self.con.sql(summary_sql(where, by_phase=by_phase))
+        self.con.register("_rollup_latency", latency_frame(path, run_id, by_phase=by_phase))
+        return self.con.sql(summary_sql(where, by_phase=by_phase, latency_from="_rollup_latency"))
 
     def _where(self, run_id: str | list[str] | None, include_warmup: bool) -> str:
         preds = [] if include_warmup else ["NOT warmup"]

@@ -48,7 +48,7 @@ SUMMARY_COLUMNS = (
 )
 
 
-def summary_sql(where: str = "TRUE", by_phase: bool = True) -> str:
+def summary_sql(where: str = "TRUE", by_phase: bool = True, latency_from: str | None = None) -> str:
     """The summary query: one row per run (and phase), columns :data:`SUMMARY_COLUMNS`.
 
     Parameters
@@ -57,10 +57,21 @@ def summary_sql(where: str = "TRUE", by_phase: bool = True) -> str:
         A SQL predicate on the ``requests`` view selecting the rows to summarise.
     by_phase : bool
         One row per run and phase (True) or per run (False, phase shown as ``'all'``).
+    latency_from : str, optional
+        A view or registered relation with one row per ``(run_id, phase)`` holding the latency
+        columns (``ttft_*``, ``itl_*``, ``e2e_*`` means and percentiles) to use instead of
+        computing them from every sample: a run's rollup (:mod:`perfkit.store.rollup`).
     """
     keys = "run_id, phase" if by_phase else "run_id"
     phase_sel = "phase" if by_phase else "'all' AS phase"
     order = "min(phase_index)" if by_phase else "0"
+    if latency_from is None:
+        lat_ttft, lat_e2e = _lat("ttft_ms") + ",\n      ", ",\n      " + _lat("e2e_ms")
+        itl = (f"SELECT r.run_id{', r.phase' if by_phase else ''}, {_lat('itl_ms', 'c.')} "
+               "FROM chunks c JOIN r ON c.run_id = r.run_id AND c.request_id = r.request_id "
+               f"WHERE r.ok AND c.itl_ms IS NOT NULL GROUP BY r.run_id{', r.phase' if by_phase else ''}")
+    else:
+        lat_ttft, lat_e2e, itl = "", "", f"SELECT * FROM {latency_from}"
     return f"""
 WITH r AS (SELECT * FROM requests WHERE {where}),
 agg AS (
@@ -72,20 +83,12 @@ agg AS (
       count(*) FILTER (WHERE ok) / ((max(end_ns) - min(sent_ns)) / 1e9) AS request_throughput_rps,
       coalesce(sum(output_tokens) FILTER (WHERE ok), 0) / ((max(end_ns) - min(sent_ns)) / 1e9)
           AS output_token_throughput_tps,
-      {_lat("ttft_ms")} ,
-      avg(tpot_ms) FILTER (WHERE ok) AS tpot_mean_ms,
-      {_lat("e2e_ms")}
+      {lat_ttft}avg(tpot_ms) FILTER (WHERE ok) AS tpot_mean_ms{lat_e2e}
   FROM (SELECT * REPLACE (CASE WHEN ok THEN ttft_ms END AS ttft_ms, CASE WHEN ok THEN e2e_ms END AS e2e_ms)
         FROM r)
   GROUP BY {keys}
 ),
-itl AS (
-  SELECT r.run_id{', r.phase' if by_phase else ''},
-      {_lat("itl_ms", "c.")}
-  FROM chunks c JOIN r ON c.run_id = r.run_id AND c.request_id = r.request_id
-  WHERE r.ok AND c.itl_ms IS NOT NULL
-  GROUP BY r.run_id{', r.phase' if by_phase else ''}
-)
+itl AS ({itl})
 SELECT {", ".join(f"agg.{c}" if c in ("run_id", "phase") else c for c in SUMMARY_COLUMNS)}
 FROM agg LEFT JOIN itl ON agg.run_id = itl.run_id{' AND agg.phase = itl.phase' if by_phase else ''}
 ORDER BY agg.run_id, _order
