@@ -161,3 +161,18 @@ async def test_a_completed_run_gets_its_rollup_and_it_matches_the_samples(sim, d
     assert info["samples"] == {"ttft_ms": n_ok, "e2e_ms": n_ok, "itl_ms": n_itl}
     assert fast["itl_mean_ms"] == pytest.approx(slow["itl_mean_ms"], rel=1e-9)
     assert fast["ttft_p50_ms"] == pytest.approx(slow["ttft_p50_ms"], rel=0.02)  # 60 samples: order stats apart
+
+
+def test_per_second_percentiles_from_the_rollup_match_the_timeline(synthetic):
+    from perfkit.analysis.series import detect_changes, run_series
+
+    with perfkit.open(synthetic) as cat:
+        for metric in ("ttft_p50_ms", "itl_p99_ms"):
+            fast = run_series(cat, RUN, metric, histograms="always")
+            slow = run_series(cat, RUN, metric, histograms="never")
+            m = pd.merge(fast, slow, on="t_s", suffixes=("", "_x"))
+            assert len(m) == len(fast) == len(slow) > 500
+            assert ((m["value"] / m["value_x"] - 1).abs() <= BUCKET).all(), metric
+        # the synthetic run turns 40% slower at 60% of its requests (360 s at 500 req/s)
+        [change] = detect_changes(cat, RUN, "ttft_p50_ms").changes
+        assert abs(change.t - 360) <= 5 and change.ratio == pytest.approx(1.4, rel=0.1)

@@ -19,7 +19,7 @@ from perfkit.errors import DataError
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET, build_rollup, fresh_rollup, rollup_info
 
 __all__ = ["HISTOGRAM_MODES", "HIST_MIN_SAMPLES", "LatencyHistogram", "hist_quantiles", "latency_frame",
-           "read_rollup", "rollup_for"]
+           "per_second_quantile", "read_rollup", "rollup_for"]
 
 HIST_MIN_SAMPLES = 2_000_000  # below this, reading every sample takes about a second: exact figures
 HISTOGRAM_MODES = ("auto", "always", "never")
@@ -154,6 +154,33 @@ def rollup_for(data_dir: str | Path, run_id: str, metric: str | None = None, his
     assert isinstance(samples, dict)
     n = samples.get(metric, 0) if metric else max(samples.values(), default=0)
     return path if n >= HIST_MIN_SAMPLES else None
+
+
+def per_second_quantile(h: LatencyHistogram, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``q``-quantile of each second's samples (linear interpolation): ``(seconds, values)``.
+
+    Rows of several phases may share a second (at a phase boundary): they are pooled, as a
+    time bin of :meth:`perfkit.query.Catalog.timeline` pools them.
+    """
+    if not len(h.counts):
+        return np.array([], dtype=np.int64), np.array([])
+    key = np.lexsort((h.buckets, h.seconds))
+    sec, bkt, cnt = h.seconds[key], h.buckets[key], h.counts[key]
+    new = np.r_[True, (sec[1:] != sec[:-1]) | (bkt[1:] != bkt[:-1])]  # merge equal (second, bucket) rows
+    idx = np.cumsum(new) - 1
+    sec, bkt = sec[new], bkt[new]
+    cnt = np.bincount(idx, weights=cnt).astype(np.int64)
+    cum = np.cumsum(cnt)
+    starts = np.flatnonzero(np.r_[True, sec[1:] != sec[:-1]])
+    ends = np.r_[starts[1:], len(sec)] - 1
+    offset = np.where(starts > 0, cum[np.maximum(starts - 1, 0)], 0)
+    n = cum[ends] - offset
+    h_pos = (n - 1) * q
+    lo = np.floor(h_pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    v_lo = order_stat(bkt, cum, offset + lo)[0]
+    v_hi = order_stat(bkt, cum, offset + hi)[0]
+    return sec[starts], v_lo + (h_pos - lo) * (v_hi - v_lo)
 
 
 _Q = (0.5, 0.9, 0.99)

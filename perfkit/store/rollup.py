@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -120,7 +121,8 @@ ORDER BY metric, phase_index, second, bucket
 """
 
 
-def build_rollup(data_dir: str | Path, run_id: str, *, threads: int | None = None) -> Path | None:
+def build_rollup(data_dir: str | Path, run_id: str, *, threads: int | None = None,
+                 memory_limit_mb: int = 1024) -> Path | None:
     """Write the rollup of ``run_id`` (see the module docstring); None when the run has no requests.
 
     One pass over the run's Parquet with DuckDB.  The file is written under a temporary name and
@@ -132,6 +134,8 @@ def build_rollup(data_dir: str | Path, run_id: str, *, threads: int | None = Non
     run_id : str
     threads : int, optional
         DuckDB threads (default: DuckDB's, one per core).
+    memory_limit_mb : int
+        DuckDB's memory limit, MB; past it, DuckDB spills to a folder beside the rollup (removed after).
     """
     sources = rollup_sources(data_dir, run_id)
     if not sources["requests"]:
@@ -139,22 +143,28 @@ def build_rollup(data_dir: str | Path, run_id: str, *, threads: int | None = Non
     base = Path(data_dir)
     req = [str(base / "requests" / f"run_id={run_id}" / n) for n, _ in sources["requests"]]
     chk = [str(base / "chunks" / f"run_id={run_id}" / n) for n, _ in sources["chunks"]]
+    path = rollup_path(data_dir, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spill = path.parent / f".duckdb-spill-{os.getpid()}"
     con = duckdb.connect(":memory:")
     try:
         if threads:
             con.execute(f"SET threads = {int(threads)}")
+        # the recorder builds it inside the client process: bounded memory, spilling to disk beyond it
+        con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
+        con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
         table = con.sql(_rollup_sql(req, chk)).to_arrow_table()
     finally:
         con.close()
+        if spill.is_dir():
+            shutil.rmtree(spill, ignore_errors=True)
     table = table.cast(ROLLUP_SCHEMA)
     totals = table.group_by("metric").aggregate([("count", "sum")]).to_pylist()
     samples = {r["metric"]: int(r["count_sum"]) for r in totals}
     meta = {_META_KEY: json.dumps({"version": _VERSION, "buckets_per_octave": BUCKETS_PER_OCTAVE,
                                    "zero_bucket": ZERO_BUCKET, "samples": samples, "sources": sources}).encode()}
     table = table.replace_schema_metadata(meta)
-    path = rollup_path(data_dir, run_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
     return path
