@@ -134,6 +134,23 @@ def test_live_window_rolls_and_alerts():
     assert w.snapshot(now=20_000 * ms).done == 0  # everything has rolled out of the window
 
 
+
+def test_live_window_stays_bounded_when_nobody_reads_it():
+    """A script's record_run has no live view calling snapshot(): the window must still drop old requests
+    (it grew by about 110 bytes a request, 102 MB over a 1M-request run, before this was fixed)."""
+    from perfkit.client.live import LiveWindow
+    from perfkit.client.records import RequestRecord
+
+    w = LiveWindow(window_s=10)
+    s = 1_000_000_000
+    for i in range(10_000):  # 100 requests a second for 100 s
+        r = RequestRecord(i, "p", 0, False, None, 0, 1, 4)
+        r.sent_ns, r.first_token_ns, r.end_ns = i * s // 100, i * s // 100 + 1, i * s // 100 + 2
+        w.add(r)
+    assert len(w._done) <= 1_001
+    assert w.snapshot(now=r.end_ns).done == len(w._done)
+
+
 @pytest.mark.parametrize("kind, expected, answer, ok", [
     ("exact", "42", " 42 ", True), ("exact", "42", "42.", False),
     ("contains", "Paris", "It is paris.", True), ("contains", "Paris", "Lyon", False),

@@ -1,8 +1,9 @@
 """Rolling statistics of the last few seconds of a run, for the live view.
 
 Updated by the runner as each request finishes (appends only, no sorting on
-the hot path); read by the progress display a few times a second.  Bounded:
-at most ``max_samples`` values of each kind are kept.
+the hot path); read by the progress display a few times a second.  Bounded,
+whether or not anything reads it: finished requests older than the window are
+dropped as new ones arrive, and at most ``max_samples`` latencies of each kind are kept.
 """
 
 from __future__ import annotations
@@ -81,7 +82,11 @@ class LiveWindow:
     def add_item(self, item: tuple[Any, ...]) -> None:
         """Add one finished request as ``(end_ns, ok, output_tokens, class, slo_ok, ttft_ms, itl_ms list)``."""
         t, ok, tokens, cls, slo_ok, ttft, itl = item
-        self._done.append((t, ok, tokens, cls, slo_ok))
+        done = self._done
+        cut = t - self.window_ns
+        while done and done[0][0] < cut:  # bounded without a reader too (a script with no live view)
+            done.popleft()
+        done.append((t, ok, tokens, cls, slo_ok))
         if ttft is not None:
             self._ttft.append((t, ttft))
         for v in itl:
