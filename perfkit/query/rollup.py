@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 
 from perfkit.errors import DataError
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET, build_rollup, fresh_rollup, rollup_info
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["HISTOGRAM_MODES", "HIST_MIN_SAMPLES", "LatencyHistogram", "hist_quantiles", "latency_frame",
            "per_second_quantile", "read_rollup", "rollup_for"]
@@ -188,6 +192,8 @@ _Q = (0.5, 0.9, 0.99)
 
 def latency_frame(path: str | Path, run_id: str, by_phase: bool = True) -> pd.DataFrame:
     """The summary's latency columns (``ttft_*``, ``itl_*``, ``e2e_*``) per phase, or ``'all'``, from a rollup."""
+    import pandas as pd  # not at import: ``import perfkit`` stays free of pandas
+
     hs, order = read_rollup(path)
     groups = [(p, [p]) for p in order] if by_phase else [("all", order)]
     rows = []
