@@ -12,7 +12,9 @@ streams against it for a while:
   of each ``data:`` line, a ``time.perf_counter()`` per chunk kept in a list),
   on the same event loop as perfkit, then on plain asyncio.
 
-It prints chunks/s, requests/s and CPU per chunk of each.  Both are bound by
+It prints chunks/s, requests/s and CPU per chunk of each: the median of ``--rounds``
+rounds, the three clients taking turns, since this kind of machine drifts by tens
+of percent within minutes.  Both are bound by
 the one CPU they have; the server, on its own CPU, is faster than either
 (its own rate is printed as a check).
 
@@ -32,6 +34,8 @@ import resource
 import tempfile
 import time
 from typing import Any
+
+import numpy as np
 
 TOKENS = 128
 
@@ -122,28 +126,34 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--duration-s", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the three clients (medians)")
     a = ap.parse_args()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_cpu, client_cpu = (cpus[-1], cpus[0]) if len(cpus) >= 2 else (None, None)
     ctx = mp.get_context("spawn")
-    out = {}
+    runs: dict[str, list[dict[str, float]]] = {"perfkit": [], "baseline": [], "baseline_asyncio": []}
     with ExactServerProcess(0.0, 0.0, TOKENS, cpu=server_cpu) as server:
-        for which in ("perfkit", "baseline", "baseline_asyncio"):
-            q = ctx.Queue()
-            p = ctx.Process(target=_child, args=(which, server.url, a.concurrency, a.duration_s, client_cpu, q))
-            p.start()
-            out[which] = q.get()
-            p.join()
-            time.sleep(0.5)
+        for _ in range(a.rounds):  # interleaved: this machine's speed drifts by tens of percent over minutes
+            for which in runs:
+                q = ctx.Queue()
+                p = ctx.Process(target=_child, args=(which, server.url, a.concurrency, a.duration_s, client_cpu, q))
+                p.start()
+                runs[which].append(q.get())
+                p.join()
+                time.sleep(0.5)
     print(f"C={a.concurrency} streams, {TOKENS} chunks an answer, no server delay; client on CPU {client_cpu}, "
-          f"server on CPU {server_cpu}")
-    print(f"{'client':<28} {'chunks/s':>10} {'requests/s':>11} {'CPU us/chunk':>13}")
+          f"server on CPU {server_cpu}; {a.rounds} interleaved rounds of {a.duration_s:g} s, medians")
+    print(f"{'client':<28} {'chunks/s':>10} {'requests/s':>11} {'CPU us/chunk':>13}   chunks/s by round")
     names = {"perfkit": "perfkit (record_run)", "baseline": "baseline (same loop)",
              "baseline_asyncio": "baseline (plain asyncio)"}
-    for k, r in out.items():
-        print(f"{names[k]:<28} {r['chunks_per_s']:>10.0f} {r['requests_per_s']:>11.1f} {r['cpu_us_per_chunk']:>13.2f}")
-    print(f"chunks_per_s perfkit={out['perfkit']['chunks_per_s']:.0f} baseline={out['baseline']['chunks_per_s']:.0f}")
-
+    med = {k: {m: float(np.median([r[m] for r in rs])) for m in rs[0]} for k, rs in runs.items()}
+    for k, r in med.items():
+        rounds = " ".join(f"{x['chunks_per_s']:.0f}" for x in runs[k])
+        print(f"{names[k]:<28} {r['chunks_per_s']:>10.0f} {r['requests_per_s']:>11.1f} {r['cpu_us_per_chunk']:>13.2f}"
+              f"   {rounds}")
+    ratios = [p["chunks_per_s"] / b["chunks_per_s"] for p, b in zip(runs["perfkit"], runs["baseline"])]
+    print(f"perfkit / baseline by round: {' '.join(f'{x:.2f}' for x in ratios)}")
+    print(f"chunks_per_s perfkit={med['perfkit']['chunks_per_s']:.0f} baseline={med['baseline']['chunks_per_s']:.0f}")
 
 if __name__ == "__main__":
     main()

@@ -90,3 +90,11 @@ def test_a_stream_cut_inside_a_chunk_is_truncated_data_not_a_crash():
 
     rec = asyncio.run(go())
     assert rec.error_kind == "connection_reset" and len(rec.chunk_ns) == 3
+
+
+def test_chunk_extensions_are_read_and_a_negative_size_is_an_error():
+    with_ext = [b"%x;name=value\r\n%s\r\n" % (len(e), e) for e in (_event(k) for k in range(1, 9))]
+    rec = _replay([_HEAD, b"".join(with_ext) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"])
+    assert _summary(rec) == (None, 8, [3] * 8, [1] * 8, 8, 200)
+    rec = _replay([_HEAD, _chunk(_event(1)) + b"-5\r\nhello\r\n"])
+    assert rec.error_kind == "connection_reset" and "bad chunk size" in rec.error_message and len(rec.chunk_ns) == 1

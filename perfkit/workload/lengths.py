@@ -66,9 +66,9 @@ class LengthDist:
 
     def sample(self, rng: np.random.Generator, size: int = 1) -> np.ndarray:
         """Draw ``size`` lengths (int64 tokens)."""
-        if self.kind == "fixed":
-            x = np.full(size, self.a)
-        elif self.kind == "uniform":
+        if self.kind == "fixed":  # once per request on the event loop: no float array, no clip
+            return np.full(size, min(max(int(np.rint(self.a)), self.lo), self.hi), dtype=np.int64)
+        if self.kind == "uniform":
             x = rng.integers(int(self.a), int(self.b) + 1, size=size).astype(float)
         elif self.kind == "normal":
             x = rng.normal(self.a, self.b, size=size)

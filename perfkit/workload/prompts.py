@@ -46,11 +46,11 @@ class PromptFactory:
 
     def __init__(self, seed: int = 0) -> None:
         self._rng = np.random.default_rng(seed)
-        self._words = np.array(self.vocab)
 
     def make(self, n_tokens: int) -> str:
         """A prompt of ``n_tokens`` words separated by single spaces."""
         if n_tokens <= 0:
             return ""
-        idx = self._rng.integers(0, len(self._words), size=n_tokens)
-        return " ".join(self._words[idx].tolist())
+        idx = self._rng.integers(0, len(self.vocab), size=n_tokens)
+        words = self.vocab
+        return " ".join([words[i] for i in idx.tolist()])
