@@ -27,18 +27,8 @@ from scipy.signal import lfilter
 from perfkit.analysis.histograms import hist_percentile_cis
 from perfkit.analysis.percentiles import percentile_cis
 from perfkit.query.rollup import LatencyHistogram
-from perfkit.store.rollup import BUCKETS_PER_OCTAVE
 
 QS = (0.5, 0.9, 0.99)
-
-
-def histogram(x: np.ndarray, seconds: np.ndarray) -> LatencyHistogram:
-    """``x`` binned by second and log bucket, as the rollup's SQL bins it."""
-    b = np.floor(np.log2(x) * BUCKETS_PER_OCTAVE).astype(np.int64)
-    key = seconds.astype(np.int64) * (1 << 32) + (b + (1 << 31))
-    uk, inv = np.unique(key, return_inverse=True)
-    return LatencyHistogram(uk >> 32, (uk & ((1 << 32) - 1)) - (1 << 31), np.bincount(inv).astype(np.int64),
-                            np.bincount(inv, weights=x))
 
 
 def main() -> None:
@@ -62,7 +52,7 @@ def main() -> None:
         rng = np.random.default_rng([a.seed, r])
         load, _ = lfilter([1.0], [1.0, -a.phi], rng.normal(0, innov, a.n), zi=[a.phi * rng.normal(0, a.sigma_load)])
         x = np.exp(load + rng.normal(0, a.sigma_noise, a.n))
-        res = {"rollup": hist_percentile_cis(histogram(x, sec), QS),
+        res = {"rollup": hist_percentile_cis(LatencyHistogram.from_samples(x, sec), QS),
                "sample_ess": percentile_cis(x, QS), "order": percentile_cis(x, QS, method="order")}
         for k, es in res.items():
             for j, e in enumerate(es):

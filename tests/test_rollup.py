@@ -36,11 +36,7 @@ def synthetic(tmp_path_factory):
 
 def _hist(x: np.ndarray, seconds: np.ndarray) -> LatencyHistogram:
     """A histogram built in numpy the way the rollup's SQL builds it (the SQL itself is tested below)."""
-    b = np.floor(np.log2(x) * BUCKETS_PER_OCTAVE).astype(np.int64)
-    key = seconds.astype(np.int64) * (1 << 32) + (b + (1 << 31))
-    uk, inv = np.unique(key, return_inverse=True)
-    return LatencyHistogram(uk >> 32, (uk & ((1 << 32) - 1)) - (1 << 31), np.bincount(inv).astype(np.int64),
-                            np.bincount(inv, weights=x))
+    return LatencyHistogram.from_samples(x, seconds)
 
 
 def test_the_rollup_counts_every_sample_and_says_what_it_was_built_from(synthetic):
@@ -201,3 +197,20 @@ def test_rollup_intervals_cover_a_known_quantile_of_an_autocorrelated_series():
             order_hits[j] += o.lo <= truth[j] <= o.hi
     assert (hist_hits >= 34).all(), hist_hits  # 95% of 40 is 38
     assert (order_hits <= 20).all(), order_hits
+
+
+def test_the_rollup_sql_bins_exactly_as_numpy_does(synthetic):
+    hs, _ = read_rollup(rollup_path(synthetic, RUN), ("ttft_ms",))
+    with perfkit.open(synthetic) as cat:
+        t0 = cat.scalar(f"SELECT min(sent_ns) FROM requests WHERE run_id = '{RUN}'")
+        cols = cat.sql(f"SELECT ttft_ms, (sent_ns - {t0}) // 1000000000 AS s FROM requests "
+                       f"WHERE run_id = '{RUN}' AND phase = 'surge'").fetchnumpy()
+    want = LatencyHistogram.from_samples(cols["ttft_ms"], cols["s"])
+    got = hs[("ttft_ms", "surge")]
+    assert got.n == want.n == 120_000
+
+    def rows(h: LatencyHistogram) -> pd.DataFrame:  # the same (second, bucket) rows and counts, in any order
+        df = pd.DataFrame({"s": h.seconds, "b": h.buckets, "c": h.counts, "sum": h.sums})
+        return df.sort_values(["s", "b"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(got), rows(want), check_dtype=False)

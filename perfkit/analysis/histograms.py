@@ -14,7 +14,7 @@ in each log bucket 0.54% wide, which is all that the ``ess`` interval needs:
 * the effective sample size comes from the per-second counts below the
   estimate: the sums of the indicator ``1{x <= x̂}`` over one-second batches,
   whose long-run variance Geyer's initial positive sequence and overlapping
-  batch means (a tenth of the run) estimate exactly as the sample-level method
+  batch means (a tenth of the run) estimate as the sample-level method
   does for series longer than 2^18 (there, over batches of a few samples).
 
 The result is the same kind of :class:`~perfkit.analysis.percentiles.PercentileEstimate`,

@@ -67,6 +67,18 @@ class LatencyHistogram:
         c = np.bincount(inv, weights=self.counts, minlength=len(ub)).astype(np.int64)
         return ub, np.cumsum(c)
 
+    @classmethod
+    def from_samples(cls, values: np.ndarray, seconds: np.ndarray) -> LatencyHistogram:
+        """Bin samples (ms) by second and log bucket, as a rollup bins them (values <= 0 in the zero bucket)."""
+        x = np.asarray(values, dtype=float)
+        pos = x > 0
+        b = np.full(len(x), ZERO_BUCKET, dtype=np.int64)
+        b[pos] = np.floor(np.log2(x[pos]) * BUCKETS_PER_OCTAVE).astype(np.int64)
+        key = np.asarray(seconds, dtype=np.int64) * (1 << 32) + (b + (1 << 31))
+        uk, inv = np.unique(key, return_inverse=True)
+        return cls(uk >> 32, (uk & ((1 << 32) - 1)) - (1 << 31), np.bincount(inv).astype(np.int64),
+                   np.bincount(inv, weights=x))
+
     @staticmethod
     def concat(parts: list[LatencyHistogram]) -> LatencyHistogram:
         """One histogram of several (phases pooled; seconds share the run's origin)."""
