@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 
 def _rss_mb(pid: int) -> float | None:
     try:
@@ -92,8 +94,6 @@ def main() -> None:
             rss = _rss_mb(p.pid)
             now = time.perf_counter() - t0
             if now - last_count_t >= 5.0:  # requests written so far, from the Parquet footers
-                import pyarrow.parquet as pq
-
                 written = 0
                 for f in parts.glob("run_id=*/*.parquet"):
                     try:

@@ -214,3 +214,13 @@ def test_the_rollup_sql_bins_exactly_as_numpy_does(synthetic):
         return df.sort_values(["s", "b"]).reset_index(drop=True)
 
     pd.testing.assert_frame_equal(rows(got), rows(want), check_dtype=False)
+
+
+def test_a_summary_taken_earlier_keeps_its_own_rollup_figures(synthetic):
+    """Relations are lazy: a second summary must not change what the first one reads."""
+    with perfkit.open(synthetic) as cat:
+        per_phase = cat.summary(RUN, histograms="always")
+        pooled = cat.summary(RUN, by_phase=False, histograms="always").df()
+        first = per_phase.df()
+    assert first["phase"].tolist() == ["steady", "surge"] and first["ttft_p50_ms"].notna().all()
+    assert pooled["ttft_p50_ms"].notna().all()

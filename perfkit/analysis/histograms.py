@@ -70,8 +70,7 @@ def histogram_ess(h: LatencyHistogram, at: float) -> tuple[float, bool]:
         pos = math.log2(at) * BUCKETS_PER_OCTAVE
         kx = math.floor(pos)
         below = np.where(h.buckets < kx, h.counts.astype(float), 0.0)
-        below += np.where(h.buckets == kx, h.counts * (pos - kx), 0.0)
-        below = np.where(h.buckets == ZERO_BUCKET, h.counts.astype(float), below)
+        below += np.where(h.buckets == kx, h.counts * (pos - kx), 0.0)  # the zero bucket is below kx
     s = h.seconds - h.seconds.min()
     k_s = np.bincount(s, weights=below)
     n_s = np.bincount(s, weights=h.counts.astype(float))

@@ -14,7 +14,7 @@ import pandas as pd
 from perfkit.analysis.histograms import hist_percentile_cis
 from perfkit.analysis.percentiles import percentile_cis
 from perfkit.query.catalog import Catalog, check_run_id
-from perfkit.query.rollup import HISTOGRAM_MODES, LatencyHistogram, read_rollup, rollup_for
+from perfkit.query.rollup import LatencyHistogram, check_histograms, read_rollup, rollup_for
 from perfkit.store.rollup import ROLLUP_METRICS
 
 __all__ = ["LATENCY_METRICS", "latency_clusters", "latency_samples", "percentile_table"]
@@ -98,6 +98,7 @@ def percentile_table(cat: Catalog, run_id: str, *, metrics: tuple[str, ...] = ("
     (building it if needed); ``"never"`` reads every sample.  The ``block`` method and the
     ``tpot_ms`` metric always read the samples.
     """
+    check_histograms(histograms)
     run_id = cat.require_run(run_id)
     rows = []
     order: list[str] | None = None
@@ -105,8 +106,6 @@ def percentile_table(cat: Catalog, run_id: str, *, metrics: tuple[str, ...] = ("
         path = None
         if method != "block" and metric in ROLLUP_METRICS:
             path = rollup_for(cat.data_dir, run_id, metric, histograms)
-        elif histograms not in HISTOGRAM_MODES:
-            raise ValueError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
         if path is not None:
             hs, phases = read_rollup(path, (metric,))
             hgroups = {p: hs[(metric, p)] for p in phases if (metric, p) in hs}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import warnings
@@ -13,7 +14,7 @@ import pyarrow as pa
 
 from perfkit.errors import DataError, DataWarning, RunNotFoundError
 from perfkit.query.metrics import endpoint_sql, fidelity_sql, slo_sql, summary_sql
-from perfkit.query.rollup import HISTOGRAM_MODES, latency_frame, rollup_for
+from perfkit.query.rollup import check_histograms, latency_frame, rollup_for
 from perfkit.query.telemetry import (
     DEFAULT_REQUEST_METRICS,
     DEFAULT_TIMELINE_METRICS,
@@ -73,6 +74,7 @@ class Catalog:
             raise DataError(f"data directory {str(self.data_dir)!r} does not exist; make one with "
                             f"`perfkit demo --data-dir {self.data_dir}` or `perfkit run ... --data-dir {self.data_dir}`")
         self.con = duckdb.connect(":memory:")
+        self._frames = itertools.count()
         self.refresh()
 
     # -- views -----------------------------------------------------------
@@ -185,16 +187,17 @@ class Catalog:
         one 0.54% bucket; :mod:`perfkit.query.rollup`), ``"always"`` from its rollup whatever its size,
         ``"never"`` from every sample.
         """
+        check_histograms(histograms)
         where = self._where(run_id, include_warmup)
         path = None
         if isinstance(run_id, str) and not include_warmup:
             path = rollup_for(self.data_dir, check_run_id(run_id), histograms=histograms)
-        elif histograms not in HISTOGRAM_MODES:
-            raise DataError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
         if path is None:
             return self.con.sql(summary_sql(where, by_phase=by_phase))
-        self.con.register("_rollup_latency", latency_frame(path, run_id, by_phase=by_phase))
-        return self.con.sql(summary_sql(where, by_phase=by_phase, latency_from="_rollup_latency"))
+        # relations are lazy: each summary gets its own frame, so one taken earlier still reads its run
+        name = f"_rollup_latency_{next(self._frames)}"
+        self.con.register(name, latency_frame(path, run_id, by_phase=by_phase))
+        return self.con.sql(summary_sql(where, by_phase=by_phase, latency_from=name))
 
     def _where(self, run_id: str | list[str] | None, include_warmup: bool) -> str:
         preds = [] if include_warmup else ["NOT warmup"]

@@ -17,13 +17,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from perfkit.errors import DataError
-from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET, build_rollup, fresh_rollup, rollup_info
+from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET, build_rollup, fresh_rollup_info
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["HISTOGRAM_MODES", "HIST_MIN_SAMPLES", "LatencyHistogram", "hist_quantiles", "latency_frame",
-           "per_second_quantile", "read_rollup", "rollup_for"]
+__all__ = ["HISTOGRAM_MODES", "HIST_MIN_SAMPLES", "LatencyHistogram", "check_histograms", "hist_quantiles",
+           "latency_frame", "per_second_quantile", "read_rollup", "rollup_for"]
 
 HIST_MIN_SAMPLES = 2_000_000  # below this, reading every sample takes about a second: exact figures
 HISTOGRAM_MODES = ("auto", "always", "never")
@@ -134,7 +134,7 @@ def read_rollup(path: str | Path, metrics: tuple[str, ...] | list[str] | None = 
     m_names = metric.dictionary.to_pylist()
     cols = {c: t[c].to_numpy() for c in ("phase_index", "second", "bucket", "count", "sum_ms")}
     key = m_idx * (len(p_names) + 1) + p_idx
-    order = np.argsort(key, kind="stable")  # the file is sorted already: this is a check that costs little
+    order = np.argsort(key, kind="stable")  # dictionary indices need not follow the file's sort order
     key = key[order]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     ends = np.r_[starts[1:], len(key)]
@@ -150,6 +150,12 @@ def read_rollup(path: str | Path, metrics: tuple[str, ...] | list[str] | None = 
     return out, sorted(first_index, key=first_index.__getitem__)
 
 
+def check_histograms(histograms: str) -> None:
+    """Refuse a ``histograms`` mode that is not one of :data:`HISTOGRAM_MODES`."""
+    if histograms not in HISTOGRAM_MODES:
+        raise DataError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
+
+
 def rollup_for(data_dir: str | Path, run_id: str, metric: str | None = None, histograms: str = "auto") -> Path | None:
     """The rollup to read instead of the samples, or None to read the samples.
 
@@ -157,16 +163,16 @@ def rollup_for(data_dir: str | Path, run_id: str, metric: str | None = None, his
     :data:`HIST_MIN_SAMPLES` samples of ``metric`` (of its largest metric when None);
     ``"always"`` uses one, building it when missing or stale; ``"never"`` reads the samples.
     """
-    if histograms not in HISTOGRAM_MODES:
-        raise DataError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
+    check_histograms(histograms)
     if histograms == "never":
         return None
-    path = fresh_rollup(data_dir, run_id)
+    fresh = fresh_rollup_info(data_dir, run_id)
     if histograms == "always":
-        return path or build_rollup(data_dir, run_id)
-    if path is None:
+        return fresh[0] if fresh else build_rollup(data_dir, run_id)
+    if fresh is None:
         return None
-    samples = (rollup_info(path) or {}).get("samples") or {}
+    path, info = fresh
+    samples = info.get("samples") or {}
     assert isinstance(samples, dict)
     n = samples.get(metric, 0) if metric else max(samples.values(), default=0)
     return path if n >= HIST_MIN_SAMPLES else None

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["BUCKETS_PER_OCTAVE", "ROLLUP_METRICS", "ROLLUP_SCHEMA", "ZERO_BUCKET", "build_rollup",
-           "fresh_rollup", "rollup_info", "rollup_path", "rollup_sources"]
+           "fresh_rollup", "fresh_rollup_info", "rollup_info", "rollup_path", "rollup_sources"]
 
 BUCKETS_PER_OCTAVE = 128
 ZERO_BUCKET = -(1 << 20)  # values <= 0 ms (two chunks read at the same instant)
@@ -80,15 +80,21 @@ def rollup_info(path: str | Path) -> dict[str, object] | None:
     return info if isinstance(info, dict) else None
 
 
-def fresh_rollup(data_dir: str | Path, run_id: str) -> Path | None:
-    """The rollup of ``run_id`` if it exists and was built from the parts the run has now, else None."""
+def fresh_rollup_info(data_dir: str | Path, run_id: str) -> tuple[Path, dict[str, object]] | None:
+    """The rollup of ``run_id`` and what it says of itself, if it was built from the parts the run has now."""
     path = rollup_path(data_dir, run_id)
     if not path.is_file():
         return None
     info = rollup_info(path)
     if info is None or info.get("version") != _VERSION or info.get("sources") != rollup_sources(data_dir, run_id):
         return None
-    return path
+    return path, info
+
+
+def fresh_rollup(data_dir: str | Path, run_id: str) -> Path | None:
+    """The rollup of ``run_id`` if it exists and was built from the parts the run has now, else None."""
+    fresh = fresh_rollup_info(data_dir, run_id)
+    return fresh[0] if fresh else None
 
 
 def _list(paths: list[str]) -> str:
