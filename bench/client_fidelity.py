@@ -12,7 +12,14 @@ on.  For C = 1, 32, 128, 512, 1024 it prints
 * the per-chunk delivery delay (client timestamp - server write time) p50/p99/max;
 * requests/s achieved against what the schedule allows (C / (TTFT + 127 ITL));
 * client CPU per request and per chunk (the whole client process: event loop,
-  Parquet writer, samplers).
+  Parquet writer, samplers);
+* the server's own state: how late it wrote chunks against its schedule (p99)
+  and how long requests waited in its sockets before its loop read them (p99).
+  Both grow when the server, not the client, runs out of CPU.
+
+The server's request times are the kernel's receive stamps, and so are
+perfkit's chunk times (:mod:`perfkit.client.rxstamp`; ``PERFKIT_RX_STAMPS=0``
+times each read when the event loop takes it instead, for comparison).
 
 Requests sent in the first ``--skip-s`` seconds (connections being opened, users
 ramping up) are left out.
@@ -78,7 +85,7 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
     index = {tag: i for i, tag in enumerate(truth.tags)}
     t0 = reqs["sent_ns"].min()
     by_req = {rid: g["arrival_ns"].to_numpy() for rid, g in chunks.groupby("request_id")}
-    ttft_c, ttft_t, itl_c, itl_t, delay = [], [], [], [], []
+    ttft_c, ttft_t, itl_c, itl_t, delay, late, read_lag = [], [], [], [], [], [], []
     n_all = len(reqs)
     for r in reqs.itertuples():
         i = index.get(f"{run_id}-{r.request_id}")
@@ -93,15 +100,18 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
         itl_c.append(np.diff(a) / 1e6)
         itl_t.append(np.diff(w) / 1e6)
         delay.append((a - w) / 1e6)
+        late.append((w - truth.due_ns[truth.offsets[i]:truth.offsets[i + 1]]) / 1e6)
+        read_lag.append((truth.read_ns[i] - truth.recv_ns[i]) / 1e6)
     tc, tt = np.array(ttft_c), np.array(ttft_t)
     ic, it, dl = np.concatenate(itl_c), np.concatenate(itl_t), np.concatenate(delay)
+    lt, rl = np.concatenate(late), np.array(read_lag)
     span_s = (reqs["sent_ns"].max() - t0) / 1e9 - skip_s
     ideal = c / ((TTFT_MS + (TOKENS - 1) * ITL_MS) / 1e3)
     p = np.percentile
     return {"c": c, "requests": len(tc), "ttft_p50_rep": p(tc, 50), "ttft_p50_true": p(tt, 50),
             "ttft_p99_rep": p(tc, 99), "ttft_p99_true": p(tt, 99), "itl_p50_rep": p(ic, 50), "itl_p50_true": p(it, 50),
             "itl_p99_rep": p(ic, 99), "itl_p99_true": p(it, 99), "delay_p50": p(dl, 50), "delay_p99": p(dl, 99),
-            "delay_max": dl.max(), "rate": len(tc) / span_s if span_s > 0 else float("nan"), "ideal_rate": ideal,
+            "delay_max": dl.max(), "server_late_p99": p(lt, 99), "server_read_lag_p99": p(rl, 99), "rate": len(tc) / span_s if span_s > 0 else float("nan"), "ideal_rate": ideal,
             "cpu_ms_per_req": 1e3 * cpu_s / max(1, n_all), "cpu_us_per_chunk": 1e6 * cpu_s / max(1, n_all * TOKENS)}
 
 
@@ -129,18 +139,22 @@ def main() -> None:
             r = rows[-1]
             print(f"  c={c}: {r['requests']} requests, delivery delay p99 {r['delay_p99']:.2f} ms", file=sys.stderr)
             time.sleep(0.5)
+    from perfkit.client.rxstamp import rx_stamps_supported
+
     print(f"server pinned to CPU {server_cpu}, client to {cpus[:-1] if server_cpu is not None else 'any'}; "
-          f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} chunks; times in ms")
+          f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} chunks; client reads timed by "
+          f"{'kernel receive stamps' if rx_stamps_supported() else 'the event loop'}; times in ms")
     print(f"{'C':>5} {'reqs':>6} | {'TTFT p50 rep/true/err':>23} | {'TTFT p99 rep/true/err':>23} | "
           f"{'ITL p50 err':>11} | {'ITL p99 rep/true/err':>21} | {'delay p50/p99/max':>19} | "
-          f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8}")
+          f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8} | {'server late/read p99':>20}")
     for r in rows:
         print(f"{r['c']:>5} {r['requests']:>6} | {r['ttft_p50_rep']:7.2f} {r['ttft_p50_true']:7.2f} "
               f"{r['ttft_p50_rep'] - r['ttft_p50_true']:+7.2f} | {r['ttft_p99_rep']:7.2f} {r['ttft_p99_true']:7.2f} "
               f"{r['ttft_p99_rep'] - r['ttft_p99_true']:+7.2f} | {r['itl_p50_rep'] - r['itl_p50_true']:+11.3f} | "
               f"{r['itl_p99_rep']:6.2f} {r['itl_p99_true']:6.2f} {r['itl_p99_rep'] - r['itl_p99_true']:+7.3f} | "
               f"{r['delay_p50']:5.2f} {r['delay_p99']:6.2f} {r['delay_max']:6.1f} | "
-              f"{r['rate']:7.1f} {r['ideal_rate']:7.1f} | {r['cpu_ms_per_req']:10.2f} {r['cpu_us_per_chunk']:8.2f}")
+              f"{r['rate']:7.1f} {r['ideal_rate']:7.1f} | {r['cpu_ms_per_req']:10.2f} {r['cpu_us_per_chunk']:8.2f} | "
+              f"{r['server_late_p99']:9.2f} {r['server_read_lag_p99']:10.2f}")
     last = next((r for r in rows if r["c"] == 512), rows[-1])
     print(f"c{last['c']} ttft_p99_err_ms={last['ttft_p99_rep'] - last['ttft_p99_true']:.2f} "
           f"itl_p99_err_ms={last['itl_p99_rep'] - last['itl_p99_true']:.2f}")

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from perfkit.client.openai import Endpoint, _handle_event, judge_end, status_error
 from perfkit.client.records import ErrorKind, RequestRecord
+from perfkit.client.rxstamp import READ_DELAYS, ReadDelays, open_stamped, rx_stamps_supported
 from perfkit.client.sse import EventTooLarge, SSEParser
 from perfkit.clock import now_ns
 
@@ -86,7 +87,10 @@ class _Conn(asyncio.Protocol):
                 pass
 
     def data_received(self, data: bytes) -> None:
-        t = now_ns()
+        self.data_stamped(data, now_ns())
+
+    def data_stamped(self, data: bytes, t: int) -> None:
+        """``data`` arrived at ``t`` (ns; from :class:`~perfkit.client.rxstamp.StampedTransport`, the kernel's time)."""
         self.last_ns = t
         rec = self.rec
         if rec is None:  # bytes nobody asked for: this connection cannot be trusted again
@@ -360,11 +364,23 @@ class FastClient:
         Longest wait for a TCP (and TLS) connection, s.
     read_timeout_s : float
         Longest silence inside a response, s (a stall).
+    rx_stamps : bool, optional
+        Time each read by the kernel's receive stamp (plain HTTP on Linux; see
+        :mod:`perfkit.client.rxstamp`).  Default: where the platform has them.
+
+    Attributes
+    ----------
+    read_delays : ReadDelays
+        How long each stamped read's bytes had waited in the kernel (the process's
+        :data:`~perfkit.client.rxstamp.READ_DELAYS`, which the host sampler reports).
     """
 
-    def __init__(self, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0) -> None:
+    def __init__(self, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0,
+                 rx_stamps: bool | None = None) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
+        self.rx_stamps = rx_stamps_supported() if rx_stamps is None else rx_stamps
+        self.read_delays: ReadDelays = READ_DELAYS
         self._idle: defaultdict[tuple[str, str, int], list[_Conn]] = defaultdict(list)
         self._all: set[_Conn] = set()
         self._targets: dict[str, tuple[tuple[str, str, int], bytes]] = {}
@@ -394,7 +410,10 @@ class FastClient:
         if scheme == "https":
             ctx = self._ssl = self._ssl or ssl.create_default_context()
         conn = _Conn(self, key)
-        await asyncio.wait_for(loop.create_connection(lambda: conn, host, port, ssl=ctx), self.connect_timeout_s)
+        if ctx is None and self.rx_stamps:
+            await asyncio.wait_for(open_stamped(loop, conn, host, port, self.read_delays), self.connect_timeout_s)
+        else:
+            await asyncio.wait_for(loop.create_connection(lambda: conn, host, port, ssl=ctx), self.connect_timeout_s)
         self._all.add(conn)
         return conn
 
@@ -462,4 +481,4 @@ class FastClient:
         await asyncio.sleep(0)
 
     def describe(self) -> dict[str, Any]:
-        return {"http": "fast", "connections": len(self._all)}
+        return {"http": "fast", "connections": len(self._all), "rx_stamps": "kernel" if self.rx_stamps else "read"}

@@ -10,6 +10,12 @@ that sleeps a fixed tick and records how late it woke.  The floor of the
 measurement is the timer's own granularity (asyncio timers fire up to about a
 millisecond late on Linux); lag well above that means callbacks queued behind
 other work.  The sampler thread reads and resets its max and mean.
+
+Where reads carry the kernel's receive stamps (:mod:`perfkit.client.rxstamp`),
+the host rows also say how long received bytes waited in their sockets before
+the loop read them (``read_delay_p99_ms``, ``read_delay_max_ms`` per
+interval): the stamps keep that wait out of the latencies, but two chunks of
+a stream that arrive within it share one read, and one stamp.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from perfkit.client.rxstamp import READ_DELAYS
 from perfkit.clock import now_ns
 
 __all__ = ["HostSource", "LoopLagMonitor"]
@@ -175,6 +182,10 @@ class HostSource:
         if self.lag is not None and (lag := self.lag.take()) is not None:
             rows += [self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
                      self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1])]
+        reads, p99_ms, max_ms = READ_DELAYS.take()
+        if reads:
+            rows += [self._row(t_ns, "client", self.client.pid, "read_delay_p99_ms", p99_ms),
+                     self._row(t_ns, "client", self.client.pid, "read_delay_max_ms", max_ms)]
         if (loop_cpu := self.loop_cpu_pct(t_ns)) is not None:
             rows.append(self._row(t_ns, "client", self.client.pid, "loop_cpu_pct", loop_cpu))
         if self.server is not None:

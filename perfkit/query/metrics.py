@@ -20,6 +20,7 @@ RATE_SHORTFALL = 0.05
 # ... and it is client-bound when, besides, its event loop was late or busy for most of the phase
 LOOP_LAG_LIMIT_MS = 10.0
 LOOP_CPU_LIMIT_PCT = 90.0
+READ_DELAY_LIMIT_MS = 10.0
 
 _Q = (0.5, 0.9, 0.99)
 
@@ -98,7 +99,8 @@ ORDER BY agg.run_id, _order
 FIDELITY_COLUMNS = (
     "run_id", "phase", "requests", "target_rate_rps", "scheduled_rate_rps", "achieved_rate_rps", "schedule_lag_p50_ms",
     "schedule_lag_p99_ms", "ttft_p99_ms", "ttft_from_intended_p99_ms", "e2e_p99_ms", "e2e_from_intended_p99_ms",
-    "loop_lag_ms", "loop_cpu_pct", "client_cpu_pct", "client_behind", "client_bound",
+    "loop_lag_ms", "loop_cpu_pct", "client_cpu_pct", "read_delay_ms", "read_delay_max_ms", "client_behind",
+    "client_bound",
 )
 
 
@@ -118,11 +120,16 @@ def fidelity_sql(where: str = "TRUE") -> str:
     ``loop_lag_ms`` is the median, over the sampling intervals, of the latest
     wake-up of the event-loop probe (half the intervals had a later one);
     ``loop_cpu_pct`` the mean CPU of the event loop's thread and
-    ``client_cpu_pct`` of the whole client process (percent of one core).
+    ``client_cpu_pct`` of the whole client process (percent of one core);
+    where reads carry kernel receive stamps, ``read_delay_ms`` is the median
+    over the intervals of the p99 wait of received bytes in their sockets
+    before the loop read them, and ``read_delay_max_ms`` the longest wait.
     ``client_bound`` is ``client_behind``, or a loop late by more than 10 ms
-    in most intervals, or a loop thread busy more than 90 % of the time: in
-    closed loop, where there is no schedule to fall behind, the last two are
-    the only evidence.  Needs the ``telemetry`` view (a :class:`Catalog`).
+    in most intervals, or a loop thread busy more than 90 % of the time, or
+    reads waiting more than 10 ms at p99 in most intervals (chunks of a
+    stream less than that apart then share a read and a timestamp): in
+    closed loop, where there is no schedule to fall behind, the last three
+    are the only evidence.  Needs the ``telemetry`` view (a :class:`Catalog`).
     """
     return f"""
 WITH r AS (SELECT * FROM requests WHERE {where}),
@@ -147,19 +154,23 @@ tel AS (
   SELECT f.run_id, f.phase,
       quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_loop_lag_max_ms') AS loop_lag_ms,
       avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_loop_cpu_pct') AS loop_cpu_pct,
-      avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_cpu_pct') AS client_cpu_pct
+      avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_cpu_pct') AS client_cpu_pct,
+      quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_read_delay_p99_ms') AS read_delay_ms,
+      max(t.value) FILTER (WHERE t.metric = 'client_read_delay_max_ms') AS read_delay_max_ms
   FROM f JOIN telemetry t ON t.run_id = f.run_id AND t.channel = 'host' AND t.t_ns BETWEEN f._t0 AND f._t1
   GROUP BY f.run_id, f.phase
 ),
 g AS (
-  SELECT f.* EXCLUDE (_t0, _t1), tel.loop_lag_ms, tel.loop_cpu_pct, tel.client_cpu_pct,
+  SELECT f.* EXCLUDE (_t0, _t1), tel.loop_lag_ms, tel.loop_cpu_pct, tel.client_cpu_pct, tel.read_delay_ms,
+      tel.read_delay_max_ms,
       coalesce(schedule_lag_p99_ms > {LAG_P99_LIMIT_MS}, FALSE)
       OR coalesce(achieved_rate_rps < (1 - {RATE_SHORTFALL}) * scheduled_rate_rps, FALSE) AS client_behind
   FROM f LEFT JOIN tel USING (run_id, phase)
 )
 SELECT * EXCLUDE (_order),
     client_behind OR coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE)
-    OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE) AS client_bound
+    OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE)
+    OR coalesce(read_delay_ms > {READ_DELAY_LIMIT_MS}, FALSE) AS client_bound
 FROM g ORDER BY run_id, _order
 """
 
@@ -184,6 +195,10 @@ def client_evidence(rec: dict) -> str:  # type: ignore[type-arg]
         out.append(f"event loop late by {loop:.1f} ms in half its intervals (limit {LOOP_LAG_LIMIT_MS:g})")
     if cpu is not None and cpu > LOOP_CPU_LIMIT_PCT:
         out.append(f"event-loop thread busy {cpu:.0f} % of the time (limit {LOOP_CPU_LIMIT_PCT:g})")
+    wait = num("read_delay_ms")
+    if wait is not None and wait > READ_DELAY_LIMIT_MS:
+        out.append(f"received bytes waited {wait:.1f} ms in their sockets at p99 in half its intervals "
+                   f"(limit {READ_DELAY_LIMIT_MS:g})")
     return "; ".join(out)
 
 

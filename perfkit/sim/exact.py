@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from perfkit.client.rxstamp import StampedTransport
 from perfkit.clock import now_ns
 
 __all__ = ["ExactLog", "ExactServerProcess", "load_log", "serve"]
@@ -57,13 +58,17 @@ class ExactLog:
     tags : numpy.ndarray of str
         The request's ``X-Request-Id`` (``""`` when it had none).
     recv_ns : numpy.ndarray of int64
-        When the server had read the whole request, ns (monotonic).
+        When the last bytes of the request reached the server's host, ns (monotonic): the kernel's
+        receive stamp where it gives one (:mod:`perfkit.client.rxstamp`), else when the server read them.
     offsets : numpy.ndarray of int64
         ``write_ns[offsets[i]:offsets[i + 1]]`` are request ``i``'s chunks.
     write_ns : numpy.ndarray of int64
         When each content chunk was handed to the kernel, ns (monotonic).
     due_ns : numpy.ndarray of int64
         When each chunk was scheduled to leave, ns.
+    read_ns : numpy.ndarray of int64
+        When the server's event loop read the request's last bytes, ns (``read_ns - recv_ns`` is
+        how late the server itself was to read it).
     """
 
     tags: np.ndarray
@@ -71,6 +76,7 @@ class ExactLog:
     offsets: np.ndarray
     write_ns: np.ndarray
     due_ns: np.ndarray
+    read_ns: np.ndarray
 
     def chunks(self, i: int) -> np.ndarray:
         """Write times (ns) of request ``i``'s content chunks."""
@@ -80,14 +86,16 @@ class ExactLog:
 def load_log(path: str | Path) -> ExactLog:
     """Read a log written by ``POST /truth/dump``."""
     with np.load(path, allow_pickle=False) as z:
-        return ExactLog(z["tags"], z["recv_ns"], z["offsets"], z["write_ns"], z["due_ns"])
+        read = z["read_ns"] if "read_ns" in z.files else z["recv_ns"]
+        return ExactLog(z["tags"], z["recv_ns"], z["offsets"], z["write_ns"], z["due_ns"], read)
 
 
 class _Stream:
-    __slots__ = ("conn", "tag", "recv_ns", "n", "sent", "prompt_tokens", "chat", "writes", "dues")
+    __slots__ = ("conn", "tag", "recv_ns", "read_ns", "n", "sent", "prompt_tokens", "chat", "writes", "dues")
 
-    def __init__(self, conn: _Conn, tag: str, recv_ns: int, n: int, prompt_tokens: int, chat: bool) -> None:
-        self.conn, self.tag, self.recv_ns, self.n, self.sent = conn, tag, recv_ns, n, 0
+    def __init__(self, conn: _Conn, tag: str, recv_ns: int, read_ns: int, n: int, prompt_tokens: int,
+                 chat: bool) -> None:
+        self.conn, self.tag, self.recv_ns, self.read_ns, self.n, self.sent = conn, tag, recv_ns, read_ns, n, 0
         self.prompt_tokens, self.chat = prompt_tokens, chat
         self.writes: array[int] = array("q")
         self.dues: array[int] = array("q")
@@ -176,7 +184,8 @@ class _Server:
                if done else np.zeros(0, dtype=np.int64))
         np.savez(path, tags=np.array([s.tag for s in done], dtype=str),
                  recv_ns=np.array([s.recv_ns for s in done], dtype=np.int64), offsets=offsets,
-                 write_ns=cat("writes"), due_ns=cat("dues"))
+                 write_ns=cat("writes"), due_ns=cat("dues"),
+                 read_ns=np.array([s.read_ns for s in done], dtype=np.int64))
         return len(done)
 
 
@@ -188,6 +197,7 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.busy = False
+        self.stamp = (0, 0)  # (arrived, read) of the latest bytes, ns
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -200,11 +210,15 @@ class _Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         t = now_ns()
+        self.data_stamped(data, t)
+
+    def data_stamped(self, data: bytes, t: int) -> None:
+        self.stamp = (t, now_ns())
         self.buf += data
         if not self.busy:
-            self.next_request(t)
+            self.next_request()
 
-    def next_request(self, t: int | None = None) -> None:
+    def next_request(self) -> None:
         end = self.buf.find(b"\r\n\r\n")
         if end < 0 or self.transport is None:
             return
@@ -214,7 +228,7 @@ class _Conn(asyncio.Protocol):
         if len(self.buf) < end + 4 + length:
             return
         body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
-        t = t if t is not None else now_ns()
+        t, read = self.stamp  # a pipelined request waiting behind a stream counts from when it came
         method, target, _ = (head[0].split(" ") + ["", "", ""])[:3]
         path = urlsplit(target).path
         if method == "POST" and path.endswith("/completions"):
@@ -225,7 +239,7 @@ class _Conn(asyncio.Protocol):
             n = int(req.get("max_tokens") or self.server.tokens)
             prompt = req.get("prompt") or " ".join(m.get("content", "") for m in req.get("messages") or ())
             self.busy = True
-            self.server.start(_Stream(self, headers.get("x-request-id", ""), t, max(1, n),
+            self.server.start(_Stream(self, headers.get("x-request-id", ""), t, read, max(1, n),
                                       max(1, len(str(prompt)) // 4), path.endswith("/chat/completions")))
         elif method == "GET" and path.endswith("/models"):
             self._reply(200, b'{"object":"list","data":[{"id":"exact","object":"model","owned_by":"perfkit"}]}')
@@ -249,15 +263,32 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0
     """Serve until cancelled.  ``ready`` (a callable) receives the bound port."""
     server = _Server(ttft_ms, itl_ms, tokens)
     loop = asyncio.get_running_loop()
-    srv = await loop.create_server(lambda: _Conn(server), host, port, backlog=4096, reuse_address=True)
+    lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((host, port))
+    lsock.listen(4096)
+    lsock.setblocking(False)
+
+    def accept() -> None:  # connections read with the kernel's receive stamps: a request's arrival is
+        while True:       # when it came, not when this loop, busy writing chunks, got to it
+            try:
+                sock, _ = lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of descriptors, say: the client sees its connect fail
+                return
+            StampedTransport(loop, sock, _Conn(server))
+
+    loop.add_reader(lsock.fileno(), accept)
     if ready is not None:
-        ready(srv.sockets[0].getsockname()[1])
+        ready(lsock.getsockname()[1])
     pump = loop.create_task(server.pump())
     try:
         await asyncio.Event().wait()
     finally:
         pump.cancel()
-        srv.close()
+        loop.remove_reader(lsock.fileno())
+        lsock.close()
 
 
 class ExactServerProcess:

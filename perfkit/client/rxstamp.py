@@ -1,0 +1,309 @@
+"""TCP connections whose every read carries the time the kernel received its bytes.
+
+A client that takes the time when its event loop gets round to a socket
+reports its own lateness as the server's: with hundreds of streams, a chunk
+can wait milliseconds in the socket while the loop parses others.  Linux
+stamps every received packet (``SO_TIMESTAMPNS``) and ``recvmsg`` hands the
+stamp of the last packet a read consumed to the reader.  :class:`StampedTransport`
+is a plain-TCP :class:`asyncio.Transport` that reads this way and gives its
+protocol each read with that time on perfkit's clock (:func:`perfkit.clock.now_ns`):
+how long the bytes waited (the wall clock now minus the stamp) taken off
+the monotonic reading.  The wait itself is kept (:class:`ReadDelays`): it is
+how late the event loop was, per read, and the evidence for a client-bound
+verdict.
+
+When the loop is later than the gap between two chunks of one stream, they
+come in one read and both carry the later one's stamp: still no later than
+the old way, and the read delays show it happened.  Where stamps are not to
+be had (not Linux, TLS, the option refused), :func:`rx_stamps_supported` says
+so and callers keep asyncio's own transports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+from perfkit.clock import now_ns
+
+__all__ = ["READ_DELAYS", "ReadDelays", "StampedTransport", "enable_rx_stamps", "open_stamped", "rx_stamps_supported"]
+
+# SO_TIMESTAMPNS (== SCM_TIMESTAMPNS): the asm-generic value, which x86, arm and riscv use;
+# Python's socket module does not export it.  Other architectures are left to user-space stamps.
+_SO_TIMESTAMPNS = 35
+_GENERIC_ARCH = ("x86_64", "i386", "i686", "aarch64", "arm", "riscv", "s390x", "ppc64")
+_TIMESPEC = struct.Struct("@ll")
+_ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+# below glibc's mmap threshold (128 KiB): a larger read buffer is mapped and unmapped at every read,
+# which on the development VM made a read three times as dear (36 against 13 us)
+_READ_SIZE = 64 * 1024
+# a stamp further back than this is not a wait but the wall clock having been stepped: ignored
+_MAX_WAIT_NS = 60 * 1_000_000_000
+
+
+def rx_stamps_supported() -> bool:
+    """Whether reads are to carry kernel receive stamps: Linux on a generic-ABI architecture, unless the
+    environment says ``PERFKIT_RX_STAMPS=0`` (then each read is timed when the event loop takes it)."""
+    import platform
+
+    if os.environ.get("PERFKIT_RX_STAMPS", "1").strip() in ("0", "off", "false", "no"):
+        return False
+    return sys.platform.startswith("linux") and _ANC_SIZE > 0 and platform.machine().startswith(_GENERIC_ARCH)
+
+
+def enable_rx_stamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp what ``sock`` receives; False where it will not."""
+    if not rx_stamps_supported():
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        return bool(sock.getsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS))
+    except OSError:
+        return False
+
+
+class ReadDelays:
+    """How long received bytes waited in the kernel before a read took them: a histogram of the reads.
+
+    Buckets are 0.1 ms wide up to 100 ms (one bucket beyond).  :meth:`add` runs on the event loop;
+    :meth:`take`, from a sampler thread, swaps the counts out without a lock, so a read counted at
+    that instant may land in the next interval.
+    """
+
+    BUCKET_NS = 100_000
+    BUCKETS = 1000
+
+    def __init__(self) -> None:
+        self.counts = [0] * (self.BUCKETS + 1)
+        self.max_ns = 0
+
+    def add(self, wait_ns: int) -> None:
+        i = wait_ns // self.BUCKET_NS
+        self.counts[i if i < self.BUCKETS else self.BUCKETS] += 1
+        if wait_ns > self.max_ns:
+            self.max_ns = wait_ns
+
+    def take(self) -> tuple[int, float, float]:
+        """``(reads, p99 ms, max ms)`` since the last call, then start afresh (p99: the upper edge of its bucket)."""
+        counts, self.counts = self.counts, [0] * (self.BUCKETS + 1)
+        mx, self.max_ns = self.max_ns, 0
+        n = sum(counts)
+        if not n:
+            return 0, 0.0, 0.0
+        rank, seen = 0.99 * n, 0
+        for i, c in enumerate(counts):
+            seen += c
+            if seen >= rank:
+                break
+        p99_ns = min((i + 1) * self.BUCKET_NS, mx) if i < self.BUCKETS else mx
+        return n, p99_ns / 1e6, mx / 1e6
+
+
+READ_DELAYS = ReadDelays()
+"""This process's stamped reads (every :class:`~perfkit.client.fasthttp.FastClient` adds to it); the
+host sampler reports it as ``read_delay_p99_ms`` and ``read_delay_max_ms``."""
+
+
+class StampedTransport(asyncio.Transport):
+    """A connected, non-blocking TCP socket read with ``recvmsg``; see the module docstring.
+
+    The protocol gets ``data_stamped(data, t_ns)`` when it has that method (``t_ns``: the kernel's
+    receive time on :func:`perfkit.clock.now_ns`'s clock, or the read's time when the read carried
+    no stamp), else ``data_received(data)``.  ``connection_made`` is called here, ``connection_lost``
+    soon after the socket is closed, as asyncio's own transports do.
+
+    Parameters
+    ----------
+    loop : asyncio.AbstractEventLoop
+    sock : socket.socket
+        Connected TCP socket (made non-blocking here).
+    protocol : asyncio.Protocol
+    delays : ReadDelays, optional
+        Where to note each stamped read's wait.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: asyncio.Protocol,
+                 delays: ReadDelays | None = None) -> None:
+        super().__init__({"socket": sock})
+        sock.setblocking(False)
+        self._loop, self._sock, self._protocol, self._delays = loop, sock, protocol, delays
+        self._fd = sock.fileno()
+        self.stamped = enable_rx_stamps(sock)
+        self._deliver = getattr(protocol, "data_stamped", None)
+        self._buf = bytearray()
+        self._closing = False
+        self._lost = False
+        self._reading = True
+        try:
+            self._extra["peername"] = sock.getpeername()
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            pass
+        protocol.connection_made(self)
+        if not self._lost:
+            loop.add_reader(self._fd, self._read_ready)
+
+    # -- reading -----------------------------------------------------------
+    def _read_ready(self) -> None:
+        try:
+            data, anc, _, _ = self._sock.recvmsg(_READ_SIZE, _ANC_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._force_close(exc)
+            return
+        t = now_ns()
+        if not data:
+            self._eof()
+            return
+        if anc:
+            wall = time.time_ns()
+            level, kind, raw = anc[0]
+            if kind == _SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(raw) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(raw)
+                wait = wall - (sec * 1_000_000_000 + nsec)
+                if 0 <= wait < _MAX_WAIT_NS:
+                    t -= wait
+                    if self._delays is not None:
+                        self._delays.add(wait)
+        if self._deliver is not None:
+            self._deliver(data, t)
+        else:
+            self._protocol.data_received(data)
+
+    def _eof(self) -> None:
+        self._loop.remove_reader(self._fd)
+        self._reading = False
+        keep_open = self._protocol.eof_received()
+        if not keep_open:
+            self.close()
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._lost:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._lost and not self._closing:
+            self._loop.add_reader(self._fd, self._read_ready)
+            self._reading = True
+
+    def is_reading(self) -> bool:
+        return self._reading
+
+    # -- writing -----------------------------------------------------------
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._lost or self._closing:
+            return
+        if not self._buf:
+            try:
+                n = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                self._force_close(exc)
+                return
+            if n == len(data):
+                return
+            data = memoryview(data)[n:]
+            self._loop.add_writer(self._fd, self._write_ready)
+        self._buf += data
+
+    def _write_ready(self) -> None:
+        try:
+            n = self._sock.send(self._buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._force_close(exc)
+            return
+        del self._buf[:n]
+        if not self._buf:
+            self._loop.remove_writer(self._fd)
+            if self._closing:
+                self._force_close(None)
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._buf)
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    # -- closing -----------------------------------------------------------
+    def is_closing(self) -> bool:
+        return self._closing or self._lost
+
+    def close(self) -> None:
+        if self._closing or self._lost:
+            return
+        self._closing = True
+        if self._reading:
+            self._loop.remove_reader(self._fd)
+            self._reading = False
+        if not self._buf:
+            self._force_close(None)
+
+    def abort(self) -> None:
+        self._force_close(None)
+
+    def _force_close(self, exc: BaseException | None) -> None:
+        if self._lost:
+            return
+        self._lost = self._closing = True
+        self._loop.remove_reader(self._fd)
+        if self._buf:
+            self._loop.remove_writer(self._fd)
+            self._buf.clear()
+        self._reading = False
+        self._loop.call_soon(self._call_lost, exc)
+
+    def _call_lost(self, exc: BaseException | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)  # type: ignore[arg-type]
+        finally:
+            self._sock.close()
+
+    def __del__(self, _warn: Any = None) -> None:  # a transport dropped unclosed must not leak its socket
+        sock = getattr(self, "_sock", None)
+        if sock is not None and not getattr(self, "_lost", True) and sock.fileno() >= 0:
+            sock.close()
+
+
+async def open_stamped(loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, host: str, port: int,
+                       delays: ReadDelays | None = None) -> StampedTransport:
+    """Connect to ``host:port`` (each address in turn) and wrap the socket in a :class:`StampedTransport`."""
+    infos = _numeric(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             proto=socket.IPPROTO_TCP)
+    last: OSError | None = None
+    for family, type_, proto, _, addr in infos:
+        sock = socket.socket(family, type_, proto)
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, addr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:  # cancelled or timed out: the socket must not leak
+            sock.close()
+            raise
+        return StampedTransport(loop, sock, protocol, delays)
+    raise last if last is not None else OSError(f"no address for {host}:{port}")
+
+
+def _numeric(host: str, port: int) -> list[tuple[Any, ...]]:
+    """The address of an IP literal without a resolver round trip (asyncio's goes through a thread)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        addr = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", addr)]
+    return []

@@ -1,0 +1,215 @@
+"""Kernel receive stamps: a read is timed by when its bytes arrived, however late the event loop gets to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perfkit.client import Endpoint
+from perfkit.client.fasthttp import FastClient
+from perfkit.client.records import RequestRecord
+from perfkit.client.rxstamp import ReadDelays, StampedTransport, open_stamped, rx_stamps_supported
+from perfkit.clock import now_ns
+from perfkit.sim.exact import ExactServerProcess
+
+needs_stamps = pytest.mark.skipif(not rx_stamps_supported(), reason="kernel receive stamps are Linux-only")
+
+
+class _Collect(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reads: list[tuple[bytes, int, int]] = []  # (data, stamp, when the loop read it)
+        self.lost: list[BaseException | None] = []
+        self.eof = False
+        self.got = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    def data_stamped(self, data: bytes, t: int) -> None:
+        self.reads.append((data, t, now_ns()))
+        self.got.set()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost.append(exc)
+        self.closed.set()
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    lsock = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(lsock.getsockname())
+    peer, _ = lsock.accept()
+    lsock.close()
+    return client, peer
+
+
+@needs_stamps
+def test_a_read_is_stamped_when_its_bytes_arrived_not_when_the_loop_read_them():
+    async def go() -> list[tuple[int, int, int]]:
+        loop = asyncio.get_running_loop()
+        client, peer = _pair()
+        proto, delays = _Collect(), ReadDelays()
+        tr = StampedTransport(loop, client, proto, delays)
+        assert tr.stamped
+        out = []
+        for _ in range(5):
+            proto.got.clear()
+            t_write = now_ns()
+            peer.send(b"data: x\n\n")
+            time.sleep(0.03)  # the loop is busy elsewhere for 30 ms
+            await asyncio.wait_for(proto.got.wait(), 5)
+            _, stamp, read = proto.reads[-1]
+            out.append((t_write, stamp, read))
+        tr.abort()
+        peer.close()
+        await proto.closed.wait()
+        reads, p99, mx = delays.take()
+        assert reads == 5 and 25 < p99 <= mx < 1000  # ms
+        assert delays.take() == (0, 0.0, 0.0)
+        return out
+
+    for t_write, stamp, read in asyncio.run(go()):
+        assert read - t_write >= 29e6  # the loop took it 30 ms late ...
+        assert 0 <= stamp - t_write < 2e6  # ... and the stamp still says when it came
+
+
+def test_read_delays_give_the_p99_within_a_bucket_and_the_exact_max():
+    d = ReadDelays()
+    waits = np.random.default_rng(3).exponential(2e6, 20_000).astype(np.int64)  # ns, mean 2 ms
+    waits[0] = 250_000_000  # one beyond the histogram's range
+    for w in waits.tolist():
+        d.add(w)
+    n, p99, mx = d.take()
+    assert n == len(waits) and mx == 250.0
+    true = np.percentile(waits, 99) / 1e6
+    assert true <= p99 <= true + 0.1 + 1e-9
+
+
+def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_them():
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
+
+    async def go() -> bytes:
+        loop = asyncio.get_running_loop()
+        client, peer = _pair()
+        got = bytearray()
+
+        def drain() -> None:  # a slow reader on the far side
+            while True:
+                b = peer.recv(65536)
+                if not b:
+                    break
+                got.extend(b)
+                time.sleep(0.0005)
+            peer.close()
+
+        th = threading.Thread(target=drain)
+        th.start()
+        proto = _Collect()
+        tr = StampedTransport(loop, client, proto)
+        tr.write(payload[:1000])
+        tr.write(memoryview(payload)[1000:])
+        assert tr.get_write_buffer_size() > 0  # the kernel took only part of it at once
+        tr.close()
+        assert tr.is_closing()
+        tr.write(b"after close")  # dropped, as asyncio's transports do
+        await asyncio.wait_for(proto.closed.wait(), 20)
+        await asyncio.to_thread(th.join, 10)
+        assert proto.lost == [None]
+        return bytes(got)
+
+    assert asyncio.run(go()) == payload
+
+
+def test_the_peer_closing_is_an_end_of_file_then_a_lost_connection():
+    async def go() -> _Collect:
+        loop = asyncio.get_running_loop()
+        client, peer = _pair()
+        proto = _Collect()
+        StampedTransport(loop, client, proto)
+        peer.sendall(b"last words")
+        peer.close()
+        await asyncio.wait_for(proto.closed.wait(), 5)
+        return proto
+
+    proto = asyncio.run(go())
+    assert b"".join(r[0] for r in proto.reads) == b"last words"
+    assert proto.eof and proto.lost == [None]
+
+
+def test_a_reset_reaches_the_protocol_and_a_refused_connect_raises():
+    async def go() -> tuple[_Collect, BaseException | None]:
+        loop = asyncio.get_running_loop()
+        client, peer = _pair()
+        proto = _Collect()
+        StampedTransport(loop, client, proto)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        peer.close()  # linger 0: a RST
+        await asyncio.wait_for(proto.closed.wait(), 5)
+        free = socket.socket()
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+        free.close()
+        err = None
+        try:
+            await open_stamped(loop, _Collect(), "127.0.0.1", port)
+        except OSError as exc:
+            err = exc
+        return proto, err
+
+    proto, err = asyncio.run(go())
+    assert len(proto.lost) == 1  # None (an end of file) or the reset, never twice
+    assert isinstance(err, ConnectionRefusedError)
+
+
+def _delivery_delays(rx_stamps: bool) -> np.ndarray:
+    """Client chunk times minus the exact server's write times (ms), with the client's loop blocked
+    for 10 ms in every 12 (shorter than the 25 ms between a stream's chunks, which so never share a read)."""
+    with ExactServerProcess(ttft_ms=20, itl_ms=25, tokens=10) as server:
+        async def go() -> list[RequestRecord]:
+            client = FastClient(rx_stamps=rx_stamps)
+            stop = False
+
+            async def hog() -> None:
+                while not stop:
+                    time.sleep(0.010)
+                    await asyncio.sleep(0.002)
+
+            h = asyncio.get_running_loop().create_task(hog())
+            body = json.dumps({"model": "exact", "prompt": "hello", "max_tokens": 10, "stream": True}).encode()
+            recs = [RequestRecord(i, "p", 0, False, None, 0, 4, 10) for i in range(6)]
+            await asyncio.gather(*(client.send(Endpoint(server.url, model="exact"), r, body, request_tag=f"t-{i}")
+                                   for i, r in enumerate(recs)))
+            stop = True
+            await h
+            await client.close()
+            return recs
+
+        recs = asyncio.run(go())
+        with tempfile.TemporaryDirectory() as tmp:
+            truth = server.dump(Path(tmp) / "t.npz")
+    index = {tag: i for i, tag in enumerate(truth.tags)}
+    out = []
+    for i, r in enumerate(recs):
+        assert r.error_kind is None and len(r.chunk_ns) == 10
+        w = truth.chunks(index[f"t-{i}"])
+        out.append((np.array(r.chunk_ns) - w) / 1e6)
+    return np.concatenate(out)
+
+
+@needs_stamps
+def test_against_a_ground_truth_server_the_stamps_undo_a_busy_client_loop():
+    stamped = _delivery_delays(True)
+    read_time = _delivery_delays(False)
+    # timed at the read, chunks are several ms late behind the blocked loop; stamped, they are not
+    assert np.percentile(read_time, 90) > 3.0, np.percentile(read_time, [50, 90, 99])
+    assert np.median(np.abs(stamped)) < 0.5
+    assert np.percentile(stamped, 90) < 2.0, np.percentile(stamped, [50, 90, 99])
