@@ -15,7 +15,10 @@ on.  For C = 1, 32, 128, 512, 1024 it prints
   Parquet writer, samplers);
 * the server's own state: how late it wrote chunks against its schedule (p99)
   and how long requests waited in its sockets before its loop read them (p99).
-  Both grow when the server, not the client, runs out of CPU.
+  Both grow when the server, not the client, runs out of CPU;
+* the run's verdict on itself (``Catalog.fidelity``): ``client-bound`` or
+  ``ok``, and the p99 wait of received bytes in their sockets before perfkit's
+  loop read them (median over the 1-s intervals, ms).
 
 The server's request times are the kernel's receive stamps, and so are
 perfkit's chunk times (:mod:`perfkit.client.rxstamp`; ``PERFKIT_RX_STAMPS=0``
@@ -78,7 +81,11 @@ def measure(server: ExactServerProcess, c: int, duration_s: float, skip_s: float
                        f"WHERE run_id = '{res.run_id}'").df()
         chunks = cat.sql(f"SELECT request_id, chunk_index, arrival_ns FROM chunks WHERE run_id = '{res.run_id}' "
                          f"ORDER BY request_id, chunk_index").df()
-    return compare(res.run_id, reqs, chunks, truth, skip_s, c, cpu_s)
+        fid = cat.fidelity(res.run_id).df().iloc[0].to_dict()  # the run's own verdict on itself
+    out = compare(res.run_id, reqs, chunks, truth, skip_s, c, cpu_s)
+    out["client_bound"] = bool(fid["client_bound"])
+    out["read_delay_ms"] = fid.get("read_delay_ms")
+    return out
 
 
 def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, cpu_s: float) -> dict[str, float]:
@@ -115,6 +122,10 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
             "cpu_ms_per_req": 1e3 * cpu_s / max(1, n_all), "cpu_us_per_chunk": 1e6 * cpu_s / max(1, n_all * TOKENS)}
 
 
+def _ms(v: object) -> str:
+    return "-" if v is None or v != v else f"{float(v):.2f}"  # type: ignore[arg-type]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="C = 1, 128 and 512, 6 s each")
@@ -146,7 +157,8 @@ def main() -> None:
           f"{'kernel receive stamps' if rx_stamps_supported() else 'the event loop'}; times in ms")
     print(f"{'C':>5} {'reqs':>6} | {'TTFT p50 rep/true/err':>23} | {'TTFT p99 rep/true/err':>23} | "
           f"{'ITL p50 err':>11} | {'ITL p99 rep/true/err':>21} | {'delay p50/p99/max':>19} | "
-          f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8} | {'server late/read p99':>20}")
+          f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8} | {'server late/read p99':>20} | "
+          f"{'self-check':>22}")
     for r in rows:
         print(f"{r['c']:>5} {r['requests']:>6} | {r['ttft_p50_rep']:7.2f} {r['ttft_p50_true']:7.2f} "
               f"{r['ttft_p50_rep'] - r['ttft_p50_true']:+7.2f} | {r['ttft_p99_rep']:7.2f} {r['ttft_p99_true']:7.2f} "
@@ -154,7 +166,8 @@ def main() -> None:
               f"{r['itl_p99_rep']:6.2f} {r['itl_p99_true']:6.2f} {r['itl_p99_rep'] - r['itl_p99_true']:+7.3f} | "
               f"{r['delay_p50']:5.2f} {r['delay_p99']:6.2f} {r['delay_max']:6.1f} | "
               f"{r['rate']:7.1f} {r['ideal_rate']:7.1f} | {r['cpu_ms_per_req']:10.2f} {r['cpu_us_per_chunk']:8.2f} | "
-              f"{r['server_late_p99']:9.2f} {r['server_read_lag_p99']:10.2f}")
+              f"{r['server_late_p99']:9.2f} {r['server_read_lag_p99']:10.2f} | "
+              f"{'client-bound' if r['client_bound'] else 'ok':>12} {_ms(r['read_delay_ms']):>9}")
     last = next((r for r in rows if r["c"] == 512), rows[-1])
     print(f"c{last['c']} ttft_p99_err_ms={last['ttft_p99_rep'] - last['ttft_p99_true']:.2f} "
           f"itl_p99_err_ms={last['itl_p99_rep'] - last['itl_p99_true']:.2f}")

@@ -269,7 +269,7 @@ class StampedTransport(asyncio.Transport):
         finally:
             self._sock.close()
 
-    def __del__(self, _warn: Any = None) -> None:  # a transport dropped unclosed must not leak its socket
+    def __del__(self) -> None:  # a transport dropped unclosed must not leak its socket
         sock = getattr(self, "_sock", None)
         if sock is not None and not getattr(self, "_lost", True) and sock.fileno() >= 0:
             sock.close()

@@ -275,7 +275,9 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0
                 sock, _ = lsock.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # out of descriptors, say: the client sees its connect fail
+            except OSError:  # out of descriptors, say: listen again in a moment rather than spin
+                loop.remove_reader(lsock.fileno())
+                loop.call_later(0.05, loop.add_reader, lsock.fileno(), accept)
                 return
             StampedTransport(loop, sock, _Conn(server))
 

@@ -164,6 +164,10 @@ HOST_METRICS: dict[str, str] = {
     "loop_lag_max_ms": "Client only: the latest wake-up of a 50 ms event-loop probe in the interval, ms.",
     "loop_lag_mean_ms": "Client only: its mean lateness in the interval, ms (floor: ~1 ms timer granularity).",
     "loop_cpu_pct": "Client only: CPU of the event loop's own thread over the interval, percent of one core.",
+    "read_delay_p99_ms": "Client only, where reads carry kernel receive stamps: p99 over the interval's reads of "
+                         "how long received bytes waited in their socket before the event loop read them, ms "
+                         "(0.1 ms buckets; upper edge).",
+    "read_delay_max_ms": "Client only, the same: the longest such wait in the interval, ms.",
     "mem_available_bytes": "System only: memory available to new processes, bytes.",
 }
 SERVER_COMMON: dict[str, str] = {
