@@ -22,7 +22,6 @@ so and callers keep asyncio's own transports.
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import socket
 import struct
