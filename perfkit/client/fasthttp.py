@@ -5,8 +5,11 @@ a buffer, a future that wakes the reading task, a task step and a timer
 reset: tens of microseconds, which at hundreds of streams is the client's
 whole CPU, and the chunks then wait their turn (and are timestamped late).
 Here a connection is an :class:`asyncio.Protocol` that does the whole job
-in ``data_received``: it takes the time, undoes the chunked framing, splits
+as a read comes in: it takes the time, undoes the chunked framing, splits
 the Server-Sent Events and parses each one into the :class:`RequestRecord`.
+Over plain HTTP on Linux the time is the kernel's receive stamp of the read
+(:mod:`perfkit.client.rxstamp`), so how late the loop got to the socket does
+not count; elsewhere it is when the read happened.
 The task that sent the request sleeps until the answer is complete; nothing
 wakes it per chunk.  The stall timeout is one timer per request, re-armed
 only when it fires.
