@@ -213,3 +213,33 @@ def test_against_a_ground_truth_server_the_stamps_undo_a_busy_client_loop():
     assert np.percentile(read_time, 90) > 3.0, np.percentile(read_time, [50, 90, 99])
     assert np.median(np.abs(stamped)) < 0.5
     assert np.percentile(stamped, 90) < 2.0, np.percentile(stamped, [50, 90, 99])
+
+
+def test_a_host_name_and_an_ipv6_literal_connect_too():
+    async def go(host: str, family: socket.AddressFamily) -> bytes:
+        loop = asyncio.get_running_loop()
+        lsock = socket.socket(family, socket.SOCK_STREAM)
+        lsock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        lsock.listen()
+        lsock.setblocking(False)
+        proto = _Collect()
+        tr = await open_stamped(loop, proto, host, lsock.getsockname()[1])
+        peer, _ = await loop.sock_accept(lsock)
+        await loop.sock_sendall(peer, b"hello")
+        await asyncio.wait_for(proto.got.wait(), 5)
+        tr.abort()
+        peer.close()
+        lsock.close()
+        await proto.closed.wait()
+        return proto.reads[0][0]
+
+    assert asyncio.run(go("localhost" if socket.gethostbyname("localhost") == "127.0.0.1" else "127.0.0.1",
+                          socket.AF_INET)) == b"hello"
+    if socket.has_ipv6:
+        try:
+            probe = socket.socket(socket.AF_INET6)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            return  # no IPv6 loopback here
+        assert asyncio.run(go("::1", socket.AF_INET6)) == b"hello"
