@@ -22,7 +22,8 @@ on.  For C = 1, 32, 128, 512, 1024 it prints
 
 The server's request times are the kernel's receive stamps, and so are
 perfkit's chunk times (:mod:`perfkit.client.rxstamp`; ``PERFKIT_RX_STAMPS=0``
-times each read when the event loop takes it instead, for comparison).
+times perfkit's reads when its event loop takes them instead, for comparison;
+the server keeps its stamps).
 
 Requests sent in the first ``--skip-s`` seconds (connections being opened, users
 ramping up) are left out.
@@ -118,7 +119,8 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
     return {"c": c, "requests": len(tc), "ttft_p50_rep": p(tc, 50), "ttft_p50_true": p(tt, 50),
             "ttft_p99_rep": p(tc, 99), "ttft_p99_true": p(tt, 99), "itl_p50_rep": p(ic, 50), "itl_p50_true": p(it, 50),
             "itl_p99_rep": p(ic, 99), "itl_p99_true": p(it, 99), "delay_p50": p(dl, 50), "delay_p99": p(dl, 99),
-            "delay_max": dl.max(), "server_late_p99": p(lt, 99), "server_read_lag_p99": p(rl, 99), "rate": len(tc) / span_s if span_s > 0 else float("nan"), "ideal_rate": ideal,
+            "delay_max": dl.max(), "server_late_p99": p(lt, 99), "server_read_lag_p99": p(rl, 99),
+            "rate": len(tc) / span_s if span_s > 0 else float("nan"), "ideal_rate": ideal,
             "cpu_ms_per_req": 1e3 * cpu_s / max(1, n_all), "cpu_us_per_chunk": 1e6 * cpu_s / max(1, n_all * TOKENS)}
 
 

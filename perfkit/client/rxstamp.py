@@ -46,19 +46,27 @@ _READ_SIZE = 64 * 1024
 _MAX_WAIT_NS = 60 * 1_000_000_000
 
 
-def rx_stamps_supported() -> bool:
-    """Whether reads are to carry kernel receive stamps: Linux on a generic-ABI architecture, unless the
-    environment says ``PERFKIT_RX_STAMPS=0`` (then each read is timed when the event loop takes it)."""
+def _platform_stamps() -> bool:
     import platform
 
-    if os.environ.get("PERFKIT_RX_STAMPS", "1").strip() in ("0", "off", "false", "no"):
-        return False
     return sys.platform.startswith("linux") and _ANC_SIZE > 0 and platform.machine().startswith(_GENERIC_ARCH)
 
 
+_PLATFORM_STAMPS = _platform_stamps()
+
+
+def rx_stamps_supported() -> bool:
+    """Whether a client is to time its reads by kernel receive stamps: Linux on a generic-ABI architecture,
+    unless the environment says ``PERFKIT_RX_STAMPS=0`` (then each read is timed when the event loop takes it)."""
+    if os.environ.get("PERFKIT_RX_STAMPS", "1").strip() in ("0", "off", "false", "no"):
+        return False
+    return _PLATFORM_STAMPS
+
+
 def enable_rx_stamps(sock: socket.socket) -> bool:
-    """Ask the kernel to stamp what ``sock`` receives; False where it will not."""
-    if not rx_stamps_supported():
+    """Ask the kernel to stamp what ``sock`` receives; False where it will not (the environment's
+    ``PERFKIT_RX_STAMPS`` is the client's choice, made before it opens a :class:`StampedTransport`)."""
+    if not _PLATFORM_STAMPS:
         return False
     try:
         sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)

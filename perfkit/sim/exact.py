@@ -209,8 +209,7 @@ class _Conn(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
-        t = now_ns()
-        self.data_stamped(data, t)
+        self.data_stamped(data, now_ns())
 
     def data_stamped(self, data: bytes, t: int) -> None:
         self.stamp = (t, now_ns())
@@ -228,7 +227,7 @@ class _Conn(asyncio.Protocol):
         if len(self.buf) < end + 4 + length:
             return
         body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
-        t, read = self.stamp  # a pipelined request waiting behind a stream counts from when it came
+        t, read = self.stamp  # a request pipelined behind a stream gets the time of the latest bytes
         method, target, _ = (head[0].split(" ") + ["", "", ""])[:3]
         path = urlsplit(target).path
         if method == "POST" and path.endswith("/completions"):
