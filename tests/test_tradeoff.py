@@ -88,8 +88,13 @@ def test_faster_variants_sustain_more_load_and_the_brackets_hold_the_truth(varia
     assert tab.loc["fp16", "load"] < tab.loc["int8", "load"] < tab.loc["int4", "load"]
     assert tab.loc["fp16", "cost_per_mtok_usd"] > tab.loc["int8", "cost_per_mtok_usd"] > tab.loc["int4", "cost_per_mtok_usd"]
     assert tab.loc["fp16", "quality_recovery_pct"] == 100.0 and 94 < tab.loc["int4", "quality_recovery_pct"] < 96
-    # energy per token falls with the faster kernels (the simulated GPU's energy counter)
-    assert tab.loc["int4", "energy_j_per_token"] < tab.loc["fp16", "energy_j_per_token"]
+    # energy per token falls with the faster kernels (the simulated GPU's energy counter), at the same rate ...
+    same = levels[levels["load"] == 28.0].set_index("variant")["energy_j_per_token"]
+    assert same["int4"] < same["int8"] < same["fp16"], same
+    # ... and where each is read, its highest level that met the SLOs (fp16's lowest level can be one whose
+    # ITL p99 is not estimable on a busy machine, ITL tails moving together across streams: then it has none)
+    if not np.isnan(tab.loc["fp16", "energy_j_per_token"]):
+        assert tab.loc["int4", "energy_j_per_token"] < tab.loc["fp16", "energy_j_per_token"]
     # cheapest-but-worst, middle, and best-but-dearest: all three on the frontier of cost and quality
     assert tab["on_front"].all() and (tab["p_front"] > 0.5).all()
     assert ((tab.cost_per_mtok_usd_lo <= tab.cost_per_mtok_usd) & (tab.cost_per_mtok_usd <= tab.cost_per_mtok_usd_hi)).all()
