@@ -100,6 +100,9 @@ def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_t
     async def go() -> bytes:
         loop = asyncio.get_running_loop()
         client, peer = _pair()
+        # small buffers on both sides: the kernel cannot take 4 MiB at once, however fast the reader
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         got = bytearray()
 
         def drain() -> None:  # a slow reader on the far side
@@ -111,7 +114,7 @@ def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_t
                 time.sleep(0.0005)
             peer.close()
 
-        th = threading.Thread(target=drain)
+        th = threading.Thread(target=drain, daemon=True)  # a failed test must not hang the run
         th.start()
         proto = _Collect()
         tr = StampedTransport(loop, client, proto)
@@ -172,7 +175,8 @@ def test_a_reset_reaches_the_protocol_and_a_refused_connect_raises():
 
 def _delivery_delays(rx_stamps: bool) -> np.ndarray:
     """Client chunk times minus the exact server's write times (ms), with the client's loop blocked
-    for 10 ms in every 12 (shorter than the 25 ms between a stream's chunks, which so never share a read)."""
+    10 ms at a time with one turn between (shorter than the 25 ms between a stream's chunks, which so
+    never share a read; and whatever the streams' phase, a chunk waits 5 ms on average)."""
     with ExactServerProcess(ttft_ms=20, itl_ms=25, tokens=10) as server:
         async def go() -> list[RequestRecord]:
             client = FastClient(rx_stamps=rx_stamps)
@@ -181,7 +185,7 @@ def _delivery_delays(rx_stamps: bool) -> np.ndarray:
             async def hog() -> None:
                 while not stop:
                     time.sleep(0.010)
-                    await asyncio.sleep(0.002)
+                    await asyncio.sleep(0)
 
             h = asyncio.get_running_loop().create_task(hog())
             body = json.dumps({"model": "exact", "prompt": "hello", "max_tokens": 10, "stream": True}).encode()

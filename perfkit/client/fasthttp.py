@@ -32,9 +32,9 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from perfkit.client.openai import Endpoint, _handle_event, judge_end, status_error
+from perfkit.client.openai import Endpoint, _handle_event, _loads, judge_end, status_error
 from perfkit.client.records import ErrorKind, RequestRecord
-from perfkit.client.rxstamp import READ_DELAYS, ReadDelays, open_stamped, rx_stamps_supported
+from perfkit.client.rxstamp import _RX, READ_DELAYS, ReadDelays, open_stamped, rx_stamps_supported
 from perfkit.client.sse import EventTooLarge, SSEParser
 from perfkit.clock import now_ns
 
@@ -43,6 +43,32 @@ __all__ = ["FastClient"]
 _MAX_ERROR_BODY = 4096
 _MAX_HEAD = 64 * 1024
 _HEAD_END = b"\r\n\r\n"
+
+
+def one_event_py(data: bytes) -> bytes | None:
+    """The payload of ``data`` when it is exactly one HTTP chunk (1-8 hex digits of size, CRLF, the chunk,
+    CRLF) holding exactly one event ``data: PAYLOAD\\n\\n`` with no line break in the payload; else None.
+
+    Without the compiled ``perfkit.client._rx`` this is the fast path of a read; anything else goes to
+    the general parser.
+    """
+    i = data.find(b"\r\n", 0, 10)
+    if not 0 < i <= 8 or data[i + 2:i + 8] != b"data: " or data[-4:] != b"\n\n\r\n" or len(data) < i + 12:
+        return None
+    head = data[:i]
+    if head.strip(b"0123456789abcdefABCDEF"):
+        return None
+    end = len(data) - 4
+    if int(head, 16) != end - i or data.find(b"\n", i + 2, end) >= 0 or data.find(b"\r", i + 2, end) >= 0:
+        return None
+    return data[i + 8:end]
+
+
+if _RX is not None:
+    _RX.configure(_loads, _handle_event)
+    _take_events = _RX.take_events
+else:
+    _take_events = None
 
 
 class _Stale(Exception):
@@ -115,18 +141,18 @@ class _Conn(asyncio.Protocol):
             if not data:
                 return
         if self.framing == "chunked":
-            if self.cstate == 0 and not self.cbuf and self.ok and not self.draining:
-                # the common read: exactly one HTTP chunk holding exactly one "data: ..." event
-                i = data.find(b"\r\n")
-                if 0 < i <= 8 and data[-2:] == b"\r\n" and data[i + 2:i + 8] == b"data: " and data[-4:-2] == b"\n\n":
-                    try:
-                        size = int(data[:i], 16)
-                    except ValueError:
-                        size = -1
-                    end = len(data) - 4
-                    if size == end - i and data.find(b"\n", i + 2, end) < 0 and data.find(b"\r", i + 2, end) < 0 \
-                            and not self.parser.pending:
-                        if _handle_event(self.rec, data[i + 8:-4], t, self.tokens):  # type: ignore[arg-type]
+            if self.cstate == 0 and not self.cbuf and self.ok and not self.draining and not self.parser.pending:
+                if _take_events is not None:  # compiled: every whole one-event chunk at the head of the read
+                    pos, done = _take_events(data, self.rec, t, self.tokens)
+                    if done:
+                        self._answer_done()
+                    if pos == len(data):
+                        return
+                    data = data[pos:]
+                else:  # the common read: exactly one HTTP chunk holding exactly one "data: ..." event
+                    payload = one_event_py(data)
+                    if payload is not None:
+                        if _handle_event(self.rec, payload, t, self.tokens):  # type: ignore[arg-type]
                             self._answer_done()
                         return
             self._chunked(data, t)
@@ -484,4 +510,5 @@ class FastClient:
         await asyncio.sleep(0)
 
     def describe(self) -> dict[str, Any]:
-        return {"http": "fast", "connections": len(self._all), "rx_stamps": "kernel" if self.rx_stamps else "read"}
+        return {"http": "fast", "connections": len(self._all), "rx_stamps": "kernel" if self.rx_stamps else "read",
+                "reads": "compiled" if _take_events is not None else "python"}

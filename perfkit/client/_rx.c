@@ -1,0 +1,363 @@
+/* The steps every streamed chunk goes through, compiled: reading a socket with its kernel receive
+ * stamp, undoing the chunked framing of the common read (whole HTTP chunks of one SSE event each),
+ * and applying the common OpenAI chunk to the request's record.
+ *
+ * perfkit.client.rxstamp and perfkit.client.fasthttp do the same in Python when this module is
+ * not built (no compiler, not Linux, PERFKIT_NO_EXTENSIONS set); the tests hold the two to the
+ * same answers.  Anything out of the common shape goes to the Python code, which handles every case.
+ *
+ * Nothing here releases the GIL: the socket is non-blocking, and a static read buffer is then
+ * used by one call at a time.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#ifndef SCM_TIMESTAMPNS
+#define SCM_TIMESTAMPNS 35 /* the asm-generic value (x86, arm, riscv) */
+#endif
+
+#define READ_SIZE (64 * 1024)
+#define MAX_WAIT_NS (60LL * 1000000000LL)
+#define BUCKET_NS 100000LL
+
+static char read_buf[READ_SIZE];
+
+static int64_t
+ns_of(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* hist: None, or a writable buffer of int64 counts: n buckets of BUCKET_NS, one beyond, then the max. */
+static int
+note_wait(PyObject *hist, int64_t wait)
+{
+    Py_buffer view;
+    if (hist == Py_None)
+        return 0;
+    if (PyObject_GetBuffer(hist, &view, PyBUF_WRITABLE) < 0)
+        return -1;
+    Py_ssize_t slots = view.len / (Py_ssize_t)sizeof(int64_t);
+    if (slots >= 3) {
+        int64_t *c = (int64_t *)view.buf;
+        Py_ssize_t over = slots - 2; /* the bucket beyond the last */
+        Py_ssize_t i = (Py_ssize_t)(wait / BUCKET_NS);
+        c[i < over ? i : over] += 1;
+        if (wait > c[slots - 1])
+            c[slots - 1] = wait;
+    }
+    PyBuffer_Release(&view);
+    return 0;
+}
+
+PyDoc_STRVAR(recv_stamped_doc,
+"recv_stamped(fd, hist, /)\n--\n\n"
+"Read up to 64 KiB from the non-blocking socket ``fd`` with ``recvmsg``.\n\n"
+"Returns ``(data, t_ns)``: ``t_ns`` is when the kernel received the bytes, on the\n"
+"``CLOCK_MONOTONIC`` clock (``time.perf_counter_ns`` on Linux), or when the read\n"
+"returned where it carried no usable stamp.  ``data`` is empty at the end of the\n"
+"stream.  None when there was nothing to read (EAGAIN, EINTR); OSError otherwise.\n"
+"``hist`` (None or a writable int64 buffer) counts the stamped reads' waits.");
+
+static PyObject *
+recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "recv_stamped(fd, hist) takes 2 arguments");
+        return NULL;
+    }
+    long fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd < 0 || fd > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "recv_stamped: not a file descriptor");
+        return NULL;
+    }
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {read_buf, READ_SIZE};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    ssize_t n = recvmsg((int)fd, &msg, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            Py_RETURN_NONE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    int64_t t = ns_of(CLOCK_MONOTONIC);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            int64_t wait = ns_of(CLOCK_REALTIME) - ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+            if (wait >= 0 && wait < MAX_WAIT_NS) { /* beyond: the wall clock was stepped */
+                t -= wait;
+                if (note_wait(args[1], wait) < 0)
+                    return NULL;
+            }
+            break;
+        }
+    }
+    PyObject *data = PyBytes_FromStringAndSize(read_buf, n);
+    if (data == NULL)
+        return NULL;
+    PyObject *when = PyLong_FromLongLong(t);
+    if (when == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyObject *out = PyTuple_New(2);
+    if (out == NULL) {
+        Py_DECREF(data);
+        Py_DECREF(when);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, data);
+    PyTuple_SET_ITEM(out, 1, when);
+    return out;
+}
+
+static int
+hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* ---- the events of a read ------------------------------------------------------------------------- */
+
+static PyObject *json_loads;   /* orjson.loads (or json.loads) */
+static PyObject *slow_event;   /* perfkit.client.openai._handle_event: whatever the shape below is not */
+static PyObject *s_text_parts, *s_first_token_ns, *s_last_token_ns, *s_chunk_ns, *s_chunk_chars, *s_chunk_tokens;
+static PyObject *s_error, *s_usage, *s_choices, *s_finish_reason, *s_delta, *s_content, *s_reasoning_content;
+
+PyDoc_STRVAR(configure_doc,
+"configure(loads, handle_event, /)\n--\n\n"
+"The JSON parser and the Python handler of an event that :func:`take_events` does not take itself.");
+
+static PyObject *
+configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "configure(loads, handle_event) takes 2 arguments");
+        return NULL;
+    }
+    Py_INCREF(args[0]);
+    Py_XSETREF(json_loads, args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(slow_event, args[1]);
+    Py_RETURN_NONE;
+}
+
+/* The common chunk, {"choices": [{"delta": {"content": "<text>"}, "finish_reason": null}], ...} with no
+ * error, no usage and no reasoning: its text (borrowed from obj), or NULL for anything else. */
+static PyObject *
+common_text(PyObject *obj)
+{
+    PyObject *v, *choices, *choice, *delta, *content;
+    if (!PyDict_CheckExact(obj))
+        return NULL;
+    if (((v = PyDict_GetItemWithError(obj, s_error)) != NULL && v != Py_None) ||
+        ((v = PyDict_GetItemWithError(obj, s_usage)) != NULL && v != Py_None))
+        return NULL;
+    choices = PyDict_GetItemWithError(obj, s_choices);
+    if (choices == NULL || !PyList_CheckExact(choices) || PyList_GET_SIZE(choices) != 1)
+        return NULL;
+    choice = PyList_GET_ITEM(choices, 0);
+    if (!PyDict_CheckExact(choice))
+        return NULL;
+    if ((v = PyDict_GetItemWithError(choice, s_finish_reason)) != NULL && v != Py_None)
+        return NULL;
+    delta = PyDict_GetItemWithError(choice, s_delta);
+    if (delta == NULL || !PyDict_CheckExact(delta))
+        return NULL;
+    if ((v = PyDict_GetItemWithError(delta, s_reasoning_content)) != NULL && v != Py_None)
+        return NULL;
+    content = PyDict_GetItemWithError(delta, s_content);
+    if (content == NULL || !PyUnicode_CheckExact(content) || PyUnicode_GET_LENGTH(content) == 0)
+        return NULL;
+    return content;
+}
+
+static int
+append_attr(PyObject *rec, PyObject *name, PyObject *item)
+{
+    PyObject *list = PyObject_GetAttr(rec, name);
+    if (list == NULL)
+        return -1;
+    int r = list == Py_None ? 0 : PyList_Append(list, item);
+    Py_DECREF(list);
+    return r;
+}
+
+/* One event's payload into the record, as _handle_event would: 1 at [DONE], 0 otherwise, -1 on error. */
+static int
+one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *tokens)
+{
+    if (n == 6 && memcmp(p, "[DONE]", 6) == 0)
+        return 1;
+    PyObject *payload = PyBytes_FromStringAndSize(p, n);
+    if (payload == NULL)
+        return -1;
+    PyObject *obj = PyObject_CallOneArg(json_loads, payload);
+    PyObject *text = NULL;
+    if (obj == NULL)
+        PyErr_Clear(); /* not JSON: the Python handler records it */
+    else
+        text = common_text(obj);
+    if (text == NULL) {
+        if (PyErr_Occurred()) {
+            Py_XDECREF(obj);
+            Py_DECREF(payload);
+            return -1;
+        }
+        Py_XDECREF(obj);
+        PyObject *args[4] = {rec, payload, t, tokens};
+        PyObject *r = PyObject_Vectorcall(slow_event, args, 4, NULL);
+        Py_DECREF(payload);
+        if (r == NULL)
+            return -1;
+        int done = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        return done;
+    }
+    Py_DECREF(payload);
+    int rc = -1;
+    PyObject *chars = NULL, *first = NULL;
+    if (append_attr(rec, s_text_parts, text) < 0)
+        goto out;
+    if ((first = PyObject_GetAttr(rec, s_first_token_ns)) == NULL)
+        goto out;
+    if (first == Py_None && PyObject_SetAttr(rec, s_first_token_ns, t) < 0)
+        goto out;
+    if (PyObject_SetAttr(rec, s_last_token_ns, t) < 0 || append_attr(rec, s_chunk_ns, t) < 0)
+        goto out;
+    if ((chars = PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text))) == NULL || append_attr(rec, s_chunk_chars, chars) < 0)
+        goto out;
+    if (append_attr(rec, s_chunk_tokens, Py_None) < 0)
+        goto out;
+    rc = 0;
+out:
+    Py_XDECREF(chars);
+    Py_XDECREF(first);
+    Py_DECREF(obj);
+    return rc;
+}
+
+PyDoc_STRVAR(take_events_doc,
+"take_events(data, rec, t, tokens, /)\n--\n\n"
+"Take the leading complete HTTP chunks of ``data`` that each hold exactly one event\n"
+"``data: PAYLOAD\\n\\n`` (no line break in the payload) and apply each payload to ``rec``\n"
+"as ``_handle_event(rec, payload, t, tokens)`` would, the common chunk shape here and any\n"
+"other through it.  Stops after ``[DONE]`` and at the first chunk that is incomplete or\n"
+"not of that form.  Returns ``(pos, done)``: the bytes taken, and whether ``[DONE]`` came.\n"
+"The caller must be at the start of a chunk with no event part-way.");
+
+static PyObject *
+take_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "take_events(data: bytes, rec, t, tokens)");
+        return NULL;
+    }
+    if (json_loads == NULL || slow_event == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "take_events: configure() has not been called");
+        return NULL;
+    }
+    const char *d = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t len = PyBytes_GET_SIZE(args[0]), pos = 0;
+    int done = 0;
+    while (pos < len && !done) {
+        Py_ssize_t i = pos, size = 0;
+        while (i < len && i - pos <= 8) {
+            int v = hex_value(d[i]);
+            if (v < 0)
+                break;
+            size = size * 16 + v;
+            i++;
+        }
+        Py_ssize_t digits = i - pos;
+        if (digits == 0 || digits > 8 || size < 8 || i + 2 + size + 2 > len || d[i] != '\r' || d[i + 1] != '\n')
+            break;
+        const char *c = d + i + 2; /* the chunk: "data: " PAYLOAD "\n\n", then CRLF */
+        if (memcmp(c, "data: ", 6) != 0 || memcmp(c + size - 2, "\n\n\r\n", 4) != 0)
+            break;
+        const char *p = c + 6;
+        Py_ssize_t plen = size - 8;
+        if (memchr(p, '\n', plen) != NULL || memchr(p, '\r', plen) != NULL)
+            break;
+        int r = one_payload(args[1], p, plen, args[2], args[3]);
+        if (r < 0)
+            return NULL;
+        done = r;
+        pos = i + 2 + size + 2;
+    }
+    PyObject *n = PyLong_FromSsize_t(pos);
+    if (n == NULL)
+        return NULL;
+    PyObject *out = PyTuple_New(2);
+    if (out == NULL) {
+        Py_DECREF(n);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(out, 0, n);
+    PyTuple_SET_ITEM(out, 1, Py_NewRef(done ? Py_True : Py_False));
+    return out;
+}
+
+static PyMethodDef rx_methods[] = {
+    {"recv_stamped", (PyCFunction)(void (*)(void))recv_stamped, METH_FASTCALL, recv_stamped_doc},
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL, configure_doc},
+    {"take_events", (PyCFunction)(void (*)(void))take_events, METH_FASTCALL, take_events_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef rx_module = {
+    PyModuleDef_HEAD_INIT, "_rx",
+    "Compiled reads with kernel receive stamps, and the common chunks of a read (see _rx.c).",
+    -1, rx_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__rx(void)
+{
+    PyObject **names[] = {&s_text_parts, &s_first_token_ns, &s_last_token_ns, &s_chunk_ns, &s_chunk_chars,
+                          &s_chunk_tokens, &s_error, &s_usage, &s_choices, &s_finish_reason, &s_delta,
+                          &s_content, &s_reasoning_content};
+    const char *texts[] = {"text_parts", "first_token_ns", "last_token_ns", "chunk_ns", "chunk_chars",
+                           "chunk_tokens", "error", "usage", "choices", "finish_reason", "delta",
+                           "content", "reasoning_content"};
+    for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+        if (*names[k] == NULL && (*names[k] = PyUnicode_InternFromString(texts[k])) == NULL)
+            return NULL;
+    }
+    PyObject *m = PyModule_Create(&rx_module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "READ_SIZE", READ_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "BUCKET_NS", (long)BUCKET_NS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,172 @@
+"""The compiled read path (``perfkit.client._rx``) gives the records the Python path gives, byte for byte.
+
+Streams of every shape a server sends (the common chunk, role-only and empty chunks, finish and usage
+chunks, reasoning, errors, malformed JSON, comments, CRLF line ends, events split across HTTP chunks or
+sharing one) are framed, cut into reads at arbitrary places and fed to two connections, one with the
+compiled path and one without; the records must agree in every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfkit.client import fasthttp, rxstamp
+from perfkit.client.fasthttp import FastClient, _Conn, one_event_py
+from perfkit.client.records import RequestRecord
+
+_rx = rxstamp._RX
+if _rx is None and os.environ.get("PERFKIT_REQUIRE_COMPILED") == "1":  # CI builds it: a silent skip would hide a broken build
+    raise RuntimeError("perfkit.client._rx is not importable but PERFKIT_REQUIRE_COMPILED=1: the C build failed "
+                       "(pip install -v -e . shows why) or PERFKIT_NO_EXTENSIONS is set")
+needs_rx = pytest.mark.skipif(_rx is None, reason="perfkit.client._rx is not built (no C compiler, not Linux) "
+                                                  "or PERFKIT_NO_EXTENSIONS is set")
+
+_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def _chunk(text: str, finish: str | None = None) -> bytes:
+    return orjson.dumps({"id": "c", "object": "chat.completion.chunk",
+                         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]})
+
+
+_EVENTS = st.one_of(
+    st.text(min_size=1, max_size=12).map(_chunk),  # the common chunk, any text (escapes, non-ASCII)
+    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})),
+    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": None}, "finish_reason": None}]})),
+    st.just(_chunk("end", "stop")),
+    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}],
+                          "usage": {"prompt_tokens": 7, "completion_tokens": 3}})),
+    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"reasoning_content": "hm", "content": "a"}}]})),
+    st.just(orjson.dumps({"choices": [{"index": 0, "text": "legacy"}]})),
+    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]})),
+    st.just(orjson.dumps({"error": {"message": "overloaded"}})),
+    st.just(orjson.dumps({"error": None, "usage": None, "choices": [{"delta": {"content": "ok"}}]})),
+    st.just(b"[1, 2]"),
+    st.just(b"{not json"),
+    st.just(b""),
+)
+
+
+@st.composite
+def _streams(draw) -> tuple[bytes, list[int]]:
+    events = draw(st.lists(_EVENTS, max_size=12)) + draw(st.sampled_from([[b"[DONE]"], []]))
+    body = b""
+    for ev in events:
+        form = draw(st.sampled_from(["plain", "plain", "plain", "crlf", "comment", "two-lines"]))
+        if form == "crlf":
+            body += b"data: " + ev + b"\r\n\r\n"
+        elif form == "comment":
+            body += b": keep-alive\n\ndata: " + ev + b"\n\n"
+        elif form == "two-lines" and len(ev) > 2:
+            body += b"data: " + ev[:2] + b"\ndata: " + ev[2:] + b"\n\n"
+        else:
+            body += b"data: " + ev + b"\n\n"
+    # HTTP chunks: mostly one event each, sometimes cut elsewhere
+    pieces, rest = [], body
+    while rest:
+        if draw(st.booleans()):
+            end = rest.find(b"\n\n") + 2 or len(rest)
+        else:
+            end = draw(st.integers(1, len(rest)))
+        pieces.append(rest[:end])
+        rest = rest[end:]
+    wire = _HEAD + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(wire) - 1), max_size=8))))
+    return wire, cuts
+
+
+def _feed(wire: bytes, cuts: list[int], compiled: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, tuple]:
+    monkeypatch.setattr(fasthttp, "_take_events", _rx.take_events if compiled else None)
+    monkeypatch.setattr(fasthttp, "now_ns", lambda: 123)  # the times the parser takes itself (the end)
+    conn = _Conn(FastClient(), ("http", "h", 1))
+    rec = RequestRecord(1, "p", 0, False, None, 0, 16, 128)
+    rec.text_parts = []
+    conn._reset_exchange(rec, None)
+    bounds = [0, *cuts, len(wire)]
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        if conn.rec is None:
+            break
+        conn.data_stamped(wire[a:b], 1_000 + k)
+    fields = {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)}
+    return fields, (conn.rec is None, conn.closed, conn.done)
+
+
+@needs_rx
+@settings(max_examples=300, deadline=None)
+@given(stream=_streams())
+def test_compiled_and_python_paths_record_the_same(stream, monkeypatch_session):
+    wire, cuts = stream
+    c = _feed(wire, cuts, True, monkeypatch_session)
+    p = _feed(wire, cuts, False, monkeypatch_session)
+    assert c == p
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_session():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@needs_rx
+def test_the_common_stream_is_taken_whole_by_the_compiled_path():
+    rec = RequestRecord(1, "p", 0, False, None, 0, 16, 128)
+    events = [b"data: " + _chunk(f"t{i}") + b"\n\n" for i in range(3)] + [b"data: [DONE]\n\n"]
+    data = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events) + b"0\r\n\r\n"
+    pos, done = _rx.take_events(data, rec, 77, [0])
+    assert done and data[pos:] == b"0\r\n\r\n"  # stopped after [DONE], before the last chunk
+    assert rec.chunk_ns == [77, 77, 77] and rec.chunk_chars == [2, 2, 2] and rec.chunk_tokens == [None] * 3
+    assert rec.first_token_ns == rec.last_token_ns == 77
+    # a chunk cut short, or one holding two events, is left to the general parser
+    assert _rx.take_events(data[:20], rec, 1, [0]) == (0, False)
+    two = b"data: a\n\ndata: b\n\n"
+    assert _rx.take_events(b"%x\r\n%s\r\n" % (len(two), two), rec, 1, [0]) == (0, False)
+
+
+def test_the_python_one_event_test_accepts_what_the_general_parser_would_take_alone():
+    ev = b"data: " + _chunk("x") + b"\n\n"
+    framed = b"%x\r\n%s\r\n" % (len(ev), ev)
+    assert one_event_py(framed) == ev[6:-2]
+    assert one_event_py(b"0x" + framed) is None and one_event_py(framed[:-1]) is None
+    assert one_event_py(b"%x\r\n%s\r\n" % (len(ev) + 1, ev + b"x")) is None
+
+
+@needs_rx
+def test_compiled_read_gives_the_kernel_stamp_on_the_monotonic_clock_and_counts_the_wait():
+    from perfkit.clock import now_ns
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    cli = socket.create_connection(srv.getsockname())
+    peer, _ = srv.accept()
+    try:
+        cli.setblocking(False)
+        assert _rx.recv_stamped(cli.fileno(), None) is None  # nothing yet: None, not an exception
+        assert rxstamp.enable_rx_stamps(cli)
+        d = rxstamp.ReadDelays()
+        t0 = now_ns()
+        peer.sendall(b"hello")
+        t1 = now_ns()
+        time.sleep(0.02)
+        data, t = _rx.recv_stamped(cli.fileno(), d.counts)
+        assert data == b"hello"
+        assert t0 - 200_000 <= t <= t1 + 200_000  # when it arrived, not 20 ms later when it was read
+        n, p99, mx = d.take()
+        assert n == 1 and 19.0 <= mx < 200 and p99 == mx
+        peer.close()
+        time.sleep(0.01)
+        assert _rx.recv_stamped(cli.fileno(), None)[0] == b""  # the end of the stream
+        with pytest.raises(OSError):
+            _rx.recv_stamped(10_000, None)  # not an open descriptor
+    finally:
+        cli.close()
+        srv.close()
