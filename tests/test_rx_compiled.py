@@ -157,6 +157,8 @@ def test_compiled_read_gives_the_kernel_stamp_on_the_monotonic_clock_and_counts_
         peer.sendall(b"hello")
         t1 = now_ns()
         time.sleep(0.02)
+        with pytest.raises(BufferError):  # a histogram it cannot write is refused before anything is read
+            _rx.recv_stamped(cli.fileno(), b"read-only")
         data, t = _rx.recv_stamped(cli.fileno(), d.counts)
         assert data == b"hello"
         assert t0 - 200_000 <= t <= t1 + 200_000  # when it arrived, not 20 ms later when it was read

@@ -36,26 +36,19 @@ ns_of(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* hist: None, or a writable buffer of int64 counts: n buckets of BUCKET_NS, one beyond, then the max. */
-static int
-note_wait(PyObject *hist, int64_t wait)
+/* hist: a writable buffer of int64 counts: n buckets of BUCKET_NS, one beyond, then the longest wait. */
+static void
+note_wait(Py_buffer *view, int64_t wait)
 {
-    Py_buffer view;
-    if (hist == Py_None)
-        return 0;
-    if (PyObject_GetBuffer(hist, &view, PyBUF_WRITABLE) < 0)
-        return -1;
-    Py_ssize_t slots = view.len / (Py_ssize_t)sizeof(int64_t);
-    if (slots >= 3) {
-        int64_t *c = (int64_t *)view.buf;
-        Py_ssize_t over = slots - 2; /* the bucket beyond the last */
-        Py_ssize_t i = (Py_ssize_t)(wait / BUCKET_NS);
-        c[i < over ? i : over] += 1;
-        if (wait > c[slots - 1])
-            c[slots - 1] = wait;
-    }
-    PyBuffer_Release(&view);
-    return 0;
+    Py_ssize_t slots = view->len / (Py_ssize_t)sizeof(int64_t);
+    if (slots < 3)
+        return;
+    int64_t *c = (int64_t *)view->buf;
+    Py_ssize_t over = slots - 2; /* the bucket beyond the last */
+    Py_ssize_t i = (Py_ssize_t)(wait / BUCKET_NS);
+    c[i < over ? i : over] += 1;
+    if (wait > c[slots - 1])
+        c[slots - 1] = wait;
 }
 
 PyDoc_STRVAR(recv_stamped_doc,
@@ -81,6 +74,11 @@ recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "recv_stamped: not a file descriptor");
         return NULL;
     }
+    /* the histogram is taken before the read: a bad one must not cost bytes already off the socket */
+    Py_buffer view;
+    int have_hist = args[1] != Py_None;
+    if (have_hist && PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0)
+        return NULL;
     union {
         char buf[CMSG_SPACE(sizeof(struct timespec))];
         struct cmsghdr align;
@@ -94,8 +92,12 @@ recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     msg.msg_controllen = sizeof(control.buf);
     ssize_t n = recvmsg((int)fd, &msg, 0);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        int err = errno;
+        if (have_hist)
+            PyBuffer_Release(&view);
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
             Py_RETURN_NONE;
+        errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     int64_t t = ns_of(CLOCK_MONOTONIC);
@@ -107,12 +109,14 @@ recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             int64_t wait = ns_of(CLOCK_REALTIME) - ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
             if (wait >= 0 && wait < MAX_WAIT_NS) { /* beyond: the wall clock was stepped */
                 t -= wait;
-                if (note_wait(args[1], wait) < 0)
-                    return NULL;
+                if (have_hist)
+                    note_wait(&view, wait);
             }
             break;
         }
     }
+    if (have_hist)
+        PyBuffer_Release(&view);
     PyObject *data = PyBytes_FromStringAndSize(read_buf, n);
     if (data == NULL)
         return NULL;
