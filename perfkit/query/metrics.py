@@ -21,6 +21,9 @@ RATE_SHORTFALL = 0.05
 LOOP_LAG_LIMIT_MS = 10.0
 LOOP_CPU_LIMIT_PCT = 90.0
 READ_DELAY_LIMIT_MS = 10.0
+# ... and past this share of the median time between chunks: a read that waits longer than that gap takes
+# two chunks of a stream at once, and its one stamp makes the first chunk late by up to the gap
+READ_DELAY_GAP_SHARE = 0.5
 
 _Q = (0.5, 0.9, 0.99)
 
@@ -99,7 +102,8 @@ ORDER BY agg.run_id, _order
 FIDELITY_COLUMNS = (
     "run_id", "phase", "requests", "target_rate_rps", "scheduled_rate_rps", "achieved_rate_rps", "schedule_lag_p50_ms",
     "schedule_lag_p99_ms", "ttft_p99_ms", "ttft_from_intended_p99_ms", "e2e_p99_ms", "e2e_from_intended_p99_ms",
-    "loop_lag_ms", "loop_cpu_pct", "client_cpu_pct", "read_delay_ms", "read_delay_max_ms", "client_behind",
+    "loop_lag_ms", "loop_cpu_pct", "client_cpu_pct", "read_delay_ms", "read_delay_max_ms", "read_delay_limit_ms",
+    "client_behind",
     "client_bound",
 )
 
@@ -121,13 +125,16 @@ def fidelity_sql(where: str = "TRUE") -> str:
     wake-up of the event-loop probe (half the intervals had a later one);
     ``loop_cpu_pct`` the mean CPU of the event loop's thread and
     ``client_cpu_pct`` of the whole client process (percent of one core);
-    where reads carry kernel receive stamps, ``read_delay_ms`` is the median
-    over the intervals of the p99 wait of received bytes in their sockets
-    before the loop read them, and ``read_delay_max_ms`` the longest wait.
-    ``client_bound`` is ``client_behind``, or a loop late by more than 10 ms
-    in most intervals, or a loop thread busy more than 90 % of the time, or
-    reads waiting more than 10 ms at p99 in most intervals (chunks of a
-    stream less than that apart then share a read and a timestamp): in
+    where reads carry kernel receive stamps, ``read_delay_ms`` is the 75th
+    percentile over the intervals of the p99 wait of received bytes in their
+    sockets before the loop read them (a quarter of the intervals had a longer
+    one), ``read_delay_max_ms`` the longest wait, and ``read_delay_limit_ms``
+    half the median time between a request's chunks (TPOT), at most 10 ms: a
+    read that waits longer than that gap takes two chunks of a stream at once
+    under one stamp, and reads waiting half of it at p99 leave the slowest
+    hundredth near it.  ``client_bound`` is ``client_behind``, or a loop late
+    by more than 10 ms in most intervals, or a loop thread busy more than
+    90 % of the time, or ``read_delay_ms`` over ``read_delay_limit_ms``: in
     closed loop, where there is no schedule to fall behind, the last three
     are the only evidence.  Needs the ``telemetry`` view (a :class:`Catalog`).
     """
@@ -146,7 +153,10 @@ f AS (
           AS achieved_rate_rps,
       {_pcts("schedule_lag_ms", (0.5, 0.99), where="TRUE")},
       {_pcts("ttft_ms", (0.99,))}, {_pcts("ttft_from_intended_ms", (0.99,))},
-      {_pcts("e2e_ms", (0.99,))}, {_pcts("e2e_from_intended_ms", (0.99,))}
+      {_pcts("e2e_ms", (0.99,))}, {_pcts("e2e_from_intended_ms", (0.99,))},
+      least({READ_DELAY_LIMIT_MS}, {READ_DELAY_GAP_SHARE} * coalesce(quantile_cont(tpot_ms, 0.5) FILTER (WHERE ok),
+                                                                      {READ_DELAY_LIMIT_MS / READ_DELAY_GAP_SHARE}))
+          AS read_delay_limit_ms
       , min(sent_ns) AS _t0, max(coalesce(end_ns, sent_ns)) AS _t1
   FROM r GROUP BY run_id, phase
 ),
@@ -155,14 +165,14 @@ tel AS (
       quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_loop_lag_max_ms') AS loop_lag_ms,
       avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_loop_cpu_pct') AS loop_cpu_pct,
       avg(t.value ORDER BY t.t_ns) FILTER (WHERE t.metric = 'client_cpu_pct') AS client_cpu_pct,
-      quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_read_delay_p99_ms') AS read_delay_ms,
+      quantile_cont(t.value, 0.75) FILTER (WHERE t.metric = 'client_read_delay_p99_ms') AS read_delay_ms,
       max(t.value) FILTER (WHERE t.metric = 'client_read_delay_max_ms') AS read_delay_max_ms
   FROM f JOIN telemetry t ON t.run_id = f.run_id AND t.channel = 'host' AND t.t_ns BETWEEN f._t0 AND f._t1
   GROUP BY f.run_id, f.phase
 ),
 g AS (
-  SELECT f.* EXCLUDE (_t0, _t1), tel.loop_lag_ms, tel.loop_cpu_pct, tel.client_cpu_pct, tel.read_delay_ms,
-      tel.read_delay_max_ms,
+  SELECT f.* EXCLUDE (_t0, _t1, read_delay_limit_ms), tel.loop_lag_ms, tel.loop_cpu_pct, tel.client_cpu_pct,
+      tel.read_delay_ms, tel.read_delay_max_ms, f.read_delay_limit_ms,
       coalesce(schedule_lag_p99_ms > {LAG_P99_LIMIT_MS}, FALSE)
       OR coalesce(achieved_rate_rps < (1 - {RATE_SHORTFALL}) * scheduled_rate_rps, FALSE) AS client_behind
   FROM f LEFT JOIN tel USING (run_id, phase)
@@ -170,7 +180,7 @@ g AS (
 SELECT * EXCLUDE (_order),
     client_behind OR coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE)
     OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE)
-    OR coalesce(read_delay_ms > {READ_DELAY_LIMIT_MS}, FALSE) AS client_bound
+    OR coalesce(read_delay_ms > read_delay_limit_ms, FALSE) AS client_bound
 FROM g ORDER BY run_id, _order
 """
 
@@ -195,10 +205,12 @@ def client_evidence(rec: dict) -> str:  # type: ignore[type-arg]
         out.append(f"event loop late by {loop:.1f} ms in half its intervals (limit {LOOP_LAG_LIMIT_MS:g})")
     if cpu is not None and cpu > LOOP_CPU_LIMIT_PCT:
         out.append(f"event-loop thread busy {cpu:.0f} % of the time (limit {LOOP_CPU_LIMIT_PCT:g})")
-    wait = num("read_delay_ms")
-    if wait is not None and wait > READ_DELAY_LIMIT_MS:
-        out.append(f"received bytes waited {wait:.1f} ms in their sockets at p99 in half its intervals "
-                   f"(limit {READ_DELAY_LIMIT_MS:g})")
+    wait, limit = num("read_delay_ms"), num("read_delay_limit_ms")
+    limit = READ_DELAY_LIMIT_MS if limit is None else limit
+    if wait is not None and wait > limit:
+        out.append(f"received bytes waited {wait:.1f} ms in their sockets at p99 in a quarter of its intervals "
+                   f"(limit {limit:.1f}: half the median time between chunks, at most {READ_DELAY_LIMIT_MS:g}), "
+                   f"so chunks of a stream shared reads and stamps")
     return "; ".join(out)
 
 
