@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 
 from perfkit.client.openai import Endpoint, _handle_event, _loads, judge_end, status_error
 from perfkit.client.records import ErrorKind, RequestRecord
-from perfkit.client.rxstamp import _RX, READ_DELAYS, ReadDelays, open_stamped, rx_stamps_supported
+from perfkit.client.rxstamp import (_RX, READ_DELAYS, ReadDelays, compiled_reads, open_stamped,
+                                    rx_stamps_supported)
 from perfkit.client.sse import EventTooLarge, SSEParser
 from perfkit.clock import now_ns
 
@@ -511,4 +512,4 @@ class FastClient:
 
     def describe(self) -> dict[str, Any]:
         return {"http": "fast", "connections": len(self._all), "rx_stamps": "kernel" if self.rx_stamps else "read",
-                "reads": "compiled" if _take_events is not None else "python"}
+                "reads": "compiled" if compiled_reads() else "python"}

@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from array import array
 import socket
 import struct
 import sys
 import time
+from array import array
 from typing import Any
 
 from perfkit.clock import now_ns
@@ -126,11 +126,7 @@ class ReadDelays:
         return self.counts[-1]
 
     def add(self, wait_ns: int) -> None:
-        counts = self.counts
-        i = wait_ns // self.BUCKET_NS
-        counts[i if i < self.BUCKETS else self.BUCKETS] += 1
-        if wait_ns > counts[-1]:
-            counts[-1] = wait_ns
+        _note_wait(self.counts, wait_ns)
 
     def take(self) -> tuple[int, float, float]:
         """``(reads, p99 ms, max ms)`` since the last call, then start afresh (p99: the upper edge of its bucket)."""
@@ -146,6 +142,14 @@ class ReadDelays:
                 break
         p99_ns = min((i + 1) * self.BUCKET_NS, mx) if i < self.BUCKETS else mx
         return n, p99_ns / 1e6, mx / 1e6
+
+
+def _note_wait(counts: array, wait_ns: int) -> None:
+    """Count one wait in a :class:`ReadDelays` array (what the compiled read does in place)."""
+    i = wait_ns // ReadDelays.BUCKET_NS
+    counts[i if i < ReadDelays.BUCKETS else ReadDelays.BUCKETS] += 1
+    if wait_ns > counts[-1]:
+        counts[-1] = wait_ns
 
 
 READ_DELAYS = ReadDelays()
@@ -226,8 +230,8 @@ class StampedTransport(asyncio.Transport):
                 wait = wall - (sec * 1_000_000_000 + nsec)
                 if 0 <= wait < _MAX_WAIT_NS:
                     t -= wait
-                    if self._delays is not None:
-                        self._delays.add(wait)
+                    if hist is not None:
+                        _note_wait(hist, wait)
         return data, t
 
     def _eof(self) -> None:
