@@ -48,6 +48,7 @@ import numpy as np
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
 from perfkit.collect.telemetry import TelemetrySpec
+from perfkit.query.metrics import client_evidence
 from perfkit.recorder import record_run
 from perfkit.sim.exact import ExactLog, ExactServerProcess
 
@@ -86,6 +87,7 @@ def measure(server: ExactServerProcess, c: int, duration_s: float, skip_s: float
     out = compare(res.run_id, reqs, chunks, truth, skip_s, c, cpu_s)
     out["client_bound"] = bool(fid["client_bound"])
     out["read_delay_ms"] = fid.get("read_delay_ms")
+    out["evidence"] = client_evidence(fid)
     return out
 
 
@@ -170,6 +172,9 @@ def main() -> None:
               f"{r['rate']:7.1f} {r['ideal_rate']:7.1f} | {r['cpu_ms_per_req']:10.2f} {r['cpu_us_per_chunk']:8.2f} | "
               f"{r['server_late_p99']:9.2f} {r['server_read_lag_p99']:10.2f} | "
               f"{'client-bound' if r['client_bound'] else 'ok':>12} {_ms(r['read_delay_ms']):>9}")
+    for r in rows:
+        if r["evidence"]:
+            print(f"  c{r['c']} client-bound: {r['evidence']}")
     last = next((r for r in rows if r["c"] == 512), rows[-1])
     print(f"c{last['c']} ttft_p99_err_ms={last['ttft_p99_rep'] - last['ttft_p99_true']:.2f} "
           f"itl_p99_err_ms={last['itl_p99_rep'] - last['itl_p99_true']:.2f}")

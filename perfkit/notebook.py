@@ -12,7 +12,6 @@ so that they run top to bottom out of the box (the demo's runs are made, on the 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 

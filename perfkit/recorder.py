@@ -22,7 +22,7 @@ import aiohttp
 from perfkit.client.openai import Endpoint, check_model, discover_model, make_session
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
-from perfkit.client.rxstamp import compiled_reads, rx_stamps_supported
+from perfkit.client.rxstamp import compiled_reads, read_thread_mode, rx_stamps_supported
 from perfkit.client.workers import WorkerGroup, check_partitionable
 from perfkit.clock import ClockAnchor, now_ns
 from perfkit.collect.telemetry import Telemetry, TelemetrySpec
@@ -192,7 +192,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                        # how chunks are timed (kernel receive stamps or the loop's reads) and whether the
                        # read path is the compiled one: both bear on how far the client's figures can be trusted
                        "rx_stamps": "kernel" if http == "fast" and rx_stamps_supported() else "read",
-                       "compiled_reads": http == "fast" and compiled_reads()},
+                       "compiled_reads": http == "fast" and compiled_reads(),
+                       "read_thread": read_thread_mode() if http == "fast" and rx_stamps_supported() else "off"},
             "simulator": simulator, "tags": dict(tags or {}), "scenario": scenario, "command": command if command is not None else sys.argv,
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),

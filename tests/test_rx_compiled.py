@@ -172,3 +172,93 @@ def test_compiled_read_gives_the_kernel_stamp_on_the_monotonic_clock_and_counts_
     finally:
         cli.close()
         srv.close()
+
+
+def _take_until(reader, pred, timeout_s: float = 5.0) -> list:
+    got: list = []
+    deadline = time.monotonic() + timeout_s
+    while not pred(got) and time.monotonic() < deadline:
+        time.sleep(0.002)
+        got += reader.take(None)
+    return got
+
+
+@needs_rx
+def test_the_reading_thread_queues_reads_in_order_then_the_end_or_the_error_last():
+    reader = _rx.Reader(gap_ns=100_000)
+    try:
+        a, pa = socket.socketpair()
+        b, pb = socket.socketpair()
+        for s in (a, b):
+            s.setblocking(False)
+        ka, kb = reader.add(a.fileno()), reader.add(b.fileno())
+        assert ka != kb and ka & 0xFFFFFFFF == a.fileno()
+        t0 = time.perf_counter_ns()
+        pa.send(b"one")
+        time.sleep(0.01)
+        pa.send(b"two")
+        pa.close()  # the end of a's stream
+        got = _take_until(reader, lambda g: sum(k == ka and d == b"" for k, _, d in g) == 1)
+        recs = [(k, d) for k, _, d in got if k == ka]
+        assert recs == [(ka, b"one"), (ka, b"two"), (ka, b"")]  # one read each, the end last
+        stamps = [t for k, t, _ in got if k == ka]
+        assert t0 <= stamps[0] and 9e6 < stamps[1] - stamps[0] < 50e6  # each its own arrival time
+        assert reader.remove(ka) is False  # already dropped at its end
+        # b, read all along: its data, then its end
+        pb.send(b"x")
+        pb.close()
+        got = _take_until(reader, lambda g: any(k == kb and d == b"" for k, _, d in g))
+        assert [d for k, _, d in got if k == kb] == [b"x", b""]
+        a.close()
+        b.close()
+    finally:
+        reader.close()
+    with pytest.raises(ValueError, match="closed"):
+        reader.fileno()
+
+
+@needs_rx
+def test_the_reading_thread_reports_a_reset_as_its_errno_and_forgets_a_removed_socket():
+    reader = _rx.Reader(gap_ns=100_000)
+    try:
+        lsock = socket.create_server(("127.0.0.1", 0))
+        c1 = socket.create_connection(lsock.getsockname())
+        p1, _ = lsock.accept()
+        c2 = socket.create_connection(lsock.getsockname())
+        p2, _ = lsock.accept()
+        lsock.close()
+        for s in (c1, c2):
+            s.setblocking(False)
+        k1, k2 = reader.add(c1.fileno()), reader.add(c2.fileno())
+        assert reader.remove(k2) is True  # from here the thread leaves c2 alone ...
+        p2.send(b"unread")
+        p1.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        p1.close()  # linger 0: a reset
+        got = _take_until(reader, lambda g: any(k == k1 for k, _, _ in g))
+        time.sleep(0.02)
+        got += reader.take(None)
+        import errno
+
+        assert [(k, d) for k, _, d in got] == [(k1, errno.ECONNRESET)]
+        assert c2.recv(100) == b"unread"  # ... and its bytes are still in it
+        for s in (c1, c2, p2):
+            s.close()
+    finally:
+        reader.close()
+
+
+@needs_rx
+def test_the_reading_thread_refuses_bad_settings():
+    with pytest.raises(ValueError, match="gap_ns"):
+        _rx.Reader(gap_ns=-1)
+    with pytest.raises(ValueError, match="realtime"):
+        _rx.Reader(gap_ns=0, realtime=True)
+    r = _rx.Reader()
+    with pytest.raises(ValueError, match="file descriptor"):
+        r.add(-3)
+    with pytest.raises(OSError):
+        r.add(10_000)  # not open
+    with pytest.raises(BufferError):
+        r.take(b"read-only")
+    r.close()
+    r.close()  # twice is fine

@@ -16,7 +16,7 @@ import pytest
 from perfkit.client import Endpoint
 from perfkit.client.fasthttp import FastClient
 from perfkit.client.records import RequestRecord
-from perfkit.client.rxstamp import ReadDelays, StampedTransport, open_stamped, rx_stamps_supported
+from perfkit.client.rxstamp import ReadDelays, StampedTransport, compiled_reads, open_stamped, rx_stamps_supported
 from perfkit.clock import now_ns
 from perfkit.sim.exact import ExactServerProcess
 
@@ -52,14 +52,19 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return client, peer
 
 
+# read on the loop, and on the loop's reading thread (compiled only)
+_MODES = [False, pytest.param(True, marks=pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx"))]
+
+
 @needs_stamps
-def test_a_read_is_stamped_when_its_bytes_arrived_not_when_the_loop_read_them():
+@pytest.mark.parametrize("threaded", _MODES)
+def test_a_read_is_stamped_when_its_bytes_arrived_not_when_the_loop_read_them(threaded):
     async def go() -> list[tuple[int, int, int]]:
         loop = asyncio.get_running_loop()
         client, peer = _pair()
         proto, delays = _Collect(), ReadDelays()
-        tr = StampedTransport(loop, client, proto, delays)
-        assert tr.stamped
+        tr = StampedTransport(loop, client, proto, delays, threaded=threaded)
+        assert tr.stamped and tr.threaded == threaded
         out = []
         for _ in range(5):
             proto.got.clear()
@@ -73,7 +78,10 @@ def test_a_read_is_stamped_when_its_bytes_arrived_not_when_the_loop_read_them():
         peer.close()
         await proto.closed.wait()
         reads, p99, mx = delays.take()
-        assert reads == 5 and 25 < p99 <= mx < 1000  # ms
+        if threaded:  # the thread read each as it came, while the loop slept: its waits are short
+            assert reads == 5 and p99 <= mx < 20  # ms
+        else:  # the loop read each 30 ms late, and counted that
+            assert reads == 5 and 25 < p99 <= mx < 1000
         assert delays.take() == (0, 0.0, 0.0)
         return out
 
@@ -94,7 +102,8 @@ def test_read_delays_give_the_p99_within_a_bucket_and_the_exact_max():
     assert true <= p99 <= true + 0.1 + 1e-9
 
 
-def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_them():
+@pytest.mark.parametrize("threaded", _MODES)
+def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_them(threaded):
     payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
 
     async def go() -> bytes:
@@ -117,7 +126,7 @@ def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_t
         th = threading.Thread(target=drain, daemon=True)  # a failed test must not hang the run
         th.start()
         proto = _Collect()
-        tr = StampedTransport(loop, client, proto)
+        tr = StampedTransport(loop, client, proto, threaded=threaded)
         tr.write(payload[:1000])
         tr.write(memoryview(payload)[1000:])
         assert tr.get_write_buffer_size() > 0  # the kernel took only part of it at once
@@ -132,12 +141,13 @@ def test_writes_larger_than_the_socket_buffer_all_arrive_and_a_close_waits_for_t
     assert asyncio.run(go()) == payload
 
 
-def test_the_peer_closing_is_an_end_of_file_then_a_lost_connection():
+@pytest.mark.parametrize("threaded", _MODES)
+def test_the_peer_closing_is_an_end_of_file_then_a_lost_connection(threaded):
     async def go() -> _Collect:
         loop = asyncio.get_running_loop()
         client, peer = _pair()
         proto = _Collect()
-        StampedTransport(loop, client, proto)
+        StampedTransport(loop, client, proto, threaded=threaded)
         peer.sendall(b"last words")
         peer.close()
         await asyncio.wait_for(proto.closed.wait(), 5)
@@ -148,12 +158,13 @@ def test_the_peer_closing_is_an_end_of_file_then_a_lost_connection():
     assert proto.eof and proto.lost == [None]
 
 
-def test_a_reset_reaches_the_protocol_and_a_refused_connect_raises():
+@pytest.mark.parametrize("threaded", _MODES)
+def test_a_reset_reaches_the_protocol_and_a_refused_connect_raises(threaded):
     async def go() -> tuple[_Collect, BaseException | None]:
         loop = asyncio.get_running_loop()
         client, peer = _pair()
         proto = _Collect()
-        StampedTransport(loop, client, proto)
+        StampedTransport(loop, client, proto, threaded=threaded)
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         peer.close()  # linger 0: a RST
         await asyncio.wait_for(proto.closed.wait(), 5)
@@ -163,7 +174,7 @@ def test_a_reset_reaches_the_protocol_and_a_refused_connect_raises():
         free.close()
         err = None
         try:
-            await open_stamped(loop, _Collect(), "127.0.0.1", port)
+            await open_stamped(loop, _Collect(), "127.0.0.1", port, threaded=threaded)
         except OSError as exc:
             err = exc
         return proto, err
@@ -219,7 +230,8 @@ def test_against_a_ground_truth_server_the_stamps_undo_a_busy_client_loop():
     assert np.percentile(stamped, 90) < 2.0, np.percentile(stamped, [50, 90, 99])
 
 
-def test_a_host_name_and_an_ipv6_literal_connect_too():
+@pytest.mark.parametrize("threaded", _MODES)
+def test_a_host_name_and_an_ipv6_literal_connect_too(threaded):
     async def go(host: str, family: socket.AddressFamily) -> bytes:
         loop = asyncio.get_running_loop()
         lsock = socket.socket(family, socket.SOCK_STREAM)
@@ -227,7 +239,8 @@ def test_a_host_name_and_an_ipv6_literal_connect_too():
         lsock.listen()
         lsock.setblocking(False)
         proto = _Collect()
-        tr = await open_stamped(loop, proto, host, lsock.getsockname()[1])
+        tr = await open_stamped(loop, proto, host, lsock.getsockname()[1], threaded=threaded)
+        assert tr.threaded == threaded
         peer, _ = await loop.sock_accept(lsock)
         await loop.sock_sendall(peer, b"hello")
         await asyncio.wait_for(proto.got.wait(), 5)
@@ -247,3 +260,73 @@ def test_a_host_name_and_an_ipv6_literal_connect_too():
         except OSError:
             return  # no IPv6 loopback here
         assert asyncio.run(go("::1", socket.AF_INET6)) == b"hello"
+
+
+@needs_stamps
+@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx")
+def test_the_reading_thread_takes_chunks_one_by_one_while_the_loop_is_blocked():
+    """Two chunks 5 ms apart while the loop sleeps 40 ms: read on the loop they come in one read with
+    the second's stamp; the thread reads each as it comes, so each keeps its own."""
+    async def go(threaded: bool) -> list[tuple[bytes, int, int]]:
+        loop = asyncio.get_running_loop()
+        client, peer = _pair()
+        proto = _Collect()
+        tr = StampedTransport(loop, client, proto, threaded=threaded)
+        await asyncio.sleep(0.01)
+        peer.send(b"one")
+        time.sleep(0.005)
+        peer.send(b"two")
+        time.sleep(0.035)  # the loop is busy elsewhere
+        while b"".join(r[0] for r in proto.reads) != b"onetwo":
+            await asyncio.wait_for(proto.got.wait(), 5)
+            proto.got.clear()
+        tr.close()
+        peer.close()
+        return proto.reads
+
+    on_loop = asyncio.run(go(False))
+    threaded = asyncio.run(go(True))
+    assert [r[0] for r in on_loop] == [b"onetwo"]
+    assert [r[0] for r in threaded] == [b"one", b"two"]
+    gap_ms = (threaded[1][1] - threaded[0][1]) / 1e6
+    assert 4.0 < gap_ms < 20.0, gap_ms
+    assert all(read - stamp > 30e6 for _, stamp, read in threaded[:1])  # the loop did take them late
+
+
+@needs_stamps
+@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx")
+def test_the_reading_thread_holds_reads_while_paused_and_stops_with_its_last_transport():
+    async def go() -> tuple[list[bytes], int, int]:
+        loop = asyncio.get_running_loop()
+        before = threading.active_count()  # the C thread is not a Python thread: count by /proc
+        tasks_before = len(list(Path("/proc/self/task").iterdir()))
+        (c1, p1), (c2, p2) = _pair(), _pair()
+        proto1, proto2 = _Collect(), _Collect()
+        t1 = StampedTransport(loop, c1, proto1, threaded=True)
+        t2 = StampedTransport(loop, c2, proto2, threaded=True)
+        tasks_during = len(list(Path("/proc/self/task").iterdir()))
+        p1.send(b"a")
+        await asyncio.wait_for(proto1.got.wait(), 5)
+        t1.pause_reading()
+        p1.send(b"b")
+        p1.send(b"c")
+        p2.send(b"x")
+        await asyncio.wait_for(proto2.got.wait(), 5)
+        await asyncio.sleep(0.05)
+        held = b"".join(r[0] for r in proto1.reads)
+        t1.resume_reading()
+        while b"".join(r[0] for r in proto1.reads) != b"abc":
+            proto1.got.clear()
+            await asyncio.wait_for(proto1.got.wait(), 5)
+        t1.close()
+        t2.close()
+        p1.close()
+        p2.close()
+        await asyncio.sleep(0.01)
+        tasks_after = len(list(Path("/proc/self/task").iterdir()))
+        assert threading.active_count() == before
+        return [held], tasks_during - tasks_before, tasks_after - tasks_before
+
+    held, started, left = asyncio.run(go())
+    assert held == [b"a"]  # nothing reached the protocol while it was paused
+    assert started == 1 and left == 0  # one thread for both, gone with the last transport

@@ -44,6 +44,7 @@ def test_two_workers_send_exactly_the_schedule_one_process_sends(sim, tmp_path):
         # how chunks were timed is on record
         assert m["client"]["rx_stamps"] == ("kernel" if m["client"]["http"] == "fast" and rx_stamps_supported() else "read")
         assert m["client"]["compiled_reads"] == (m["client"]["http"] == "fast" and compiled_reads())
+        assert m["client"]["read_thread"] in ({"realtime", "normal"} if m["client"]["compiled_reads"] else {"off"})
         assert fid["loop_cpu_pct"] is not None and not np.isnan(fid["loop_cpu_pct"])  # every worker measured
         assert not fid["client_bound"]
         if d.name == "two":

@@ -18,37 +18,15 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#ifndef SCM_TIMESTAMPNS
-#define SCM_TIMESTAMPNS 35 /* the asm-generic value (x86, arm, riscv) */
-#endif
-
-#define READ_SIZE (64 * 1024)
-#define MAX_WAIT_NS (60LL * 1000000000LL)
-#define BUCKET_NS 100000LL
+#include "_rx.h"
 
 static char read_buf[READ_SIZE];
-
-static int64_t
-ns_of(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* hist: a writable buffer of int64 counts: n buckets of BUCKET_NS, one beyond, then the longest wait. */
 static void
 note_wait(Py_buffer *view, int64_t wait)
 {
-    Py_ssize_t slots = view->len / (Py_ssize_t)sizeof(int64_t);
-    if (slots < 3)
-        return;
-    int64_t *c = (int64_t *)view->buf;
-    Py_ssize_t over = slots - 2; /* the bucket beyond the last */
-    Py_ssize_t i = (Py_ssize_t)(wait / BUCKET_NS);
-    c[i < over ? i : over] += 1;
-    if (wait > c[slots - 1])
-        c[slots - 1] = wait;
+    rx_count_wait((int64_t *)view->buf, view->len / (Py_ssize_t)sizeof(int64_t), wait);
 }
 
 PyDoc_STRVAR(recv_stamped_doc,
@@ -79,10 +57,7 @@ recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int have_hist = args[1] != Py_None;
     if (have_hist && PyObject_GetBuffer(args[1], &view, PyBUF_WRITABLE) < 0)
         return NULL;
-    union {
-        char buf[CMSG_SPACE(sizeof(struct timespec))];
-        struct cmsghdr align;
-    } control;
+    rx_control control;
     struct iovec iov = {read_buf, READ_SIZE};
     struct msghdr msg;
     memset(&msg, 0, sizeof(msg));
@@ -100,20 +75,12 @@ recv_stamped(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
-    int64_t t = ns_of(CLOCK_MONOTONIC);
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct timespec))) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            int64_t wait = ns_of(CLOCK_REALTIME) - ((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-            if (wait >= 0 && wait < MAX_WAIT_NS) { /* beyond: the wall clock was stepped */
-                t -= wait;
-                if (have_hist)
-                    note_wait(&view, wait);
-            }
-            break;
-        }
+    int64_t t = rx_ns_of(CLOCK_MONOTONIC);
+    int64_t wait = rx_wait_of(&msg);
+    if (wait >= 0) {
+        t -= wait;
+        if (have_hist)
+            note_wait(&view, wait);
     }
     if (have_hist)
         PyBuffer_Release(&view);
@@ -360,6 +327,10 @@ PyInit__rx(void)
         return NULL;
     if (PyModule_AddIntConstant(m, "READ_SIZE", READ_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "BUCKET_NS", (long)BUCKET_NS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (rx_add_reader_type(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from perfkit.client.openai import Endpoint, _handle_event, _loads, judge_end, status_error
 from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.client.rxstamp import (_RX, READ_DELAYS, ReadDelays, compiled_reads, open_stamped,
-                                    rx_stamps_supported)
+                                    read_thread_mode, rx_stamps_supported)
 from perfkit.client.sse import EventTooLarge, SSEParser
 from perfkit.clock import now_ns
 
@@ -142,6 +142,14 @@ class _Conn(asyncio.Protocol):
             if not data:
                 return
         if self.framing == "chunked":
+            if self.cstate in (1, 2) and _take_events is not None:  # a chunk begun in the last read: end it first,
+                # so that the rest of this read, whole chunks as a rule, takes the compiled path
+                k = self.remaining + 2 if self.cstate == 1 else 2 - len(self.cbuf)
+                if 0 < k < len(data):
+                    self._chunked(data[:k], t)
+                    if self.rec is None:
+                        return
+                    data = data[k:]
             if self.cstate == 0 and not self.cbuf and self.ok and not self.draining and not self.parser.pending:
                 if _take_events is not None:  # compiled: every whole one-event chunk at the head of the read
                     pos, done = _take_events(data, self.rec, t, self.tokens)
@@ -512,4 +520,5 @@ class FastClient:
 
     def describe(self) -> dict[str, Any]:
         return {"http": "fast", "connections": len(self._all), "rx_stamps": "kernel" if self.rx_stamps else "read",
-                "reads": "compiled" if compiled_reads() else "python"}
+                "reads": "compiled" if compiled_reads() else "python",
+                "read_thread": read_thread_mode() if self.rx_stamps else "off"}

@@ -22,6 +22,17 @@ The read itself, stamp and wait included, is compiled (``perfkit.client._rx``,
 built at install where a C compiler is found); without it, or with
 ``PERFKIT_NO_EXTENSIONS`` set, the same is done here in Python, about 2.5 us
 dearer a read.
+
+With the compiled module, a client's reads are by default not the event loop's
+at all (:func:`read_thread_mode`): one thread per loop (``_rx.Reader``) waits on
+every socket and reads each within :data:`READ_GAP_NS` of its bytes' arrival,
+so that chunks of a stream are taken one by one, each with its own stamp,
+however far behind the loop is; the loop takes the queued reads in batches.
+Where permitted the thread runs realtime, so the scheduler does not make it
+wait for the loop's time slice.  The waits it counts are then the thread's,
+which is what the stamps' exactness depends on.  ``PERFKIT_RX_THREAD=normal``
+keeps it off the realtime scheduler, ``PERFKIT_RX_THREAD=0`` keeps the reads on
+the loop.
 """
 
 from __future__ import annotations
@@ -37,8 +48,8 @@ from typing import Any
 
 from perfkit.clock import now_ns
 
-__all__ = ["READ_DELAYS", "ReadDelays", "StampedTransport", "compiled_reads", "enable_rx_stamps", "open_stamped",
-           "rx_stamps_supported"]
+__all__ = ["READ_DELAYS", "READ_GAP_NS", "ReadDelays", "StampedTransport", "compiled_reads", "enable_rx_stamps",
+           "open_stamped", "read_thread_default", "read_thread_mode", "rx_stamps_supported"]
 
 # SO_TIMESTAMPNS (== SCM_TIMESTAMPNS): the asm-generic value, which x86, arm and riscv use;
 # Python's socket module does not export it.  Other architectures are left to user-space stamps.
@@ -51,6 +62,9 @@ _ANC_SIZE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") e
 _READ_SIZE = 64 * 1024
 # a stamp further back than this is not a wait but the wall clock having been stepped: ignored
 _MAX_WAIT_NS = 60 * 1_000_000_000
+# the reading thread's least time between rounds of reads (ns): a chunk waits about this long at most, and
+# only chunks of one stream closer together share a read; at 512 streams it makes a round take ~10 reads
+READ_GAP_NS = 200_000
 
 
 def _platform_stamps() -> bool:
@@ -79,6 +93,49 @@ _RX = _compiled()
 def compiled_reads() -> bool:
     """Whether reads go through the compiled ``perfkit.client._rx`` (else Python does the same, slower)."""
     return _RX is not None
+
+
+_THREAD_MODES = {"": "realtime", "1": "realtime", "realtime": "realtime", "normal": "normal",
+                 "0": "off", "off": "off", "no": "off", "false": "off"}
+
+
+def read_thread_mode() -> str:
+    """How client transports read by default: ``"realtime"`` (on a reading thread that the scheduler
+    runs the moment it wakes), ``"normal"`` (on a reading thread under the ordinary scheduler) or
+    ``"off"`` (on the event loop).
+
+    ``PERFKIT_RX_THREAD`` chooses: unset or ``realtime``, ``normal``, ``0``/``off``.  Realtime needs
+    the permission to use SCHED_FIFO (root, CAP_SYS_NICE or an RLIMIT_RTPRIO); without it the thread
+    runs normal.  Without the compiled module it is ``"off"``.
+    """
+    if _RX is None:
+        return "off"
+    raw = os.environ.get("PERFKIT_RX_THREAD", "").strip().lower()
+    mode = _THREAD_MODES.get(raw)
+    if mode is None:
+        raise ValueError(f"PERFKIT_RX_THREAD={raw!r} is not understood: use realtime (the default), normal, or 0 "
+                         f"to read on the event loop")
+    if mode == "realtime" and not _realtime_permitted():
+        mode = "normal"
+    return mode
+
+
+def read_thread_default() -> bool:
+    """Whether client transports read on a thread of their own by default (see :func:`read_thread_mode`)."""
+    return read_thread_mode() != "off"
+
+
+_REALTIME: bool | None = None
+
+
+def _realtime_permitted() -> bool:
+    """Whether this process may run a thread SCHED_FIFO (asked once, of a short-lived reading thread)."""
+    global _REALTIME
+    if _REALTIME is None:
+        probe = _RX.Reader(gap_ns=READ_GAP_NS, realtime=True)
+        _REALTIME = bool(probe.realtime)
+        probe.close()
+    return _REALTIME
 
 
 def rx_stamps_supported() -> bool:
@@ -157,6 +214,68 @@ READ_DELAYS = ReadDelays()
 host sampler reports it as ``read_delay_p99_ms`` and ``read_delay_max_ms``."""
 
 
+class _ThreadReads:
+    """The reading thread (``_rx.Reader``) of one event loop, and the transports it reads for.
+
+    The thread queues reads and makes a descriptor readable; the loop's callback (:meth:`_drain`)
+    hands each read to its transport in order.  It is made for the loop's first threaded transport
+    and stopped with its last, so a loop that is closed leaves no thread behind.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delays: ReadDelays | None) -> None:
+        self._loop, self._delays = loop, delays
+        self._reader = _RX.Reader(gap_ns=READ_GAP_NS, realtime=read_thread_mode() == "realtime")
+        self.realtime: bool = self._reader.realtime
+        self._wake = self._reader.fileno()
+        self._by_key: dict[int, StampedTransport] = {}
+        self.pid = os.getpid()
+        loop.add_reader(self._wake, self._drain)
+
+    def add(self, transport: StampedTransport, fd: int) -> int:
+        key: int = self._reader.add(fd)
+        self._by_key[key] = transport
+        return key
+
+    def remove(self, key: int) -> None:
+        """Stop reading ``key``'s socket (on return the thread no longer touches it)."""
+        self._reader.remove(key)
+        if self._by_key.pop(key, None) is not None and not self._by_key:
+            self._stop()
+
+    def pause(self, key: int) -> None:
+        self._reader.pause(key)
+
+    def resume(self, key: int) -> None:
+        self._reader.resume(key)
+
+    def _drain(self) -> None:
+        delays = self._delays
+        by_key = self._by_key
+        for key, t, data in self._reader.take(None if delays is None else delays.counts):
+            transport = by_key.get(key)
+            if transport is not None:  # else removed since the thread read it: dropped, as a closed socket's
+                transport._got(data, t)
+
+    def _stop(self) -> None:
+        if _HUBS.get((self._loop, self._delays)) is self:
+            del _HUBS[(self._loop, self._delays)]
+        try:
+            self._loop.remove_reader(self._wake)
+        except RuntimeError:  # the loop is closed already
+            pass
+        self._reader.close()
+
+
+_HUBS: dict[tuple[asyncio.AbstractEventLoop, ReadDelays | None], _ThreadReads] = {}
+
+
+def _hub(loop: asyncio.AbstractEventLoop, delays: ReadDelays | None) -> _ThreadReads:
+    hub = _HUBS.get((loop, delays))
+    if hub is None or hub.pid != os.getpid():  # a forked child has the table but not the thread
+        hub = _HUBS[(loop, delays)] = _ThreadReads(loop, delays)
+    return hub
+
+
 class StampedTransport(asyncio.Transport):
     """A connected, non-blocking TCP socket read with ``recvmsg``; see the module docstring.
 
@@ -173,10 +292,13 @@ class StampedTransport(asyncio.Transport):
     protocol : asyncio.Protocol
     delays : ReadDelays, optional
         Where to note each stamped read's wait.
+    threaded : bool, optional
+        Read on the loop's reading thread (see the module docstring) rather than in a loop callback;
+        default :func:`read_thread_default`.  Needs the compiled module.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: asyncio.Protocol,
-                 delays: ReadDelays | None = None) -> None:
+                 delays: ReadDelays | None = None, threaded: bool | None = None) -> None:
         super().__init__({"socket": sock})
         sock.setblocking(False)
         self._loop, self._sock, self._protocol, self._delays = loop, sock, protocol, delays
@@ -188,14 +310,29 @@ class StampedTransport(asyncio.Transport):
         self._closing = False
         self._lost = False
         self._reading = True
+        self._hub: _ThreadReads | None = None
+        self._key = 0
+        self._held: list[tuple[bytes | int, int]] = []  # reads the thread queued after pause_reading
         try:
             self._extra["peername"] = sock.getpeername()
             self._extra["sockname"] = sock.getsockname()
         except OSError:
             pass
+        if threaded is None:
+            threaded = read_thread_default()
+        if threaded and _RX is not None:
+            self._hub = _hub(loop, delays)
         protocol.connection_made(self)
         if not self._lost:
-            loop.add_reader(self._fd, self._read_ready)
+            if self._hub is not None:
+                self._key = self._hub.add(self, self._fd)
+            else:
+                loop.add_reader(self._fd, self._read_ready)
+
+    @property
+    def threaded(self) -> bool:
+        """Whether this transport is read by the loop's reading thread."""
+        return self._hub is not None
 
     # -- reading -----------------------------------------------------------
     def _read_ready(self) -> None:
@@ -214,6 +351,35 @@ class StampedTransport(asyncio.Transport):
             self._deliver(data, t)
         else:
             self._protocol.data_received(data)
+
+    def _got(self, data: bytes | int, t: int) -> None:
+        """One read from the reading thread: bytes (empty at the end of the stream) or a read's errno."""
+        if self._lost:
+            return
+        if not self._reading:
+            self._held.append((data, t))
+            return
+        if isinstance(data, int):
+            self._force_close(OSError(data, os.strerror(data)))
+        elif not data:
+            self._eof()
+        elif self._deliver is not None:
+            self._deliver(data, t)
+        else:
+            self._protocol.data_received(data)
+
+    def _flush_held(self) -> None:
+        while self._held and self._reading and not self._lost:
+            data, t = self._held.pop(0)
+            self._got(data, t)
+
+    def _stop_reads(self) -> None:
+        if self._hub is not None:
+            if self._key:
+                self._hub.remove(self._key)
+                self._key = 0
+        else:
+            self._loop.remove_reader(self._fd)
 
     def _recv_py(self, fd: int, hist: array | None) -> tuple[bytes, int] | None:
         """What ``_rx.recv_stamped`` does, in Python: ``(data, t_ns)``, or None when there was nothing to read."""
@@ -235,7 +401,7 @@ class StampedTransport(asyncio.Transport):
         return data, t
 
     def _eof(self) -> None:
-        self._loop.remove_reader(self._fd)
+        self._stop_reads()
         self._reading = False
         keep_open = self._protocol.eof_received()
         if not keep_open:
@@ -243,13 +409,21 @@ class StampedTransport(asyncio.Transport):
 
     def pause_reading(self) -> None:
         if self._reading and not self._lost:
-            self._loop.remove_reader(self._fd)
+            if self._hub is not None:
+                self._hub.pause(self._key)
+            else:
+                self._loop.remove_reader(self._fd)
             self._reading = False
 
     def resume_reading(self) -> None:
         if not self._reading and not self._lost and not self._closing:
-            self._loop.add_reader(self._fd, self._read_ready)
             self._reading = True
+            if self._hub is not None:
+                self._hub.resume(self._key)
+                if self._held:
+                    self._loop.call_soon(self._flush_held)
+            else:
+                self._loop.add_reader(self._fd, self._read_ready)
 
     def is_reading(self) -> bool:
         return self._reading
@@ -301,7 +475,7 @@ class StampedTransport(asyncio.Transport):
             return
         self._closing = True
         if self._reading:
-            self._loop.remove_reader(self._fd)
+            self._stop_reads()
             self._reading = False
         if not self._buf:
             self._force_close(None)
@@ -313,7 +487,8 @@ class StampedTransport(asyncio.Transport):
         if self._lost:
             return
         self._lost = self._closing = True
-        self._loop.remove_reader(self._fd)
+        self._stop_reads()
+        self._held.clear()
         if self._buf:
             self._loop.remove_writer(self._fd)
             self._buf.clear()
@@ -333,8 +508,9 @@ class StampedTransport(asyncio.Transport):
 
 
 async def open_stamped(loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, host: str, port: int,
-                       delays: ReadDelays | None = None) -> StampedTransport:
-    """Connect to ``host:port`` (each address in turn) and wrap the socket in a :class:`StampedTransport`."""
+                       delays: ReadDelays | None = None, threaded: bool | None = None) -> StampedTransport:
+    """Connect to ``host:port`` (each address in turn) and wrap the socket in a :class:`StampedTransport`
+    (``delays``, ``threaded``: as there)."""
     infos = _numeric(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                              proto=socket.IPPROTO_TCP)
     last: OSError | None = None
@@ -350,7 +526,7 @@ async def open_stamped(loop: asyncio.AbstractEventLoop, protocol: asyncio.Protoc
         except BaseException:  # cancelled or timed out: the socket must not leak
             sock.close()
             raise
-        return StampedTransport(loop, sock, protocol, delays)
+        return StampedTransport(loop, sock, protocol, delays, threaded)
     raise last if last is not None else OSError(f"no address for {host}:{port}")
 
 

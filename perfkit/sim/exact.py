@@ -278,7 +278,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0
                 loop.remove_reader(lsock.fileno())
                 loop.call_later(0.05, loop.add_reader, lsock.fileno(), accept)
                 return
-            StampedTransport(loop, sock, _Conn(server))
+            StampedTransport(loop, sock, _Conn(server), threaded=False)  # the ground truth reads as it always has
 
     loop.add_reader(lsock.fileno(), accept)
     if ready is not None:
