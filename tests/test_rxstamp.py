@@ -330,3 +330,33 @@ def test_the_reading_thread_holds_reads_while_paused_and_stops_with_its_last_tra
     held, started, left = asyncio.run(go())
     assert held == [b"a"]  # nothing reached the protocol while it was paused
     assert started == 1 and left == 0  # one thread for both, gone with the last transport
+
+
+@needs_stamps
+@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx")
+def test_a_protocol_that_fails_on_a_read_loses_its_connection_not_the_other_streams_reads():
+    class _Broken(_Collect):
+        def data_stamped(self, data: bytes, t: int) -> None:
+            raise RuntimeError("a bug in the protocol")
+
+    async def go() -> tuple[_Collect, _Collect, list[dict]]:
+        loop = asyncio.get_running_loop()
+        errors: list[dict] = []
+        loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
+        (c1, p1), (c2, p2) = _pair(), _pair()
+        bad, good = _Broken(), _Collect()
+        StampedTransport(loop, c1, bad, threaded=True)
+        t2 = StampedTransport(loop, c2, good, threaded=True)
+        p1.send(b"boom")
+        p2.send(b"fine")
+        time.sleep(0.02)  # both reads queued before the loop takes either
+        await asyncio.wait_for(bad.closed.wait(), 5)
+        await asyncio.wait_for(good.got.wait(), 5)
+        t2.close()
+        for s in (p1, p2):
+            s.close()
+        return bad, good, errors
+
+    bad, good, errors = asyncio.run(go())
+    assert [r[0] for r in good.reads] == [b"fine"]
+    assert isinstance(bad.lost[0], RuntimeError) and "a bug" in errors[0]["exception"].args[0]

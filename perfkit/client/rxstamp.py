@@ -253,8 +253,14 @@ class _ThreadReads:
         by_key = self._by_key
         for key, t, data in self._reader.take(None if delays is None else delays.counts):
             transport = by_key.get(key)
-            if transport is not None:  # else removed since the thread read it: dropped, as a closed socket's
+            if transport is None:  # removed since the thread read it: dropped, as a closed socket's
+                continue
+            try:
                 transport._got(data, t)
+            except Exception as exc:  # noqa: BLE001 - one protocol's bug must not cost the others their reads
+                self._loop.call_exception_handler({"message": "protocol failed on a read", "exception": exc,
+                                                   "transport": transport, "protocol": transport._protocol})
+                transport._force_close(exc)
 
     def _stop(self) -> None:
         if _HUBS.get((self._loop, self._delays)) is self:
