@@ -17,8 +17,9 @@ on.  For C = 1, 32, 128, 512, 1024 it prints
   and how long requests waited in its sockets before its loop read them (p99).
   Both grow when the server, not the client, runs out of CPU;
 * the run's verdict on itself (``Catalog.fidelity``): ``client-bound`` or
-  ``ok``, and the p99 wait of received bytes in their sockets before perfkit's
-  loop read them (median over the 1-s intervals, ms).
+  ``ok``, and the p99 wait of received bytes in their sockets before perfkit
+  read them (75th percentile over the 1-s intervals, ms); and, for a
+  client-bound run, the evidence in words.
 
 The server's request times are the kernel's receive stamps, and so are
 perfkit's chunk times (:mod:`perfkit.client.rxstamp`; ``PERFKIT_RX_STAMPS=0``

@@ -13,7 +13,7 @@ other work.  The sampler thread reads and resets its max and mean.
 
 Where reads carry the kernel's receive stamps (:mod:`perfkit.client.rxstamp`),
 the host rows also say how long received bytes waited in their sockets before
-the loop read them (``read_delay_p99_ms``, ``read_delay_max_ms`` per
+they were read, by the reading thread or the loop (``read_delay_p99_ms``, ``read_delay_max_ms`` per
 interval): the stamps keep that wait out of the latencies, but two chunks of
 a stream that arrive within it share one read, and one stamp.
 """

@@ -127,8 +127,8 @@ def fidelity_sql(where: str = "TRUE") -> str:
     ``client_cpu_pct`` of the whole client process (percent of one core);
     where reads carry kernel receive stamps, ``read_delay_ms`` is the 75th
     percentile over the intervals of the p99 wait of received bytes in their
-    sockets before the loop read them (a quarter of the intervals had a longer
-    one), ``read_delay_max_ms`` the longest wait, and ``read_delay_limit_ms``
+    sockets before they were read, by the reading thread or the loop (a quarter
+    of the intervals had a longer one), ``read_delay_max_ms`` the longest wait, and ``read_delay_limit_ms``
     half the median time between a request's chunks (TPOT), at most 10 ms: a
     read that waits longer than that gap takes two chunks of a stream at once
     under one stamp, and reads waiting half of it at p99 leave the slowest

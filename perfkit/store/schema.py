@@ -165,7 +165,8 @@ HOST_METRICS: dict[str, str] = {
     "loop_lag_mean_ms": "Client only: its mean lateness in the interval, ms (floor: ~1 ms timer granularity).",
     "loop_cpu_pct": "Client only: CPU of the event loop's own thread over the interval, percent of one core.",
     "read_delay_p99_ms": "Client only, where reads carry kernel receive stamps: p99 over the interval's reads of "
-                         "how long received bytes waited in their socket before the event loop read them, ms "
+                         "how long received bytes waited in their socket before they were read (by the client's reading "
+                         "thread, or its event loop), ms "
                          "(0.1 ms buckets; upper edge).",
     "read_delay_max_ms": "Client only, the same: the longest such wait in the interval, ms.",
     "mem_available_bytes": "System only: memory available to new processes, bytes.",
