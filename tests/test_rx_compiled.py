@@ -49,6 +49,19 @@ _EVENTS = st.one_of(
     st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]})),
     st.just(orjson.dumps({"error": {"message": "overloaded"}})),
     st.just(orjson.dumps({"error": None, "usage": None, "choices": [{"delta": {"content": "ok"}}]})),
+    # continuous usage stats (vLLM) on the common chunk and on completions, and their odd cases
+    st.builds(lambda text, k, fin, chat: orjson.dumps({
+        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": fin} if chat else
+                    {"index": 0, "text": text, "finish_reason": fin}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": k, "total_tokens": 5 + k}}),
+        st.text(max_size=4), st.integers(0, 40), st.sampled_from([None, "length", ""]), st.booleans()),
+    st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": {"prompt_tokens": None,
+                                                                             "completion_tokens": None}})),
+    st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": {"completion_tokens": 2.0}})),
+    st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": {"completion_tokens": True}})),
+    st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": [1]})),
+    st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}, "finish_reason": 5}]})),
+    st.just(orjson.dumps({"choices": [{"delta": None, "text": "b"}]})),
     st.just(b"[1, 2]"),
     st.just(b"{not json"),
     st.just(b""),
@@ -129,6 +142,39 @@ def test_the_common_stream_is_taken_whole_by_the_compiled_path():
     assert _rx.take_events(data[:20], rec, 1, [0]) == (0, False)
     two = b"data: a\n\ndata: b\n\n"
     assert _rx.take_events(b"%x\r\n%s\r\n" % (len(two), two), rec, 1, [0]) == (0, False)
+
+
+@needs_rx
+def test_chunks_with_continuous_usage_and_completions_are_taken_in_c_and_parsed_once():
+    calls: list[str] = []
+
+    def handle(*a):  # what the compiled path hands to Python: counted, then done as usual
+        calls.append("handle")
+        return fasthttp._handle_event(*a)
+
+    def apply(*a):
+        calls.append("apply")
+        return fasthttp._apply_event(*a)
+
+    usage = [orjson.dumps({"choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": None}],
+                           "usage": {"prompt_tokens": 9, "completion_tokens": k, "total_tokens": 9 + k}})
+             for k in (1, 2, 4)]
+    legacy = orjson.dumps({"choices": [{"index": 0, "text": "x", "finish_reason": "length"}],
+                           "usage": {"prompt_tokens": 9, "completion_tokens": 5}})
+    odd = orjson.dumps({"choices": [{"delta": {"content": "a"}}, {"delta": {"content": "b"}}]})
+    events = [b"data: " + e + b"\n\n" for e in [*usage, legacy, odd]]
+    data = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events)
+    rec = RequestRecord(1, "p", 0, False, None, 0, 16, 128)
+    tokens = [0]
+    try:
+        _rx.configure(fasthttp._loads, handle, apply)
+        assert _rx.take_events(data, rec, 5, tokens) == (len(data), False)
+    finally:
+        _rx.configure(fasthttp._loads, fasthttp._handle_event, fasthttp._apply_event)
+    assert calls == ["apply"]  # only the two-choice chunk went to Python, parsed once
+    assert rec.chunk_tokens == [1, 1, 2, 1, None] and tokens == [5]
+    assert rec.prompt_tokens == 9 and rec.output_tokens_usage == 5 and rec.finish_reason == "length"
+    assert rec.chunk_chars == [3, 3, 3, 1, 2]
 
 
 def test_the_python_one_event_test_accepts_what_the_general_parser_would_take_alone():

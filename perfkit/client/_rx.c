@@ -118,56 +118,97 @@ hex_value(char ch)
 /* ---- the events of a read ------------------------------------------------------------------------- */
 
 static PyObject *json_loads;   /* orjson.loads (or json.loads) */
-static PyObject *slow_event;   /* perfkit.client.openai._handle_event: whatever the shape below is not */
+static PyObject *slow_event;   /* perfkit.client.openai._handle_event: a payload that is not JSON */
+static PyObject *slow_obj;     /* perfkit.client.openai._apply_event: parsed, but not the shape below */
 static PyObject *s_text_parts, *s_first_token_ns, *s_last_token_ns, *s_chunk_ns, *s_chunk_chars, *s_chunk_tokens;
 static PyObject *s_error, *s_usage, *s_choices, *s_finish_reason, *s_delta, *s_content, *s_reasoning_content;
+static PyObject *s_text, *s_prompt_tokens, *s_completion_tokens, *s_output_tokens_usage;
 
 PyDoc_STRVAR(configure_doc,
-"configure(loads, handle_event, /)\n--\n\n"
-"The JSON parser and the Python handler of an event that :func:`take_events` does not take itself.");
+"configure(loads, handle_event, apply_event, /)\n--\n\n"
+"The JSON parser, and the Python handlers of an event that :func:`take_events` does not take itself:\n"
+"``handle_event(rec, payload, t, tokens)`` for a payload that does not parse, ``apply_event(rec, obj,\n"
+"payload, t, tokens)`` for one that parses to another shape (so it is not parsed twice).");
 
 static PyObject *
 configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "configure(loads, handle_event) takes 2 arguments");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "configure(loads, handle_event, apply_event) takes 3 arguments");
         return NULL;
     }
     Py_INCREF(args[0]);
     Py_XSETREF(json_loads, args[0]);
     Py_INCREF(args[1]);
     Py_XSETREF(slow_event, args[1]);
+    Py_INCREF(args[2]);
+    Py_XSETREF(slow_obj, args[2]);
     Py_RETURN_NONE;
 }
 
-/* The common chunk, {"choices": [{"delta": {"content": "<text>"}, "finish_reason": null}], ...} with no
- * error, no usage and no reasoning: its text (borrowed from obj), or NULL for anything else. */
-static PyObject *
-common_text(PyObject *obj)
+/* v is absent, null, or an exact int */
+static int
+none_or_int(PyObject *v)
 {
-    PyObject *v, *choices, *choice, *delta, *content;
+    return v == NULL || v == Py_None || PyLong_CheckExact(v);
+}
+
+/* The common chunk: no error; one choice whose text is a non-empty string (``delta.content`` of a chat
+ * chunk with no reasoning, or ``text`` of a completion chunk with no delta); ``finish_reason`` null or
+ * a string; ``usage`` absent, null, or a dict whose ``prompt_tokens`` and ``completion_tokens`` are
+ * absent, null or ints (vLLM's continuous usage stats).  1 with the parts set (borrowed from obj; NULL
+ * where absent or null), 0 for anything else. */
+typedef struct {
+    PyObject *text, *finish, *prompt, *completion;
+} common_t;
+
+static int
+common_shape(PyObject *obj, common_t *c)
+{
+    PyObject *v, *choices, *choice, *delta, *usage;
+    memset(c, 0, sizeof(*c));
     if (!PyDict_CheckExact(obj))
-        return NULL;
-    if (((v = PyDict_GetItemWithError(obj, s_error)) != NULL && v != Py_None) ||
-        ((v = PyDict_GetItemWithError(obj, s_usage)) != NULL && v != Py_None))
-        return NULL;
+        return 0;
+    if ((v = PyDict_GetItemWithError(obj, s_error)) != NULL && v != Py_None)
+        return 0;
+    usage = PyDict_GetItemWithError(obj, s_usage);
+    if (usage != NULL && usage != Py_None) {
+        if (!PyDict_CheckExact(usage))
+            return 0;
+        c->prompt = PyDict_GetItemWithError(usage, s_prompt_tokens);
+        c->completion = PyDict_GetItemWithError(usage, s_completion_tokens);
+        if (!none_or_int(c->prompt) || !none_or_int(c->completion))
+            return 0;
+        if (c->prompt == Py_None)
+            c->prompt = NULL;
+        if (c->completion == Py_None)
+            c->completion = NULL;
+    }
     choices = PyDict_GetItemWithError(obj, s_choices);
     if (choices == NULL || !PyList_CheckExact(choices) || PyList_GET_SIZE(choices) != 1)
-        return NULL;
+        return 0;
     choice = PyList_GET_ITEM(choices, 0);
     if (!PyDict_CheckExact(choice))
-        return NULL;
-    if ((v = PyDict_GetItemWithError(choice, s_finish_reason)) != NULL && v != Py_None)
-        return NULL;
+        return 0;
+    if ((v = PyDict_GetItemWithError(choice, s_finish_reason)) != NULL && v != Py_None) {
+        if (!PyUnicode_CheckExact(v))
+            return 0;
+        if (PyUnicode_GET_LENGTH(v) > 0) /* an empty one is no finish reason, as in Python */
+            c->finish = v;
+    }
     delta = PyDict_GetItemWithError(choice, s_delta);
-    if (delta == NULL || !PyDict_CheckExact(delta))
-        return NULL;
-    if ((v = PyDict_GetItemWithError(delta, s_reasoning_content)) != NULL && v != Py_None)
-        return NULL;
-    content = PyDict_GetItemWithError(delta, s_content);
-    if (content == NULL || !PyUnicode_CheckExact(content) || PyUnicode_GET_LENGTH(content) == 0)
-        return NULL;
-    return content;
+    if (delta != NULL && delta != Py_None) {
+        if (!PyDict_CheckExact(delta))
+            return 0;
+        if ((v = PyDict_GetItemWithError(delta, s_reasoning_content)) != NULL && v != Py_None)
+            return 0;
+        c->text = PyDict_GetItemWithError(delta, s_content);
+    }
+    else
+        c->text = PyDict_GetItemWithError(choice, s_text);
+    if (c->text == NULL || !PyUnicode_CheckExact(c->text) || PyUnicode_GET_LENGTH(c->text) == 0)
+        return 0;
+    return 1;
 }
 
 static int
@@ -181,6 +222,41 @@ append_attr(PyObject *rec, PyObject *name, PyObject *item)
     return r;
 }
 
+/* The usage counts and the finish reason of the common chunk into the record, as _apply_event does. */
+static int
+apply_usage(PyObject *rec, const common_t *c)
+{
+    if (c->prompt != NULL && PyObject_SetAttr(rec, s_prompt_tokens, c->prompt) < 0)
+        return -1;
+    if (c->completion != NULL && PyObject_SetAttr(rec, s_output_tokens_usage, c->completion) < 0)
+        return -1;
+    if (c->finish != NULL && PyObject_SetAttr(rec, s_finish_reason, c->finish) < 0)
+        return -1;
+    return 0;
+}
+
+/* The chunk's tokens: the usage count less the last one (tokens[0]), which becomes this one; None
+ * without a count. */
+static int
+count_tokens(PyObject *rec, PyObject *completion, PyObject *tokens)
+{
+    if (completion == NULL)
+        return append_attr(rec, s_chunk_tokens, Py_None);
+    if (!PyList_CheckExact(tokens) || PyList_GET_SIZE(tokens) < 1) {
+        PyErr_SetString(PyExc_TypeError, "take_events: tokens must be a list of one int");
+        return -1;
+    }
+    PyObject *k = PyNumber_Subtract(completion, PyList_GET_ITEM(tokens, 0));
+    if (k == NULL)
+        return -1;
+    int r = append_attr(rec, s_chunk_tokens, k);
+    Py_DECREF(k);
+    if (r < 0)
+        return -1;
+    Py_INCREF(completion);
+    return PyList_SetItem(tokens, 0, completion);
+}
+
 /* One event's payload into the record, as _handle_event would: 1 at [DONE], 0 otherwise, -1 on error. */
 static int
 one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *tokens)
@@ -191,20 +267,27 @@ one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *t
     if (payload == NULL)
         return -1;
     PyObject *obj = PyObject_CallOneArg(json_loads, payload);
-    PyObject *text = NULL;
-    if (obj == NULL)
-        PyErr_Clear(); /* not JSON: the Python handler records it */
-    else
-        text = common_text(obj);
-    if (text == NULL) {
+    if (obj == NULL) { /* not JSON (or a parser failure): the Python handler records it */
+        PyErr_Clear();
+        PyObject *args[4] = {rec, payload, t, tokens};
+        PyObject *r = PyObject_Vectorcall(slow_event, args, 4, NULL);
+        Py_DECREF(payload);
+        if (r == NULL)
+            return -1;
+        int done = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        return done;
+    }
+    common_t c;
+    if (!common_shape(obj, &c)) {
         if (PyErr_Occurred()) {
-            Py_XDECREF(obj);
+            Py_DECREF(obj);
             Py_DECREF(payload);
             return -1;
         }
-        Py_XDECREF(obj);
-        PyObject *args[4] = {rec, payload, t, tokens};
-        PyObject *r = PyObject_Vectorcall(slow_event, args, 4, NULL);
+        PyObject *args[5] = {rec, obj, payload, t, tokens};
+        PyObject *r = PyObject_Vectorcall(slow_obj, args, 5, NULL);
+        Py_DECREF(obj);
         Py_DECREF(payload);
         if (r == NULL)
             return -1;
@@ -215,7 +298,9 @@ one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *t
     Py_DECREF(payload);
     int rc = -1;
     PyObject *chars = NULL, *first = NULL;
-    if (append_attr(rec, s_text_parts, text) < 0)
+    if (apply_usage(rec, &c) < 0)
+        goto out;
+    if (append_attr(rec, s_text_parts, c.text) < 0)
         goto out;
     if ((first = PyObject_GetAttr(rec, s_first_token_ns)) == NULL)
         goto out;
@@ -223,9 +308,10 @@ one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *t
         goto out;
     if (PyObject_SetAttr(rec, s_last_token_ns, t) < 0 || append_attr(rec, s_chunk_ns, t) < 0)
         goto out;
-    if ((chars = PyLong_FromSsize_t(PyUnicode_GET_LENGTH(text))) == NULL || append_attr(rec, s_chunk_chars, chars) < 0)
+    if ((chars = PyLong_FromSsize_t(PyUnicode_GET_LENGTH(c.text))) == NULL ||
+        append_attr(rec, s_chunk_chars, chars) < 0)
         goto out;
-    if (append_attr(rec, s_chunk_tokens, Py_None) < 0)
+    if (count_tokens(rec, c.completion, tokens) < 0) /* c's parts are borrowed from obj, held till out */
         goto out;
     rc = 0;
 out:
@@ -251,7 +337,7 @@ take_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "take_events(data: bytes, rec, t, tokens)");
         return NULL;
     }
-    if (json_loads == NULL || slow_event == NULL) {
+    if (json_loads == NULL || slow_event == NULL || slow_obj == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "take_events: configure() has not been called");
         return NULL;
     }
@@ -314,10 +400,12 @@ PyInit__rx(void)
 {
     PyObject **names[] = {&s_text_parts, &s_first_token_ns, &s_last_token_ns, &s_chunk_ns, &s_chunk_chars,
                           &s_chunk_tokens, &s_error, &s_usage, &s_choices, &s_finish_reason, &s_delta,
-                          &s_content, &s_reasoning_content};
+                          &s_content, &s_reasoning_content, &s_text, &s_prompt_tokens, &s_completion_tokens,
+                          &s_output_tokens_usage};
     const char *texts[] = {"text_parts", "first_token_ns", "last_token_ns", "chunk_ns", "chunk_chars",
                            "chunk_tokens", "error", "usage", "choices", "finish_reason", "delta",
-                           "content", "reasoning_content"};
+                           "content", "reasoning_content", "text", "prompt_tokens", "completion_tokens",
+                           "output_tokens_usage"};
     for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
         if (*names[k] == NULL && (*names[k] = PyUnicode_InternFromString(texts[k])) == NULL)
             return NULL;

@@ -32,7 +32,7 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from perfkit.client.openai import Endpoint, _handle_event, _loads, judge_end, status_error
+from perfkit.client.openai import Endpoint, _apply_event, _handle_event, _loads, judge_end, status_error
 from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.client.rxstamp import (_RX, READ_DELAYS, ReadDelays, compiled_reads, open_stamped,
                                     read_thread_mode, rx_stamps_supported)
@@ -66,7 +66,7 @@ def one_event_py(data: bytes) -> bytes | None:
 
 
 if _RX is not None:
-    _RX.configure(_loads, _handle_event)
+    _RX.configure(_loads, _handle_event, _apply_event)
     _take_events = _RX.take_events
 else:
     _take_events = None

@@ -203,6 +203,11 @@ def _handle_event(rec: RequestRecord, data: bytes, t: int, state: list[int]) -> 
         rec.malformed_chunks += 1
         rec.fail(ErrorKind.MALFORMED, f"not JSON: {data[:200].decode('utf-8', 'replace')!r}")
         return False
+    return _apply_event(rec, obj, data, t, state)
+
+
+def _apply_event(rec: RequestRecord, obj: Any, data: bytes, t: int, state: list[int]) -> bool:
+    """The rest of :func:`_handle_event`, once ``data`` has been parsed to ``obj`` (False: not the end)."""
     if type(obj) is not dict:
         rec.malformed_chunks += 1
         rec.fail(ErrorKind.MALFORMED, f"not a JSON object: {data[:200].decode('utf-8', 'replace')!r}")
