@@ -175,3 +175,10 @@ def test_bad_checks_are_refused(kind, expected, message):
 
     with pytest.raises(ConfigError, match=message):
         Check(kind, expected)
+
+
+def test_a_shared_prefix_longer_than_any_prompt_is_refused_before_it_is_made():
+    # made whole when the workload is built: 10^12 words would take the machine's memory first
+    with pytest.raises(ConfigError, match="shared_prefix_tokens 1000000000000 is more than 131072"):
+        UserClass("c", prompt_tokens=10, output_tokens=5, shared_prefix_tokens=10**12)
+    assert UserClass("c", prompt_tokens=10, output_tokens=5, shared_prefix_tokens=131072).shared_prefix_tokens == 131072

@@ -19,7 +19,7 @@ import numpy as np
 
 from perfkit.errors import ConfigError
 from perfkit.workload.checks import Probe
-from perfkit.workload.lengths import LengthDist, parse_length
+from perfkit.workload.lengths import MAX_TOKENS, LengthDist, parse_length
 from perfkit.workload.prompts import PromptFactory
 
 __all__ = ["IMPERFECT_KINDS", "Conversation", "DatasetEntry", "Slo", "UserClass", "Workload"]
@@ -114,6 +114,9 @@ class UserClass:
             raise ConfigError(f"{where}: turns must be >= 1, got {self.turns}")
         if self.think_time_s < 0 or self.shared_prefix_tokens < 0:
             raise ConfigError(f"{where}: think_time_s and shared_prefix_tokens must be >= 0")
+        if self.shared_prefix_tokens > MAX_TOKENS:  # the prefix is made once, whole: 10^9 words would be GBs
+            raise ConfigError(f"{where}: shared_prefix_tokens {self.shared_prefix_tokens} is more than {MAX_TOKENS}, "
+                              f"the longest prompt perfkit makes")
         if self.imperfect is not None and self.imperfect not in IMPERFECT_KINDS:
             raise ConfigError(f"{where}: imperfect {self.imperfect!r} is not one of {', '.join(IMPERFECT_KINDS)}")
         if not 0 <= self.cancel_fraction <= 1 or not self.cancel_after_s > 0:

@@ -21,10 +21,12 @@ import numpy as np
 
 from perfkit.errors import ConfigError
 
-__all__ = ["LengthDist", "parse_length"]
+__all__ = ["MAX_TOKENS", "LengthDist", "parse_length"]
 
 _KINDS = ("fixed", "uniform", "normal", "lognormal")
-_MAX_TOKENS = 131072
+MAX_TOKENS = 131072
+"""The longest prompt or answer perfkit draws or makes, tokens."""
+_MAX_TOKENS = MAX_TOKENS
 
 
 @dataclass(frozen=True, slots=True)
