@@ -1,0 +1,80 @@
+"""The ground-truth streaming server (perfkit.sim.exact) sends what it says it sends.
+
+Read with a plain blocking socket and a hand-written HTTP/1.1 chunked decoder, so that nothing of
+perfkit's client stands between the server and the check.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+from perfkit.sim import exact
+from perfkit.sim.exact import ExactServerProcess
+
+
+def _stream(url: str, path: str, body: dict) -> list[dict | str]:
+    """POST ``body`` and return the events of the answer: parsed JSON objects, then ``"[DONE]"``."""
+    u = urlsplit(url)
+    raw = json.dumps(body).encode()
+    with socket.create_connection((u.hostname, u.port), timeout=30) as s:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                  % (path.encode(), len(raw), raw))
+        f = s.makefile("rb")
+        status = f.readline()
+        assert status.startswith(b"HTTP/1.1 200"), status
+        headers = {}
+        while (line := f.readline()) not in (b"\r\n", b""):
+            k, _, v = line.decode().partition(":")
+            headers[k.strip().lower()] = v.strip()
+        assert headers["transfer-encoding"] == "chunked"
+        body_bytes = b""
+        while True:
+            size = int(f.readline().strip(), 16)
+            if size == 0:
+                break
+            body_bytes += f.read(size)
+            assert f.read(2) == b"\r\n"
+    events: list[dict | str] = []
+    for block in body_bytes.split(b"\n\n"):
+        if block.startswith(b"data: "):
+            data = block[6:].decode()
+            events.append(data if data == "[DONE]" else json.loads(data))
+    return events
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ExactServerProcess(ttft_ms=0.0, itl_ms=0.0, tokens=8) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_every_chunk_carries_its_token_its_running_usage_and_the_last_its_finish(server, chat):
+    path = "/v1/chat/completions" if chat else "/v1/completions"
+    body = {"model": "exact", "max_tokens": 5, "stream": True}
+    body.update({"messages": [{"role": "user", "content": "x" * 40}]} if chat else {"prompt": "x" * 40})
+    for _ in range(2):  # the second answer of this shape comes from the chunks the server made once
+        events = _stream(server.url, path, body)
+        assert events[-1] == "[DONE]"
+        chunks = events[:-1]
+        assert len(chunks) == 5
+        for k, ev in enumerate(chunks, start=1):
+            choice = ev["choices"][0]
+            assert (choice["delta"]["content"] if chat else choice["text"]) == f" t{k}"
+            assert ev["usage"] == {"prompt_tokens": 10, "completion_tokens": k, "total_tokens": 10 + k}
+            assert choice["finish_reason"] == ("length" if k == 5 else None)
+
+
+def test_an_answer_longer_than_the_server_keeps_made_is_streamed_whole_and_right(server):
+    n = exact._CACHE_TOKENS + 3
+    events = _stream(server.url, "/v1/completions", {"model": "exact", "prompt": "abcd", "max_tokens": n,
+                                                      "stream": True})
+    chunks = events[:-1]
+    assert len(chunks) == n and events[-1] == "[DONE]"
+    assert [c["choices"][0]["text"] for c in chunks[-2:]] == [f" t{n - 1}", f" t{n}"]
+    assert chunks[-1]["usage"]["completion_tokens"] == n and chunks[-1]["choices"][0]["finish_reason"] == "length"
+    assert chunks[-2]["choices"][0]["finish_reason"] is None
