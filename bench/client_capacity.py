@@ -1,7 +1,10 @@
 """How many chunks and requests per second can one client process take in?  Prints figures; not a test.
 
 The ground-truth server (``perfkit.sim.exact``, its own process and CPU) answers
-with no delay at all: 128 one-token chunks as fast as it can write them.  Two
+with no delay at all: 128 one-token chunks as fast as it can write them, one
+write each but back to back, so that a client's read takes several (paced
+streams, one chunk a read, cost perfkit about three times as much CPU a chunk:
+see ``client_fidelity.py``).  Two
 clients, each in its own process pinned to the other CPU, hold C concurrent
 streams against it for a while:
 
