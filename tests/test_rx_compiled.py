@@ -12,6 +12,7 @@ import dataclasses
 import os
 import socket
 import time
+from array import array
 
 import orjson
 import pytest
@@ -220,12 +221,12 @@ def test_compiled_read_gives_the_kernel_stamp_on_the_monotonic_clock_and_counts_
         srv.close()
 
 
-def _take_until(reader, pred, timeout_s: float = 5.0) -> list:
+def _take_until(reader, pred, timeout_s: float = 5.0, hist: array | None = None) -> list:
     got: list = []
     deadline = time.monotonic() + timeout_s
     while not pred(got) and time.monotonic() < deadline:
         time.sleep(0.002)
-        got += reader.take(None)
+        got += reader.take(hist)
     return got
 
 
@@ -291,6 +292,45 @@ def test_the_reading_thread_reports_a_reset_as_its_errno_and_forgets_a_removed_s
             s.close()
     finally:
         reader.close()
+
+
+@needs_rx
+def test_the_reading_thread_keeps_its_rounds_a_gap_apart_under_a_flood_and_reads_a_lone_chunk_at_once():
+    gap_ms, flood_s = 50, 0.4
+    reader = _rx.Reader(gap_ns=gap_ms * 1_000_000)
+    lsock = socket.create_server(("127.0.0.1", 0))
+    a = socket.create_connection(lsock.getsockname())
+    pa, _ = lsock.accept()
+    lsock.close()
+    pa.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    a.setblocking(False)
+    assert rxstamp.enable_rx_stamps(a)  # so that each read's wait is counted
+    try:
+        key = reader.add(a.fileno())
+        sent = 0
+        t_end = time.monotonic() + flood_s
+        while time.monotonic() < t_end:  # a byte every ~0.2 ms: the socket is hardly ever empty for long
+            pa.send(b"x")
+            sent += 1
+            time.sleep(0.0002)
+        got = _take_until(reader, lambda g: sum(len(d) for _, _, d in g) >= sent)
+        assert sum(len(d) for _, _, d in got) == sent and {k for k, _, _ in got} == {key}
+        # one read a round, and rounds no closer than the gap: not one read per byte
+        assert len(got) <= flood_s * 1000 / gap_ms + 3, (len(got), sent)
+        time.sleep(0.15)  # quiet: the thread waits in epoll, and the next chunk is read as it comes
+        hist = array("q", bytes(8 * 1002))
+        reader.take(hist)
+        pa.send(b"lone")
+        got = _take_until(reader, lambda g: len(g) == 1, hist=hist)
+        time.sleep(0.01)
+        got += reader.take(hist)
+        assert [d for _, _, d in got] == [b"lone"]
+        waited = [i for i in range(1001) if hist[i]]
+        assert sum(hist[:1001]) == 1 and waited[0] < 200, waited  # read within 20 ms, not held for a round
+    finally:
+        reader.close()
+        a.close()
+        pa.close()
 
 
 @needs_rx
