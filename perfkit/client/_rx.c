@@ -330,19 +330,16 @@ PyDoc_STRVAR(take_events_doc,
 "not of that form.  Returns ``(pos, done)``: the bytes taken, and whether ``[DONE]`` came.\n"
 "The caller must be at the start of a chunk with no event part-way.");
 
-static PyObject *
-take_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* What take_events does, on len bytes at d: the bytes taken into *pos; 1 when [DONE] came, 0 when it
+ * did not, -1 with an exception set.  Also the reading thread's take() calls it (_rxthread.c). */
+int
+rx_take_events(const char *d, Py_ssize_t len, PyObject *rec, PyObject *t, PyObject *tokens, Py_ssize_t *out)
 {
-    if (nargs != 4 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "take_events(data: bytes, rec, t, tokens)");
-        return NULL;
-    }
     if (json_loads == NULL || slow_event == NULL || slow_obj == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "take_events: configure() has not been called");
-        return NULL;
+        return -1;
     }
-    const char *d = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t len = PyBytes_GET_SIZE(args[0]), pos = 0;
+    Py_ssize_t pos = 0;
     int done = 0;
     while (pos < len && !done) {
         Py_ssize_t i = pos, size = 0;
@@ -363,12 +360,29 @@ take_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_ssize_t plen = size - 8;
         if (memchr(p, '\n', plen) != NULL || memchr(p, '\r', plen) != NULL)
             break;
-        int r = one_payload(args[1], p, plen, args[2], args[3]);
-        if (r < 0)
-            return NULL;
+        int r = one_payload(rec, p, plen, t, tokens);
+        if (r < 0) {
+            *out = pos;
+            return -1;
+        }
         done = r;
         pos = i + 2 + size + 2;
     }
+    *out = pos;
+    return done;
+}
+
+static PyObject *
+take_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "take_events(data: bytes, rec, t, tokens)");
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    int done = rx_take_events(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), args[1], args[2], args[3], &pos);
+    if (done < 0)
+        return NULL;
     PyObject *n = PyLong_FromSsize_t(pos);
     if (n == NULL)
         return NULL;

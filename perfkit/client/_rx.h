@@ -63,4 +63,7 @@ rx_count_wait(int64_t *c, Py_ssize_t slots, int64_t wait)
 /* defined in _rxthread.c: adds the Reader type to the module */
 int rx_add_reader_type(PyObject *module);
 
+/* _rx.c: the compiled chunk path (take_events) on len bytes at d; see there. */
+int rx_take_events(const char *d, Py_ssize_t len, PyObject *rec, PyObject *t, PyObject *tokens, Py_ssize_t *out);
+
 #endif

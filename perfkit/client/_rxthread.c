@@ -385,40 +385,87 @@ reader_resume(Reader *r, PyObject *arg)
     return reader_ctl(r, arg, EPOLL_CTL_MOD, EPOLLIN);
 }
 
-static PyObject *
-record_tuple(const rec_t *h, const char *data)
+static PyObject *s_last_ns; /* "last_ns": the fast path's note, on its target, of the latest read's time */
+
+/* Append (key, t, what) to list, stealing `what`; -1 when memory ran out. */
+static int
+emit(PyObject *list, PyObject *key, PyObject *t, PyObject *what)
 {
-    PyObject *key = PyLong_FromUnsignedLongLong(h->key);
-    PyObject *t = PyLong_FromLongLong(h->t);
-    PyObject *what = h->len >= 0 ? PyBytes_FromStringAndSize(data, (Py_ssize_t)h->len) : PyLong_FromLongLong(-h->len);
-    if (key == NULL || t == NULL || what == NULL) {
-        Py_XDECREF(key);
-        Py_XDECREF(t);
-        Py_XDECREF(what);
-        return NULL;
-    }
-    PyObject *out = PyTuple_New(3);
-    if (out == NULL) {
-        Py_DECREF(key);
-        Py_DECREF(t);
-        Py_DECREF(what);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(out, 0, key);
-    PyTuple_SET_ITEM(out, 1, t);
-    PyTuple_SET_ITEM(out, 2, what);
-    return out;
+    if (what == NULL)
+        return -1;
+    PyObject *item = PyTuple_Pack(3, key, t, what);
+    Py_DECREF(what);
+    if (item == NULL)
+        return -1;
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
 }
 
-PyDoc_STRVAR(take_doc, "take(hist, /)\n--\n\n"
+/* A read of a socket whose protocol is in `fast` (key -> (target, rec, tokens)): its whole one-event
+ * chunks go to the record here (rx_take_events), without a tuple, a transport or a line of Python.  0
+ * when it took the whole read.  Otherwise the key leaves `fast`, so its later reads in this batch keep
+ * their order through Python, and what is left is emitted: True where [DONE] came, then the rest of the
+ * read; or the exception the record's update raised.  -1 when memory ran out. */
+static int
+take_fast(PyObject *list, PyObject *fast, PyObject *entry, PyObject *key, PyObject *t, const char *data,
+          Py_ssize_t len)
+{
+    Py_ssize_t pos = 0;
+    int done = -1;
+    Py_INCREF(entry); /* held while the key may leave the dict */
+    if (PyObject_SetAttr(PyTuple_GET_ITEM(entry, 0), s_last_ns, t) == 0)
+        done = rx_take_events(data, len, PyTuple_GET_ITEM(entry, 1), t, PyTuple_GET_ITEM(entry, 2), &pos);
+    Py_DECREF(entry);
+    if (done == 0 && pos == len)
+        return 0;
+    if (done < 0) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL && value != NULL)
+            PyException_SetTraceback(value, tb);
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        if (value == NULL)
+            return -1;
+        if (PyDict_DelItem(fast, key) < 0)
+            PyErr_Clear();
+        return emit(list, key, t, value);
+    }
+    if (PyDict_DelItem(fast, key) < 0)
+        return -1;
+    int rc = 0;
+    if (done)
+        rc = emit(list, key, t, Py_NewRef(Py_True));
+    if (rc == 0 && pos < len)
+        rc = emit(list, key, t, PyBytes_FromStringAndSize(data + pos, len - pos));
+    return rc;
+}
+
+PyDoc_STRVAR(take_doc, "take(hist, fast=None, /)\n--\n\n"
 "The reads queued since the last take, in order: a list of ``(key, t_ns, data)``.  ``t_ns`` is when\n"
 "the kernel received the bytes (CLOCK_MONOTONIC); ``data`` is bytes (empty: end of stream) or, for\n"
 "a failed read, its errno (an int).  A socket's end or error is its last record.  ``hist`` (None or\n"
-"a writable int64 buffer, as recv_stamped's) counts the stamped reads' waits.");
+"a writable int64 buffer, as recv_stamped's) counts the stamped reads' waits.\n\n"
+"``fast`` (a dict ``key -> (target, rec, tokens)``) names the sockets whose next bytes are whole\n"
+"one-event chunks to put straight into ``rec`` as take_events(data, rec, t, tokens) does, setting\n"
+"``target.last_ns = t``: such a read yields no record at all.  A read it does not take whole takes its\n"
+"key out of ``fast`` and yields ``True`` where [DONE] came, then the rest of the read as bytes; an\n"
+"exception raised while applying it is yielded as ``data``.");
 
 static PyObject *
-reader_take(Reader *r, PyObject *arg)
+reader_take(Reader *r, PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "take(hist, fast=None)");
+        return NULL;
+    }
+    PyObject *arg = args[0], *fast = nargs > 1 && args[1] != Py_None ? args[1] : NULL;
+    if (fast != NULL && !PyDict_CheckExact(fast)) {
+        PyErr_SetString(PyExc_TypeError, "take: fast must be a dict or None");
+        return NULL;
+    }
     if (check_open(r) < 0)
         return NULL;
     if (r->taking) {
@@ -456,10 +503,28 @@ reader_take(Reader *r, PyObject *arg)
         pos += sizeof(rec_t) + (h->len > 0 ? (((size_t)h->len + 7) & ~(size_t)7) : 0);
         if (have_hist && h->wait >= 0)
             rx_count_wait((int64_t *)view.buf, view.len / (Py_ssize_t)sizeof(int64_t), h->wait);
-        PyObject *item = record_tuple(h, data);
-        if (item == NULL || PyList_Append(list, item) < 0)
+        PyObject *key = PyLong_FromUnsignedLongLong(h->key);
+        PyObject *t = PyLong_FromLongLong(h->t);
+        int rc = key == NULL || t == NULL ? -1 : 0;
+        PyObject *entry = NULL;
+        if (rc == 0 && fast != NULL && h->len > 0 && PyDict_GET_SIZE(fast) > 0) {
+            entry = PyDict_GetItemWithError(fast, key); /* borrowed */
+            if (entry != NULL && (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 3)) {
+                PyErr_SetString(PyExc_TypeError, "take: a fast entry must be (target, rec, tokens)");
+                rc = -1;
+            }
+            else if (entry == NULL && PyErr_Occurred())
+                rc = -1;
+        }
+        if (rc == 0 && entry != NULL)
+            rc = take_fast(list, fast, entry, key, t, data, (Py_ssize_t)h->len);
+        else if (rc == 0)
+            rc = emit(list, key, t, h->len >= 0 ? PyBytes_FromStringAndSize(data, (Py_ssize_t)h->len)
+                                                : PyLong_FromLongLong(-h->len));
+        Py_XDECREF(key);
+        Py_XDECREF(t);
+        if (rc < 0)
             Py_CLEAR(list);
-        Py_XDECREF(item);
     }
     r->spare_len = 0;
     if (r->spare_cap > KEEP_SPARE) {
@@ -504,7 +569,7 @@ static PyMethodDef reader_methods[] = {
     {"remove", (PyCFunction)reader_remove, METH_O, remove_doc},
     {"pause", (PyCFunction)reader_pause, METH_O, pause_doc},
     {"resume", (PyCFunction)reader_resume, METH_O, resume_doc},
-    {"take", (PyCFunction)reader_take, METH_O, take_doc},
+    {"take", (PyCFunction)(void (*)(void))reader_take, METH_FASTCALL, take_doc},
     {"close", (PyCFunction)reader_close, METH_NOARGS, "close()\n--\n\nStop the thread and close its descriptors."},
     {"fileno", (PyCFunction)reader_fileno, METH_NOARGS,
      "fileno()\n--\n\nA descriptor that turns readable when reads are queued (give it to loop.add_reader)."},
@@ -533,6 +598,8 @@ int
 rx_add_reader_type(PyObject *module)
 {
     if (PyType_Ready(&ReaderType) < 0)
+        return -1;
+    if (s_last_ns == NULL && (s_last_ns = PyUnicode_InternFromString("last_ns")) == NULL)
         return -1;
     Py_INCREF(&ReaderType);
     if (PyModule_AddObject(module, "Reader", (PyObject *)&ReaderType) < 0) {

@@ -82,11 +82,14 @@ class _Conn(asyncio.Protocol):
     def __init__(self, client: FastClient, key: tuple[str, str, int]) -> None:
         self.client, self.key = client, key
         self.transport: asyncio.Transport | None = None
+        self._fast: Any = None
         self.closed = False
         self.reused = False
         self._reset_exchange(None, None)
 
     def _reset_exchange(self, rec: RequestRecord | None, fut: asyncio.Future[None] | None) -> None:
+        if self.transport is not None and self._fast is not None:
+            self.transport.unfast()  # type: ignore[attr-defined]
         self.rec, self.fut = rec, fut
         self.head = b""
         self.in_body = False
@@ -109,6 +112,8 @@ class _Conn(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # a transport read on a reading thread can hand whole one-event chunks to the record itself
+        self._fast = getattr(transport, "fast", None) if getattr(transport, "threaded", False) else None
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -121,6 +126,19 @@ class _Conn(asyncio.Protocol):
 
     def data_stamped(self, data: bytes, t: int) -> None:
         """``data`` arrived at ``t`` (ns; from :class:`~perfkit.client.rxstamp.StampedTransport`, the kernel's time)."""
+        self._data(data, t)
+        if (self._fast is not None and self.rec is not None and self.in_body and self.framing == "chunked"
+                and self.cstate == 0 and not self.cbuf and self.ok and not self.draining and not self.closed
+                and not self.parser.pending and _take_events is not None):
+            # the next reads, whole one-event chunks as a rule, go from the reading thread's queue to the
+            # record in C (StampedTransport.fast) until one is not, which comes back here
+            self._fast(self, self.rec, self.tokens)
+
+    def fast_done(self) -> None:
+        """``[DONE]`` came in a read the transport took on the fast path (then the rest of it comes here)."""
+        self._answer_done()
+
+    def _data(self, data: bytes, t: int) -> None:
         self.last_ns = t
         rec = self.rec
         if rec is None:  # bytes nobody asked for: this connection cannot be trusted again

@@ -228,6 +228,9 @@ class _ThreadReads:
         self.realtime: bool = self._reader.realtime
         self._wake = self._reader.fileno()
         self._by_key: dict[int, StampedTransport] = {}
+        # key -> (protocol, record, tokens): sockets whose whole one-event chunks the take puts straight
+        # into the record (see StampedTransport.fast)
+        self.fast: dict[int, tuple[Any, Any, list[int]]] = {}
         self.pid = os.getpid()
         loop.add_reader(self._wake, self._drain)
 
@@ -239,10 +242,12 @@ class _ThreadReads:
     def remove(self, key: int) -> None:
         """Stop reading ``key``'s socket (on return the thread no longer touches it)."""
         self._reader.remove(key)
+        self.fast.pop(key, None)
         if self._by_key.pop(key, None) is not None and not self._by_key:
             self._stop()
 
     def pause(self, key: int) -> None:
+        self.fast.pop(key, None)
         self._reader.pause(key)
 
     def resume(self, key: int) -> None:
@@ -251,7 +256,7 @@ class _ThreadReads:
     def _drain(self) -> None:
         delays = self._delays
         by_key = self._by_key
-        for key, t, data in self._reader.take(None if delays is None else delays.counts):
+        for key, t, data in self._reader.take(None if delays is None else delays.counts, self.fast):
             transport = by_key.get(key)
             if transport is None:  # removed since the thread read it: dropped, as a closed socket's
                 continue
@@ -318,7 +323,7 @@ class StampedTransport(asyncio.Transport):
         self._reading = True
         self._hub: _ThreadReads | None = None
         self._key = 0
-        self._held: list[tuple[bytes | int, int]] = []  # reads the thread queued after pause_reading
+        self._held: list[tuple[Any, int]] = []  # reads the thread queued after pause_reading
         try:
             self._extra["peername"] = sock.getpeername()
             self._extra["sockname"] = sock.getsockname()
@@ -358,21 +363,44 @@ class StampedTransport(asyncio.Transport):
         else:
             self._protocol.data_received(data)
 
-    def _got(self, data: bytes | int, t: int) -> None:
-        """One read from the reading thread: bytes (empty at the end of the stream) or a read's errno."""
+    def fast(self, target: Any, rec: Any, tokens: list[int]) -> bool:
+        """Let the reading thread's take put this socket's next reads, while each is whole one-event
+        chunks, straight into ``rec`` as ``perfkit.client._rx.take_events`` does (and set
+        ``target.last_ns``), without a call to the protocol; the first read it does not take whole ends
+        this and reaches the protocol as usual, after ``fast_done()`` where ``[DONE]`` came in it.
+        False where reads are not the thread's, or are held or paused."""
+        hub = self._hub
+        if hub is None or not self._key or not self._reading or self._lost or self._closing or self._held:
+            return False
+        hub.fast[self._key] = (target, rec, tokens)
+        return True
+
+    def unfast(self) -> None:
+        """End :meth:`fast`: every read goes to the protocol again."""
+        if self._hub is not None:
+            self._hub.fast.pop(self._key, None)
+
+    def _got(self, data: bytes | int | bool | BaseException, t: int) -> None:
+        """One read from the reading thread: bytes (empty at the end of the stream) or a read's errno;
+        from a :meth:`fast` take also ``True`` ([DONE] came) or the exception its update raised."""
         if self._lost:
             return
         if not self._reading:
-            self._held.append((data, t))
+            self._held.append((data, t))  # type: ignore[arg-type]
             return
-        if isinstance(data, int):
-            self._force_close(OSError(data, os.strerror(data)))
-        elif not data:
-            self._eof()
-        elif self._deliver is not None:
-            self._deliver(data, t)
+        if data.__class__ is bytes:
+            if not data:
+                self._eof()
+            elif self._deliver is not None:
+                self._deliver(data, t)
+            else:
+                self._protocol.data_received(data)  # type: ignore[arg-type]
+        elif data is True:
+            self._protocol.fast_done()  # type: ignore[attr-defined]
+        elif isinstance(data, BaseException):
+            raise data
         else:
-            self._protocol.data_received(data)
+            self._force_close(OSError(data, os.strerror(data)))  # type: ignore[arg-type]
 
     def _flush_held(self) -> None:
         while self._held and self._reading and not self._lost:
@@ -381,6 +409,7 @@ class StampedTransport(asyncio.Transport):
 
     def _stop_reads(self) -> None:
         if self._hub is not None:
+            self._hub.fast.pop(self._key, None)
             if self._key:
                 self._hub.remove(self._key)
                 self._key = 0
