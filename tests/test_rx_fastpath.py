@@ -19,7 +19,7 @@ from perfkit.client.fasthttp import FastClient, _Conn
 from perfkit.client.records import RequestRecord
 from perfkit.client.rxstamp import StampedTransport
 
-from test_rx_compiled import _feed, _streams, monkeypatch_session  # noqa: F401  (a fixture)
+from test_rx_compiled import _feed, _streams
 
 needs_thread = pytest.mark.skipif(not rxstamp.compiled_reads(), reason="the reading thread needs perfkit.client._rx")
 
@@ -71,6 +71,13 @@ async def _stream_over_socket(pieces: list[bytes], gap_s: float) -> tuple[Reques
     return rec, conn, calls
 
 
+@pytest.fixture(scope="module")
+def monkeypatch_session():
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
 def _without_times(rec: RequestRecord) -> dict:
     return {f.name: getattr(rec, f.name) for f in dataclasses.fields(rec) if not f.name.endswith("_ns")}
 
@@ -93,7 +100,7 @@ def test_whole_chunks_reach_the_record_without_the_protocol_each_with_its_own_st
 @needs_thread
 @settings(max_examples=120, deadline=None)
 @given(stream=_streams())
-def test_the_fast_path_records_what_the_python_parser_records(stream, monkeypatch_session):  # noqa: F811
+def test_the_fast_path_records_what_the_python_parser_records(stream, monkeypatch_session):
     wire, cuts = stream
     bounds = [0, *cuts, len(wire)]
     pieces = [wire[a:b] for a, b in zip(bounds, bounds[1:])]
