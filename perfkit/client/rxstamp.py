@@ -32,7 +32,10 @@ Where permitted the thread runs realtime, so the scheduler does not make it
 wait for the loop's time slice.  The waits it counts are then the thread's,
 which is what the stamps' exactness depends on.  ``PERFKIT_RX_THREAD=normal``
 keeps it off the realtime scheduler, ``PERFKIT_RX_THREAD=0`` keeps the reads on
-the loop.
+the loop.  A protocol in the plain state of a stream (:meth:`StampedTransport.fast`)
+can have the loop's take put each read of whole one-event chunks straight into its
+record, in C, without a call to it; the first read that is anything else ends that
+and reaches it as usual.
 """
 
 from __future__ import annotations
