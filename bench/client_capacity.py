@@ -222,6 +222,10 @@ def main() -> None:
 def _verdict(perfkit: dict[str, float], ratio: float, per_cpu: float) -> str:
     """Who set perfkit's pace, and so what its chunks/s says: its own limit, or a floor under it."""
     client, server = perfkit["client_cpu"], perfkit["server_cpu"]
+    if client >= 0.9 and server >= 0.9:
+        return (f"both CPUs were about full (perfkit {client:.0%}, the server {server:.0%}): {ratio:.2f}x the "
+                f"baseline's chunks/s is about its capacity ratio, if anything under it ({per_cpu:.2f}x per "
+                f"client CPU-second)")
     if client >= 0.9:
         return (f"perfkit was bound by its own CPU ({client:.0%}): {ratio:.2f}x the baseline's chunks/s is its "
                 f"capacity ratio ({per_cpu:.2f}x per client CPU-second)")
