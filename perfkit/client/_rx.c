@@ -257,6 +257,18 @@ count_tokens(PyObject *rec, PyObject *completion, PyObject *tokens)
     return PyList_SetItem(tokens, 0, completion);
 }
 
+/* One of the Python handlers: its answer (whether [DONE] came) as 1 or 0, -1 on error. */
+static int
+call_handler(PyObject *handler, PyObject *const *args, size_t nargs)
+{
+    PyObject *r = PyObject_Vectorcall(handler, args, nargs, NULL);
+    if (r == NULL)
+        return -1;
+    int done = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return done;
+}
+
 /* One event's payload into the record, as _handle_event would: 1 at [DONE], 0 otherwise, -1 on error. */
 static int
 one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *tokens)
@@ -270,12 +282,8 @@ one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *t
     if (obj == NULL) { /* not JSON (or a parser failure): the Python handler records it */
         PyErr_Clear();
         PyObject *args[4] = {rec, payload, t, tokens};
-        PyObject *r = PyObject_Vectorcall(slow_event, args, 4, NULL);
+        int done = call_handler(slow_event, args, 4);
         Py_DECREF(payload);
-        if (r == NULL)
-            return -1;
-        int done = PyObject_IsTrue(r);
-        Py_DECREF(r);
         return done;
     }
     common_t c;
@@ -286,13 +294,9 @@ one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *t
             return -1;
         }
         PyObject *args[5] = {rec, obj, payload, t, tokens};
-        PyObject *r = PyObject_Vectorcall(slow_obj, args, 5, NULL);
+        int done = call_handler(slow_obj, args, 5);
         Py_DECREF(obj);
         Py_DECREF(payload);
-        if (r == NULL)
-            return -1;
-        int done = PyObject_IsTrue(r);
-        Py_DECREF(r);
         return done;
     }
     Py_DECREF(payload);

@@ -128,11 +128,15 @@ class _Conn(asyncio.Protocol):
         """``data`` arrived at ``t`` (ns; from :class:`~perfkit.client.rxstamp.StampedTransport`, the kernel's time)."""
         self._data(data, t)
         if (self._fast is not None and self.rec is not None and self.in_body and self.framing == "chunked"
-                and self.cstate == 0 and not self.cbuf and self.ok and not self.draining and not self.closed
-                and not self.parser.pending and _take_events is not None):
+                and not self.closed and self._at_event_start() and _take_events is not None):
             # the next reads, whole one-event chunks as a rule, go from the reading thread's queue to the
             # record in C (StampedTransport.fast) until one is not, which comes back here
             self._fast(self, self.rec, self.tokens)
+
+    def _at_event_start(self) -> bool:
+        """Chunked body of a 200 answer, between HTTP chunks and between events: where the compiled path
+        can take the next bytes."""
+        return self.cstate == 0 and not self.cbuf and self.ok and not self.draining and not self.parser.pending
 
     def fast_done(self) -> None:
         """``[DONE]`` came in a read the transport took on the fast path (then the rest of it comes here)."""
@@ -168,7 +172,7 @@ class _Conn(asyncio.Protocol):
                     if self.rec is None:
                         return
                     data = data[k:]
-            if self.cstate == 0 and not self.cbuf and self.ok and not self.draining and not self.parser.pending:
+            if self._at_event_start():
                 if _take_events is not None:  # compiled: every whole one-event chunk at the head of the read
                     pos, done = _take_events(data, self.rec, t, self.tokens)
                     if done:

@@ -412,8 +412,7 @@ class StampedTransport(asyncio.Transport):
 
     def _stop_reads(self) -> None:
         if self._hub is not None:
-            self._hub.fast.pop(self._key, None)
-            if self._key:
+            if self._key:  # (remove() also ends a fast path)
                 self._hub.remove(self._key)
                 self._key = 0
         else:

@@ -46,8 +46,8 @@ from perfkit.clock import now_ns
 
 __all__ = ["ExactLog", "ExactServerProcess", "load_log", "serve"]
 
-_SPIN_NS = 1_500_000
-_CACHE_TOKENS = 4096  # answers up to this long have their chunks made once and kept  # sleep to this far short of a chunk's time, then yield until it is due
+_SPIN_NS = 1_500_000  # sleep to this far short of a chunk's time, then yield until it is due
+_CACHE_TOKENS = 4096  # answers up to this long have their chunks made once and kept
 
 
 @dataclass
