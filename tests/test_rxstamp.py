@@ -360,3 +360,32 @@ def test_a_protocol_that_fails_on_a_read_loses_its_connection_not_the_other_stre
     bad, good, errors = asyncio.run(go())
     assert [r[0] for r in good.reads] == [b"fine"]
     assert isinstance(bad.lost[0], RuntimeError) and "a bug" in errors[0]["exception"].args[0]
+
+
+@needs_stamps
+def test_stamping_is_kept_on_for_the_process_once_a_socket_asked_for_it():
+    # Linux turns packet stamping on through deferred work when the first socket in the system asks for
+    # it, and off when the last one closes: until that work ran, a new connection's first bytes came
+    # unstamped (the cause of this file's first test failing now and then).  The first socket asked to
+    # stamp leaves a stamped loopback pair open and waits until a byte through it is stamped.
+    code = """
+import socket
+from perfkit.client import rxstamp
+assert rxstamp._KEEPER is None
+lsock = socket.create_server(("127.0.0.1", 0))
+cli = socket.create_connection(lsock.getsockname())
+peer, _ = lsock.accept()
+assert rxstamp.enable_rx_stamps(cli)
+tx, rx = rxstamp._KEEPER
+assert rx.getsockopt(socket.SOL_SOCKET, rxstamp._SO_TIMESTAMPNS) == 1 and tx.fileno() >= 0
+cli.close(); peer.close()  # every connection gone: the pair still keeps stamping on
+assert rxstamp._keep_stamping() and rxstamp._KEEPER == (tx, rx)
+tx.send(b"x")
+_, anc, _, _ = rx.recvmsg(1, 64)
+assert anc and anc[0][:2] == (socket.SOL_SOCKET, rxstamp._SO_TIMESTAMPNS), anc
+print("ok")
+"""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
