@@ -78,3 +78,17 @@ def test_an_answer_longer_than_the_server_keeps_made_is_streamed_whole_and_right
     assert [c["choices"][0]["text"] for c in chunks[-2:]] == [f" t{n - 1}", f" t{n}"]
     assert chunks[-1]["usage"]["completion_tokens"] == n and chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert chunks[-2]["choices"][0]["finish_reason"] is None
+
+
+def test_the_log_has_a_write_time_and_a_due_time_for_every_chunk_sent_back_to_back(server, tmp_path):
+    server.dump(tmp_path / "before.npz")  # what the other tests sent
+    for n in (3, 7):
+        events = _stream(server.url, "/v1/completions", {"model": "exact", "prompt": "abcd", "max_tokens": n,
+                                                          "stream": True})
+        assert len(events) == n + 1
+    log = server.dump(tmp_path / "log.npz")
+    assert list(log.offsets) == [0, 3, 10] and len(log.write_ns) == len(log.due_ns) == 10
+    for i in range(2):
+        writes, dues = log.chunks(i), log.due_ns[log.offsets[i]:log.offsets[i + 1]]
+        assert (dues == log.recv_ns[i]).all()  # no TTFT, no gap: every chunk is due when the request came
+        assert writes[0] >= dues[0] and (writes[1:] >= writes[:-1]).all()
