@@ -204,12 +204,25 @@ class _Server:
         between chunks (its entry is due again at once, before any later stream's), without a push and
         a pop a chunk: at full speed the server, not the client, sets the pace of
         ``bench/client_capacity.py``, so its own cost a chunk is kept to the write."""
-        write, writes, payloads, clock = tr.write, s.writes, s.payloads, now_ns
+        writes, payloads, clock = s.writes, s.payloads, now_ns
+        sock = tr.get_extra_info("socket")
+        # straight to the socket while the transport holds nothing back; from the first write the kernel
+        # does not take whole, through the transport, which keeps the order, buffers and closes
+        send = sock.send if sock is not None and tr.get_write_buffer_size() == 0 else None
         k = s.sent
         while k < s.n and not tr.is_closing():
             payload = payloads[k] if payloads is not None else self._payload(s.chat, s.prompt_tokens, k + 1, s.n)
             writes.append(clock())
-            write(payload)
+            if send is not None:
+                try:
+                    sent = send(payload)
+                except OSError:  # full (the transport waits for room) or failed (it closes)
+                    sent = 0
+                if sent < len(payload):
+                    send = None
+                    tr.write(payload[sent:])
+            else:
+                tr.write(payload)
             k += 1
         s.dues.extend(array("q", [due]) * (k - s.sent))
         s.sent = k
