@@ -92,3 +92,61 @@ def test_the_log_has_a_write_time_and_a_due_time_for_every_chunk_sent_back_to_ba
         writes, dues = log.chunks(i), log.due_ns[log.offsets[i]:log.offsets[i + 1]]
         assert (dues == log.recv_ns[i]).all()  # no TTFT, no gap: every chunk is due when the request came
         assert writes[0] >= dues[0] and (writes[1:] >= writes[:-1]).all()
+
+
+@pytest.mark.skipif(exact._SEND_EACH is None, reason="perfkit.client._rx is not built")
+def test_the_compiled_burst_stops_at_the_first_send_the_kernel_does_not_take_whole():
+    from array import array
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    payloads = [bytes([65 + k % 26]) * (100 + k) for k in range(2000)]  # far more than the buffers hold
+    stamps = array("q", bytes(8 * 2000))
+    k, sent = exact._SEND_EACH(a.fileno(), payloads, 0, 2000, stamps)
+    assert 0 < k < 2000 and 0 <= sent < len(payloads[k])
+    written = list(stamps[:k + 1])
+    assert all(x > 0 for x in written) and written == sorted(written) and stamps[k + 1] == 0
+    want = b"".join(payloads[:k]) + payloads[k][:sent]
+    got = bytearray()
+    b.settimeout(5)
+    while len(got) < len(want):
+        got += b.recv(65536)
+    assert bytes(got) == want
+    with pytest.raises(ValueError, match="fewer slots"):
+        exact._SEND_EACH(a.fileno(), payloads, 0, 10, array("q", bytes(8 * 9)))
+    with pytest.raises(TypeError, match="bytes"):
+        exact._SEND_EACH(a.fileno(), [b"x", "y"], 0, 2, stamps)
+    a.close()
+    b.close()
+
+
+def test_bursts_the_client_is_slow_to_read_arrive_whole_and_in_order(server, tmp_path):
+    # six answers asked for at once (pipelined) and read only after a while: once the kernel's buffers
+    # are full, a burst's sends stop part-way and the transport writes the rest as room comes
+    u = urlsplit(server.url)
+    n, answers = exact._CACHE_TOKENS, 6
+    raw = json.dumps({"model": "exact", "prompt": "abcd", "max_tokens": n, "stream": True}).encode()
+    server.dump(tmp_path / "before.npz")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((u.hostname, u.port))
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(raw), raw)
+              * answers)
+    import time
+
+    time.sleep(0.5)
+    s.settimeout(30)
+    body = bytearray()
+    while body.count(b"\r\n0\r\n\r\n") < answers:
+        got = s.recv(1 << 20)
+        assert got, "the server closed before the end"
+        body += got
+    s.close()
+    texts = [json.loads(line[6:])["choices"][0]["text"] for line in body.split(b"\n")
+             if line.startswith(b"data: {")]
+    assert texts == [f" t{k}" for k in range(1, n + 1)] * answers
+    log = server.dump(tmp_path / "log.npz")
+    assert list(log.offsets) == [n * i for i in range(answers + 1)]
+    assert (log.write_ns[1:] >= log.write_ns[:-1]).all()

@@ -400,10 +400,70 @@ take_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+PyDoc_STRVAR(send_each_doc,
+"send_each(fd, payloads, start, stop, stamps, /)\n--\n\n"
+"Send ``payloads[start:stop]`` (a list of bytes) to the non-blocking socket ``fd``, one send each,\n"
+"back to back, noting in ``stamps`` (a writable int64 buffer of at least ``stop - start`` slots)\n"
+"the CLOCK_MONOTONIC time just before each send.  Stops at the first payload the kernel does not\n"
+"take whole (full, or failed: the caller's transport then writes the rest, and buffers or closes).\n"
+"Returns ``(k, sent)``: the first payload not sent whole (``stop`` when all were) and how many of\n"
+"its bytes went.  Slots ``0 .. k - start`` are written (one more than sent when ``k < stop``).\n\n"
+"The ground-truth server's burst of chunks (perfkit.sim.exact), with no Python between sends.");
+
+static PyObject *
+send_each(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyList_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "send_each(fd, payloads: list, start, stop, stamps)");
+        return NULL;
+    }
+    long fd = PyLong_AsLong(args[0]);
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]), stop = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (fd < 0 || fd > INT32_MAX || start < 0 || stop < start || stop > PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_ValueError, "send_each: bad descriptor or range");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[4], &view, PyBUF_WRITABLE) < 0)
+        return NULL;
+    if (view.len / (Py_ssize_t)sizeof(int64_t) < stop - start) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "send_each: stamps has fewer slots than payloads to send");
+        return NULL;
+    }
+    for (Py_ssize_t k = start; k < stop; k++) {
+        if (!PyBytes_CheckExact(PyList_GET_ITEM(args[1], k))) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError, "send_each: payloads must be bytes");
+            return NULL;
+        }
+    }
+    int64_t *stamps = (int64_t *)view.buf;
+    Py_ssize_t k = start, sent = 0;
+    for (; k < stop; k++) {
+        PyObject *p = PyList_GET_ITEM(args[1], k);
+        Py_ssize_t len = PyBytes_GET_SIZE(p);
+        stamps[k - start] = rx_ns_of(CLOCK_MONOTONIC);
+        ssize_t n;
+        do
+            n = send((int)fd, PyBytes_AS_STRING(p), (size_t)len, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < len) {
+            sent = n > 0 ? n : 0;
+            break;
+        }
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nn)", k, sent);
+}
+
 static PyMethodDef rx_methods[] = {
     {"recv_stamped", (PyCFunction)(void (*)(void))recv_stamped, METH_FASTCALL, recv_stamped_doc},
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL, configure_doc},
     {"take_events", (PyCFunction)(void (*)(void))take_events, METH_FASTCALL, take_events_doc},
+    {"send_each", (PyCFunction)(void (*)(void))send_each, METH_FASTCALL, send_each_doc},
     {NULL, NULL, 0, NULL},
 };
 
