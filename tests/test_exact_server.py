@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from array import array
 from urllib.parse import urlsplit
 
 import pytest
@@ -96,8 +98,6 @@ def test_the_log_has_a_write_time_and_a_due_time_for_every_chunk_sent_back_to_ba
 
 @pytest.mark.skipif(exact._SEND_EACH is None, reason="perfkit.client._rx is not built")
 def test_the_compiled_burst_stops_at_the_first_send_the_kernel_does_not_take_whole():
-    from array import array
-
     a, b = socket.socketpair()
     a.setblocking(False)
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -134,8 +134,6 @@ def test_bursts_the_client_is_slow_to_read_arrive_whole_and_in_order(server, tmp
     s.connect((u.hostname, u.port))
     s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(raw), raw)
               * answers)
-    import time
-
     time.sleep(0.5)
     s.settimeout(30)
     body = bytearray()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -385,7 +387,5 @@ _, anc, _, _ = rx.recvmsg(1, 64)
 assert anc and anc[0][:2] == (socket.SOL_SOCKET, rxstamp._SO_TIMESTAMPNS), anc
 print("ok")
 """
-    import subprocess
-    import sys
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -47,7 +47,7 @@ from perfkit.clock import now_ns
 __all__ = ["ExactLog", "ExactServerProcess", "load_log", "serve"]
 
 # the compiled burst of sends (perfkit.client._rx.send_each), where it was built
-_SEND_EACH = getattr(_RX, "send_each", None) if _RX is not None else None
+_SEND_EACH = getattr(_RX, "send_each", None)
 _SPIN_NS = 1_500_000  # sleep to this far short of a chunk's time, then yield until it is due
 _CACHE_TOKENS = 4096  # answers up to this long have their chunks made once and kept
 
@@ -206,35 +206,21 @@ class _Server:
         between chunks (its entry is due again at once, before any later stream's), without a push and
         a pop a chunk: at full speed the server, not the client, sets the pace of
         ``bench/client_capacity.py``, so its own cost a chunk is kept to the write."""
-        writes, payloads, clock = s.writes, s.payloads, now_ns
+        writes, payloads, k = s.writes, s.payloads, s.sent
         sock = tr.get_extra_info("socket")
-        # straight to the socket while the transport holds nothing back; from the first write the kernel
-        # does not take whole, through the transport, which keeps the order, buffers and closes
-        send = sock.send if sock is not None and tr.get_write_buffer_size() == 0 else None
-        k = s.sent
-        if send is not None and payloads is not None and _SEND_EACH is not None and k < s.n:
-            # compiled: every send of the burst, and its time, with no Python between them
+        if _SEND_EACH is not None and payloads is not None and sock is not None and tr.get_write_buffer_size() == 0:
+            # compiled: every send of the burst, and its time, with no Python between them; from the first
+            # send the kernel does not take whole, the transport writes (in order, buffering or closing)
             stamps = array("q", bytes(8 * (s.n - k)))
             j, sent = _SEND_EACH(sock.fileno(), payloads, k, s.n, stamps)
             writes.extend(stamps[:j - k + (j < s.n)])
             if j < s.n:
-                send = None
                 tr.write(payloads[j][sent:])
                 j += 1
             k = j
         while k < s.n and not tr.is_closing():
-            payload = payloads[k] if payloads is not None else self._payload(s.chat, s.prompt_tokens, k + 1, s.n)
-            writes.append(clock())
-            if send is not None:
-                try:
-                    sent = send(payload)
-                except OSError:  # full (the transport waits for room) or failed (it closes)
-                    sent = 0
-                if sent < len(payload):
-                    send = None
-                    tr.write(payload[sent:])
-            else:
-                tr.write(payload)
+            writes.append(now_ns())
+            tr.write(payloads[k] if payloads is not None else self._payload(s.chat, s.prompt_tokens, k + 1, s.n))
             k += 1
         s.dues.extend(array("q", [due]) * (k - s.sent))
         s.sent = k
