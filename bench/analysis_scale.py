@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 import perfkit
-from perfkit.sim.synthetic import write_synthetic_run
+from perfkit.store.synthetic import write_synthetic_run
 from perfkit.store.rollup import build_rollup, fresh_rollup
 
 _RATE = 2000.0   # requests per second of the synthetic run

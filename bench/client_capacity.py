@@ -103,8 +103,8 @@ async def _baseline(url: str, concurrency: int, duration_s: float) -> dict[str, 
 def _perfkit(url: str, concurrency: int, duration_s: float) -> dict[str, float]:
     import perfkit
     from perfkit.client import Endpoint, PhaseSpec
-    from perfkit.collect.telemetry import TelemetrySpec
-    from perfkit.recorder import record_run
+    from perfkit.record import TelemetrySpec
+    from perfkit.record import record_run
 
     with tempfile.TemporaryDirectory() as tmp:
         phase = PhaseSpec("cap", duration_s=duration_s, concurrency=concurrency, prompt_tokens=16,

@@ -22,7 +22,7 @@ on.  For C = 1, 32, 128, 512, 1024 it prints
   client-bound run, the evidence in words.
 
 The server's request times are the kernel's receive stamps, and so are
-perfkit's chunk times (:mod:`perfkit.client.rxstamp`; ``PERFKIT_RX_STAMPS=0``
+perfkit's chunk times (:mod:`perfkit.net`; ``PERFKIT_RX_STAMPS=0``
 times perfkit's reads when its event loop takes them instead, for comparison;
 the server keeps its stamps).
 
@@ -48,9 +48,9 @@ import numpy as np
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.collect.telemetry import TelemetrySpec
+from perfkit.record import TelemetrySpec
 from perfkit.query.metrics import client_evidence
-from perfkit.recorder import record_run
+from perfkit.record import record_run
 from perfkit.sim.exact import ExactLog, ExactServerProcess
 
 TTFT_MS, ITL_MS, TOKENS = 50.0, 10.0, 128
@@ -155,11 +155,11 @@ def main() -> None:
             r = rows[-1]
             print(f"  c={c}: {r['requests']} requests, delivery delay p99 {r['delay_p99']:.2f} ms", file=sys.stderr)
             time.sleep(0.5)
-    from perfkit.client.rxstamp import rx_stamps_supported
+    from perfkit.net import ReadPath
 
     print(f"server pinned to CPU {server_cpu}, client to {cpus[:-1] if server_cpu is not None else 'any'}; "
           f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} chunks; client reads timed by "
-          f"{'kernel receive stamps' if rx_stamps_supported() else 'the event loop'}; times in ms")
+          f"{'kernel receive stamps' if ReadPath.from_env().resolved().stamps else 'the event loop'}; times in ms")
     print(f"{'C':>5} {'reqs':>6} | {'TTFT p50 rep/true/err':>23} | {'TTFT p99 rep/true/err':>23} | "
           f"{'ITL p50 err':>11} | {'ITL p99 rep/true/err':>21} | {'delay p50/p99/max':>19} | "
           f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8} | {'server late/read p99':>20} | "

@@ -55,8 +55,8 @@ def _client(url: str, data: str, requests: int, concurrency: int, tokens: int, c
     import asyncio
 
     from perfkit.client import Endpoint, PhaseSpec
-    from perfkit.collect.telemetry import TelemetrySpec
-    from perfkit.recorder import record_run
+    from perfkit.record import TelemetrySpec
+    from perfkit.record import record_run
 
     phase = PhaseSpec("soak", requests=requests, concurrency=concurrency, prompt_tokens=16, output_tokens=tokens)
     coro = record_run(Endpoint(url, model="exact"), [phase], data,

@@ -22,7 +22,7 @@ import numpy as np
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.recorder import record_run
+from perfkit.record import record_run
 from perfkit.sim import SimProcess
 from perfkit.workload.scenario import parse_scenario
 

@@ -21,8 +21,8 @@ import numpy as np
 
 import perfkit
 from perfkit.analysis.slo import max_sustainable_load
-from perfkit.client.openai import Endpoint
-from perfkit.recorder import record_run
+from perfkit.client import Endpoint
+from perfkit.record import record_run
 from perfkit.sim import SimConfig, SimProcess
 from perfkit.sim.truth import dense_sweep
 from perfkit.workload.scenario import parse_scenario

@@ -27,7 +27,7 @@ import numpy as np
 
 from perfkit.clock import now_ns
 from perfkit.collect import HostSource, NvmlSource, NvmlUnavailable, PrometheusSource, SimGpuSource, load_nvml
-from perfkit.collect.http import get, server_root
+from perfkit.net.get import get, server_root
 from perfkit.collect.prometheus import MetricsState, parse_metrics
 from perfkit.sim import SimProcess
 

@@ -1,31 +1,27 @@
 """perfkit: drive production-like traffic at LLM endpoints, record every token, analyse it honestly.
 
 The data flows one way: ``workload`` → ``client`` / ``collect`` → ``store`` →
-``query`` → ``analysis`` → ``report``; ``sim`` is the simulated endpoint.
+``query`` → ``analysis`` → ``report``; ``sim`` is the simulated endpoint, and
+``record`` composes a run (docs/architecture.md).
 
 >>> import perfkit
 >>> cat = perfkit.open("data")          # doctest: +SKIP
 >>> cat.summary().pl()                  # doctest: +SKIP
+
+Importing :mod:`perfkit` is cheap: the names below are loaded on first use (PEP 562), so
+``perfkit --version`` imports neither DuckDB nor pyarrow.
 """
 
 from __future__ import annotations
 
-from importlib import metadata
+import typing
+from importlib import import_module
+from typing import Any
 
-from perfkit.errors import (
-    ConfigError,
-    DataError,
-    EndpointError,
-    PerfkitError,
-    RunNotFoundError,
-)
-from perfkit.query.catalog import Catalog
-from perfkit.query.catalog import open_catalog as open  # noqa: A001 - the public name is perfkit.open
-
-try:
-    __version__ = metadata.version("perfkit")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+if typing.TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
+    from perfkit.errors import ConfigError, DataError, EndpointError, PerfkitError, RunFailedError, RunNotFoundError
+    from perfkit.query.catalog import Catalog
+    from perfkit.query.catalog import open_catalog as open  # noqa: A004 - the public name is perfkit.open
 
 __all__ = [
     "Catalog",
@@ -33,7 +29,41 @@ __all__ = [
     "DataError",
     "EndpointError",
     "PerfkitError",
+    "RunFailedError",
     "RunNotFoundError",
     "__version__",
     "open",
 ]
+
+_LAZY: dict[str, tuple[str, str]] = {
+    "Catalog": ("perfkit.query.catalog", "Catalog"),
+    "open": ("perfkit.query.catalog", "open_catalog"),
+    "ConfigError": ("perfkit.errors", "ConfigError"),
+    "DataError": ("perfkit.errors", "DataError"),
+    "EndpointError": ("perfkit.errors", "EndpointError"),
+    "PerfkitError": ("perfkit.errors", "PerfkitError"),
+    "RunFailedError": ("perfkit.errors", "RunFailedError"),
+    "RunNotFoundError": ("perfkit.errors", "RunNotFoundError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            version = metadata.version("perfkit")
+        except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+            version = "0.0.0+unknown"
+        globals()["__version__"] = version
+        return version
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'perfkit' has no attribute {name!r}")
+    value = getattr(import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

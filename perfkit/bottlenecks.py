@@ -29,10 +29,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from perfkit._aio import run_sync
-from perfkit.client.openai import Endpoint
+from perfkit.aio import run_sync
+from perfkit.client.endpoint import Endpoint
 from perfkit.client.runner import PhaseSpec
-from perfkit.collect.telemetry import TelemetrySpec
+from perfkit.record.telemetry import TelemetrySpec
 from perfkit.sim.config import SimConfig, SimEvent
 from perfkit.sim.process import SimProcess
 
@@ -90,7 +90,7 @@ class _Starver:
 
 def run_preset(name: str, data_dir: str | Path, *, seed: int = 0, duration_s: float = 10.0) -> str:
     """Record one preset's run (its own simulator) in ``data_dir``; returns the run id, tagged ``bottleneck=NAME``."""
-    from perfkit.recorder import record_run
+    from perfkit.record.run import record_run
 
     if name not in BOTTLENECK_PRESETS:
         raise ValueError(f"no bottleneck preset {name!r}; the presets are {', '.join(BOTTLENECK_PRESETS)}")

@@ -13,10 +13,10 @@ import asyncio
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from perfkit._aio import run_sync
-from perfkit.client.openai import Endpoint
+from perfkit.aio import run_sync
+from perfkit.client.endpoint import Endpoint
 from perfkit.client.runner import PhaseSpec
-from perfkit.collect.telemetry import TelemetrySpec
+from perfkit.record.telemetry import TelemetrySpec
 from perfkit.sim.config import SimConfig, SimEvent
 from perfkit.sim.process import SimProcess
 from perfkit.workload.content import Slo, UserClass
@@ -74,7 +74,7 @@ async def run_demo(data_dir: Path, plan: DemoPlan, sim: SimProcess, seed: int = 
     Telemetry defaults to the simulator's SIMULATED GPU counters, its ``/metrics`` and
     the host, with the simulator's process tree sampled as the server.
     """
-    from perfkit.recorder import record_run
+    from perfkit.record.run import record_run
 
     phases, events = demo_phases(plan)
     epoch = await asyncio.get_running_loop().run_in_executor(None, sim.schedule_events, events)  # blocking HTTP
@@ -105,7 +105,7 @@ def run_variants(data_dir: Path, plan: DemoPlan, seed: int = 0, variants: tuple[
     Each variant's simulator states its quality in its config, which the manifest keeps, so
     :func:`perfkit.analysis.tradeoffs` can draw the cost-quality curve from these runs alone.
     """
-    from perfkit.recorder import record_run
+    from perfkit.record.run import record_run
     from perfkit.sim.variants import variant_config
 
     ids = []

@@ -18,7 +18,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from perfkit._aio import run_sync
+from perfkit.aio import run_sync
 from perfkit.query.catalog import Catalog
 from perfkit.report.theme import theme_config
 

@@ -87,10 +87,11 @@ def test_the_summary_flags_the_starved_client_and_not_the_healthy_one(presets):
     assert "schedule lag p99" in client_evidence(starved.to_dict()), starved.to_dict()
     assert not healthy["client_bound"] and healthy["loop_lag_ms"] < 10, healthy.to_dict()
     assert 0 < healthy["loop_cpu_pct"] < 90 and healthy["client_cpu_pct"] >= healthy["loop_cpu_pct"] * 0.8
-    from perfkit.client.rxstamp import read_thread_mode, rx_stamps_supported
+    from perfkit.net import ReadPath
 
-    if rx_stamps_supported() and read_thread_mode() == "off":  # the loop blocked 40 ms at a time: bytes sat
+    path = ReadPath.from_env().resolved()
+    if path.stamps and path.thread == "off":  # the loop blocked 40 ms at a time: bytes sat
         assert starved["read_delay_max_ms"] > 20, starved.to_dict()  # in their sockets that long
         assert healthy["read_delay_ms"] < 10 and healthy["read_delay_max_ms"] < starved["read_delay_max_ms"]
-    elif rx_stamps_supported():  # the reading thread took them while the loop was blocked
+    elif path.stamps:  # the reading thread took them while the loop was blocked
         assert starved["read_delay_ms"] < 10 and healthy["read_delay_ms"] < 10, starved.to_dict()

@@ -10,7 +10,8 @@ import urllib.request
 import pytest
 
 from perfkit.chaos import ChaosProxy, FaultOptions, parse_fault
-from perfkit.client import Endpoint, LoadRunner, PhaseSpec, RequestRecord
+from perfkit.client import AiohttpTransport, Endpoint, FastTransport, LoadRunner, PhaseSpec, RequestRecord
+from perfkit.rows import MemorySink
 from perfkit.errors import ConfigError
 from perfkit.sim import SimProcess
 
@@ -23,18 +24,16 @@ EXPECTED = {
 OPTIONS = FaultOptions(stall_s=5.0, giant_mb=3.0, drip_ms=1.0)
 
 
-class ListSink:
-    def __init__(self) -> None:
-        self.records: list[RequestRecord] = []
-
-    def put(self, rec: RequestRecord) -> None:
-        self.records.append(rec)
-
-
 async def _run(url: str, phases: list[PhaseSpec], http: str = "fast", **kw) -> list[RequestRecord]:
-    sink = ListSink()
-    await LoadRunner(Endpoint(url, model="perfkit-sim-7b"), phases, sink, http=http, **kw).run()
-    return sorted(sink.records, key=lambda r: r.request_id)
+    sink = MemorySink()
+    read_timeout_s = kw.pop("read_timeout_s", 60.0)
+    transport = (AiohttpTransport(64, read_timeout_s=read_timeout_s) if http == "aiohttp"
+                 else FastTransport(read_timeout_s=read_timeout_s))
+    try:
+        await LoadRunner(Endpoint(url, model="perfkit-sim-7b"), phases, sink, transport=transport, **kw).run()
+    finally:
+        await transport.close()
+    return sorted(sink.rows.get("requests", []), key=lambda r: r.request_id)
 
 
 @pytest.mark.parametrize("http", ["fast", "aiohttp"])

@@ -83,7 +83,7 @@ def test_sigterm_closes_the_run_cleanly(sim, data_dir):
 
 def test_unreachable_endpoint_is_one_clear_line(tmp_path):
     out = run_cli("run", "--endpoint", "http://127.0.0.1:9", "--requests", "1", "--data-dir", str(tmp_path))
-    assert out.returncode == 2
+    assert out.returncode == 3  # the run could not be done
     assert "cannot reach http://127.0.0.1:9/v1/models" in out.stderr and "Traceback" not in out.stderr
 
 

@@ -10,25 +10,18 @@ import pytest
 from badserver import BadServer
 
 from perfkit.client import (
+    AiohttpTransport,
     Endpoint,
     LoadRunner,
     PhaseSpec,
+    Request,
     RequestRecord,
-    make_session,
-    send,
 )
-from perfkit.client.openai import discover_model, normalize_base_url
+from perfkit.client.endpoint import discover_model, normalize_base_url
 from perfkit.errors import ConfigError, EndpointError
-from perfkit.recorder import record_run
+from perfkit.record import record_run
+from perfkit.rows import MemorySink
 from perfkit.sim import SimEvent
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.records: list[RequestRecord] = []
-
-    def put(self, rec: RequestRecord) -> None:
-        self.records.append(rec)
 
 
 def free_port() -> int:
@@ -38,10 +31,10 @@ def free_port() -> int:
 
 
 async def run_phases(url: str, phases: list[PhaseSpec], **kw) -> list[RequestRecord]:
-    sink = ListSink()
+    sink = MemorySink()
     ep = Endpoint(url, model=kw.pop("model", "perfkit-sim-7b"), api=kw.pop("api", "completions"))
     await LoadRunner(ep, phases, sink, **kw).run()
-    return sink.records
+    return sink.rows.get("requests", [])
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -104,9 +97,11 @@ async def test_chat_api_skips_the_role_only_chunk_for_ttft(sim, loop_guard):
 
 async def test_tokens_counted_from_chunks_when_the_server_gives_no_usage(sim):
     ep = Endpoint(sim.url, model="perfkit-sim-7b", continuous_usage=False)
-    async with make_session(4) as session:
-        rec = RequestRecord(0, "p", 0, False, None, 0, 3, 5)
-        await send(session, ep, rec, ep.payload("a b c", 5).replace(b'"include_usage": true', b'"include_usage": false'))
+    transport = AiohttpTransport(4)
+    rec = RequestRecord(0, "p", 0, False, None, 0, 3, 5)
+    body = ep.payload("a b c", 5).replace(b'"include_usage": true', b'"include_usage": false')
+    await transport.send(Request(ep.url, ep.headers(), body), rec)
+    await transport.close()
     assert rec.ok and rec.output_tokens == 5 and rec.output_tokens_source == "chunks"
     assert rec.chunk_tokens == [None] * 5
 
@@ -152,9 +147,8 @@ async def test_unreachable_endpoint_is_recorded_per_request_not_raised():
 
 
 async def test_model_discovery_fails_clearly_when_unreachable():
-    async with make_session(2) as session:
-        with pytest.raises(EndpointError, match="cannot reach .* Is the server running"):
-            await discover_model(session, Endpoint(f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(EndpointError, match="cannot reach .* Is the server running"):
+        await discover_model(Endpoint(f"http://127.0.0.1:{free_port()}"))
 
 
 async def test_stall_longer_than_the_read_timeout_is_a_read_timeout(fresh_sim):

@@ -11,8 +11,8 @@ from conftest import perfkit_cmd
 import perfkit
 from perfkit.analysis import compare_runs
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.collect import TelemetrySpec
-from perfkit.recorder import record_run
+from perfkit.record import TelemetrySpec
+from perfkit.record import record_run
 from perfkit.sim import SimConfig, SimEvent, SimProcess
 
 pytestmark = pytest.mark.slow

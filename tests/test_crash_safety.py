@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import perfkit
-from perfkit.client.records import RequestRecord
+from perfkit.rows import RequestRecord
 from perfkit.errors import DataWarning
 from perfkit.store.check import check_data
 from perfkit.store.manifest import write_manifest

@@ -7,8 +7,8 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfkit.client.fasthttp import FastClient, _Conn
-from perfkit.client.records import RequestRecord
+from perfkit.client.fasthttp import FastTransport, _Conn
+from perfkit.rows import RequestRecord
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -42,7 +42,7 @@ class _Transport(asyncio.Transport):
 
 def _replay(reads: list[bytes]) -> RequestRecord:
     async def go() -> RequestRecord:
-        client = FastClient()
+        client = FastTransport()
         conn = _Conn(client, ("http", "h", 1))
         conn.connection_made(_Transport())
         rec = RequestRecord(0, "p", 0, False, None, 0, 1, 8)
@@ -78,7 +78,7 @@ def test_a_stream_cut_inside_a_chunk_is_truncated_data_not_a_crash():
     raw = _HEAD + b"".join(_BODY[:3]) + _BODY[3][:10]
 
     async def go() -> RequestRecord:
-        conn = _Conn(FastClient(), ("http", "h", 1))
+        conn = _Conn(FastTransport(), ("http", "h", 1))
         conn.connection_made(_Transport())
         rec = RequestRecord(0, "p", 0, False, None, 0, 1, 8)
         fut = asyncio.get_running_loop().create_future()

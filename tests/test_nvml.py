@@ -10,8 +10,10 @@ from fakenvml import FakeGpu, FakeNvml
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.collect import NvmlSource, NvmlUnavailable, Sampler, TableBuffer, TelemetrySpec, load_nvml
-from perfkit.recorder import record_run
+from perfkit.collect import NvmlSource, NvmlUnavailable, Sampler, load_nvml
+from perfkit.record import TelemetrySpec
+from perfkit.store import ParquetSink
+from perfkit.record import record_run
 from perfkit.store.schema import GPU_SAMPLES
 
 
@@ -77,15 +79,16 @@ def test_a_gpu_lost_mid_run_is_recorded_and_the_others_go_on():
 
 
 def test_sampler_runs_in_its_thread_and_measures_its_cost(tmp_path):
-    buf = TableBuffer(tmp_path, "gpu_samples", "r1", GPU_SAMPLES, prefix="part-gpu-fast")
-    s = Sampler("gpu-fast", NvmlSource(FakeNvml([FakeGpu()]), "fast"), 0.01, buf, flush_interval_s=0.05).start()
+    sink = ParquetSink(tmp_path, "r1", flush_interval_s=0.05, prefix="part-gpu")
+    s = Sampler("gpu-fast", NvmlSource(FakeNvml([FakeGpu()]), "fast"), 0.01, sink, "gpu_samples").start()
     import time
 
-    time.sleep(0.8)  # pyarrow's first write in a fresh process takes ~0.2 s of it
+    time.sleep(0.8)
     stats = s.stop()
+    sink.close()
     assert stats["readings"] >= 10 and stats["failures"] == 0
     assert 0 < stats["cost_us_p50"] < 50_000 and stats["cpu_us_p50"] is not None
-    parts = sorted((tmp_path / "gpu_samples" / "run_id=r1").glob("part-gpu-fast-*.parquet"))
+    parts = sorted((tmp_path / "gpu_samples" / "run_id=r1").glob("part-gpu-*.parquet"))
     assert len(parts) >= 2  # flushed while running, not only at the end
     assert not list((tmp_path / "gpu_samples").rglob(".*.tmp"))
 

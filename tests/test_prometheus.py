@@ -9,8 +9,9 @@ import pytest
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.collect import COMMON_NAMES, MetricsState, PrometheusSource, TelemetrySpec, detect_engine, parse_metrics
-from perfkit.recorder import record_run
+from perfkit.collect import COMMON_NAMES, MetricsState, PrometheusSource, detect_engine, parse_metrics
+from perfkit.record import TelemetrySpec
+from perfkit.record import record_run
 
 # Written from each engine's documented metric names, in the shape each one exposes them.
 VLLM = """\

@@ -15,8 +15,8 @@ import pytest
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.collect import TelemetrySpec
-from perfkit.recorder import record_run
+from perfkit.record import TelemetrySpec
+from perfkit.record import record_run
 from perfkit.report import (
     build_report,
     cdf_chart,

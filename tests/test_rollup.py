@@ -14,10 +14,10 @@ from perfkit.analysis import percentile_table
 from perfkit.analysis.histograms import HIST_NOTE, hist_percentile_cis, histogram_ess
 from perfkit.analysis.percentiles import effective_sample_size
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.errors import DataError
+from perfkit.errors import ConfigError
 from perfkit.query.rollup import HIST_MIN_SAMPLES, LatencyHistogram, hist_quantiles, read_rollup
-from perfkit.recorder import record_run
-from perfkit.sim.synthetic import write_synthetic_run
+from perfkit.record import record_run
+from perfkit.store.synthetic import write_synthetic_run
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, build_rollup, fresh_rollup, rollup_info, rollup_path
 from perfkit.store.writer import write_part
 
@@ -106,7 +106,7 @@ def test_auto_reads_the_rollup_only_for_millions_of_samples_and_only_while_it_is
     assert out.returncode == 0, out.stderr
     assert "ttft_ms 300,010" in out.stdout  # the 10 requests written late count now
     assert fresh_rollup(data, RUN) is not None
-    with perfkit.open(data) as cat, pytest.raises(DataError, match="histograms='sometimes'"):
+    with perfkit.open(data) as cat, pytest.raises(ConfigError, match="histograms='sometimes'"):
         cat.summary(RUN, histograms="sometimes")
 
 

@@ -1,4 +1,4 @@
-"""The compiled read path (``perfkit.client._rx``) gives the records the Python path gives, byte for byte.
+"""The compiled read path (``perfkit.net._rx``, configured by ``perfkit.client.events``) gives the records the Python path gives, byte for byte.
 
 Streams of every shape a server sends (the common chunk, role-only and empty chunks, finish and usage
 chunks, reasoning, errors, malformed JSON, comments, CRLF line ends, events split across HTTP chunks or
@@ -19,16 +19,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfkit.client import fasthttp, rxstamp
-from perfkit.client.fasthttp import FastClient, _Conn, one_event_py
-from perfkit.client.records import RequestRecord
+from perfkit import net
+from perfkit.client import events, fasthttp
+from perfkit.client.fasthttp import FastTransport, _Conn, one_event_py
+from perfkit.net import ReadPath
+from perfkit.rows import RequestRecord
 
-_rx = rxstamp._RX
+_rx = net.compiled_module()
 if _rx is None and os.environ.get("PERFKIT_REQUIRE_COMPILED") == "1":  # CI builds it: a silent skip would hide a broken build
-    raise RuntimeError("perfkit.client._rx is not importable but PERFKIT_REQUIRE_COMPILED=1: the C build failed "
-                       "(pip install -v -e . shows why) or PERFKIT_NO_EXTENSIONS is set")
-needs_rx = pytest.mark.skipif(_rx is None, reason="perfkit.client._rx is not built (no C compiler, not Linux) "
-                                                  "or PERFKIT_NO_EXTENSIONS is set")
+    raise RuntimeError("perfkit.net._rx is not importable but PERFKIT_REQUIRE_COMPILED=1: the C build failed "
+                       "(pip install -v -e . shows why) or PERFKIT_NO_EXTENSIONS was set at install")
+needs_rx = pytest.mark.skipif(_rx is None, reason="perfkit.net._rx is not built (no C compiler, not Linux) "
+                                                  "or PERFKIT_NO_EXTENSIONS was set at install")
+if _rx is not None:
+    events.configure_compiled(_rx)
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -98,9 +102,8 @@ def _streams(draw) -> tuple[bytes, list[int]]:
 
 
 def _feed(wire: bytes, cuts: list[int], compiled: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, tuple]:
-    monkeypatch.setattr(fasthttp, "_take_events", _rx.take_events if compiled else None)
     monkeypatch.setattr(fasthttp, "now_ns", lambda: 123)  # the times the parser takes itself (the end)
-    conn = _Conn(FastClient(), ("http", "h", 1))
+    conn = _Conn(FastTransport(read_path=ReadPath(compiled=compiled)), ("http", "h", 1))
     rec = RequestRecord(1, "p", 0, False, None, 0, 16, 128)
     rec.text_parts = []
     conn._reset_exchange(rec, None)
@@ -151,11 +154,11 @@ def test_chunks_with_continuous_usage_and_completions_are_taken_in_c_and_parsed_
 
     def handle(*a):  # what the compiled path hands to Python: counted, then done as usual
         calls.append("handle")
-        return fasthttp._handle_event(*a)
+        return events.handle_event(*a)
 
     def apply(*a):
         calls.append("apply")
-        return fasthttp._apply_event(*a)
+        return events.apply_event(*a)
 
     usage = [orjson.dumps({"choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": None}],
                            "usage": {"prompt_tokens": 9, "completion_tokens": k, "total_tokens": 9 + k}})
@@ -163,15 +166,15 @@ def test_chunks_with_continuous_usage_and_completions_are_taken_in_c_and_parsed_
     legacy = orjson.dumps({"choices": [{"index": 0, "text": "x", "finish_reason": "length"}],
                            "usage": {"prompt_tokens": 9, "completion_tokens": 5}})
     odd = orjson.dumps({"choices": [{"delta": {"content": "a"}}, {"delta": {"content": "b"}}]})
-    events = [b"data: " + e + b"\n\n" for e in [*usage, legacy, odd]]
-    data = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in events)
+    sse = [b"data: " + e + b"\n\n" for e in [*usage, legacy, odd]]
+    data = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in sse)
     rec = RequestRecord(1, "p", 0, False, None, 0, 16, 128)
     tokens = [0]
     try:
-        _rx.configure(fasthttp._loads, handle, apply)
+        _rx.configure(events.loads, handle, apply, dict(events.COMPILED_NAMES))
         assert _rx.take_events(data, rec, 5, tokens) == (len(data), False)
     finally:
-        _rx.configure(fasthttp._loads, fasthttp._handle_event, fasthttp._apply_event)
+        _rx.configure(events.loads, events.handle_event, events.apply_event, dict(events.COMPILED_NAMES))
     assert calls == ["apply"]  # only the two-choice chunk went to Python, parsed once
     assert rec.chunk_tokens == [1, 1, 2, 1, None] and tokens == [5]
     assert rec.prompt_tokens == 9 and rec.output_tokens_usage == 5 and rec.finish_reason == "length"
@@ -198,8 +201,8 @@ def test_compiled_read_gives_the_kernel_stamp_on_the_monotonic_clock_and_counts_
     try:
         cli.setblocking(False)
         assert _rx.recv_stamped(cli.fileno(), None) is None  # nothing yet: None, not an exception
-        assert rxstamp.enable_rx_stamps(cli)
-        d = rxstamp.ReadDelays()
+        assert net.enable_rx_stamps(cli)
+        d = net.ReadDelays()
         t0 = now_ns()
         peer.sendall(b"hello")
         t1 = now_ns()
@@ -304,7 +307,7 @@ def test_the_reading_thread_keeps_its_rounds_a_gap_apart_under_a_flood_and_reads
     lsock.close()
     pa.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     a.setblocking(False)
-    assert rxstamp.enable_rx_stamps(a)  # so that each read's wait is counted
+    assert net.enable_rx_stamps(a)  # so that each read's wait is counted
     try:
         key = reader.add(a.fileno())
         sent = 0

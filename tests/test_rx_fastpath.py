@@ -14,14 +14,13 @@ import socket
 import pytest
 from hypothesis import given, settings
 
-from perfkit.client import rxstamp
-from perfkit.client.fasthttp import FastClient, _Conn
-from perfkit.client.records import RequestRecord
-from perfkit.client.rxstamp import StampedTransport
+from perfkit.client.fasthttp import FastTransport, _Conn
+from perfkit.net import StampedTransport, compiled_module
+from perfkit.rows import RequestRecord
 
 from test_rx_compiled import _feed, _streams
 
-needs_thread = pytest.mark.skipif(not rxstamp.compiled_reads(), reason="the reading thread needs perfkit.client._rx")
+needs_thread = pytest.mark.skipif(compiled_module() is None, reason="the reading thread needs perfkit.net._rx")
 
 _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -37,7 +36,7 @@ async def _stream_over_socket(pieces: list[bytes], gap_s: float) -> tuple[Reques
     and how many times its protocol was called with bytes."""
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
-    conn = _Conn(FastClient(), ("http", "h", 1))
+    conn = _Conn(FastTransport(), ("http", "h", 1))
     calls = 0
     plain = conn.data_stamped
 

@@ -12,7 +12,7 @@ import yaml
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
 from perfkit.errors import ConfigError
-from perfkit.recorder import record_run
+from perfkit.record import record_run
 from perfkit.sim import SimConfig
 from perfkit.workload.content import UserClass
 from perfkit.workload.scenario import load_scenario, parse_scenario
@@ -164,7 +164,7 @@ def test_per_class_slo_attainment_appears_in_the_summary(sim, data_dir, capsys):
     run_id, cat = run(sim.url, [PhaseSpec("mix", duration_s=3, rate=15, classes=classes)], data_dir)
     with cat:
         slo = cat.slo(run_id).df().set_index("class_name")
-        from perfkit.tables import print_run
+        from perfkit.cli.tables import print_run
 
         print_run(cat, run_id)
     assert slo.loc["fast", "slo_attainment"] == 1.0 and slo.loc["strict", "slo_attainment"] == 0.0

@@ -48,7 +48,8 @@ def test_a_server_that_quotes_the_key_back_does_not_get_it_written(mode, http, t
         run = _perfkit("run", "--endpoint", bad.url, "--model", "m", "--requests", "3", "--concurrency", "1",
                        "--prompt-tokens", "4", "--output-tokens", "2", "--data-dir", str(data), "--gpu", "off",
                        "--no-server-metrics", "--http", http, "--run-id", "echo", env_key="OPENAI_API_KEY")
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 3, run.stderr  # every request failed: recorded, and said, without the key
+    assert "every request of run echo failed" in run.stderr
     sent = [k for k, line in zip(bad.seen, bad.heads) if line.startswith("POST")]
     assert sent == [KEY] * 3, bad.heads  # the key was sent with every request, and quoted back
     assert _files_holding_the_key(tmp_path) == [] and KEY not in run.stdout + run.stderr

@@ -11,9 +11,9 @@ import pytest
 import perfkit
 from perfkit.analysis.percentiles import percentile_lower_bound
 from perfkit.analysis.slo import SLO_PRESETS, SloTarget, max_sustainable_load, parse_slos, slo_table
-from perfkit.client.openai import Endpoint
+from perfkit.client import Endpoint
 from perfkit.client.runner import PhaseSpec
-from perfkit.recorder import record_run
+from perfkit.record import record_run
 from perfkit.sim import SimConfig, SimEvent, SimProcess
 from perfkit.sim.truth import dense_sweep
 from perfkit.workload.scenario import parse_scenario

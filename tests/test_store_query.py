@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import perfkit
-from perfkit.client.records import RequestRecord
-from perfkit.errors import DataError, RunNotFoundError
+from perfkit.rows import RequestRecord
+from perfkit.errors import ConfigError, RunNotFoundError
 from perfkit.store import (
     CHUNKS,
     REQUESTS,
@@ -51,7 +51,7 @@ def hand_made() -> list[RequestRecord]:
 def write_run(data_dir, run_id: str, records: list[RequestRecord]) -> None:
     sink = ParquetSink(data_dir, run_id, flush_interval_s=0.05)
     for r in records:
-        sink.put(r)
+        sink.put("requests", [r])
     sink.close()
     write_manifest(data_dir, run_id, {"status": "complete", "endpoint": {"base_url": "http://x/v1", "model": "m"}})
 
@@ -91,7 +91,7 @@ def test_sink_flushes_while_running_not_only_at_close(data_dir):
 
     sink = ParquetSink(data_dir, "live", flush_interval_s=0.1)
     for r in hand_made()[:3]:
-        sink.put(r)
+        sink.put("requests", [r])
     time.sleep(0.5)
     on_disk = list((data_dir / "requests" / "run_id=live").glob("*.parquet"))
     assert on_disk, "nothing flushed before close()"
@@ -136,12 +136,12 @@ def test_empty_data_dir_gives_empty_views(data_dir):
 
 
 def test_missing_data_dir_and_unknown_run_say_what_to_do(tmp_path, data_dir):
-    with pytest.raises(DataError, match="does not exist; make one with `perfkit demo"):
+    with pytest.raises(RunNotFoundError, match="does not exist; make one with `perfkit demo"):
         perfkit.open(tmp_path / "nope")
     write_run(data_dir, "r1", hand_made())
     with perfkit.open(data_dir) as cat, pytest.raises(RunNotFoundError, match="runs here: r1"):
         cat.require_run("r9")
-    with perfkit.open(data_dir) as cat, pytest.raises(DataError, match="characters"):
+    with perfkit.open(data_dir) as cat, pytest.raises(ConfigError, match="characters"):
         cat.summary("x'; DROP TABLE requests; --")
 
 

@@ -11,7 +11,7 @@ import pytest
 import perfkit
 from perfkit.analysis import pareto_front, read_quality, tradeoff_levels, tradeoffs
 from perfkit.demo import DemoPlan, run_variants
-from perfkit.errors import DataError
+from perfkit.errors import ConfigError
 from perfkit.report import chart_svg, tradeoff_chart
 from perfkit.sim import SimConfig
 from perfkit.sim.truth import dense_sweep
@@ -50,7 +50,7 @@ def test_quality_is_read_from_lm_eval_harness_json_and_tidy_tables(tmp_path):
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"results": {"hellaswag": {"acc": 0.57, "acc_stderr": 0.005}}}))
     assert read_quality(old, variant="fp16").iloc[0].stderr == pytest.approx(0.005)
-    with pytest.raises(DataError, match="pass variant='int8'"):
+    with pytest.raises(ConfigError, match="pass variant='int8'"):
         read_quality(p)
     csv = tmp_path / "q.csv"
     csv.write_text("variant,value,stderr\nfp16,0.64,0.004\nint8,0.63,0.004\n")
@@ -58,7 +58,7 @@ def test_quality_is_read_from_lm_eval_harness_json_and_tidy_tables(tmp_path):
     assert list(t.variant) == ["fp16", "int8"] and set(t.task) == {"quality"}
     bad = tmp_path / "bad.csv"
     bad.write_text("model,score\nfp16,0.6\n")
-    with pytest.raises(DataError, match=r"missing column\(s\) \['value', 'variant'\]"):
+    with pytest.raises(ConfigError, match=r"missing column\(s\) \['value', 'variant'\]"):
         read_quality(bad)
 
 
@@ -119,7 +119,7 @@ def test_quality_from_an_evaluation_file_changes_the_frontier(variants, tmp_path
 
 def test_runs_without_a_variant_are_refused_with_the_fix(tmp_path):
     (tmp_path / "runs").mkdir()
-    with perfkit.open(tmp_path) as cat, pytest.raises(DataError, match="--tag variant="):
+    with perfkit.open(tmp_path) as cat, pytest.raises(ConfigError, match="--tag variant="):
         tradeoff_levels(cat)
 
 

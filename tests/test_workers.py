@@ -9,8 +9,8 @@ import pytest
 
 import perfkit
 from perfkit.client import PhaseSpec
-from perfkit.client.rxstamp import compiled_reads, rx_stamps_supported
-from perfkit.client.workers import check_partitionable
+from perfkit.net import ReadPath
+from perfkit.record import check_partitionable
 from perfkit.errors import ConfigError
 from perfkit.workload.phase import StopRule
 
@@ -41,10 +41,10 @@ def test_two_workers_send_exactly_the_schedule_one_process_sends(sim, tmp_path):
         assert rows["request_id"].is_unique and rows["ok"].all()
         offsets[d.name] = (rows["intended_ns"] - start).to_numpy()
         assert m["client"]["workers"] == (2 if d.name == "two" else 1)
-        # how chunks were timed is on record
-        assert m["client"]["rx_stamps"] == ("kernel" if m["client"]["http"] == "fast" and rx_stamps_supported() else "read")
-        assert m["client"]["compiled_reads"] == (m["client"]["http"] == "fast" and compiled_reads())
-        assert m["client"]["read_thread"] in ({"realtime", "normal"} if m["client"]["compiled_reads"] else {"off"})
+        # how chunks were timed is on record: the transport's read path, what was asked and what it came to
+        t, path = m["client"]["transport"], ReadPath.from_env().resolved()
+        assert t["kind"] == "fast" and t["rx_stamps"] == ("kernel" if path.stamps else "read")
+        assert t["compiled_reads"] == path.compiled and t["read_thread"] == path.thread
         assert fid["loop_cpu_pct"] is not None and not np.isnan(fid["loop_cpu_pct"])  # every worker measured
         assert not fid["client_bound"]
         if d.name == "two":

@@ -111,7 +111,7 @@ def test_slo_attainment_rules():
 
 def test_live_window_rolls_and_alerts():
     from perfkit.client.live import LiveWindow
-    from perfkit.client.records import RequestRecord
+    from perfkit.rows import RequestRecord
 
     w = LiveWindow(window_s=10)
     ms = 1_000_000
@@ -139,7 +139,7 @@ def test_live_window_stays_bounded_when_nobody_reads_it():
     """A script's record_run has no live view calling snapshot(): the window must still drop old requests
     (it grew by about 110 bytes a request, 102 MB over a 1M-request run, before this was fixed)."""
     from perfkit.client.live import LiveWindow
-    from perfkit.client.records import RequestRecord
+    from perfkit.rows import RequestRecord
 
     w = LiveWindow(window_s=10)
     s = 1_000_000_000

@@ -36,7 +36,7 @@ from scipy import stats
 
 from perfkit.analysis.percentiles import circular_block_indices
 from perfkit.analysis.slo import capacity_replicates, max_sustainable_load, parse_slos, slo_table
-from perfkit.errors import DataError
+from perfkit.errors import ConfigError
 from perfkit.query.catalog import Catalog, check_run_id
 
 __all__ = ["pareto_front", "quality_from_manifests", "read_quality", "tradeoff_levels", "tradeoffs"]
@@ -49,7 +49,7 @@ def _lm_eval(data: dict[str, Any], variant: str | None, source: str) -> list[dic
     if variant is None:
         cfg = data.get("config") or {}
         variant = data.get("model_name") or cfg.get("model_args") or cfg.get("model")
-        raise DataError(f"{source}: lm-evaluation-harness results do not name a variant (the model was "
+        raise ConfigError(f"{source}: lm-evaluation-harness results do not name a variant (the model was "
                         f"{variant!r}); pass variant='int8' (or the variant these results are for)")
     rows = []
     for task, res in (data.get("results") or {}).items():
@@ -65,7 +65,7 @@ def _lm_eval(data: dict[str, Any], variant: str | None, source: str) -> list[dic
                          "value": float(value), "stderr": float(se) if isinstance(se, (int, float)) else None,
                          "source": source})
     if not rows:
-        raise DataError(f"{source}: no numeric results under 'results'; is this an lm-evaluation-harness "
+        raise ConfigError(f"{source}: no numeric results under 'results'; is this an lm-evaluation-harness "
                         "results JSON (results_*.json)?")
     return rows
 
@@ -90,7 +90,7 @@ def read_quality(path: str | Path, *, variant: str | None = None) -> pd.DataFram
     """
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"quality file {str(p)!r} does not exist")
+        raise ConfigError(f"quality file {str(p)!r} does not exist")
     source = p.name
     if p.suffix.lower() == ".csv":
         df = pd.read_csv(p)
@@ -98,18 +98,18 @@ def read_quality(path: str | Path, *, variant: str | None = None) -> pd.DataFram
         try:
             data = json.loads(p.read_text())
         except ValueError as exc:
-            raise DataError(f"{p}: not valid JSON ({exc})") from None
+            raise ConfigError(f"{p}: not valid JSON ({exc})") from None
         if isinstance(data, dict) and "results" in data:
             return pd.DataFrame(_lm_eval(data, variant, source), columns=_QUALITY_COLUMNS)
         if not isinstance(data, list):
-            raise DataError(f"{p}: expected lm-evaluation-harness results (a mapping with 'results') or a list "
+            raise ConfigError(f"{p}: expected lm-evaluation-harness results (a mapping with 'results') or a list "
                             "of records with 'variant' and 'value'")
         df = pd.DataFrame(data)
     if "variant" not in df.columns and variant is not None:
         df["variant"] = variant
     missing = {"variant", "value"} - set(df.columns)
     if missing:
-        raise DataError(f"{p}: missing column(s) {sorted(missing)}; a quality table needs variant and value "
+        raise ConfigError(f"{p}: missing column(s) {sorted(missing)}; a quality table needs variant and value "
                         "(and may have task, metric, stderr)")
     df["variant"] = df["variant"].fillna(variant) if variant is not None else df["variant"]
     for col, default in (("task", "quality"), ("metric", "score"), ("stderr", None)):
@@ -187,9 +187,9 @@ def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
         runs = runs[runs["run_id"].isin(wanted)]
         untagged = sorted(set(wanted) - set(runs["run_id"]))
         if untagged:
-            raise DataError(f"run(s) {', '.join(untagged)} name no variant: record them with --tag variant=NAME")
+            raise ConfigError(f"run(s) {', '.join(untagged)} name no variant: record them with --tag variant=NAME")
     if runs.empty:
-        raise DataError("no run here names a model variant: record runs with `perfkit run --tag variant=int8 ...` "
+        raise ConfigError("no run here names a model variant: record runs with `perfkit run --tag variant=int8 ...` "
                         "(or against `perfkit sim --variant int8`)")
     ids = ", ".join(f"'{check_run_id(r)}'" for r in runs["run_id"])
     lv = cat.sql(_levels_sql(ids)).df()
@@ -306,7 +306,7 @@ def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.Dat
     lv = tradeoff_levels(cat, run_ids, slos=slos, level=level)
     q = quality if quality is not None else quality_from_manifests(cat)
     if q.empty:
-        raise DataError("no quality scores: pass quality=read_quality('results.json', variant='int8') per variant")
+        raise ConfigError("no quality scores: pass quality=read_quality('results.json', variant='int8') per variant")
     first = q.iloc[0]
     q = q[(q["task"] == first["task"]) & (q["metric"] == first["metric"])].drop_duplicates("variant", keep="last")
     qmap = q.set_index("variant")

@@ -1,20 +1,27 @@
-"""How to send: the streaming OpenAI-compatible client, the SSE parser and the load runner."""
+"""How to send: endpoints, the transports that stream requests, the SSE parser and the load runner."""
 
-from perfkit.client.openai import Endpoint, discover_model, make_session, send
-from perfkit.client.records import ErrorKind, RequestRecord
+from perfkit.client.aiohttp_transport import AiohttpTransport
+from perfkit.client.endpoint import Endpoint, check_model, discover_model, list_models
+from perfkit.client.fasthttp import FastTransport
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress
 from perfkit.client.sse import SSEEvent, SSEParser
+from perfkit.client.transport import Request, Transport
+from perfkit.rows import ErrorKind, RequestRecord
 
 __all__ = [
+    "AiohttpTransport",
     "Endpoint",
     "ErrorKind",
+    "FastTransport",
     "LoadRunner",
     "PhaseSpec",
+    "Request",
     "RequestRecord",
     "RunProgress",
     "SSEEvent",
     "SSEParser",
+    "Transport",
+    "check_model",
     "discover_model",
-    "make_session",
-    "send",
+    "list_models",
 ]

@@ -8,8 +8,9 @@ Here a connection is an :class:`asyncio.Protocol` that does the whole job
 as a read comes in: it takes the time, undoes the chunked framing, splits
 the Server-Sent Events and parses each one into the :class:`RequestRecord`.
 Over plain HTTP on Linux the time is the kernel's receive stamp of the read
-(:mod:`perfkit.client.rxstamp`), so how late the loop got to the socket does
-not count; elsewhere it is when the read happened.
+(:mod:`perfkit.net`), so how late the loop got to the socket does not count;
+elsewhere it is when the read happened.  How reads are made (stamps, a reading
+thread, the compiled path) is the transport's :class:`~perfkit.net.ReadPath`.
 The task that sent the request sleeps until the answer is complete; nothing
 wakes it per chunk.  The stall timeout is one timer per request, re-armed
 only when it fires.
@@ -19,8 +20,8 @@ JSON body, keep-alive connections pooled per host, responses framed by
 ``Transfer-Encoding: chunked``, ``Content-Length`` or the connection's end,
 TLS through :mod:`ssl`.  It sends no ``Accept-Encoding``, so answers come
 uncompressed.  Every misbehaviour is recorded with the same error kinds as
-:func:`perfkit.client.openai.send` (which remains, on aiohttp, as
-``http="aiohttp"``).
+:class:`~perfkit.client.aiohttp_transport.AiohttpTransport`, through the same
+event semantics (:mod:`perfkit.client.events`).
 """
 
 from __future__ import annotations
@@ -32,16 +33,15 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
 
-from perfkit.client.openai import Endpoint, _apply_event, _handle_event, _loads, judge_end, status_error
-from perfkit.client.records import ErrorKind, RequestRecord
-from perfkit.client.rxstamp import (_RX, READ_DELAYS, ReadDelays, compiled_reads, open_stamped,
-                                    read_thread_mode, rx_stamps_supported)
+from perfkit.client.events import MAX_ERROR_BODY, configure_compiled, handle_event, judge_end, status_error
 from perfkit.client.sse import EventTooLarge, SSEParser
+from perfkit.client.transport import Request
 from perfkit.clock import now_ns
+from perfkit.net import ReadDelays, ReadPath, compiled_module, open_stamped
+from perfkit.net.tls import TlsOptions
+from perfkit.rows import ErrorKind, RequestRecord
 
-__all__ = ["FastClient"]
-
-_MAX_ERROR_BODY = 4096
+__all__ = ["FastTransport", "one_event_py"]
 _MAX_HEAD = 64 * 1024
 _HEAD_END = b"\r\n\r\n"
 
@@ -65,13 +65,6 @@ def one_event_py(data: bytes) -> bytes | None:
     return data[i + 8:end]
 
 
-if _RX is not None:
-    _RX.configure(_loads, _handle_event, _apply_event)
-    _take_events = _RX.take_events
-else:
-    _take_events = None
-
-
 class _Stale(Exception):
     """A pooled connection the server had closed: the request may be sent again on a new one."""
 
@@ -79,7 +72,7 @@ class _Stale(Exception):
 class _Conn(asyncio.Protocol):
     """One keep-alive connection carrying one exchange at a time."""
 
-    def __init__(self, client: FastClient, key: tuple[str, str, int]) -> None:
+    def __init__(self, client: FastTransport, key: tuple[str, str, int]) -> None:
         self.client, self.key = client, key
         self.transport: asyncio.Transport | None = None
         self._fast: Any = None
@@ -125,10 +118,10 @@ class _Conn(asyncio.Protocol):
         self.data_stamped(data, now_ns())
 
     def data_stamped(self, data: bytes, t: int) -> None:
-        """``data`` arrived at ``t`` (ns; from :class:`~perfkit.client.rxstamp.StampedTransport`, the kernel's time)."""
+        """``data`` arrived at ``t`` (ns; from :class:`~perfkit.net.StampedTransport`, the kernel's time)."""
         self._data(data, t)
         if (self._fast is not None and self.rec is not None and self.in_body and self.framing == "chunked"
-                and not self.closed and self._at_event_start() and _take_events is not None):
+                and not self.closed and self._at_event_start() and self.client._take is not None):
             # the next reads, whole one-event chunks as a rule, go from the reading thread's queue to the
             # record in C (StampedTransport.fast) until one is not, which comes back here
             self._fast(self, self.rec, self.tokens)
@@ -164,7 +157,8 @@ class _Conn(asyncio.Protocol):
             if not data:
                 return
         if self.framing == "chunked":
-            if self.cstate in (1, 2) and _take_events is not None:  # a chunk begun in the last read: end it first,
+            take = self.client._take
+            if self.cstate in (1, 2) and take is not None:  # a chunk begun in the last read: end it first,
                 # so that the rest of this read, whole chunks as a rule, takes the compiled path
                 k = self.remaining + 2 if self.cstate == 1 else 2 - len(self.cbuf)
                 if 0 < k < len(data):
@@ -173,8 +167,8 @@ class _Conn(asyncio.Protocol):
                         return
                     data = data[k:]
             if self._at_event_start():
-                if _take_events is not None:  # compiled: every whole one-event chunk at the head of the read
-                    pos, done = _take_events(data, self.rec, t, self.tokens)
+                if take is not None:  # compiled: every whole one-event chunk at the head of the read
+                    pos, done = take(data, self.rec, t, self.tokens)
                     if done:
                         self._answer_done()
                     if pos == len(data):
@@ -183,7 +177,7 @@ class _Conn(asyncio.Protocol):
                 else:  # the common read: exactly one HTTP chunk holding exactly one "data: ..." event
                     payload = one_event_py(data)
                     if payload is not None:
-                        if _handle_event(self.rec, payload, t, self.tokens):  # type: ignore[arg-type]
+                        if handle_event(self.rec, payload, t, self.tokens):  # type: ignore[arg-type]
                             self._answer_done()
                         return
             self._chunked(data, t)
@@ -321,7 +315,7 @@ class _Conn(asyncio.Protocol):
         rec = self.rec
         assert rec is not None
         if not self.ok:
-            room = _MAX_ERROR_BODY - len(self.err_body)
+            room = MAX_ERROR_BODY - len(self.err_body)
             if room > 0:
                 self.err_body += data[:room]
             return
@@ -333,7 +327,7 @@ class _Conn(asyncio.Protocol):
             self._finish(ErrorKind.OVERSIZED, str(exc), close=True)
             return
         for payload in payloads:
-            done = _handle_event(rec, payload, t, toks) or done
+            done = handle_event(rec, payload, t, toks) or done
         if done:
             self._answer_done()
 
@@ -359,7 +353,7 @@ class _Conn(asyncio.Protocol):
         if self.ok:
             tail, partial = self.parser.close()
             for ev in tail:
-                self.done = _handle_event(rec, ev.data.encode(), now_ns(), self.tokens) or self.done
+                self.done = handle_event(rec, ev.data.encode(), now_ns(), self.tokens) or self.done
             judge_end(rec, partial, self.done)
         elif rec.status is not None:
             status_error(rec, bytes(self.err_body), rec.status, self.retry_after)
@@ -415,8 +409,8 @@ class _Conn(asyncio.Protocol):
             self.transport.abort()
 
 
-class FastClient:
-    """Pooled keep-alive connections sending streamed completions (see the module docstring).
+class FastTransport:
+    """A :class:`~perfkit.client.transport.Transport` on pooled keep-alive connections (see the module docstring).
 
     Parameters
     ----------
@@ -424,27 +418,41 @@ class FastClient:
         Longest wait for a TCP (and TLS) connection, s.
     read_timeout_s : float
         Longest silence inside a response, s (a stall).
-    rx_stamps : bool, optional
-        Time each read by the kernel's receive stamp (plain HTTP on Linux; see
-        :mod:`perfkit.client.rxstamp`).  Default: where the platform has them.
+    read_path : ReadPath, optional
+        How reads are made and timed; default :meth:`ReadPath.from_env` (kernel receive stamps, a
+        realtime reading thread and the compiled path, where each is to be had).
+    read_delays : ReadDelays, optional
+        Where stamped reads count how long their bytes waited (pass the one the host sampler reads);
+        default a new one.
+    tls : TlsOptions, optional
+        Verification of HTTPS servers (default: the system's trust store).
 
     Attributes
     ----------
     read_delays : ReadDelays
-        How long each stamped read's bytes had waited in the kernel (the process's
-        :data:`~perfkit.client.rxstamp.READ_DELAYS`, which the host sampler reports).
+    read_path : ReadPath
+        What the read path asked for came to on this machine.
     """
 
-    def __init__(self, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0,
-                 rx_stamps: bool | None = None) -> None:
+    def __init__(self, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0, *,
+                 read_path: ReadPath | None = None, read_delays: ReadDelays | None = None,
+                 tls: TlsOptions | None = None) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
-        self.rx_stamps = rx_stamps_supported() if rx_stamps is None else rx_stamps
-        self.read_delays: ReadDelays = READ_DELAYS
+        self.asked = read_path or ReadPath.from_env()
+        self.read_path = self.asked.resolved()
+        self.read_delays = read_delays if read_delays is not None else ReadDelays()
+        self.tls = tls or TlsOptions()
+        rx = compiled_module() if self.read_path.compiled else None
+        if rx is not None:
+            configure_compiled(rx)
+        self._take = rx.take_events if rx is not None else None
         self._idle: defaultdict[tuple[str, str, int], list[_Conn]] = defaultdict(list)
         self._all: set[_Conn] = set()
         self._targets: dict[str, tuple[tuple[str, str, int], bytes]] = {}
-        self._ssl: ssl.SSLContext | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a copy for another process: the settings, no connections
+        return (_rebuild, (self.connect_timeout_s, self.read_timeout_s, self.asked, self.tls))
 
     def _target(self, url: str) -> tuple[tuple[str, str, int], bytes]:
         got = self._targets.get(url)
@@ -466,28 +474,25 @@ class FastClient:
     async def _connect(self, key: tuple[str, str, int]) -> _Conn:
         scheme, host, port = key
         loop = asyncio.get_running_loop()
-        ctx = None
-        if scheme == "https":
-            ctx = self._ssl = self._ssl or ssl.create_default_context()
+        ctx = self.tls.context if scheme == "https" else None
         conn = _Conn(self, key)
-        if ctx is None and self.rx_stamps:
-            await asyncio.wait_for(open_stamped(loop, conn, host, port, self.read_delays), self.connect_timeout_s)
+        rp = self.read_path
+        if ctx is None and rp.stamps:
+            await asyncio.wait_for(open_stamped(loop, conn, host, port, self.read_delays, threaded=rp.thread != "off",
+                                                realtime=rp.thread == "realtime", compiled=rp.compiled),
+                                   self.connect_timeout_s)
         else:
             await asyncio.wait_for(loop.create_connection(lambda: conn, host, port, ssl=ctx), self.connect_timeout_s)
         self._all.add(conn)
         return conn
 
-    async def send(self, endpoint: Endpoint, rec: RequestRecord, body: bytes, request_tag: str | None = None,
-                   extra_headers: dict[str, str] | None = None) -> RequestRecord:
-        """Send one streamed request and fill ``rec`` with what happened (never raises but for cancellation)."""
-        key, start_line = self._target(endpoint.url)
-        headers = endpoint.headers()
-        if request_tag is not None:
-            headers["X-Request-Id"] = request_tag
-        if extra_headers:
-            headers.update(extra_headers)
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "User-Agent: perfkit\r\n"
-        request = start_line + f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
+    async def send(self, request: Request, record: RequestRecord) -> RequestRecord:
+        """Send one streamed request and fill ``record`` with what happened (never raises but for cancellation)."""
+        rec = record
+        key, start_line = self._target(request.url)
+        head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items()) + "User-Agent: perfkit\r\n"
+        body = request.body
+        raw = start_line + f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
         loop = asyncio.get_running_loop()
         rec.sent_ns = now_ns()
         conn: _Conn | None = None
@@ -512,7 +517,7 @@ class FastClient:
                 else:
                     conn.reused = True
                 fut: asyncio.Future[None] = loop.create_future()
-                conn.start(rec, request, fut, self.read_timeout_s)
+                conn.start(rec, raw, fut, self.read_timeout_s)
                 try:
                     await fut
                     return rec
@@ -541,6 +546,9 @@ class FastClient:
         await asyncio.sleep(0)
 
     def describe(self) -> dict[str, Any]:
-        return {"http": "fast", "connections": len(self._all), "rx_stamps": "kernel" if self.rx_stamps else "read",
-                "reads": "compiled" if compiled_reads() else "python",
-                "read_thread": read_thread_mode() if self.rx_stamps else "off"}
+        return {"kind": "fast", "connect_timeout_s": self.connect_timeout_s, "read_timeout_s": self.read_timeout_s,
+                **self.asked.describe(), "tls": self.tls.describe()}
+
+
+def _rebuild(connect_timeout_s: float, read_timeout_s: float, read_path: ReadPath, tls: TlsOptions) -> FastTransport:
+    return FastTransport(connect_timeout_s, read_timeout_s, read_path=read_path, tls=tls)

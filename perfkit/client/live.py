@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from perfkit.client.records import RequestRecord
+from perfkit.rows import RequestRecord
 from perfkit.clock import now_ns
 
 __all__ = ["LiveSnapshot", "LiveWindow"]

@@ -25,23 +25,23 @@ import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-import aiohttp
 import numpy as np
 
-from perfkit.client.fasthttp import FastClient
+from perfkit.client.endpoint import Endpoint
+from perfkit.client.fasthttp import FastTransport
 from perfkit.client.live import LiveWindow
-from perfkit.client.openai import Endpoint, send
-from perfkit.client.records import ErrorKind, RequestRecord
 from perfkit.client.routing import Router
+from perfkit.client.transport import Request, Transport
 from perfkit.clock import now_ns, sleep_until_ns, wait_until_ns
 from perfkit.errors import ConfigError
+from perfkit.rows import ErrorKind, RequestRecord, Sink
 from perfkit.workload.arrivals import TraceArrivals
 from perfkit.workload.content import UserClass, Workload
 from perfkit.workload.phase import PhaseSpec
 
-__all__ = ["LoadRunner", "PhaseSpec", "RecordSink", "RunProgress", "pool_size_for"]
+__all__ = ["LoadRunner", "PhaseSpec", "RunProgress", "pool_size_for"]
 
 def pool_size_for(phases: list[PhaseSpec]) -> int:
     """Connections a run needs: the most requests any phase holds in flight, plus a margin."""
@@ -51,12 +51,6 @@ def pool_size_for(phases: list[PhaseSpec]) -> int:
 _LOOKAHEAD_NS = 200_000_000  # open loop: requests are built up to this far ahead of their time
 _GUARD_NS = 2_000_000  # ... but not when another request is due within this
 _GC_THRESHOLDS = (700, 10, 1000)  # young collections stay short; full ones become rare
-
-
-class RecordSink(Protocol):
-    """Where finished records go; ``put`` must not block the event loop."""
-
-    def put(self, record: RequestRecord) -> None: ...
 
 
 @dataclass
@@ -83,7 +77,8 @@ class LoadRunner:
     endpoint : Endpoint or list of Endpoint
         One endpoint, or several replicas sharing the traffic.
     phases : list of PhaseSpec
-    sink : RecordSink
+    sink : Sink
+        Where each finished record goes (``sink.put("requests", [record])``, on the event loop).
     seed : int
         Seeds arrivals, class draws, lengths and text: the same phases and seed
         send the same requests at the same offsets.
@@ -91,40 +86,32 @@ class LoadRunner:
         Sent with each request as ``X-Request-Id: RUN_ID-REQUEST_ID``.
     router : Router, optional
         How requests are spread over several endpoints (default: round robin).
-    session : aiohttp.ClientSession, optional
-        A session to use (a seam for tests); by default one is made with an
-        explicit pool of ``pool_size`` connections.
-    pool_size : int, optional
-        Connection pool limit; default: the largest concurrency any phase needs.
+    transport : Transport, optional
+        What sends each request and fills its record (:mod:`perfkit.client.transport`); default a
+        :class:`~perfkit.client.fasthttp.FastTransport` with the timeouts below, closed at the end.
+        A transport given here is left open for its owner.
     read_timeout_s, connect_timeout_s : float
-        Longest silence inside a response, and longest connect, s.
+        Longest silence inside a response, and longest connect, s (of the default transport).
     drain_timeout_s : float
         At the end of the run, how long requests in flight may take to finish, s.
     on_phase : callable, optional
         Called with ``(index, spec, start_ns)`` as each phase starts.
     partition : (int, int)
         ``(w, n)``: this runner is worker ``w`` of ``n`` sharing the run
-        (:mod:`perfkit.client.workers`).  It sends only its share: arrivals
+        (:mod:`perfkit.record.workers`).  It sends only its share: arrivals
         ``w, w + n, ...`` of each open-loop schedule, users ``w, w + n, ...``
         of each closed loop, its part of each request budget; request and
         session ids are ``w`` modulo ``n``.
     start_at_ns : int, optional
         Start the first phase at this instant (ns), and each later phase at the
         planned end of a timed phase before it, so that workers share one clock.
-    http : {"fast", "aiohttp"}
-        The HTTP client for the streams: ``fast`` (default) parses each chunk as
-        its bytes arrive (:mod:`perfkit.client.fasthttp`), ``aiohttp`` reads them
-        through aiohttp's stream reader (several times the CPU per chunk).
     """
 
-    def __init__(self, endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], sink: RecordSink, *,
+    def __init__(self, endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], sink: Sink, *,
                  seed: int = 0, run_id: str = "run", router: Router | None = None,
-                 session: aiohttp.ClientSession | None = None, pool_size: int | None = None,
-                 read_timeout_s: float = 60.0, connect_timeout_s: float = 10.0, drain_timeout_s: float = 60.0,
-                 on_phase: Callable[[int, PhaseSpec, int], None] | None = None, http: str = "fast",
+                 transport: Transport | None = None, read_timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
+                 drain_timeout_s: float = 60.0, on_phase: Callable[[int, PhaseSpec, int], None] | None = None,
                  partition: tuple[int, int] = (0, 1), start_at_ns: int | None = None) -> None:
-        if http not in ("fast", "aiohttp"):
-            raise ConfigError(f"http client {http!r} is not one of fast, aiohttp")
         if not phases:
             raise ConfigError("a run needs at least one phase")
         self.endpoints = list(endpoint) if isinstance(endpoint, list) else [endpoint]
@@ -138,14 +125,10 @@ class LoadRunner:
         self.sink = sink
         self.seed = seed
         self.run_tag = run_id
-        self._session = session
-        self.pool_size = pool_size or pool_size_for(phases)
-        self.read_timeout_s = read_timeout_s
-        self.connect_timeout_s = connect_timeout_s
+        self._own_transport = transport is None
+        self.transport: Transport = transport or FastTransport(connect_timeout_s, read_timeout_s)
         self.drain_timeout_s = drain_timeout_s
         self.on_phase = on_phase
-        self.http = http
-        self._fast: FastClient | None = None
         self.progress = RunProgress()
         self.live = LiveWindow()
         self.phase_windows: list[tuple[str, int, int]] = []
@@ -167,13 +150,6 @@ class LoadRunner:
             return await self._run()
 
     async def _run(self) -> RunProgress:
-        own = self._session is None
-        if self._session is None:
-            from perfkit.client.openai import make_session
-
-            self._session = make_session(self.pool_size, self.connect_timeout_s, self.read_timeout_s)
-        if self.http == "fast":
-            self._fast = FastClient(self.connect_timeout_s, self.read_timeout_s)
         stopped: set[str] = set()
         try:
             for i, spec in enumerate(self.phases):
@@ -188,10 +164,8 @@ class LoadRunner:
                     self.stops.append((spec.name, reason))
             await self._drain()
         finally:
-            if self._fast is not None:
-                await self._fast.close()
-            if own:
-                await self._session.close()
+            if self._own_transport:
+                await self.transport.close()
         return self.progress
 
     def _resolve_auto_rate(self, index: int, spec: PhaseSpec) -> PhaseSpec:
@@ -370,7 +344,6 @@ class LoadRunner:
         p = self.progress
         p.sent += 1
         p.in_flight += 1
-        assert self._session is not None
         ei = self.router.pick()
         endpoint = self.endpoints[ei]
         rec.endpoint = endpoint.base_url
@@ -378,11 +351,11 @@ class LoadRunner:
         probe = self._probes.pop(rec.request_id, None)
         oracle = probe.check.oracle() if probe is not None else None
         try:
-            tag, extra = f"{self.run_tag}-{rec.request_id}", {"X-Perfkit-Expected": oracle} if oracle else None
-            if self._fast is not None:
-                coro = self._fast.send(endpoint, rec, bodies[endpoint.model], request_tag=tag, extra_headers=extra)
-            else:
-                coro = send(self._session, endpoint, rec, bodies[endpoint.model], request_tag=tag, extra_headers=extra)
+            headers = endpoint.headers()
+            headers["X-Request-Id"] = f"{self.run_tag}-{rec.request_id}"
+            if oracle:  # the answer perfkit's simulator should give a probe (real servers ignore it)
+                headers["X-Perfkit-Expected"] = oracle
+            coro = self.transport.send(Request(endpoint.url, headers, bodies[endpoint.model]), rec)
             if cancel_after_s is None:
                 await coro
             else:
@@ -406,7 +379,7 @@ class LoadRunner:
                 rec.slo_ok = cls.slo.met(rec.ok, rec.ttft_ms, rec.tpot_ms, rec.e2e_ms) and rec.check_ok is not False
             self.live.add(rec)
             self._tallies.setdefault(rec.phase_index, _PhaseTally()).add(rec)
-            self.sink.put(rec)
+            self.sink.put("requests", (rec,))
 
     async def _drain(self) -> None:
         pending = set(self._tasks)

@@ -1,90 +1,36 @@
-"""What every side channel shares: a periodic sampler thread and a Parquet buffer.
+"""What every side channel shares: a periodic sampler thread that writes through the run's sink.
 
 A :class:`Sampler` runs one :class:`Source` in its own thread, never on the
 load generator's event loop.  It reads the source at fixed instants
 (``start + k * interval``, so a slow read does not make the schedule drift),
 stamps each reading with :func:`perfkit.clock.now_ns` (the clock of every
 request), measures its own cost per reading, and hands the rows to a
-:class:`TableBuffer`, which writes a Parquet part about once a second with
-the same atomic rename as the request writer.  A source that raises is
-recorded (count and last message) and read again at the next instant: a
-side channel never stops a load test.
-
-:class:`ProcessSampler` runs the same loop in a child process, for sources
-whose work would otherwise hold the load generator's GIL (parsing a
-Prometheus exposition costs milliseconds of pure Python).  On Linux
-``perf_counter_ns`` is ``CLOCK_MONOTONIC``, shared by every process, so the
-child's timestamps are on the requests' clock.  The child writes its own
-Parquet parts, and stops (flushing what it holds) when its stdin closes,
-which also happens when its parent is killed.
+:class:`~perfkit.rows.Sink` (``sink.put(table, rows)``), the same seam the load
+runner writes through.  A source that raises is recorded (count and last
+message) and read again at the next instant: a side channel never stops a
+load test.  Running a sampler in a process of its own is the business of
+whoever composes the run (:mod:`perfkit.record.sampler_process`).
 """
 
 from __future__ import annotations
 
-import json
-import selectors
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-import pyarrow as pa
 
 from perfkit.clock import now_ns
-from perfkit.store.writer import write_part
+from perfkit.rows import Sink
 
-__all__ = ["ProcessSampler", "Sampler", "SamplerStats", "Source", "TableBuffer"]
+__all__ = ["Sampler", "SamplerStats", "Source"]
 
 
 class Source(Protocol):
     """Something read periodically: returns rows of its table (dicts keyed by column)."""
 
     def read(self, t_ns: int) -> list[dict[str, Any]]: ...
-
-
-class TableBuffer:
-    """Rows of one long-format table for one run, written as atomic Parquet parts.
-
-    Parameters
-    ----------
-    data_dir : Path
-    table : str
-        Table folder name (``gpu_samples``, ``server_metrics``, ``host_samples``).
-    run_id : str
-    schema : pyarrow.Schema
-    prefix : str
-        Part-file prefix, unique per writer of the folder.
-    """
-
-    def __init__(self, data_dir: Path, table: str, run_id: str, schema: pa.Schema, prefix: str) -> None:
-        self.directory = Path(data_dir) / table / f"run_id={run_id}"
-        self.schema = schema
-        self.prefix = prefix
-        self.rows: list[dict[str, Any]] = []
-        self.parts = 0
-        self.written = 0
-        self._lock = threading.Lock()
-
-
-
-    def extend(self, rows: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self.rows.extend(rows)
-
-    def flush(self) -> None:
-        """Write the buffered rows as one part (nothing when empty)."""
-        with self._lock:
-            rows, self.rows = self.rows, []
-        if not rows:
-            return
-        table = pa.Table.from_pylist(rows, schema=self.schema)
-        write_part(table, self.directory, self.parts, self.prefix)
-        self.parts += 1
-        self.written += len(rows)
 
 
 @dataclass
@@ -123,22 +69,22 @@ class Sampler:
     source : Source
     interval_s : float
         Time between readings, s.
-    buffer : TableBuffer
-    flush_interval_s : float
-        Write a part at least this often, s (bounds what a kill loses).
+    sink : Sink
+        Where the rows go.
+    table : str
+        The table the source's rows belong to (``gpu_samples``, ``server_metrics``, ``host_samples``).
     """
 
     _COST_KEEP = 100_000  # bounded: 100k floats per sampler, about 3 hours at 10 Hz
 
-    def __init__(self, name: str, source: Source, interval_s: float, buffer: TableBuffer,
-                 flush_interval_s: float = 1.0) -> None:
+    def __init__(self, name: str, source: Source, interval_s: float, sink: Sink, table: str) -> None:
         if not interval_s > 0:
             raise ValueError(f"{name}: the sampling interval must be > 0 s, got {interval_s}")
         self.name = name
         self.source = source
         self.interval_ns = int(interval_s * 1e9)
-        self.buffer = buffer
-        self.flush_interval_s = flush_interval_s
+        self.sink = sink
+        self.table = table
         self.stats = SamplerStats()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"perfkit-{name}", daemon=True)
@@ -148,19 +94,11 @@ class Sampler:
         return self
 
     def stop(self, timeout_s: float = 10.0) -> dict[str, Any]:
-        """Stop after the reading in progress, write what is buffered; returns the stats summary."""
+        """Stop after the reading in progress; returns the stats summary (the sink writes what it holds)."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
-        self._flush()
         return self.stats.summary()
-
-    def _flush(self) -> None:
-        try:
-            self.buffer.flush()
-        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the load test
-            self.stats.failures += 1
-            self.stats.last_error = f"write failed: {type(exc).__name__}: {exc}"
 
     def read_once(self) -> None:
         """One reading, stamped and timed (also used directly by tests)."""
@@ -178,12 +116,12 @@ class Sampler:
             st.cost_us.append(cost)
             st.cpu_us.append((time.thread_time_ns() - c0) / 1e3)
         st.readings += 1
-        self.buffer.extend(rows)
+        if rows:
+            self.sink.put(self.table, rows)
 
     def _loop(self) -> None:
         start = now_ns()
         k = 0
-        next_flush = time.monotonic() + self.flush_interval_s
         while not self._stop.is_set():
             due = start + k * self.interval_ns
             late = now_ns() - due
@@ -196,70 +134,3 @@ class Sampler:
             self.read_once()
             # skip instants already missed rather than firing a burst of catch-up readings
             k = max(k + 1, (now_ns() - start) // self.interval_ns + 1)
-            if time.monotonic() >= next_flush:
-                self._flush()
-                next_flush = time.monotonic() + self.flush_interval_s
-
-
-
-class ProcessSampler:
-    """A :class:`Sampler` in a child process: ``python -m perfkit.collect.child``.
-
-    A plain subprocess (not :mod:`multiprocessing`), so a user's script needs
-    no ``if __name__ == "__main__"`` guard.  The child gets its spec as one JSON
-    line on stdin (headers included: never on the command line, where ``ps``
-    shows it), answers ``ready`` after its first reading, samples until its
-    stdin closes (we stop it, or we died), then prints its stats and its
-    source's description as one JSON line.
-
-    Parameters
-    ----------
-    name : str
-    kind : str
-        A source kind known to :mod:`perfkit.collect.child` (``prometheus``).
-    args : dict
-        Keyword arguments of that source.
-    interval_s : float
-    buffer : TableBuffer
-        Where the child writes (its directory, table schema and part prefix).
-    flush_interval_s : float
-    """
-
-    def __init__(self, name: str, kind: str, args: dict[str, Any], interval_s: float, buffer: TableBuffer,
-                 flush_interval_s: float = 1.0) -> None:
-        if not interval_s > 0:
-            raise ValueError(f"{name}: the sampling interval must be > 0 s, got {interval_s}")
-        self.name = name
-        self.description: Any = None
-        self.spec = {"name": name, "kind": kind, "args": args, "interval_s": interval_s,
-                     "directory": str(buffer.directory), "table": buffer.directory.parent.name,
-                     "prefix": buffer.prefix, "flush_interval_s": flush_interval_s}
-        self._proc: subprocess.Popen[str] | None = None
-
-    def start(self, timeout_s: float = 30.0) -> ProcessSampler:
-        """Start the child and wait (blocking) until it has taken its first reading."""
-        self._proc = subprocess.Popen([sys.executable, "-m", "perfkit.collect.child"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(self.spec) + "\n")
-        self._proc.stdin.flush()
-        sel = selectors.DefaultSelector()
-        sel.register(self._proc.stdout, selectors.EVENT_READ)
-        if sel.select(timeout_s):
-            self._proc.stdout.readline()  # "ready" (or EOF if it died: stop() reports that)
-        return self
-
-    def stop(self, timeout_s: float = 15.0) -> dict[str, Any]:
-        """Close the child's stdin, read its report; returns the stats summary."""
-        stats: dict[str, Any] = {"readings": 0, "failures": 1, "last_error": "the sampler process did not report"}
-        proc = self._proc
-        if proc is None:
-            return stats
-        try:
-            out, _ = proc.communicate(timeout=timeout_s)
-            report = json.loads(out.strip().splitlines()[-1])
-            stats, self.description = report["stats"], report["describe"]
-        except (subprocess.TimeoutExpired, ValueError, IndexError, KeyError, OSError):
-            proc.kill()
-            proc.wait()
-        return stats

@@ -11,8 +11,8 @@ measurement is the timer's own granularity (asyncio timers fire up to about a
 millisecond late on Linux); lag well above that means callbacks queued behind
 other work.  The sampler thread reads and resets its max and mean.
 
-Where reads carry the kernel's receive stamps (:mod:`perfkit.client.rxstamp`),
-the host rows also say how long received bytes waited in their sockets before
+Where reads carry the kernel's receive stamps (:mod:`perfkit.net`), the
+host rows also say how long received bytes waited in their sockets before
 they were read, by the reading thread or the loop (``read_delay_p99_ms``, ``read_delay_max_ms`` per
 interval): the stamps keep that wait out of the latencies, but two chunks of
 a stream that arrive within it share one read, and one stamp.
@@ -27,8 +27,8 @@ from typing import Any
 
 import psutil
 
-from perfkit.client.rxstamp import READ_DELAYS
 from perfkit.clock import now_ns
+from perfkit.net import ReadDelays
 
 __all__ = ["HostSource", "LoopLagMonitor"]
 
@@ -138,10 +138,15 @@ class HostSource:
         The event-loop probe of the load generator's loop.
     server_pid : int, optional
         A server running on this host (its process and children are summed).
+    read_delays : ReadDelays, optional
+        The client transport's count of how long received bytes waited before they were read
+        (``read_delay_p99_ms``, ``read_delay_max_ms``); none where the transport keeps none.
     """
 
-    def __init__(self, lag: LoopLagMonitor | None = None, server_pid: int | None = None) -> None:
+    def __init__(self, lag: LoopLagMonitor | None = None, server_pid: int | None = None,
+                 read_delays: ReadDelays | None = None) -> None:
         self.lag = lag
+        self.read_delays = read_delays
         self.client = _ProcTree(os.getpid())
         self.server: _ProcTree | None = None
         self.server_problem: str | None = None
@@ -182,7 +187,7 @@ class HostSource:
         if self.lag is not None and (lag := self.lag.take()) is not None:
             rows += [self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
                      self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1])]
-        reads, p99_ms, max_ms = READ_DELAYS.take()
+        reads, p99_ms, max_ms = self.read_delays.take() if self.read_delays is not None else (0, 0.0, 0.0)
         if reads:
             rows += [self._row(t_ns, "client", self.client.pid, "read_delay_p99_ms", p99_ms),
                      self._row(t_ns, "client", self.client.pid, "read_delay_max_ms", max_ms)]

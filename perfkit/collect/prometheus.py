@@ -26,7 +26,8 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from perfkit.clock import now_ns
-from perfkit.collect.http import get, server_root
+from perfkit.net.get import get, server_root
+from perfkit.net.tls import TlsOptions
 
 __all__ = ["COMMON_NAMES", "ENGINE_PREFIXES", "MetricsState", "PrometheusSource", "detect_engine", "parse_metrics"]
 
@@ -133,11 +134,14 @@ class PrometheusSource:
         Sent with each scrape (an ``Authorization`` header where the server wants one).
     url : str, optional
         Scrape this URL instead (metrics served on another port).
+    tls : TlsOptions, optional
+        Verification of an HTTPS server (default: the system's trust store).
     """
 
     def __init__(self, base_url: str, timeout_s: float = 2.0, headers: dict[str, str] | None = None,
-                 url: str | None = None) -> None:
+                 url: str | None = None, tls: TlsOptions | None = None) -> None:
         self.endpoint = base_url
+        self.tls = tls
         self.url = url or server_root(base_url) + "/metrics"
         self.timeout_s = timeout_s
         self.headers = headers or {}
@@ -149,7 +153,7 @@ class PrometheusSource:
         self.failed_scrapes = 0
 
     def read(self, t_ns: int) -> list[dict[str, Any]]:
-        res = get(self.url, self.timeout_s, self.headers)
+        res = get(self.url, self.timeout_s, self.headers, context=self.tls.context if self.tls else None)
         t = now_ns()  # the moment the server's numbers arrived
         if res.status != 200 or res.error:
             self.failed_scrapes += 1

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from perfkit.clock import now_ns
-from perfkit.collect.http import get, server_root
+from perfkit.net.get import get, server_root
 
 __all__ = ["SimGpuSource", "probe_sim_gpu"]
 

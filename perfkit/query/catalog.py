@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
-from perfkit.errors import DataError, DataWarning, RunNotFoundError
+from perfkit.errors import ConfigError, DataError, DataWarning, RunNotFoundError
 from perfkit.query.metrics import endpoint_sql, fidelity_sql, slo_sql, summary_sql
 from perfkit.query.rollup import check_histograms, latency_frame, rollup_for
 from perfkit.query.telemetry import (
@@ -27,7 +28,10 @@ from perfkit.store.check import parquet_footer_ok
 from perfkit.store.manifest import effective_status
 from perfkit.store.schema import TABLES
 
-__all__ = ["Catalog", "open_catalog"]
+__all__ = ["VIEWS", "Catalog", "check_run_id", "open_catalog"]
+
+VIEWS = ("requests", "chunks", "runs", "telemetry", "gpu_samples", "server_metrics", "host_samples")
+"""The views a catalog makes over a data directory."""
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9._:-]+$")
 
@@ -38,7 +42,7 @@ def _lit(s: str) -> str:
 
 def check_run_id(run_id: str) -> str:
     if not _RUN_ID.match(run_id):
-        raise DataError(f"run id {run_id!r} has characters other than letters, digits, '.', '_', ':' and '-'")
+        raise ConfigError(f"run id {run_id!r} has characters other than letters, digits, '.', '_', ':' and '-'")
     return run_id
 
 
@@ -70,8 +74,11 @@ class Catalog:
 
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"{str(self.data_dir)!r} is a file, not a data directory; give the directory that "
+                              "holds requests/, chunks/ and runs/")
         if not self.data_dir.is_dir():
-            raise DataError(f"data directory {str(self.data_dir)!r} does not exist; make one with "
+            raise RunNotFoundError(f"data directory {str(self.data_dir)!r} does not exist; make one with "
                             f"`perfkit demo --data-dir {self.data_dir}` or `perfkit run ... --data-dir {self.data_dir}`")
         self.con = duckdb.connect(":memory:")
         self._frames = itertools.count()
@@ -141,6 +148,20 @@ class Catalog:
         """Run SQL against the views; returns a lazy DuckDB relation."""
         return self.con.sql(query)
 
+    def query_frame(self, query: str) -> pd.DataFrame | None:
+        """A user's SQL as a pandas frame (None for a statement that returns no rows).
+
+        Raises
+        ------
+        ValueError
+            When DuckDB refuses the query, with its message and the names of the views.
+        """
+        try:
+            rel = self.con.sql(query)
+            return None if rel is None else rel.df()
+        except duckdb.Error as exc:
+            raise ValueError(f"query failed: {exc}. Views: {', '.join(VIEWS)} (see `perfkit schema`)") from None
+
     def scalar(self, query: str) -> Any:
         """The first column of the first row of a query (None when it returns no row)."""
         rows = self.con.sql(query).limit(1).fetchall()
@@ -149,7 +170,7 @@ class Catalog:
     def table(self, name: str, run_id: str | None = None) -> duckdb.DuckDBPyRelation:
         """One view (``requests``, ``chunks``, ``runs``), optionally for one run."""
         if name not in (*TABLES, "runs", "telemetry"):
-            raise DataError(f"no table {name!r}; the tables are {', '.join([*TABLES, 'telemetry', 'runs'])}")
+            raise ConfigError(f"no table {name!r}; the tables are {', '.join([*TABLES, 'telemetry', 'runs'])}")
         where = f" WHERE run_id = {_lit(check_run_id(run_id))}" if run_id else ""
         return self.con.sql(f"SELECT * FROM {name}{where}")
 
@@ -229,7 +250,7 @@ class Catalog:
         try:
             sql = wide_sql(table, self._where(run_id, include_warmup=True))
         except ValueError as exc:
-            raise DataError(str(exc)) from None
+            raise ConfigError(str(exc)) from None
         return self.con.sql(sql)
 
     def request_telemetry(self, run_id: str | list[str] | None = None,
@@ -246,7 +267,7 @@ class Catalog:
         try:
             sql = request_telemetry_sql(self._where(run_id, include_warmup), metrics)
         except ValueError as exc:
-            raise DataError(str(exc)) from None
+            raise ConfigError(str(exc)) from None
         return self.con.sql(sql)
 
     def timeline(self, run_id: str | list[str] | None = None, *, bin_s: float = 1.0,
@@ -256,7 +277,7 @@ class Catalog:
         try:
             sql = timeline_sql(self._where(run_id, include_warmup), bin_s, metrics)
         except ValueError as exc:
-            raise DataError(str(exc)) from None
+            raise ConfigError(str(exc)) from None
         return self.con.sql(sql)
 
     def close(self) -> None:

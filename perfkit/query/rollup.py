@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow.parquet as pq
 
-from perfkit.errors import DataError
+from perfkit.errors import ConfigError, DataError
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET, build_rollup, fresh_rollup_info
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def read_rollup(path: str | Path, metrics: tuple[str, ...] | list[str] | None = 
 def check_histograms(histograms: str) -> None:
     """Refuse a ``histograms`` mode that is not one of :data:`HISTOGRAM_MODES`."""
     if histograms not in HISTOGRAM_MODES:
-        raise DataError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
+        raise ConfigError(f"histograms={histograms!r} is not one of {', '.join(HISTOGRAM_MODES)}")
 
 
 def rollup_for(data_dir: str | Path, run_id: str, metric: str | None = None, histograms: str = "auto") -> Path | None:

@@ -20,6 +20,10 @@ schedule and the socket.  Endpoints::
 Run it in its own process (``python -m perfkit.sim.exact --port P``, or
 :class:`ExactServerProcess`), pinned to its own core where there is one, so
 that the client being measured does not share its CPU.
+
+It shares no code with the client it judges: it reads requests through the
+neutral socket layer (:mod:`perfkit.net`, tested on its own), on its own event
+loop, and writes chunks with its own HTTP framing.
 """
 
 from __future__ import annotations
@@ -41,13 +45,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from perfkit.client.rxstamp import _RX, StampedTransport
 from perfkit.clock import now_ns
+from perfkit.net import StampedTransport, compiled_module
 
 __all__ = ["ExactLog", "ExactServerProcess", "load_log", "serve"]
 
-# the compiled burst of sends (perfkit.client._rx.send_each), where it was built
-_SEND_EACH = getattr(_RX, "send_each", None)
+# the compiled burst of sends (perfkit.net's send_each), where it was built
+_SEND_EACH = getattr(compiled_module(), "send_each", None)
 _SPIN_NS = 1_500_000  # sleep to this far short of a chunk's time, then yield until it is due
 _CACHE_TOKENS = 4096  # answers up to this long have their chunks made once and kept
 
@@ -62,7 +66,7 @@ class ExactLog:
         The request's ``X-Request-Id`` (``""`` when it had none).
     recv_ns : numpy.ndarray of int64
         When the last bytes of the request reached the server's host, ns (monotonic): the kernel's
-        receive stamp where it gives one (:mod:`perfkit.client.rxstamp`), else when the server read them.
+        receive stamp where it gives one (:mod:`perfkit.net`), else when the server read them.
     offsets : numpy.ndarray of int64
         ``write_ns[offsets[i]:offsets[i + 1]]`` are request ``i``'s chunks.
     write_ns : numpy.ndarray of int64
@@ -327,7 +331,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0
                 loop.remove_reader(lsock.fileno())
                 loop.call_later(0.05, loop.add_reader, lsock.fileno(), accept)
                 return
-            StampedTransport(loop, sock, _Conn(server), threaded=False)  # the ground truth reads as it always has
+            StampedTransport(loop, sock, _Conn(server))  # read on this loop, with the kernel's receive stamps
 
     loop.add_reader(lsock.fileno(), accept)
     if ready is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from perfkit.errors import DataError
+from perfkit.errors import RunNotFoundError
 from perfkit.store.manifest import effective_status
 from perfkit.store.schema import SCHEMA_VERSION, TABLES
 
@@ -135,7 +135,7 @@ def check_data(data_dir: str | Path, *, repair: bool = False, deep: bool = False
     """
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"data directory {str(root)!r} does not exist")
+        raise RunNotFoundError(f"data directory {str(root)!r} does not exist")
     rep = CheckReport()
     live: set[str] = set()
     for path in sorted(root.glob("runs/run_id=*/manifest.json")):

@@ -1,11 +1,12 @@
-"""Incremental, crash-safe Parquet writing off the event loop.
+"""Incremental, crash-safe Parquet writing off the event loop: the run's :class:`~perfkit.rows.Sink` on disk.
 
-:class:`ParquetSink` takes finished :class:`RequestRecord` objects from the
-event loop (``put`` is a lock-free queue append) and a background thread
-writes them about once a second as new Parquet part files.  Each part is
-written to a hidden temporary name and renamed into place, so a reader never
-sees a torn file and a killed process loses at most the last second.  Memory
-holds at most one flush interval of records.
+:class:`ParquetSink` takes rows of any table from any thread (``put`` is a
+lock-free queue append: safe on the event loop and on sampler threads) and a
+background thread writes them about once a second as new Parquet part files,
+one per table that received rows.  Each part is written to a hidden temporary
+name and renamed into place, so a reader never sees a torn file and a killed
+process loses at most the last second.  Memory holds at most one flush
+interval of rows.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perfkit.client.records import RequestRecord
+from perfkit.rows import RequestRecord
 from perfkit.secrets import redact
-from perfkit.store.schema import CHUNKS, REQUESTS
+from perfkit.store.schema import CHUNKS, REQUESTS, TABLES, TELEMETRY_TABLES
 
 __all__ = ["ParquetSink", "records_to_tables", "write_part"]
 
@@ -35,14 +37,14 @@ def _ms(a: int | None, b: int | None) -> float | None:
 
 
 def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Table]:
-    """Convert records to the ``requests`` and ``chunks`` tables (see ``schema``).
+    """Convert records to the ``requests`` and ``chunks`` tables (see :mod:`perfkit.rows`).
 
     The chunk columns are built from each record's lists in C (nested lists
     flattened by Arrow, gaps by numpy): this runs on the writer thread, which
     shares the interpreter (and, on a pinned client, the core) with the event loop.
     """
     recs = list(records)
-    req_cols: dict[str, list] = {f.name: [] for f in REQUESTS}
+    req_cols: dict[str, list[Any]] = {f.name: [] for f in REQUESTS}
     for r in recs:
         n = len(r.chunk_ns)
         first, last = r.first_token_ns, r.last_token_ns
@@ -50,11 +52,12 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
         row = {
             "request_id": r.request_id, "phase": r.phase, "phase_index": r.phase_index, "warmup": r.warmup,
             "user_id": r.user_id, "class_name": r.class_name, "session_id": r.session_id, "turn": r.turn,
-            "endpoint": r.endpoint, "target_rate_rps": r.target_rate_rps, "intended_ns": r.intended_ns, "sent_ns": r.sent_ns,
-            "headers_ns": r.headers_ns, "first_token_ns": first, "last_token_ns": last, "end_ns": r.end_ns,
-            "schedule_lag_ms": _ms(r.intended_ns, r.sent_ns), "ttft_ms": r.ttft_ms, "e2e_ms": r.e2e_ms,
-            "ttft_from_intended_ms": _ms(r.intended_ns, first), "e2e_from_intended_ms": _ms(r.intended_ns, r.end_ns),
-            "tpot_ms": r.tpot_ms, "itl_mean_ms": span / (n - 1) if span is not None and n > 1 else None,
+            "endpoint": r.endpoint, "target_rate_rps": r.target_rate_rps, "intended_ns": r.intended_ns,
+            "sent_ns": r.sent_ns, "headers_ns": r.headers_ns, "first_token_ns": first, "last_token_ns": last,
+            "end_ns": r.end_ns, "schedule_lag_ms": _ms(r.intended_ns, r.sent_ns), "ttft_ms": r.ttft_ms,
+            "e2e_ms": r.e2e_ms, "ttft_from_intended_ms": _ms(r.intended_ns, first),
+            "e2e_from_intended_ms": _ms(r.intended_ns, r.end_ns), "tpot_ms": r.tpot_ms,
+            "itl_mean_ms": span / (n - 1) if span is not None and n > 1 else None,
             "prompt_tokens_target": r.prompt_tokens_target, "prompt_tokens": r.prompt_tokens,
             "output_tokens_target": r.output_tokens_target, "output_tokens": r.output_tokens,
             "output_tokens_source": r.output_tokens_source, "n_chunks": n, "empty_chunks": r.empty_chunks,
@@ -95,7 +98,7 @@ def _chunk_table(recs: list[RequestRecord]) -> pa.Table:
 def write_part(table: pa.Table, directory: Path, seq: int, prefix: str = "part") -> Path:
     """Write ``table`` as ``directory/PREFIX-SEQ.parquet`` atomically (temp file, then rename).
 
-    Writers sharing a directory use different prefixes (``part-gpu``, ``part-host``, ...).
+    Writers sharing a directory use different prefixes (``part``, ``part-w1``, ``part-metrics-0``, ...).
     """
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{prefix}-{seq:06d}.parquet"
@@ -115,14 +118,14 @@ def _warm_up() -> None:
 
 
 class ParquetSink:
-    """Write records of one run under ``data_dir`` from a background thread.
+    """Write the rows of one run under ``data_dir`` from a background thread (a :class:`~perfkit.rows.Sink`).
 
     Parameters
     ----------
     data_dir : str or Path
     run_id : str
     flush_interval_s : float
-        Write a part at least this often while records arrive, s (bounds loss on a kill).
+        Write a part at least this often while rows arrive, s (bounds what a kill loses).
     prefix : str
         File name prefix of the parts (writers sharing a run use different ones).
 
@@ -130,6 +133,10 @@ class ParquetSink:
     ----------
     written : int
         Requests written so far.
+    rows_written : dict of str to int
+        Rows written so far per table (``requests`` counts records).
+    error : BaseException or None
+        The first write that failed; :meth:`close` raises it.  Rows of later flushes are still written.
     """
 
     def __init__(self, data_dir: str | Path, run_id: str, flush_interval_s: float = 1.0, prefix: str = "part") -> None:
@@ -137,61 +144,82 @@ class ParquetSink:
         self.prefix = prefix
         self.run_id = run_id
         self.flush_interval_s = flush_interval_s
-        self.written = 0
-        self.parts = 0
+        self.rows_written: dict[str, int] = {}
         self.error: BaseException | None = None
+        self._seq: dict[str, int] = {}
         self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closed = False
         _warm_up()
         self._thread = threading.Thread(target=self._loop, name=f"perfkit-writer-{run_id}", daemon=True)
         self._thread.start()
 
-    def put(self, record: RequestRecord) -> None:
-        """Queue one finished record (non-blocking, safe on the event loop)."""
-        self._q.put(record)
+    @property
+    def written(self) -> int:
+        return self.rows_written.get("requests", 0)
+
+    def put(self, table: str, rows: Sequence[Any]) -> None:
+        """Queue rows of ``table`` (non-blocking, safe on the event loop and from any thread)."""
+        if table != "requests" and table not in TELEMETRY_TABLES:
+            raise ValueError(f"no table {table!r}; the tables are requests, {', '.join(TELEMETRY_TABLES)}")
+        self._q.put((table, rows))
 
     def close(self, timeout_s: float = 60.0) -> None:
         """Flush what is queued and stop the thread; re-raise a write error if one happened."""
-        self._q.put(_STOP)
-        self._thread.join(timeout_s)
+        if not self._closed:
+            self._closed = True
+            self._q.put(_STOP)
+            self._thread.join(timeout_s)
         if self.error is not None:
             raise self.error
 
     def _loop(self) -> None:
-        buf: list[RequestRecord] = []
+        buf: dict[str, list[Any]] = {}
         next_flush = time.monotonic() + self.flush_interval_s
-        while True:
+        stop = False
+        while not stop:
             try:
                 item = self._q.get(timeout=max(0.0, next_flush - time.monotonic()))
             except queue.Empty:
                 item = None
             if item is _STOP:
-                break
-            if item is not None:
-                buf.append(item)  # type: ignore[arg-type]
-            if time.monotonic() >= next_flush:
-                if buf:
-                    self._flush(buf)
-                    buf = []
+                stop = True
+            elif item is not None:
+                table, rows = item  # type: ignore[misc]
+                buf.setdefault(table, []).extend(rows)
+            if stop or time.monotonic() >= next_flush:
+                if stop:  # anything put before the stop marker was seen
+                    while True:
+                        try:
+                            item = self._q.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is not _STOP:
+                            table, rows = item  # type: ignore[misc]
+                            buf.setdefault(table, []).extend(rows)
+                self._flush(buf)
+                buf = {}
                 next_flush = time.monotonic() + self.flush_interval_s
-        while True:  # drain anything put before the stop marker was seen
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                buf.append(item)  # type: ignore[arg-type]
-        if buf:
-            self._flush(buf)
 
-    def _flush(self, buf: list[RequestRecord]) -> None:
-        try:
-            requests, chunks = records_to_tables(buf)
-            part = f"run_id={self.run_id}"
+    def _flush(self, buf: dict[str, list[Any]]) -> None:
+        for table, rows in buf.items():
+            if not rows:
+                continue
+            try:
+                self._write(table, rows)
+                self.rows_written[table] = self.rows_written.get(table, 0) + len(rows)
+            except BaseException as exc:  # noqa: BLE001 - reported by close(); the run goes on
+                if self.error is None:
+                    self.error = exc
+
+    def _write(self, table: str, rows: list[Any]) -> None:
+        part = f"run_id={self.run_id}"
+        seq = self._seq.get(table, 0)
+        if table == "requests":
+            requests, chunks = records_to_tables(rows)
             # chunks first: a request row never points at chunks that are not on disk
             if chunks.num_rows:
-                write_part(chunks, self.root / "chunks" / part, self.parts, self.prefix)
-            write_part(requests, self.root / "requests" / part, self.parts, self.prefix)
-            self.parts += 1
-            self.written += len(buf)
-        except BaseException as exc:  # noqa: BLE001 - reported by close(); the run goes on
-            self.error = exc
+                write_part(chunks, self.root / "chunks" / part, seq, self.prefix)
+            write_part(requests, self.root / "requests" / part, seq, self.prefix)
+        else:
+            write_part(pa.Table.from_pylist(rows, schema=TABLES[table]), self.root / table / part, seq, self.prefix)
+        self._seq[table] = seq + 1

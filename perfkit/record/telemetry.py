@@ -18,25 +18,30 @@ Server metrics are scraped from each endpoint's ``/metrics`` unless turned
 off; an endpoint without one is noted (one line, and in the manifest) and
 not scraped again.  Host samples (client CPU, memory, event-loop lag, and a
 local server's process tree when its pid is known) are always cheap and on
-by default.  Everything runs in threads; only the loop-lag probe lives on the
-event loop.
+by default.  Everything runs in threads (the scraper in a process of its own);
+only the loop-lag probe lives on the event loop.  Every sampler writes through
+the run's sink, the same one the load runner writes through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perfkit.collect.base import ProcessSampler, Sampler, TableBuffer
+from perfkit.collect.base import Sampler
 from perfkit.collect.host import HostSource, LoopLagMonitor
 from perfkit.collect.nvml import NvmlSource, NvmlUnavailable, load_nvml
 from perfkit.collect.prometheus import PrometheusSource
 from perfkit.collect.simgpu import SimGpuSource, probe_sim_gpu
 from perfkit.errors import ConfigError
-from perfkit.store.schema import GPU_SAMPLES, HOST_SAMPLES, SERVER_METRICS
+from perfkit.net import ReadDelays
+from perfkit.net.tls import TlsOptions
+from perfkit.record.sampler_process import ProcessSampler
+from perfkit.rows import Sink
 
 __all__ = ["GPU_MODES", "Telemetry", "TelemetrySpec"]
 
@@ -97,7 +102,10 @@ class Telemetry:
     Parameters
     ----------
     spec : TelemetrySpec
+    sink : Sink
+        Where the samplers of this process write (the run's sink).
     data_dir : Path
+        Where a sampler in a process of its own writes (through a Parquet sink of its own).
     run_id : str
     base_urls : list of str
         The run's endpoints (their ``/metrics`` are scraped; the first one's ``/sim/gpu`` in ``sim`` mode).
@@ -105,12 +113,21 @@ class Telemetry:
         Sent with scrapes (an ``Authorization`` header; never stored).
     notify : callable, optional
         Called with one line for each thing the user should know (GPU counters off, no ``/metrics``).
+    lag : object, optional
+        The load's event-loop probe when the load runs in other processes (their worst lag).
+    read_delays : ReadDelays, optional
+        The client transport's read delays, reported by the host sampler.
+    tls : TlsOptions, optional
+        Verification of HTTPS endpoints for the scrapes.
     """
 
-    def __init__(self, spec: TelemetrySpec, data_dir: Path, run_id: str, base_urls: list[str],
+    def __init__(self, spec: TelemetrySpec, sink: Sink, data_dir: Path, run_id: str, base_urls: list[str],
                  headers: dict[str, str] | None = None, notify: Callable[[str], None] | None = None,
-                 lag: Any = None) -> None:
+                 lag: Any = None, read_delays: ReadDelays | None = None, tls: TlsOptions | None = None) -> None:
         self.spec = spec
+        self.sink = sink
+        self.read_delays = read_delays
+        self.tls = tls
         self._lag_source = lag  # the workers' loop lag, when the load runs in other processes
         self.data_dir = Path(data_dir)
         self.run_id = run_id
@@ -128,9 +145,8 @@ class Telemetry:
         self._nvml_devices: NvmlSource | None = None
         self.stats: dict[str, Any] = {}
 
-    def _sampler(self, name: str, source: Any, interval_s: float, table: str, schema: Any) -> None:
-        buf = TableBuffer(self.data_dir, table, self.run_id, schema, prefix=f"part-{name}")
-        self.samplers.append(Sampler(name, source, interval_s, buf, self.spec.flush_interval_s))
+    def _sampler(self, name: str, source: Any, interval_s: float, table: str) -> None:
+        self.samplers.append(Sampler(name, source, interval_s, self.sink, table))
 
     # -- set-up (blocking probes: call through run_in_executor) --------------------------
     def _setup_gpu(self) -> None:
@@ -144,8 +160,7 @@ class Telemetry:
                 raise ConfigError(f"--gpu sim records the simulator's SIMULATED GPU counters, but {why}; "
                                   "use --gpu auto or nvml for a real server")
             self.gpu.update(source="sim", simulated=True, devices=devices)
-            self._sampler("gpu-sim", SimGpuSource(self.base_urls[0]), self.spec.gpu_interval_s, "gpu_samples",
-                          GPU_SAMPLES)
+            self._sampler("gpu-sim", SimGpuSource(self.base_urls[0]), self.spec.gpu_interval_s, "gpu_samples")
             return
         try:
             nv = self.spec.nvml if self.spec.nvml is not None else load_nvml()
@@ -162,9 +177,9 @@ class Telemetry:
         self._nvml = nv
         self._nvml_devices = fast
         self.gpu.update(source="nvml", driver=fast.driver_version())
-        self._sampler("gpu-fast", fast, self.spec.gpu_interval_s, "gpu_samples", GPU_SAMPLES)
+        self._sampler("gpu-fast", fast, self.spec.gpu_interval_s, "gpu_samples")
         self._sampler("gpu-slow", NvmlSource(nv, "slow", devices=fast.devices), self.spec.gpu_slow_interval_s,
-                      "gpu_samples", GPU_SAMPLES)
+                      "gpu_samples")
 
     def _gpu_off(self, reason: str) -> None:
         self.gpu["off_reason"] = reason
@@ -178,7 +193,7 @@ class Telemetry:
         urls = [(self.base_urls[0], self.spec.metrics_url)] if self.spec.metrics_url else \
             [(u, None) for u in self.base_urls]
         for base, url in urls:
-            src = PrometheusSource(base, headers=self.headers, url=url)
+            src = PrometheusSource(base, headers=self.headers, url=url, tls=self.tls)
             src.read(0)  # a first scrape: does the server have /metrics at all?
             if not src.ok_scrapes:
                 msg = f"server metrics are off for {base}: {src.problem}; the run goes on without them"
@@ -188,16 +203,17 @@ class Telemetry:
             self.metrics.append(src)
             # parsing an exposition is milliseconds of pure Python: done in a child process, off our GIL
             name = f"metrics-{len(self.metrics) - 1}"
-            buf = TableBuffer(self.data_dir, "server_metrics", self.run_id, SERVER_METRICS, prefix=f"part-{name}")
-            self.samplers.append(ProcessSampler(name, "prometheus", {"base_url": base, "headers": self.headers,
-                                                                    "url": url}, self.spec.metrics_interval_s,
-                                                buf, self.spec.flush_interval_s))
+            args = {"base_url": base, "headers": self.headers, "url": url,
+                    "tls": dataclasses.asdict(self.tls) if self.tls else None}
+            self.samplers.append(ProcessSampler(name, "prometheus", args, self.spec.metrics_interval_s, self.data_dir,
+                                                self.run_id, "server_metrics", f"part-{name}",
+                                                self.spec.flush_interval_s))
 
     def _setup_host(self) -> None:
         if not self.spec.host:
             return
-        self.host = HostSource(self.lag, self.spec.server_pid)
-        self._sampler("host", self.host, self.spec.host_interval_s, "host_samples", HOST_SAMPLES)
+        self.host = HostSource(self.lag, self.spec.server_pid, self.read_delays)
+        self._sampler("host", self.host, self.spec.host_interval_s, "host_samples")
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> Telemetry:
@@ -212,7 +228,7 @@ class Telemetry:
         return self
 
     def stop(self) -> dict[str, Any]:
-        """Stop every sampler, write what is buffered, shut NVML down; returns :meth:`describe`.
+        """Stop every sampler, shut NVML down; returns :meth:`describe` (the sink's owner closes the sink).
 
         Blocking (joins threads): call it through ``run_in_executor`` from a coroutine.
         """

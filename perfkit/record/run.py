@@ -1,14 +1,17 @@
-"""Record one run end to end: manifest, load runner, Parquet sink.
+"""Record one run end to end: manifest, transport, load runner, side channels, one sink.
 
-This is the glue used by ``perfkit run``, ``perfkit demo`` and the tests; it
-sits on top of the stages (client, store) and owns no logic of its own
-beyond their order: manifest first, then traffic, then the final manifest.
+This is the composition used by ``perfkit run``, ``perfkit demo`` and the tests;
+it sits on top of the stages (client, collect, store) and owns no logic of its
+own beyond their order and wiring: the run's Parquet sink, which the runner and
+every sampler write through; the transport, whose read delays the host sampler
+reports; the manifest first, then traffic, then the final manifest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -17,22 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
-from perfkit.client.openai import Endpoint, check_model, discover_model, make_session
+from perfkit.client.endpoint import Endpoint, check_model, discover_model
+from perfkit.client.fasthttp import FastTransport
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress, pool_size_for
-from perfkit.client.rxstamp import compiled_reads, read_thread_mode, rx_stamps_supported
-from perfkit.client.workers import WorkerGroup, check_partitionable
+from perfkit.client.transport import Transport
 from perfkit.clock import ClockAnchor, now_ns
-from perfkit.collect.telemetry import Telemetry, TelemetrySpec
 from perfkit.errors import ConfigError
-from perfkit.store.manifest import (
-    environment_info,
-    new_run_id,
-    redact_url,
-    write_manifest,
-)
+from perfkit.net.get import get, server_root
+from perfkit.record.telemetry import Telemetry, TelemetrySpec
+from perfkit.record.workers import WorkerGroup, check_partitionable
+from perfkit.store.manifest import environment_info, new_run_id, redact_url, write_manifest
 from perfkit.store.rollup import build_rollup
 from perfkit.store.writer import ParquetSink
 
@@ -86,15 +84,17 @@ def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
     return d
 
 
-async def _detect_simulator(session: Any, endpoint: Endpoint) -> dict[str, Any] | None:
+async def _detect_simulator(endpoint: Endpoint, transport: Transport) -> dict[str, Any] | None:
     """The simulator's config when ``endpoint`` is perfkit's simulator (its ``/sim/config`` answers), else None."""
-    root = endpoint.base_url.rstrip("/").removesuffix("/v1")
+    root = server_root(endpoint.base_url)
+    tls = getattr(transport, "tls", None)
+    res = await asyncio.to_thread(get, root + "/sim/config", 2.0, None, 1 << 20,
+                                  tls.context if tls is not None and root.startswith("https") else None)
+    if res.status != 200:
+        return None
     try:
-        async with session.get(root + "/sim/config", timeout=aiohttp.ClientTimeout(total=2.0)) as resp:
-            if resp.status != 200:
-                return None
-            cfg = await resp.json(content_type=None)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        cfg = json.loads(res.body)
+    except ValueError:
         return None
     if not isinstance(cfg, dict) or "step_base_ms" not in cfg:
         return None
@@ -108,8 +108,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                      on_start: Callable[[LoadRunner, str], None] | None = None,
                      command: list[str] | None = None, scenario: dict[str, Any] | None = None,
                      router: Router | None = None, telemetry: TelemetrySpec | None = None,
-                     notify: Callable[[str], None] | None = None,
-                     tags: dict[str, str] | None = None, workers: int = 1, http: str = "fast") -> RunResult:
+                     notify: Callable[[str], None] | None = None, tags: dict[str, str] | None = None,
+                     workers: int = 1, transport: Transport | None = None) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
@@ -127,7 +127,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
     simulator : dict, optional
         The simulator's config when the endpoint is perfkit's simulator (ground truth).
     read_timeout_s, drain_timeout_s : float
-        See :class:`LoadRunner`, s.
+        See :class:`LoadRunner`, s (``read_timeout_s``: of the default transport).
     flush_interval_s : float
         Parquet flush interval, s (at most this much is lost on a kill).
     on_start : callable, optional
@@ -150,10 +150,12 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
         (trade-off analyses group runs by ``variant``).  Against perfkit's simulator the variant it
         simulates is found by itself.
     workers : int
-        Client processes sharing the load (:mod:`perfkit.client.workers`); 1 runs it on this
+        Client processes sharing the load (:mod:`perfkit.record.workers`); 1 runs it on this
         process's event loop.  More, when one process cannot keep up (the run's client-bound flag).
-    http : {"fast", "aiohttp"}
-        The streaming HTTP client (see :class:`LoadRunner`).
+    transport : Transport, optional
+        What sends the requests (:mod:`perfkit.client.transport`); default a
+        :class:`~perfkit.client.fasthttp.FastTransport`.  The manifest records its ``describe()``;
+        its read delays, where it keeps them, are the host sampler's.  Closed at the end.
     """
     if workers < 1:
         raise ConfigError(f"workers must be 1 or more, not {workers}")
@@ -164,17 +166,19 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
     data_dir = Path(data_dir)
     pool = pool_size_for(phases)
     loop = asyncio.get_running_loop()
-    session = make_session(pool, read_timeout_s=read_timeout_s)
+    transport = transport if transport is not None else FastTransport(read_timeout_s=read_timeout_s)
+    tls = getattr(transport, "tls", None)
+    context = tls.context if tls is not None else None
     try:
         endpoints = list(endpoint) if isinstance(endpoint, list) else [endpoint]
         for i, ep in enumerate(endpoints):
             if not ep.model:
-                endpoints[i] = dataclasses.replace(ep, model=await discover_model(session, ep))
+                endpoints[i] = dataclasses.replace(ep, model=await discover_model(ep, context))
             else:
-                await check_model(session, ep)
+                await check_model(ep, context)
         endpoint = endpoints[0]
         if simulator is None:
-            simulator = await _detect_simulator(session, endpoint)
+            simulator = await _detect_simulator(endpoint, transport)
         router = router or Router(len(endpoints))
         manifest: dict[str, Any] = {
             "status": "running", "label": label, "seed": seed, "pid": os.getpid(),
@@ -186,32 +190,32 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             "endpoints": [{"base_url": redact_url(e.base_url), "model": e.model} for e in endpoints],
             "routing": {"policy": router.policy, "weights": router.weights},
             "phases": [_phase_dict(p) for p in phases],
-            "client": {"pool_size": pool, "read_timeout_s": read_timeout_s, "drain_timeout_s": drain_timeout_s,
-                       "flush_interval_s": flush_interval_s, "clock": "time.perf_counter_ns", "workers": workers,
-                       "http": http, "event_loop": _loop_name(loop),
-                       # how chunks are timed (kernel receive stamps or the loop's reads) and whether the
-                       # read path is the compiled one: both bear on how far the client's figures can be trusted
-                       "rx_stamps": "kernel" if http == "fast" and rx_stamps_supported() else "read",
-                       "compiled_reads": http == "fast" and compiled_reads(),
-                       "read_thread": read_thread_mode() if http == "fast" and rx_stamps_supported() else "off"},
+            # the transport says how chunks are timed (kernel receive stamps or the reads' times), on which
+            # thread, and whether the read path is the compiled one: all bear on how far its figures hold
+            "client": {"pool_size": pool, "drain_timeout_s": drain_timeout_s, "flush_interval_s": flush_interval_s,
+                       "clock": "time.perf_counter_ns", "workers": workers, "event_loop": _loop_name(loop),
+                       "transport": transport.describe()},
             "simulator": simulator, "tags": dict(tags or {}), "scenario": scenario, "command": command if command is not None else sys.argv,
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }
         group = WorkerGroup(endpoints, phases, data_dir, run_id, workers=workers, seed=seed, router=router,
-                            read_timeout_s=read_timeout_s, drain_timeout_s=drain_timeout_s,
-                            flush_interval_s=flush_interval_s, http=http) if workers > 1 else None
+                            drain_timeout_s=drain_timeout_s, flush_interval_s=flush_interval_s,
+                            transport=transport) if workers > 1 else None
+        # the run's one sink: the runner's records (unless workers write their own) and every sampler's rows
+        sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         # side channels first: a set-up that refuses the run (--gpu sim against a real server) leaves no run behind
-        tele = Telemetry(telemetry or TelemetrySpec(), data_dir, run_id, [e.base_url for e in endpoints],
+        tele = Telemetry(telemetry or TelemetrySpec(), sink, data_dir, run_id, [e.base_url for e in endpoints],
                          headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
-                         notify=notify or logging.getLogger("perfkit").warning, lag=group.lag if group else None)
+                         notify=notify or logging.getLogger("perfkit").warning, lag=group.lag if group else None,
+                         read_delays=group.read_delays if group else getattr(transport, "read_delays", None),
+                         tls=tls)
         first_write: asyncio.Future[Any] | None = None
         try:
             await tele.start()
             manifest["telemetry"] = tele.describe()
             first_write = loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
             await first_write
-            sink = None if group else await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         except BaseException as exc:  # stopped while setting up: a manifest on disk must not say "running"
             stopped = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
             if first_write is not None or stopped:  # samplers may have written parts already
@@ -221,6 +225,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                                 error=f"{type(exc).__name__}: {exc}", counts={"requests": 0})
                 write_manifest(data_dir, run_id, manifest)
             await loop.run_in_executor(None, tele.stop)
+            await loop.run_in_executor(None, sink.close)
             raise
         def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
             # keep the phase windows on disk as they happen, for runs that never reach the end
@@ -228,9 +233,8 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
             loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
 
-        runner: Any = group or LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, session=session,
-                                          router=router, drain_timeout_s=drain_timeout_s,
-                                          read_timeout_s=read_timeout_s, on_phase=on_phase, http=http)
+        runner: Any = group or LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, router=router,
+                                          transport=transport, drain_timeout_s=drain_timeout_s, on_phase=on_phase)
         if on_start:
             on_start(runner, run_id)
         error: BaseException | None = None
@@ -241,8 +245,7 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             raise
         finally:
             manifest["telemetry"] = await loop.run_in_executor(None, tele.stop)
-            if sink is not None:
-                await loop.run_in_executor(None, sink.close)
+            await loop.run_in_executor(None, sink.close)
             p = runner.progress
             manifest.update({
                 "status": "complete" if error is None else ("interrupted" if isinstance(
@@ -253,11 +256,11 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
                 "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
                 "phases": [_phase_dict(p) for p in runner.phases],  # automatic sweep rates resolved
                 "counts": {"requests": p.done, "errors": p.errors, "errors_by_kind": p.errors_by_kind,
-                           "output_tokens": p.output_tokens, "written": sink.written if sink else group.written},
+                           "output_tokens": p.output_tokens, "written": group.written if group else sink.written},
             })
             write_manifest(data_dir, run_id, manifest)
             if error is None:
                 await loop.run_in_executor(None, _rollup, data_dir, run_id)
     finally:
-        await session.close()
+        await transport.close()
     return RunResult(run_id, data_dir, runner.progress, manifest)

@@ -578,7 +578,7 @@ static PyMethodDef reader_methods[] = {
 
 static PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "perfkit.client._rx.Reader",
+    .tp_name = "perfkit.net._rx.Reader",
     .tp_basicsize = sizeof(Reader),
     .tp_dealloc = (destructor)reader_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,

@@ -94,7 +94,7 @@ def write_synthetic_run(data_dir: str | Path, run_id: str, n_req: int, per_req: 
         write_part(req, data / "requests" / f"run_id={run_id}", part)
         if progress:
             print(f"  wrote part {part}: requests {start + n:,}", flush=True)
-    write_manifest(data, run_id, {"status": "complete", "label": "synthetic (perfkit.sim.synthetic)",
+    write_manifest(data, run_id, {"status": "complete", "label": "synthetic (perfkit.store.synthetic)",
                                   "counts": {"requests": n_req}, "seed": seed,
                                   "synthetic": {"requests": n_req, "chunks_per_request": per_req,
                                                 "rate_rps": rate_rps}})

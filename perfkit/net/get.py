@@ -1,12 +1,13 @@
-"""Blocking HTTP GETs for side channels, made in sampler threads (never on the event loop).
+"""Blocking HTTP(S) GETs for side channels and discovery, made in threads (never on the event loop).
 
-The load itself goes through aiohttp in :mod:`perfkit.client`; a scrape a
-second does not need an event loop, and keeping it in its own thread keeps
-its parsing cost off the loop that timestamps the requests.
+The load itself goes through a transport of :mod:`perfkit.client`; a scrape a second, or the one
+look at ``/v1/models`` before a run, does not need an event loop, and keeping it in its own thread
+keeps its parsing cost off the loop that timestamps the requests.
 """
 
 from __future__ import annotations
 
+import ssl
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
@@ -31,11 +32,15 @@ def server_root(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def get(url: str, timeout_s: float, headers: dict[str, str] | None = None, max_bytes: int = 32 * 2**20) -> HttpResult:
-    """GET ``url``; never raises for the server's behaviour (refused, timeout, HTTP error, huge body)."""
+def get(url: str, timeout_s: float, headers: dict[str, str] | None = None, max_bytes: int = 32 * 2**20,
+        context: ssl.SSLContext | None = None) -> HttpResult:
+    """GET ``url``; never raises for the server's behaviour (refused, timeout, HTTP error, huge body).
+
+    ``context`` verifies an HTTPS server (default: the system's trust store).
+    """
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as r:  # noqa: S310 - URL given by the user
+        with urllib.request.urlopen(req, timeout=timeout_s, context=context) as r:  # noqa: S310 - URL given by the user
             body = r.read(max_bytes + 1)
             if len(body) > max_bytes:
                 return HttpResult(r.status, "", "", f"body larger than {max_bytes} bytes")

@@ -2,9 +2,12 @@
  * stamp, undoing the chunked framing of the common read (whole HTTP chunks of one SSE event each),
  * and applying the common OpenAI chunk to the request's record.
  *
- * perfkit.client.rxstamp and perfkit.client.fasthttp do the same in Python when this module is
- * not built (no compiler, not Linux, PERFKIT_NO_EXTENSIONS set); the tests hold the two to the
- * same answers.  Anything out of the common shape goes to the Python code, which handles every case.
+ * perfkit.net.transport and perfkit.client.fasthttp do the same in Python when this module is not
+ * built (no compiler, not Linux) or a read path asks for Python (ReadPath(compiled=False)); the tests
+ * hold the two to the same answers.  What an OpenAI chunk means is not written here: the names of its
+ * fields and of the record's attributes, and the Python handlers of every other shape, come from
+ * perfkit.client.events through configure().  Anything out of the common shape goes to those
+ * handlers, which handle every case.
  *
  * Nothing here releases the GIL: the socket is non-blocking, and a static read buffer is then
  * used by one call at a time.
@@ -118,24 +121,55 @@ hex_value(char ch)
 /* ---- the events of a read ------------------------------------------------------------------------- */
 
 static PyObject *json_loads;   /* orjson.loads (or json.loads) */
-static PyObject *slow_event;   /* perfkit.client.openai._handle_event: a payload that is not JSON */
-static PyObject *slow_obj;     /* perfkit.client.openai._apply_event: parsed, but not the shape below */
-static PyObject *s_text_parts, *s_first_token_ns, *s_last_token_ns, *s_chunk_ns, *s_chunk_chars, *s_chunk_tokens;
+static PyObject *slow_event;   /* perfkit.client.events.handle_event: a payload that is not JSON */
+static PyObject *slow_obj;     /* perfkit.client.events.apply_event: parsed, but not the shape below */
+/* the record's attributes (r_*) and the chunk's fields (s_*), named by configure() */
+static PyObject *r_text_parts, *r_first_token_ns, *r_last_token_ns, *r_chunk_ns, *r_chunk_chars, *r_chunk_tokens;
+static PyObject *r_prompt_tokens, *r_output_tokens, *r_finish_reason;
 static PyObject *s_error, *s_usage, *s_choices, *s_finish_reason, *s_delta, *s_content, *s_reasoning_content;
-static PyObject *s_text, *s_prompt_tokens, *s_completion_tokens, *s_output_tokens_usage;
+static PyObject *s_text, *s_prompt_tokens, *s_completion_tokens;
+
+/* configure()'s names, by role: the record's attributes, then the chunk's fields */
+static PyObject **const name_slots[] = {
+    &r_text_parts, &r_first_token_ns, &r_last_token_ns, &r_chunk_ns, &r_chunk_chars, &r_chunk_tokens,
+    &r_prompt_tokens, &r_output_tokens, &r_finish_reason,
+    &s_error, &s_usage, &s_choices, &s_finish_reason, &s_delta, &s_content, &s_reasoning_content, &s_text,
+    &s_prompt_tokens, &s_completion_tokens};
+static const char *const name_roles[] = {
+    "record.text_parts", "record.first_token_ns", "record.last_token_ns", "record.chunk_ns", "record.chunk_chars",
+    "record.chunk_tokens", "record.prompt_tokens", "record.output_tokens", "record.finish_reason",
+    "chunk.error", "chunk.usage", "chunk.choices", "chunk.finish_reason", "chunk.delta", "chunk.content",
+    "chunk.reasoning_content", "chunk.text", "chunk.prompt_tokens", "chunk.completion_tokens"};
+#define N_NAMES (sizeof(name_roles) / sizeof(name_roles[0]))
 
 PyDoc_STRVAR(configure_doc,
-"configure(loads, handle_event, apply_event, /)\n--\n\n"
-"The JSON parser, and the Python handlers of an event that :func:`take_events` does not take itself:\n"
+"configure(loads, handle_event, apply_event, names, /)\n--\n\n"
+"The JSON parser; the Python handlers of an event that :func:`take_events` does not take itself:\n"
 "``handle_event(rec, payload, t, tokens)`` for a payload that does not parse, ``apply_event(rec, obj,\n"
-"payload, t, tokens)`` for one that parses to another shape (so it is not parsed twice).");
+"payload, t, tokens)`` for one that parses to another shape (so it is not parsed twice); and ``names``,\n"
+"a dict from each role (``record.chunk_ns``, ``chunk.choices``, ...) to the attribute or field it names.\n"
+"perfkit.client.events holds all four: this module knows the shape of the common chunk, not its words.");
 
 static PyObject *
 configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "configure(loads, handle_event, apply_event) takes 3 arguments");
+    if (nargs != 4 || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "configure(loads, handle_event, apply_event, names: dict) takes 4 arguments");
         return NULL;
+    }
+    PyObject *found[N_NAMES];
+    for (size_t k = 0; k < N_NAMES; k++) {
+        PyObject *v = PyDict_GetItemString(args[3], name_roles[k]);
+        if (v == NULL || !PyUnicode_Check(v)) {
+            PyErr_Format(PyExc_KeyError, "configure: names has no string for the role %s", name_roles[k]);
+            return NULL;
+        }
+        found[k] = v;
+    }
+    for (size_t k = 0; k < N_NAMES; k++) {
+        PyObject *v = Py_NewRef(found[k]);
+        PyUnicode_InternInPlace(&v);
+        Py_XSETREF(*name_slots[k], v);
     }
     Py_INCREF(args[0]);
     Py_XSETREF(json_loads, args[0]);
@@ -226,11 +260,11 @@ append_attr(PyObject *rec, PyObject *name, PyObject *item)
 static int
 apply_usage(PyObject *rec, const common_t *c)
 {
-    if (c->prompt != NULL && PyObject_SetAttr(rec, s_prompt_tokens, c->prompt) < 0)
+    if (c->prompt != NULL && PyObject_SetAttr(rec, r_prompt_tokens, c->prompt) < 0)
         return -1;
-    if (c->completion != NULL && PyObject_SetAttr(rec, s_output_tokens_usage, c->completion) < 0)
+    if (c->completion != NULL && PyObject_SetAttr(rec, r_output_tokens, c->completion) < 0)
         return -1;
-    if (c->finish != NULL && PyObject_SetAttr(rec, s_finish_reason, c->finish) < 0)
+    if (c->finish != NULL && PyObject_SetAttr(rec, r_finish_reason, c->finish) < 0)
         return -1;
     return 0;
 }
@@ -241,7 +275,7 @@ static int
 count_tokens(PyObject *rec, PyObject *completion, PyObject *tokens)
 {
     if (completion == NULL)
-        return append_attr(rec, s_chunk_tokens, Py_None);
+        return append_attr(rec, r_chunk_tokens, Py_None);
     if (!PyList_CheckExact(tokens) || PyList_GET_SIZE(tokens) < 1) {
         PyErr_SetString(PyExc_TypeError, "take_events: tokens must be a list of one int");
         return -1;
@@ -249,7 +283,7 @@ count_tokens(PyObject *rec, PyObject *completion, PyObject *tokens)
     PyObject *k = PyNumber_Subtract(completion, PyList_GET_ITEM(tokens, 0));
     if (k == NULL)
         return -1;
-    int r = append_attr(rec, s_chunk_tokens, k);
+    int r = append_attr(rec, r_chunk_tokens, k);
     Py_DECREF(k);
     if (r < 0)
         return -1;
@@ -304,16 +338,16 @@ one_payload(PyObject *rec, const char *p, Py_ssize_t n, PyObject *t, PyObject *t
     PyObject *chars = NULL, *first = NULL;
     if (apply_usage(rec, &c) < 0)
         goto out;
-    if (append_attr(rec, s_text_parts, c.text) < 0)
+    if (append_attr(rec, r_text_parts, c.text) < 0)
         goto out;
-    if ((first = PyObject_GetAttr(rec, s_first_token_ns)) == NULL)
+    if ((first = PyObject_GetAttr(rec, r_first_token_ns)) == NULL)
         goto out;
-    if (first == Py_None && PyObject_SetAttr(rec, s_first_token_ns, t) < 0)
+    if (first == Py_None && PyObject_SetAttr(rec, r_first_token_ns, t) < 0)
         goto out;
-    if (PyObject_SetAttr(rec, s_last_token_ns, t) < 0 || append_attr(rec, s_chunk_ns, t) < 0)
+    if (PyObject_SetAttr(rec, r_last_token_ns, t) < 0 || append_attr(rec, r_chunk_ns, t) < 0)
         goto out;
     if ((chars = PyLong_FromSsize_t(PyUnicode_GET_LENGTH(c.text))) == NULL ||
-        append_attr(rec, s_chunk_chars, chars) < 0)
+        append_attr(rec, r_chunk_chars, chars) < 0)
         goto out;
     if (count_tokens(rec, c.completion, tokens) < 0) /* c's parts are borrowed from obj, held till out */
         goto out;
@@ -339,7 +373,7 @@ PyDoc_STRVAR(take_events_doc,
 int
 rx_take_events(const char *d, Py_ssize_t len, PyObject *rec, PyObject *t, PyObject *tokens, Py_ssize_t *out)
 {
-    if (json_loads == NULL || slow_event == NULL || slow_obj == NULL) {
+    if (json_loads == NULL || slow_event == NULL || slow_obj == NULL || s_choices == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "take_events: configure() has not been called");
         return -1;
     }
@@ -469,25 +503,13 @@ static PyMethodDef rx_methods[] = {
 
 static struct PyModuleDef rx_module = {
     PyModuleDef_HEAD_INIT, "_rx",
-    "Compiled reads with kernel receive stamps, and the common chunks of a read (see _rx.c).",
+    "Compiled reads with kernel receive stamps, the common chunks of a read, and bursts of sends (see _rx.c).",
     -1, rx_methods,
 };
 
 PyMODINIT_FUNC
 PyInit__rx(void)
 {
-    PyObject **names[] = {&s_text_parts, &s_first_token_ns, &s_last_token_ns, &s_chunk_ns, &s_chunk_chars,
-                          &s_chunk_tokens, &s_error, &s_usage, &s_choices, &s_finish_reason, &s_delta,
-                          &s_content, &s_reasoning_content, &s_text, &s_prompt_tokens, &s_completion_tokens,
-                          &s_output_tokens_usage};
-    const char *texts[] = {"text_parts", "first_token_ns", "last_token_ns", "chunk_ns", "chunk_chars",
-                           "chunk_tokens", "error", "usage", "choices", "finish_reason", "delta",
-                           "content", "reasoning_content", "text", "prompt_tokens", "completion_tokens",
-                           "output_tokens_usage"};
-    for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
-        if (*names[k] == NULL && (*names[k] = PyUnicode_InternFromString(texts[k])) == NULL)
-            return NULL;
-    }
     PyObject *m = PyModule_Create(&rx_module);
     if (m == NULL)
         return NULL;

@@ -1,4 +1,4 @@
-"""Terminal tables for summaries and query results (rich)."""
+"""Every table the command line prints, in one place (rich): summaries, comparisons, SLOs, trade-offs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from rich.table import Table
 
 from perfkit.query.metrics import client_evidence
 
-__all__ = ["print_changes", "print_comparison", "print_frame", "print_percentiles", "print_run", "print_summary", "telemetry_line"]
+__all__ = ["print_attribution", "print_changes", "print_comparison", "print_frame", "print_percentiles", "print_run",
+           "print_slo_table", "print_summary", "print_tradeoffs", "telemetry_line"]
 
 _SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
             ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
@@ -209,3 +210,65 @@ def print_changes(df: pd.DataFrame, console: Console | None = None) -> None:
         t.add_row(f"{r['t']:.0f}", f"[{r['t_lo']:.0f}, {r['t_hi']:.0f}]", r["series"], _cell(r["before"], ""),
                   _cell(r["after"], ""), ratio, interval)
     console.print(t)
+
+
+def _num(v: object, fmt: str = "{:,.1f}") -> str:
+    """A number for a table cell; "–" for what does not apply (None, NaN), "∞" for infinity."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "–"
+    f = float(v)  # type: ignore[arg-type]
+    if f == float("inf"):
+        return "∞"
+    return fmt.format(f)
+
+
+def print_slo_table(tab: pd.DataFrame, console: Console | None = None) -> None:
+    """Print :func:`perfkit.analysis.slo_table`: each SLO's percentile with its interval (ms) and verdict."""
+    console = console or Console(width=120)
+    if tab.empty:
+        console.print("SLOs: no phase with requests to judge")
+        return
+    t = Table(title="SLOs per phase (ms; 95% interval; a failed request counts as infinitely slow)",
+              title_justify="left")
+    for h in ("phase", "SLO", "n", "estimate", "interval", "verdict"):
+        t.add_column(h, justify="left" if h in ("phase", "SLO", "verdict") else "right")
+    style = {"met": "green", "missed": "bold red", "uncertain": "yellow"}
+    for r in tab.to_dict("records"):
+        interval = "–" if r["lo_ms"] is None and r["hi_ms"] is None else \
+            f"[{_num(r['lo_ms'])}, {_num(r['hi_ms'])}]"
+        v = r["verdict"]
+        t.add_row(str(r["phase"]), str(r["slo"]), str(r["n"]), _num(r["estimate_ms"]), interval,
+                  f"[{style[v]}]{v}[/]" if v in style else v)
+    console.print(t)
+
+
+def print_tradeoffs(tab: pd.DataFrame, console: Console | None = None) -> None:
+    """Print :func:`perfkit.analysis.tradeoffs`: per variant, load, cost, energy, quality and the frontier."""
+    console = console or Console(width=120)
+    t = Table(title="model variants at their SLO-feasible load (95% brackets)", title_justify="left")
+    heads = ("variant", "workload", "max load (req/s)", "$ / 1M tokens", "J / token", "quality", "recovery",
+             "P(frontier)")
+    for h in heads:
+        t.add_column(h, justify="left" if h in ("variant", "workload") else "right")
+    for r in tab.to_dict("records"):
+        load = "–" if r.get("load") is None or pd.isna(r.get("load")) else \
+            f"{_num(r['load'])} [{_num(r.get('load_lo'))}, {_num(r.get('load_hi'))}]"
+        t.add_row(str(r["variant"]), str(r.get("workload", "–")), load, _num(r.get("cost_per_mtok_usd"), "{:.3f}"),
+                  _num(r.get("energy_j_per_token"), "{:.3g}"), _num(r.get("quality"), "{:.3f}"),
+                  _num(r.get("quality_recovery_pct"), "{:.1f}%"), _num(r.get("p_front"), "{:.2f}"))
+    console.print(t)
+
+
+def print_attribution(res: list, console: Console | None = None) -> None:  # type: ignore[type-arg]
+    """Print :func:`perfkit.analysis.attribute`: each phase's verdict, evidence and time breakdown (ms)."""
+    console = console or Console(width=120)
+    for p in res:
+        b = p.breakdown
+        console.print(f"[bold]{p.phase}[/]: {p.verdict} (confidence {100 * p.confidence:.0f}%): "
+                      f"{'; '.join(p.reasons)}")
+        console.print(f"  mean request (ms): client lag {_num(b['schedule_lag'])} | connect {_num(b['connect'])} | "
+                      f"queue {_num(b['queue'])} | prefill {_num(b['prefill'])} | decode {_num(b['decode'])} | "
+                      f"end to end {_num(b['e2e'])}")
+        if "little_ratio" in p.little:
+            console.print(f"  Little's law: server holds {p.little['L_server']:.2f} on average, arrival rate x time "
+                          f"inside = {p.little['lambda_W']:.2f} (ratio {p.little['little_ratio']:.2f})")

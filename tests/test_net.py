@@ -1,4 +1,5 @@
-"""Kernel receive stamps: a read is timed by when its bytes arrived, however late the event loop gets to it."""
+"""The socket layer on its own (:mod:`perfkit.net`): a read is timed by when its bytes arrived, however late
+the event loop gets to it; reads on the loop or on the reading thread; stamping kept on."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perfkit.client import Endpoint
-from perfkit.client.fasthttp import FastClient
-from perfkit.client.records import RequestRecord
-from perfkit.client.rxstamp import ReadDelays, StampedTransport, compiled_reads, open_stamped, rx_stamps_supported
+from perfkit.client import Endpoint, FastTransport, Request
 from perfkit.clock import now_ns
+from perfkit.net import ReadDelays, ReadPath, StampedTransport, compiled_module, open_stamped, platform_stamps
+from perfkit.rows import RequestRecord
 from perfkit.sim.exact import ExactServerProcess
 
-needs_stamps = pytest.mark.skipif(not rx_stamps_supported(), reason="kernel receive stamps are Linux-only")
+needs_stamps = pytest.mark.skipif(not platform_stamps(), reason="kernel receive stamps are Linux-only")
+
+
+def compiled_reads() -> bool:
+    return compiled_module() is not None
 
 
 class _Collect(asyncio.Protocol):
@@ -55,7 +59,7 @@ def _pair() -> tuple[socket.socket, socket.socket]:
 
 
 # read on the loop, and on the loop's reading thread (compiled only)
-_MODES = [False, pytest.param(True, marks=pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx"))]
+_MODES = [False, pytest.param(True, marks=pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.net._rx"))]
 
 
 @needs_stamps
@@ -192,7 +196,7 @@ def _delivery_delays(rx_stamps: bool) -> np.ndarray:
     never share a read; and whatever the streams' phase, a chunk waits 5 ms on average)."""
     with ExactServerProcess(ttft_ms=20, itl_ms=25, tokens=10) as server:
         async def go() -> list[RequestRecord]:
-            client = FastClient(rx_stamps=rx_stamps)
+            client = FastTransport(read_path=ReadPath(stamps=rx_stamps))
             stop = False
 
             async def hog() -> None:
@@ -203,7 +207,8 @@ def _delivery_delays(rx_stamps: bool) -> np.ndarray:
             h = asyncio.get_running_loop().create_task(hog())
             body = json.dumps({"model": "exact", "prompt": "hello", "max_tokens": 10, "stream": True}).encode()
             recs = [RequestRecord(i, "p", 0, False, None, 0, 4, 10) for i in range(6)]
-            await asyncio.gather(*(client.send(Endpoint(server.url, model="exact"), r, body, request_tag=f"t-{i}")
+            ep = Endpoint(server.url, model="exact")
+            await asyncio.gather(*(client.send(Request(ep.url, {**ep.headers(), "X-Request-Id": f"t-{i}"}, body), r)
                                    for i, r in enumerate(recs)))
             stop = True
             await h
@@ -265,7 +270,7 @@ def test_a_host_name_and_an_ipv6_literal_connect_too(threaded):
 
 
 @needs_stamps
-@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx")
+@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.net._rx")
 def test_the_reading_thread_takes_chunks_one_by_one_while_the_loop_is_blocked():
     """Two chunks 5 ms apart while the loop sleeps 40 ms: read on the loop they come in one read with
     the second's stamp; the thread reads each as it comes, so each keeps its own."""
@@ -296,7 +301,7 @@ def test_the_reading_thread_takes_chunks_one_by_one_while_the_loop_is_blocked():
 
 
 @needs_stamps
-@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx")
+@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.net._rx")
 def test_the_reading_thread_holds_reads_while_paused_and_stops_with_its_last_transport():
     async def go() -> tuple[list[bytes], int, int]:
         loop = asyncio.get_running_loop()
@@ -335,7 +340,7 @@ def test_the_reading_thread_holds_reads_while_paused_and_stops_with_its_last_tra
 
 
 @needs_stamps
-@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.client._rx")
+@pytest.mark.skipif(not compiled_reads(), reason="needs perfkit.net._rx")
 def test_a_protocol_that_fails_on_a_read_loses_its_connection_not_the_other_streams_reads():
     class _Broken(_Collect):
         def data_stamped(self, data: bytes, t: int) -> None:
@@ -372,19 +377,19 @@ def test_stamping_is_kept_on_for_the_process_once_a_socket_asked_for_it():
     # stamp leaves a stamped loopback pair open and waits until a byte through it is stamped.
     code = """
 import socket
-from perfkit.client import rxstamp
-assert rxstamp._KEEPER is None
+from perfkit.net import stamps
+assert stamps._KEEPER is None
 lsock = socket.create_server(("127.0.0.1", 0))
 cli = socket.create_connection(lsock.getsockname())
 peer, _ = lsock.accept()
-assert rxstamp.enable_rx_stamps(cli)
-tx, rx = rxstamp._KEEPER
-assert rx.getsockopt(socket.SOL_SOCKET, rxstamp._SO_TIMESTAMPNS) == 1 and tx.fileno() >= 0
+assert stamps.enable_rx_stamps(cli)
+tx, rx = stamps._KEEPER
+assert rx.getsockopt(socket.SOL_SOCKET, stamps._SO_TIMESTAMPNS) == 1 and tx.fileno() >= 0
 cli.close(); peer.close()  # every connection gone: the pair still keeps stamping on
-assert rxstamp._keep_stamping() and rxstamp._KEEPER == (tx, rx)
+assert stamps._keep_stamping() and stamps._KEEPER == (tx, rx)
 tx.send(b"x")
 _, anc, _, _ = rx.recvmsg(1, 64)
-assert anc and anc[0][:2] == (socket.SOL_SOCKET, rxstamp._SO_TIMESTAMPNS), anc
+assert anc and anc[0][:2] == (socket.SOL_SOCKET, stamps._SO_TIMESTAMPNS), anc
 print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

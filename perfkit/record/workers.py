@@ -26,8 +26,10 @@ steps, which need every worker's results at once and are refused.
 
 The parent process keeps the run's manifest and telemetry, merges the
 workers' progress and live latency windows for the display, and records their
-event-loop lag and loop-thread CPU (the worst worker at each reading) in
-``host_samples``, so the client-bound flag covers every worker.
+event-loop lag, loop-thread CPU and read delays (the worst worker at each
+reading) in ``host_samples``, so the client-bound flag covers every worker.
+Each worker gets a copy of the run's transport (its settings, pickled; no
+connection) and writes through a Parquet sink of its own.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from perfkit.client.endpoint import Endpoint
+from perfkit.client.fasthttp import FastTransport
 from perfkit.client.live import LiveWindow
-from perfkit.client.openai import Endpoint
 from perfkit.client.routing import Router
 from perfkit.client.runner import LoadRunner, PhaseSpec, RunProgress
+from perfkit.client.transport import Transport
 from perfkit.clock import now_ns
 from perfkit.errors import ConfigError
 
@@ -97,6 +101,28 @@ class _RemoteLag:
         pass
 
 
+class _RemoteReadDelays:
+    """The parent's stand-in for a transport's read delays: every worker's reads since the last reading,
+    with the worst worker's p99 and longest wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reads, self._p99, self._max = 0, 0.0, 0.0
+
+    def add(self, got: tuple[int, float, float] | None) -> None:
+        if not got or not got[0]:
+            return
+        with self._lock:
+            self._reads += got[0]
+            self._p99, self._max = max(self._p99, got[1]), max(self._max, got[2])
+
+    def take(self) -> tuple[int, float, float]:
+        with self._lock:
+            out = (self._reads, self._p99, self._max)
+            self._reads, self._p99, self._max = 0, 0.0, 0.0
+            return out
+
+
 class WorkerGroup:
     """Drive phases from ``workers`` processes; looks like a :class:`LoadRunner` to progress displays.
 
@@ -111,14 +137,16 @@ class WorkerGroup:
     seed : int
     router : Router
         Its policy and weights are used by every worker.
-    read_timeout_s, drain_timeout_s, flush_interval_s : float
-        As for :func:`perfkit.recorder.record_run`, s.
-    http : {"fast", "aiohttp"}
+    drain_timeout_s, flush_interval_s : float
+        As for :func:`perfkit.record.record_run`, s.
+    transport : Transport, optional
+        Each worker sends through a copy of it (pickled: its settings, no connection); default a
+        :class:`~perfkit.client.fasthttp.FastTransport`.
     """
 
     def __init__(self, endpoints: list[Endpoint], phases: list[PhaseSpec], data_dir: Path, run_id: str, *,
-                 workers: int, seed: int = 0, router: Router | None = None, read_timeout_s: float = 60.0,
-                 drain_timeout_s: float = 60.0, flush_interval_s: float = 1.0, http: str = "fast") -> None:
+                 workers: int, seed: int = 0, router: Router | None = None, drain_timeout_s: float = 60.0,
+                 flush_interval_s: float = 1.0, transport: Transport | None = None) -> None:
         if workers < 2:
             raise ConfigError(f"a worker group needs 2 or more workers, not {workers}")
         check_partitionable(phases)
@@ -128,13 +156,15 @@ class WorkerGroup:
         self.progress = RunProgress()
         self.live = LiveWindow()
         self.lag = _RemoteLag()
+        self.read_delays = _RemoteReadDelays()
         self.phase_windows: list[tuple[str, int, int]] = []
         self.stops: list[tuple[str, str]] = []
         self.written = 0
         self._cfg = {"endpoints": [dataclasses.asdict(e) for e in endpoints], "phases": phases,
                      "data_dir": str(data_dir), "run_id": run_id, "seed": seed, "workers": workers,
-                     "policy": self.router.policy, "weights": self.router.weights, "read_timeout_s": read_timeout_s,
-                     "drain_timeout_s": drain_timeout_s, "flush_interval_s": flush_interval_s, "http": http}
+                     "policy": self.router.policy, "weights": self.router.weights,
+                     "drain_timeout_s": drain_timeout_s, "flush_interval_s": flush_interval_s,
+                     "transport": transport if transport is not None else FastTransport()}
         self._progress: dict[int, dict[str, Any]] = {}
 
     async def run(self) -> RunProgress:
@@ -186,9 +216,10 @@ class WorkerGroup:
             msg = _recv(pipe, None)
             kind = msg[0]
             if kind == "progress":
-                _, progress, items, lag, loop_cpu = msg
+                _, progress, items, lag, loop_cpu, delays = msg
                 self._merge(w, progress, items)
                 self.lag.add(lag, loop_cpu)
+                self.read_delays.add(delays)
             elif kind == "done":
                 self._merge(w, msg[1]["progress"], msg[1]["items"])
                 return msg[1]
@@ -254,14 +285,15 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
     try:
         endpoints = [Endpoint(**e) for e in cfg["endpoints"]]
         sink = ParquetSink(cfg["data_dir"], cfg["run_id"], cfg["flush_interval_s"], prefix=f"part-w{w}")
+        transport = cfg["transport"]  # this process's own copy
+        delays = getattr(transport, "read_delays", None)
         lag = LoopLagMonitor().start()
         host = HostSource(lag)
         pipe.send(("ready",))
         start_ns = await loop.run_in_executor(None, pipe.recv)
         runner = LoadRunner(endpoints, cfg["phases"], sink, seed=cfg["seed"], run_id=cfg["run_id"],
-                            router=Router(len(endpoints), cfg["policy"], cfg["weights"]),
-                            read_timeout_s=cfg["read_timeout_s"], drain_timeout_s=cfg["drain_timeout_s"],
-                            http=cfg["http"], partition=(w, n), start_at_ns=start_ns)
+                            router=Router(len(endpoints), cfg["policy"], cfg["weights"]), transport=transport,
+                            drain_timeout_s=cfg["drain_timeout_s"], partition=(w, n), start_at_ns=start_ns)
         runner.live.outbox = []
 
         async def report() -> None:
@@ -269,7 +301,7 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
                 await asyncio.sleep(_REPORT_S)
                 items, runner.live.outbox = runner.live.outbox, []
                 pipe.send(("progress", dataclasses.asdict(runner.progress), items, lag.take(),
-                           host.loop_cpu_pct(now_ns())))
+                           host.loop_cpu_pct(now_ns()), delays.take() if delays is not None else None))
 
         reporter = loop.create_task(report())
         try:
@@ -277,6 +309,7 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
         finally:
             reporter.cancel()
             lag.stop()
+            await transport.close()
         await loop.run_in_executor(None, sink.close)
         pipe.send(("done", {"progress": dataclasses.asdict(runner.progress), "items": runner.live.outbox,
                             "phase_windows": runner.phase_windows, "written": sink.written, "pid": os.getpid()}))

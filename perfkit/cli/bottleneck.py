@@ -1,0 +1,32 @@
+"""``perfkit bottleneck``: where each phase's time went, and what limited it."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from perfkit.cli.common import add_data_dir
+
+NAME = "bottleneck"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    bn = sub.add_parser(NAME, help="where each phase's time went, and what limited it",
+                        description="Per phase: the mean request's time split into client lag, connection, server "
+                                    "queue, prefill and decode; a Little's-law check; and the bottleneck (client-, "
+                                    "queue-, prefill-, decode-, KV-capacity-bound, throttled, error-bound) with "
+                                    "its evidence and confidence.")
+    bn.add_argument("run", help="run id ('latest' allowed)")
+    add_data_dir(bn)
+    return bn
+
+
+def run(a: argparse.Namespace) -> int:
+    from perfkit.analysis.attribution import attribute
+    from perfkit.cli.tables import print_attribution
+    from perfkit.query.catalog import Catalog
+
+    with Catalog(a.data_dir) as cat:
+        res = attribute(cat, cat.require_run(a.run))
+    print_attribution(res)
+    return 0
