@@ -20,6 +20,7 @@ import pandas as pd
 
 from perfkit.aio import run_sync
 from perfkit.query.catalog import Catalog
+from perfkit.query.frames import variant_run_ids
 from perfkit.report.theme import theme_config
 
 __all__ = ["open_data", "open_variants", "plain_runs", "setup", "show_svg"]
@@ -96,7 +97,7 @@ def _data_path(data_dir: str | Path | None) -> Path:
 
 def plain_runs(cat: Catalog) -> list[str]:
     """Runs not tagged with a model variant, oldest first (the demo's main runs, or any ordinary run)."""
-    tagged = {r[0] for r in cat.sql("SELECT run_id FROM runs WHERE variant IS NOT NULL").fetchall()}
+    tagged = variant_run_ids(cat)
     return [r for r in cat.run_ids() if r not in tagged]
 
 
@@ -109,7 +110,7 @@ def open_variants(data_dir: str | Path | None = None) -> Catalog:
     path = _data_path(data_dir)
     if path.is_dir():
         with Catalog(path) as cat:
-            if cat.scalar("SELECT count(*) FROM runs WHERE variant IS NOT NULL"):
+            if variant_run_ids(cat):
                 return Catalog(path)
     from perfkit.demo import DEMO_VARIANTS, DemoPlan, run_variants
 

@@ -19,10 +19,10 @@ from perfkit.record import TelemetrySpec
 from perfkit.record import record_run
 from perfkit.report import (
     build_report,
-    cdf_chart,
-    latency_over_time_chart,
-    telemetry_chart,
-    throughput_chart,
+    cdf_figure,
+    latency_figure,
+    telemetry_figure,
+    throughput_figure,
 )
 
 REQUIRE_BROWSER = os.environ.get("PERFKIT_REQUIRE_BROWSER") == "1"
@@ -41,7 +41,7 @@ def recorded(sim, tmp_path_factory) -> tuple[Path, str]:
 def test_telemetry_chart_has_a_panel_per_channel_and_says_simulated(recorded):
     data_dir, run_id = recorded
     with perfkit.open(data_dir) as cat:
-        spec = telemetry_chart(cat, run_id).to_dict()
+        spec = telemetry_figure(cat, run_id).to_dict()
     titles = [p["title"] for p in spec["vconcat"]]
     assert "GPU clock (SIMULATED)" in titles and "GPU power (SIMULATED)" in titles
     assert "Server KV cache" in titles and "Client event loop" in titles
@@ -53,9 +53,9 @@ def test_telemetry_chart_has_a_panel_per_channel_and_says_simulated(recorded):
 def test_chart_specs_encode_what_they_claim(recorded):
     data_dir, run_id = recorded
     with perfkit.open(data_dir) as cat:
-        lat = latency_over_time_chart(cat, run_id).to_dict()
-        cdf = cdf_chart(cat, run_id).to_dict()
-        thr = throughput_chart(cat, run_id).to_dict()
+        lat = latency_figure(cat, run_id).to_dict()
+        cdf = cdf_figure(cat, run_id).to_dict()
+        thr = throughput_figure(cat, run_id).to_dict()
     layers = lat["layer"]
     assert any(layer.get("mark", {}).get("type") == "circle" for layer in layers)
     assert any(layer["encoding"]["y"]["scale"]["type"] == "log" for layer in layers if "encoding" in layer

@@ -53,13 +53,13 @@ def nb_01() -> list:
                       "pt = percentile_table(cat, run)\n"
                       "pt[['phase', 'metric', 'q', 'estimate', 'lo', 'hi', 'n', 'n_eff', 'estimable']]"),
         new_markdown_cell("## Over time\n\nEach request's TTFT with windowed p50 and p99; the phases are shaded."),
-        new_code_cell("from perfkit.report import cdf_chart, latency_over_time_chart, telemetry_chart, "
-                      "throughput_chart\n\nlatency_over_time_chart(cat, run)"),
-        new_code_cell("cdf_chart(cat, run)"),
-        new_code_cell("throughput_chart(cat, run)"),
+        new_code_cell("from perfkit.report import cdf_figure, latency_figure, telemetry_figure, "
+                      "throughput_figure\n\nlatency_figure(cat, run)"),
+        new_code_cell("cdf_figure(cat, run)"),
+        new_code_cell("throughput_figure(cat, run)"),
         new_markdown_cell("## Beside the requests: GPU, server and host\n\nRecorded on the requests' clock. On the "
                           "simulator the GPU counters are SIMULATED and labelled so."),
-        new_code_cell("tele = telemetry_chart(cat, run)\n"
+        new_code_cell("tele = telemetry_figure(cat, run)\n"
                       "tele if tele is not None else print('this run recorded no telemetry')"),
         new_markdown_cell("## Your own questions, in SQL\n\nThe views `requests`, `chunks`, `runs` and the "
                           "telemetry tables hold every run in the folder (`perfkit schema` lists the columns)."),
@@ -220,8 +220,8 @@ def nb_04() -> list:
                           "(no `/metrics`, no GPU counters) is missing, and the rules that need it were skipped."),
         new_code_cell("pd.DataFrame([{'phase': p.phase, **p.evidence} for p in res]).round(3)"),
         new_markdown_cell("## Over time"),
-        new_code_cell("from perfkit.report import telemetry_chart\n\n"
-                      "tele = telemetry_chart(cat, run)\n"
+        new_code_cell("from perfkit.report import telemetry_figure\n\n"
+                      "tele = telemetry_figure(cat, run)\n"
                       "tele if tele is not None else print('this run recorded no telemetry')"),
     ]
 
@@ -297,7 +297,7 @@ def nb_06() -> list:
                       "print('verdict:', res.verdict)\n"
                       "res.table[['metric', 'q', 'a', 'b', 'rel_change', 'rel_lo', 'rel_hi', 'p_adjusted', "
                       "'verdict']]"),
-        new_code_cell("from perfkit.report import compare_cdf_chart\n\ncompare_cdf_chart(cat, [a, b])"),
+        new_code_cell("from perfkit.report import compare_cdf_figure\n\ncompare_cdf_figure(cat, [a, b])"),
         new_markdown_cell("## SLO attainment per phase\n\nThe share of each class's requests that met every "
                           "objective of its SLO, and the goodput, in both runs."),
         new_code_cell("cat.slo([a, b]).df()[['run_id', 'phase', 'class_name', 'requests', 'slo_attainment', "

@@ -48,6 +48,7 @@ import pandas as pd
 
 from perfkit.analysis.percentiles import circular_block_indices
 from perfkit.query.catalog import Catalog, check_run_id
+from perfkit.query.frames import request_spans, telemetry_long
 
 __all__ = ["VERDICTS", "PhaseAttribution", "attribute", "attribution_table"]
 
@@ -89,16 +90,11 @@ class PhaseAttribution:
 
 
 def _requests(cat: Catalog, rid: str) -> pd.DataFrame:
-    return cat.sql(f"""
-        SELECT phase, phase_index, ok, coalesce(error_kind, '') AS error_kind, intended_ns, sent_ns, headers_ns,
-            first_token_ns, last_token_ns, end_ns, schedule_lag_ms
-        FROM requests WHERE run_id = '{rid}' AND NOT warmup ORDER BY intended_ns""").df()
+    return request_spans(cat, rid)
 
 
 def _telemetry(cat: Catalog, rid: str) -> pd.DataFrame:
-    names = ", ".join(f"'{m}'" for m in _TELEMETRY)
-    return cat.sql(f"SELECT t_ns, metric, value FROM telemetry WHERE run_id = '{rid}' AND metric IN ({names}) "
-                   "AND value IS NOT NULL").df()
+    return telemetry_long(cat, rid, _TELEMETRY)
 
 
 def _bins(req: pd.DataFrame, tel: pd.DataFrame, start: int, end: int, bin_s: float) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import numpy as np
 
 from perfkit.analysis.percentiles import block_length, circular_block_indices
 
-__all__ = ["TailEstimate", "gpd_pwm", "pot_quantile"]
+__all__ = ["TailEstimate", "gpd_pwm", "gpd_tail_quantile", "pot_quantile"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ def gpd_pwm(excess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return -k, sigma
 
 
-def _quantile(u: np.ndarray, xi: np.ndarray, sigma: np.ndarray, zeta: float, q: float) -> np.ndarray:
+def gpd_tail_quantile(u: np.ndarray, xi: np.ndarray, sigma: np.ndarray, zeta: float, q: float) -> np.ndarray:
+    """The ``q``-quantile of a generalised Pareto tail (shape ``xi``, scale ``sigma``) above threshold ``u``
+    that holds the share ``zeta`` of the data."""
     r = (1 - q) / zeta
     small = np.abs(xi) < 1e-6
     safe = np.where(small, 1.0, xi)
@@ -101,7 +103,7 @@ def pot_quantile(x: np.ndarray, q: float, *, threshold_q: float = 0.9, level: fl
     u = float(np.quantile(x, threshold_q))
     exc = x[x > u] - u
     xi, sigma = (float(v[0]) for v in gpd_pwm(exc))
-    est = float(_quantile(np.array(u), np.array(xi), np.array(sigma), len(exc) / n, q))
+    est = float(gpd_tail_quantile(np.array(u), np.array(xi), np.array(sigma), len(exc) / n, q))
     rng = np.random.default_rng(seed)
     b = block or block_length(x, threshold_q)
     xs = x[circular_block_indices(n, b, rng, n_boot)]
@@ -109,7 +111,7 @@ def pot_quantile(x: np.ndarray, q: float, *, threshold_q: float = 0.9, level: fl
     k = int(round(n * zeta))  # the same count above the threshold in every resample: a rectangular array
     tops = np.sort(xs, axis=1)[:, n - k:] - us[:, None]
     bx, bs = gpd_pwm(np.clip(tops, 0, None))
-    boots = _quantile(us, bx, bs, k / n, q)
+    boots = gpd_tail_quantile(us, bx, bs, k / n, q)
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [(1 - level) / 2, 1 - (1 - level) / 2])
     return TailEstimate(q, est, float(lo), float(hi), u, len(exc), xi, sigma, level)

@@ -29,10 +29,10 @@ import numpy as np
 
 from perfkit.analysis.percentiles import (
     PercentileEstimate,
-    _bound_levels,
-    _ess_widen,
-    _geyer,
-    _pname,
+    bound_levels,
+    ess_widen,
+    geyer_time,
+    percentile_name,
     min_samples,
 )
 from perfkit.query.rollup import LatencyHistogram, hist_quantiles, order_stat
@@ -80,7 +80,7 @@ def histogram_ess(h: LatencyHistogram, at: float) -> tuple[float, bool]:
         return float(n), False
     r = k_s - p * n_s
     S = len(r)
-    geyer = max(1.0, float(r @ r) * _geyer(r) / (n * var)) if S >= 4 else 1.0  # S var(r) τ_r / (n p q)
+    geyer = max(1.0, float(r @ r) * geyer_time(r) / (n * var)) if S >= 4 else 1.0  # S var(r) τ_r / (n p q)
     w = S // 10
     obm = 1.0
     if w >= 1 and S - w >= 1:
@@ -113,11 +113,11 @@ def hist_percentile_cis(h: LatencyHistogram, qs: tuple[float, ...] | list[float]
         need = min_samples(q)
         if n_eff < need:
             why = (f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
-                   f"{_pname(q)} needs at least {need}")
+                   f"{percentile_name(q)} needs at least {need}")
             out.append(PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why))
             continue
-        m = n_eff / _ess_widen(alpha) if by_batches else n_eff
-        p_lo, p_hi, note = _bound_levels(q, m, alpha)
+        m = n_eff / ess_widen(alpha) if by_batches else n_eff
+        p_lo, p_hi, note = bound_levels(q, m, alpha)
         lo, hi = _weibull_bracket(ub, cum, p_lo, p_hi)
         note = HIST_NOTE if note is None else f"{note}; {HIST_NOTE}"
         out.append(PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note))

@@ -58,9 +58,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["METHODS", "PercentileEstimate", "batch_means_time", "block_length", "circular_block_indices",
-           "effective_sample_size", "integrated_autocorrelation_time", "min_samples",
-           "overlapping_batch_means_time", "percentile_ci", "percentile_cis"]
+__all__ = ["METHODS", "PercentileEstimate", "batch_means_time", "block_length", "bound_levels", "circular_block_indices",
+           "effective_sample_size", "ess_widen", "geyer_time", "integrated_autocorrelation_time", "min_samples",
+           "overlapping_batch_means_time", "percentile_ci", "percentile_cis", "percentile_lower_bound",
+           "percentile_name"]
 
 METHODS = ("ess", "order", "block")
 _MIN_TAIL = 3.0  # effectively independent samples needed beyond the quantile
@@ -74,7 +75,8 @@ def min_samples(q: float) -> int:
 _EXACT_ACF_MAX = 1 << 18  # longer series: Geyer's sequence on batch means (below: on the series itself)
 
 
-def _geyer(x: np.ndarray) -> float:
+def geyer_time(x: np.ndarray) -> float:
+    """Integrated autocorrelation time of ``x`` by Geyer's initial monotone positive sequence (at least 1)."""
     n = len(x)
     if n < 4:
         return 1.0
@@ -119,13 +121,13 @@ def integrated_autocorrelation_time(x: np.ndarray) -> float:
     x = np.asarray(x)
     n = len(x)
     if n <= _EXACT_ACF_MAX:
-        return _geyer(np.asarray(x, dtype=float))
+        return geyer_time(np.asarray(x, dtype=float))
     var = _variance(x)
     if var == 0:
         return 1.0
     size = -(-n // (_EXACT_ACF_MAX // 2))  # batch length that leaves 2^16 to 2^17 batches
     means, b = _batch_means(x, n // size)
-    return max(1.0, b * float(np.var(means)) * _geyer(means) / var)
+    return max(1.0, b * float(np.var(means)) * geyer_time(means) / var)
 
 
 _BATCHES = 20
@@ -234,8 +236,10 @@ class PercentileEstimate:
         return asdict(self)
 
 
-def _bound_levels(q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
-    """Sample quantile levels (Weibull) of the bounds from Binomial(m, q) ranks (m = n for the exact interval)."""
+def bound_levels(q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
+    """Quantile levels of a ``1 - alpha`` interval's bounds, and a note when a bound sits at an extreme.
+
+    Sample quantile levels (Weibull) of the bounds from Binomial(m, q) ranks (m = n for the exact interval)."""
     mi = max(1, int(round(m)))
     lo_rank = stats.binom.ppf(alpha / 2, mi, q)            # bound ranks, 1-based, in a sample of mi
     hi_rank = stats.binom.ppf(1 - alpha / 2, mi, q) + 1
@@ -249,12 +253,12 @@ def _bound_levels(q: float, m: float, alpha: float) -> tuple[float, float, str |
 
 def _order_bounds(x: np.ndarray, q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
     """Bounds from Binomial(m, q) ranks, read at sample quantile levels (m = n for the exact interval)."""
-    p_lo, p_hi, note = _bound_levels(q, m, alpha)
+    p_lo, p_hi, note = bound_levels(q, m, alpha)
     lo, hi = np.quantile(x, [p_lo, p_hi], method="weibull")
     return float(lo), float(hi), note
 
 
-def _ess_widen(alpha: float) -> float:
+def ess_widen(alpha: float) -> float:
     """Factor dividing the effective sample size when batch means set it: their variance estimate has
     its own error (about 13.5 degrees of freedom), which a t quantile in place of z accounts for."""
     return float((stats.t.ppf(1 - alpha / 2, _OBM_DF) / stats.norm.ppf(1 - alpha / 2)) ** 2)
@@ -311,14 +315,14 @@ def percentile_cis(x: np.ndarray | list[float], qs: tuple[float, ...] | list[flo
         need = min_samples(q)
         if n_eff < need:
             why = (f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
-                   f"{_pname(q)} needs at least {need}")
+                   f"{percentile_name(q)} needs at least {need}")
             out[j] = PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why)
         elif method == "block":
             lo, hi = _block_bootstrap(arr, q, alpha, n_boot, seed)
             out[j] = PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True)
         else:
-            m = n_eff / _ess_widen(alpha) if by_batches else n_eff
-            p_lo, p_hi, note = _bound_levels(q, m, alpha)
+            m = n_eff / ess_widen(alpha) if by_batches else n_eff
+            p_lo, p_hi, note = bound_levels(q, m, alpha)
             levels += [p_lo, p_hi]
             pending.append((j, n_eff, note))
     if pending:
@@ -345,7 +349,7 @@ def percentile_lower_bound(x: np.ndarray | list[float], q: float, *, level: floa
         return None
     alpha = 1 - level
     n_eff, by_batches = _ess(arr, q, None)
-    m = n_eff / _ess_widen(alpha) if by_batches else n_eff
+    m = n_eff / ess_widen(alpha) if by_batches else n_eff
     if stats.binom.ppf(alpha / 2, max(1, int(round(m))), q) < 1:
         return None
     lo, _, _ = _order_bounds(arr, q, m, alpha)
@@ -376,5 +380,6 @@ def _block_bootstrap(x: np.ndarray, q: float, alpha: float, n_boot: int, seed: i
     return float(lo), float(hi)
 
 
-def _pname(q: float) -> str:
+def percentile_name(q: float) -> str:
+    """``0.99`` -> ``p99``."""
     return f"p{100 * q:g}"

@@ -219,7 +219,7 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
     import patsy
     from statsmodels.regression.quantile_regression import QuantReg
 
-    from perfkit.analysis.evt import _quantile, gpd_pwm
+    from perfkit.analysis.evt import gpd_tail_quantile, gpd_pwm
 
     if not threshold_q < q < 1:
         raise ValueError(f"q must lie between threshold_q={threshold_q} and 1, got {q}")
@@ -241,7 +241,7 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
         xi, sigma = (float(v[0]) for v in gpd_pwm(exc))
         line = xn @ b
         share = len(exc) / len(idx)
-        return _quantile(line, np.full(len(line), xi), np.full(len(line), sigma), share, q), line, xi, sigma
+        return gpd_tail_quantile(line, np.full(len(line), xi), np.full(len(line), sigma), share, q), line, xi, sigma
 
     import warnings
 

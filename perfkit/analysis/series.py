@@ -15,6 +15,7 @@ import pandas as pd
 
 from perfkit.analysis.changepoints import ChangepointDetector, ChangepointResult
 from perfkit.query.catalog import Catalog
+from perfkit.query.frames import first_sent_ns
 from perfkit.query.rollup import LatencyHistogram, per_second_quantile, read_rollup, rollup_for
 
 __all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "injected_events", "run_series"]
@@ -91,7 +92,7 @@ def injected_events(cat: Catalog, run_id: str) -> pd.DataFrame:
     rid = cat.require_run(run_id)
     sim = cat.manifest(rid).get("simulator") or {}
     cols = ["kind", "start_s", "end_s", "factor"]
-    t0 = cat.scalar(f"SELECT min(sent_ns) FROM requests WHERE run_id = '{rid}'")
+    t0 = first_sent_ns(cat, rid)
     if not sim.get("events") or t0 is None or sim.get("epoch_ns") is None:
         return pd.DataFrame(columns=cols)
     off = (sim["epoch_ns"] - t0) / 1e9

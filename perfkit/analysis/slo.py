@@ -30,7 +30,8 @@ import pandas as pd
 
 from perfkit.analysis.intervals import latency_samples
 from perfkit.analysis.percentiles import percentile_ci, percentile_lower_bound
-from perfkit.query.catalog import Catalog, check_run_id
+from perfkit.query.catalog import Catalog
+from perfkit.query.frames import phase_order
 
 __all__ = ["SLO_PRESETS", "SloCapacity", "SloTarget", "max_sustainable_load", "parse_slos", "slo_table"]
 
@@ -152,8 +153,7 @@ def slo_table(cat: Catalog, run_id: str, slos: str | list[str] | tuple[SloTarget
     """
     targets = parse_slos(slos)
     run_id = cat.require_run(run_id)
-    order = cat.sql(f"SELECT phase FROM requests WHERE run_id = '{check_run_id(run_id)}' AND NOT warmup "
-                    "GROUP BY phase ORDER BY min(phase_index)").df()["phase"].tolist()
+    order = phase_order(cat, run_id, include_warmup=False)
     per_metric = {t.metric: _samples(cat, run_id, t.metric, class_name) for t in targets}
     rows = []
     for phase in order:

@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from perfkit.query.catalog import Catalog, check_run_id
+from perfkit.query.frames import stability_samples
 
 __all__ = ["StabilityVerdict", "mser5", "phase_stability", "stability_table"]
 
@@ -136,9 +137,7 @@ def stability_table(cat: Catalog, run_id: str, metric: str = "ttft_ms", **kw: fl
     rid = check_run_id(cat.require_run(run_id))
     if metric not in ("ttft_ms", "e2e_ms", "tpot_ms"):
         raise ValueError(f"metric {metric!r} is not one of ttft_ms, e2e_ms, tpot_ms")
-    df = cat.sql(f"""SELECT phase, (sent_ns - (SELECT min(sent_ns) FROM requests WHERE run_id = '{rid}')) / 1e9 AS t_s,
-            {metric} AS v FROM requests WHERE run_id = '{rid}' AND ok AND NOT warmup AND {metric} > 0
-            ORDER BY phase_index, sent_ns""").df()
+    df = stability_samples(cat, rid, metric)
     rows = [asdict(phase_stability(g["t_s"].to_numpy(), g["v"].to_numpy(), phase=str(p), metric=metric, **kw))
             for p, g in df.groupby("phase", sort=False)]
     return pd.DataFrame(rows)

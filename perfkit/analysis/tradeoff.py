@@ -37,7 +37,8 @@ from scipy import stats
 from perfkit.analysis.percentiles import circular_block_indices
 from perfkit.analysis.slo import capacity_replicates, max_sustainable_load, parse_slos, slo_table
 from perfkit.errors import ConfigError
-from perfkit.query.catalog import Catalog, check_run_id
+from perfkit.query.catalog import Catalog
+from perfkit.query.frames import latency_samples, token_series, variant_levels, variant_runs
 
 __all__ = ["pareto_front", "quality_from_manifests", "read_quality", "tradeoff_levels", "tradeoffs"]
 
@@ -134,31 +135,6 @@ def quality_from_manifests(cat: Catalog) -> pd.DataFrame:
 
 
 # -- performance per level --------------------------------------------------------------------------
-def _levels_sql(ids: str) -> str:
-    return f"""
-WITH r AS (SELECT * FROM requests WHERE run_id IN ({ids}) AND NOT warmup),
-p AS (
-  SELECT run_id, phase, min(phase_index) AS phase_index, any_value(target_rate_rps) AS rate_rps,
-      count(DISTINCT user_id) AS users, count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
-      min(sent_ns) AS t0_ns, max(end_ns) AS t1_ns,
-      sum(output_tokens) FILTER (WHERE ok) AS output_tokens, count(*) FILTER (WHERE ok) AS ok_requests,
-      quantile_cont(ttft_ms, 0.5) FILTER (WHERE ok) AS ttft_p50_ms,
-      quantile_cont(ttft_ms, 0.9) FILTER (WHERE ok) AS ttft_p90_ms,
-      quantile_cont(e2e_ms, 0.9) FILTER (WHERE ok) AS e2e_p90_ms
-  FROM r GROUP BY run_id, phase
-),
-e AS (
-  SELECT p.run_id, p.phase, max(t.value) FILTER (WHERE t.metric = 'energy_j')
-      - min(t.value) FILTER (WHERE t.metric = 'energy_j') AS energy_j,
-      avg(t.value) FILTER (WHERE t.metric = 'power_w') AS power_w
-  FROM p LEFT JOIN telemetry t ON t.run_id = p.run_id AND t.metric IN ('energy_j', 'power_w')
-      AND t.t_ns BETWEEN p.t0_ns AND p.t1_ns
-  GROUP BY p.run_id, p.phase
-)
-SELECT p.*, e.energy_j, e.power_w FROM p LEFT JOIN e USING (run_id, phase) ORDER BY run_id, phase_index
-"""
-
-
 def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
                     slos: str | list[str] = "ttft_p90<=200ms,itl_p99<=50ms", level: float = 0.95) -> pd.DataFrame:
     """One row per variant × workload × load level (a non-warm-up phase) of runs tagged with a variant.
@@ -181,7 +157,7 @@ def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
         is the requested rate (req/s) in open loop and the users in closed loop; ``workload`` is the
         run's ``workload`` tag, else its label, else ``default``.
     """
-    runs = cat.sql("SELECT run_id, variant, tags, label FROM runs WHERE variant IS NOT NULL ORDER BY run_id").df()
+    runs = variant_runs(cat)
     if run_ids is not None:
         wanted = [cat.require_run(r) for r in run_ids]
         runs = runs[runs["run_id"].isin(wanted)]
@@ -191,8 +167,7 @@ def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
     if runs.empty:
         raise ConfigError("no run here names a model variant: record runs with `perfkit run --tag variant=int8 ...` "
                         "(or against `perfkit sim --variant int8`)")
-    ids = ", ".join(f"'{check_run_id(r)}'" for r in runs["run_id"])
-    lv = cat.sql(_levels_sql(ids)).df()
+    lv = variant_levels(cat, list(runs["run_id"]))
     targets = parse_slos(slos)
     verdicts = []
     for run_id in runs["run_id"]:
@@ -247,18 +222,7 @@ _OBJECTIVES = {"cost": ("cost_per_mtok_usd", "min"), "quality": ("quality", "max
 
 
 def _token_bins(cat: Catalog, run_id: str, phase: str, bin_s: float = 1.0) -> np.ndarray:
-    rid = check_run_id(run_id)
-    ph = phase.replace("'", "''")
-    df = cat.sql(f"""
-        WITH r AS (SELECT request_id, sent_ns, end_ns FROM requests WHERE run_id = '{rid}' AND phase = '{ph}' AND ok),
-        span AS (SELECT min(sent_ns) AS t0, max(end_ns) AS t1 FROM r)
-        SELECT (c.arrival_ns - span.t0) // {int(bin_s * 1e9)} AS b, sum(coalesce(c.tokens, 1)) AS tokens
-        FROM chunks c JOIN r USING (request_id), span WHERE c.run_id = '{rid}' GROUP BY b ORDER BY b""").df()
-    if df.empty:
-        return np.array([])
-    full = np.zeros(int(df["b"].max()) + 1)
-    full[df["b"].to_numpy(int)] = df["tokens"].to_numpy(float)
-    return full / bin_s
+    return token_series(cat, run_id, phase, bin_s) / bin_s
 
 
 def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.DataFrame | None = None,
@@ -355,9 +319,8 @@ def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.Dat
             # energy and latency where they were measured: the highest feasible level
             row.update(phase=best["phase"], energy_j_per_token=best["energy_j_per_token"],
                        ttft_p90_ms=best["ttft_p90_ms"])
-            ttft = cat.sql(f"SELECT ttft_ms FROM requests WHERE run_id = '{check_run_id(best['run_id'])}' AND ok "
-                           "AND phase = '" + str(best["phase"]).replace("'", "''") + "' ORDER BY sent_ns").df()
-            t = ttft["ttft_ms"].to_numpy(float)
+            t = latency_samples(cat, str(best["run_id"]), "ttft_ms", str(best["phase"])).get(str(best["phase"]),
+                                                                                              np.array([]))
             tidx = circular_block_indices(len(t), max(1, round(len(t) ** (1 / 3))), rng, n_boot)
             boot["latency"] = np.quantile(t[tidx], 0.9, axis=1)
             boot["energy"] = np.full(n_boot, float(best["energy_j_per_token"]))

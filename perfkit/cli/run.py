@@ -185,8 +185,7 @@ def run(a: argparse.Namespace) -> int:
 
 def _first_error(data_dir: str, run_id: str) -> str:
     from perfkit.query.catalog import Catalog
+    from perfkit.query.frames import first_error
 
     with Catalog(data_dir) as cat:
-        row = cat.con.execute("SELECT error_message FROM requests WHERE run_id = ? AND NOT ok "
-                              "ORDER BY request_id LIMIT 1", [run_id]).fetchone()
-    return str(row[0]) if row and row[0] else "(no message)"
+        return first_error(cat, run_id) or "(no message)"

@@ -171,8 +171,9 @@ class Catalog:
         """One view (``requests``, ``chunks``, ``runs``), optionally for one run."""
         if name not in (*TABLES, "runs", "telemetry"):
             raise ConfigError(f"no table {name!r}; the tables are {', '.join([*TABLES, 'telemetry', 'runs'])}")
-        where = f" WHERE run_id = {_lit(check_run_id(run_id))}" if run_id else ""
-        return self.con.sql(f"SELECT * FROM {name}{where}")
+        if run_id is None:
+            return self.con.sql(f"SELECT * FROM {name}")
+        return self.con.sql(f"SELECT * FROM {name} WHERE run_id = $run", params={"run": check_run_id(run_id)})
 
     def run_ids(self) -> list[str]:
         """Every run id that has requests or a manifest, oldest first."""
@@ -209,37 +210,43 @@ class Catalog:
         ``"never"`` from every sample.
         """
         check_histograms(histograms)
-        where = self._where(run_id, include_warmup)
+        where, params = self._where(run_id, include_warmup)
         path = None
         if isinstance(run_id, str) and not include_warmup:
             path = rollup_for(self.data_dir, check_run_id(run_id), histograms=histograms)
         if path is None:
-            return self.con.sql(summary_sql(where, by_phase=by_phase))
+            return self.con.sql(summary_sql(where, by_phase=by_phase), params=params)
         # relations are lazy: each summary gets its own frame, so one taken earlier still reads its run
         name = f"_rollup_latency_{next(self._frames)}"
         self.con.register(name, latency_frame(path, run_id, by_phase=by_phase))
-        return self.con.sql(summary_sql(where, by_phase=by_phase, latency_from=name))
+        return self.con.sql(summary_sql(where, by_phase=by_phase, latency_from=name), params=params)
 
-    def _where(self, run_id: str | list[str] | None, include_warmup: bool) -> str:
+    def _where(self, run_id: str | list[str] | None, include_warmup: bool) -> tuple[str, dict[str, Any] | None]:
+        """A predicate on the ``requests`` view and its bound parameters (the run ids are never spliced in)."""
         preds = [] if include_warmup else ["NOT warmup"]
+        params = None
         if run_id is not None:
             ids = [run_id] if isinstance(run_id, str) else list(run_id)
-            preds.append(f"run_id IN ({', '.join(_lit(check_run_id(i)) for i in ids)})")
-        return " AND ".join(preds) or "TRUE"
+            preds.append("list_contains($runs, run_id)")
+            params = {"runs": [check_run_id(i) for i in ids]}
+        return " AND ".join(preds) or "TRUE", params
 
     def fidelity(self, run_id: str | list[str] | None = None, *,
                  include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
         """Schedule fidelity per run and phase (see :func:`perfkit.query.metrics.fidelity_sql`)."""
-        return self.con.sql(fidelity_sql(self._where(run_id, include_warmup)))
+        where, params = self._where(run_id, include_warmup)
+        return self.con.sql(fidelity_sql(where), params=params)
 
     def slo(self, run_id: str | list[str] | None = None, *, include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
         """SLO attainment and goodput per run, phase and user class (see :func:`perfkit.query.metrics.slo_sql`)."""
-        return self.con.sql(slo_sql(self._where(run_id, include_warmup)))
+        where, params = self._where(run_id, include_warmup)
+        return self.con.sql(slo_sql(where), params=params)
 
     def endpoints(self, run_id: str | list[str] | None = None, *,
                   include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
         """Per run, phase and endpoint: share of requests, errors, latencies (load-balancing studies)."""
-        return self.con.sql(endpoint_sql(self._where(run_id, include_warmup)))
+        where, params = self._where(run_id, include_warmup)
+        return self.con.sql(endpoint_sql(where), params=params)
 
     def telemetry_wide(self, table: str, run_id: str | list[str] | None = None) -> duckdb.DuckDBPyRelation:
         """A telemetry table pivoted wide: one row per reading, one column per metric.
@@ -248,10 +255,11 @@ class Catalog:
         :func:`perfkit.query.telemetry.wide_sql` for the columns.
         """
         try:
-            sql = wide_sql(table, self._where(run_id, include_warmup=True))
+            where, params = self._where(run_id, include_warmup=True)
+            sql = wide_sql(table, where)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        return self.con.sql(sql)
+        return self.con.sql(sql, params=params)
 
     def request_telemetry(self, run_id: str | list[str] | None = None,
                           metrics: tuple[str, ...] | list[str] = DEFAULT_REQUEST_METRICS, *,
@@ -265,20 +273,22 @@ class Catalog:
         Metric names are those of the ``telemetry`` view (``SELECT DISTINCT metric FROM telemetry``).
         """
         try:
-            sql = request_telemetry_sql(self._where(run_id, include_warmup), metrics)
+            where, params = self._where(run_id, include_warmup)
+            sql = request_telemetry_sql(where, metrics)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        return self.con.sql(sql)
+        return self.con.sql(sql, params=params)
 
     def timeline(self, run_id: str | list[str] | None = None, *, bin_s: float = 1.0,
                  metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS,
                  include_warmup: bool = True) -> duckdb.DuckDBPyRelation:
         """Per time bin of ``bin_s`` s: requests sent, TTFT/E2E percentiles and mean telemetry, on one clock."""
         try:
-            sql = timeline_sql(self._where(run_id, include_warmup), bin_s, metrics)
+            where, params = self._where(run_id, include_warmup)
+            sql = timeline_sql(where, bin_s, metrics)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        return self.con.sql(sql)
+        return self.con.sql(sql, params=params)
 
     def close(self) -> None:
         self.con.close()

@@ -1,8 +1,10 @@
-"""Altair charts of one run: latency over time, latency CDFs, throughput and telemetry over time.
+"""Altair charts from frames: latency over time, latency CDFs, throughput and telemetry over time, changes,
+trade-offs.
 
-Each function takes a :class:`~perfkit.query.Catalog` and a run id, does its
-aggregation in DuckDB (so a chart never carries millions of points), and
-returns an Altair chart.  Time is seconds since the run's first intended send.
+Each function takes pandas frames (what :mod:`perfkit.query.frames` returns, already aggregated so that
+a chart never carries millions of points) and returns an Altair chart; it reads no data itself, so each
+is tested as a spec from a fixture frame.  :mod:`perfkit.report.figures` reads a run's frames and calls
+these.  Time is seconds since the run's first intended send.
 """
 
 from __future__ import annotations
@@ -10,45 +12,25 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from perfkit.query.catalog import Catalog, check_run_id
-
 __all__ = ["TELEMETRY_PANELS", "cdf_chart", "changes_chart", "compare_cdf_chart", "latency_over_time_chart",
-           "phase_windows", "telemetry_chart",
-           "throughput_chart", "tradeoff_chart"]
-
-_MAX_POINTS = 4000
-_CDF_POINTS = 200
+           "phase_bands", "telemetry_chart", "throughput_chart", "tradeoff_chart"]
 
 
-def _t0(cat: Catalog, run_id: str) -> int:
-    t0 = cat.scalar(f"SELECT min(intended_ns) FROM requests WHERE run_id = '{check_run_id(run_id)}'")
-    return int(t0) if t0 is not None else 0
-
-
-def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
-    """Phase start/end (s since the run's first send), from the manifest or the requests."""
-    t0 = _t0(cat, run_id)
-    wins = cat.manifest(run_id).get("phase_windows") or []
-    if wins:
-        last = cat.scalar(f"SELECT max(end_ns) FROM requests WHERE run_id = '{check_run_id(run_id)}'") or t0
-        df = pd.DataFrame([{"phase": w["phase"], "start_s": (w["start_ns"] - t0) / 1e9,
-                            "end_s": ((w["end_ns"] or last) - t0) / 1e9} for w in wins])
-    else:
-        df = cat.sql(f"""SELECT phase, (min(intended_ns) - {t0}) / 1e9 AS start_s,
-                (max(intended_ns) - {t0}) / 1e9 AS end_s
-            FROM requests WHERE run_id = '{check_run_id(run_id)}' GROUP BY phase ORDER BY 2""").df()
+def phase_bands(phases: pd.DataFrame) -> pd.DataFrame:
+    """``phases`` (``phase``, ``start_s``, ``end_s``) with the shading and label row of each band."""
+    df = phases.reset_index(drop=True).copy()
     df["shade"] = [i % 2 for i in range(len(df))]
     df["row"] = [i % 2 for i in range(len(df))]  # stagger labels of short neighbouring phases
     return df
 
 
-def _phase_layer(cat: Catalog, run_id: str, domain: tuple[float, float] | None = None) -> alt.LayerChart:
+def _phase_layer(phases: pd.DataFrame, domain: tuple[float, float] | None = None) -> alt.LayerChart:
     """Shaded phase bands with their names; clamped to ``domain`` (s) where the x axis has a fixed one.
 
     Clamping in the data rather than clipping the marks: vl-convert names clip paths with a counter
     that runs across renderings, which would make two reports of one run differ.
     """
-    wins = phase_windows(cat, run_id)
+    wins = phase_bands(phases)
     if domain is not None:
         wins = wins[(wins.end_s > domain[0]) & (wins.start_s < domain[1])].copy()
         wins["start_s"] = wins.start_s.clip(lower=domain[0])
@@ -61,48 +43,24 @@ def _phase_layer(cat: Catalog, run_id: str, domain: tuple[float, float] | None =
     return rect + text
 
 
-def latency_over_time_chart(cat: Catalog, run_id: str, window_s: float = 2.0) -> alt.LayerChart:
-    """TTFT per request (points) with windowed p50 and p99 (lines), log scale, phases shaded."""
-    rid = check_run_id(run_id)
-    t0 = _t0(cat, rid)
-    pts = cat.sql(f"""SELECT (sent_ns - {t0}) / 1e9 AS t_s, ttft_ms, phase FROM requests
-        WHERE run_id = '{rid}' AND ok USING SAMPLE {_MAX_POINTS} ROWS (reservoir, 42)""").df()
-    win = cat.sql(f"""SELECT floor((sent_ns - {t0}) / 1e9 / {window_s}) * {window_s} + {window_s / 2} AS t_s,
-            quantile_cont(ttft_ms, 0.5) AS p50, quantile_cont(ttft_ms, 0.99) AS p99
-        FROM requests WHERE run_id = '{rid}' AND ok GROUP BY 1 ORDER BY 1""").df()
-    win = win.melt("t_s", var_name="statistic", value_name="ttft_ms")
+def latency_over_time_chart(points: pd.DataFrame, windows: pd.DataFrame, phases: pd.DataFrame,
+                            window_s: float = 2.0) -> alt.LayerChart:
+    """TTFT per request (``points``: ``t_s``, ``ttft_ms``, ``phase``) with windowed p50 and p99 (``windows``:
+    ``t_s``, ``p50``, ``p99``) as lines, log scale, ``phases`` shaded."""
+    win = windows[["t_s", "p50", "p99"]].melt("t_s", var_name="statistic", value_name="ttft_ms")
     x = alt.X("t_s:Q", title="time since start (s)")
     y = alt.Y("ttft_ms:Q", title="TTFT (ms)", scale=alt.Scale(type="log"))
-    points = alt.Chart(pts).mark_circle(opacity=0.35, size=10).encode(x=x, y=y, color=alt.Color(
+    pts = alt.Chart(points).mark_circle(opacity=0.35, size=10).encode(x=x, y=y, color=alt.Color(
         "phase:N", title="phase", sort=None))
     lines = alt.Chart(win).mark_line(strokeWidth=2).encode(x=x, y=y, strokeDash=alt.StrokeDash(
         "statistic:N", title=f"{window_s:g}-s window"), color=alt.value("#000"))
-    return alt.layer(_phase_layer(cat, rid), points, lines).properties(
+    return alt.layer(_phase_layer(phases), pts, lines).properties(
         title="Time to first token over the run", width=640, height=240).resolve_scale(color="independent")
 
 
-def _cdf_frame(cat: Catalog, run_id: str) -> pd.DataFrame:
-    """Quantiles of TTFT, ITL (per chunk) and E2E on a grid of levels: columns metric, value_ms, p."""
-    rid = check_run_id(run_id)
-    grid = ", ".join(f"{(i + 0.5) / _CDF_POINTS:.5f}" for i in range(_CDF_POINTS))
-    sel = f"FROM requests WHERE run_id = '{rid}' AND ok AND NOT warmup"
-    ps = f"[{grid}]"
-    return cat.sql(f"""
-        WITH v AS (
-          SELECT 'TTFT' AS metric, quantile_cont(ttft_ms, {ps}) AS xs {sel}
-          UNION ALL SELECT 'E2E', quantile_cont(e2e_ms, {ps}) {sel}
-          UNION ALL SELECT 'ITL', quantile_cont(c.itl_ms, {ps}) FROM chunks c
-             JOIN requests r USING (run_id, request_id)
-             WHERE c.run_id = '{rid}' AND r.ok AND NOT r.warmup AND c.itl_ms IS NOT NULL)
-        SELECT metric, unnest(xs) AS value_ms, unnest({ps}) AS p FROM v WHERE xs IS NOT NULL
-        ORDER BY metric, p
-    """).df()
-
-
-def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
-    """Empirical CDFs of TTFT, ITL (per chunk) and E2E, log scale, warm-up left out."""
-    df = _cdf_frame(cat, run_id)
-    return alt.Chart(df).mark_line(strokeWidth=2).encode(
+def cdf_chart(cdf: pd.DataFrame) -> alt.Chart:
+    """Empirical CDFs of TTFT, ITL (per chunk) and E2E (``cdf``: ``metric``, ``value_ms``, ``p``), log scale."""
+    return alt.Chart(cdf).mark_line(strokeWidth=2).encode(
         x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
         y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("metric:N", legend=None),
@@ -111,11 +69,11 @@ def cdf_chart(cat: Catalog, run_id: str) -> alt.Chart:
     ).resolve_scale(x="independent").properties(title="Latency distributions (warm-up excluded)")
 
 
-def compare_cdf_chart(cat: Catalog, run_ids: list[str], labels: list[str] | None = None) -> alt.Chart:
-    """The CDFs of several runs overlaid, one colour per run, one panel per metric."""
-    labels = labels or list(run_ids)
-    frames = [_cdf_frame(cat, r).assign(run=lab) for r, lab in zip(run_ids, labels)]
-    df = pd.concat(frames, ignore_index=True)
+def compare_cdf_chart(cdfs: dict[str, pd.DataFrame]) -> alt.Chart:
+    """The CDFs of several runs overlaid (``cdfs``: label -> CDF frame, the baseline first), one colour per run,
+    one panel per metric."""
+    labels = list(cdfs)
+    df = pd.concat([f.assign(run=lab) for lab, f in cdfs.items()], ignore_index=True)
     return alt.Chart(df).mark_line(strokeWidth=1.8).encode(
         x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
         y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
@@ -125,22 +83,16 @@ def compare_cdf_chart(cat: Catalog, run_ids: list[str], labels: list[str] | None
     ).resolve_scale(x="independent").properties(title="Latency distributions by run (warm-up excluded)")
 
 
-def throughput_chart(cat: Catalog, run_id: str, bin_s: float = 1.0) -> alt.LayerChart:
-    """Output tokens per second and completed / failed requests per second, per time bin."""
-    rid = check_run_id(run_id)
-    t0 = _t0(cat, rid)
-    toks = cat.sql(f"""SELECT floor((arrival_ns - {t0}) / 1e9 / {bin_s}) * {bin_s} AS t_s,
-            sum(coalesce(tokens, 1)) / {bin_s} AS value, 'output tokens/s' AS series
-        FROM chunks WHERE run_id = '{rid}' GROUP BY 1 ORDER BY 1""").df()
-    reqs = cat.sql(f"""SELECT floor((end_ns - {t0}) / 1e9 / {bin_s}) * {bin_s} AS t_s,
-            count(*) FILTER (WHERE ok) / {bin_s} AS completed, count(*) FILTER (WHERE NOT ok) / {bin_s} AS failed
-        FROM requests WHERE run_id = '{rid}' GROUP BY 1 ORDER BY 1""").df()
-    reqs = reqs.melt("t_s", var_name="series", value_name="value")
+def throughput_chart(tokens: pd.DataFrame, requests: pd.DataFrame, phases: pd.DataFrame) -> alt.VConcatChart:
+    """Output tokens per second (``tokens``: ``t_s``, ``value``) and completed / failed requests per second
+    (``requests``: ``t_s``, ``completed``, ``failed``), per time bin, ``phases`` shaded."""
+    toks = tokens
+    reqs = requests[["t_s", "completed", "failed"]].melt("t_s", var_name="series", value_name="value")
     reqs["series"] = "requests/s " + reqs["series"]
     x = alt.X("t_s:Q", title="time since start (s)")
-    top = alt.layer(_phase_layer(cat, rid), alt.Chart(toks).mark_line(interpolate="step-after").encode(
+    top = alt.layer(_phase_layer(phases), alt.Chart(toks).mark_line(interpolate="step-after").encode(
         x=x, y=alt.Y("value:Q", title="output tokens/s"))).properties(width=640, height=160)
-    bottom = alt.layer(_phase_layer(cat, rid), alt.Chart(reqs).mark_line(interpolate="step-after").encode(
+    bottom = alt.layer(_phase_layer(phases), alt.Chart(reqs).mark_line(interpolate="step-after").encode(
         x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title=None))).properties(
         width=640, height=140)
     return alt.vconcat(top, bottom).properties(title="Throughput over the run")
@@ -158,24 +110,17 @@ TELEMETRY_PANELS = (
 )
 
 
-def telemetry_chart(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VConcatChart | None:
-    """GPU, server and client counters over the run, one panel each, on the requests' time axis.
+def telemetry_chart(df: pd.DataFrame, phases: pd.DataFrame, bin_s: float, simulated: bool = False
+                    ) -> alt.VConcatChart | None:
+    """GPU, server and client counters over the run (``df``: ``t_s``, ``metric``, ``value`` per bin of ``bin_s``
+    s), one panel each (:data:`TELEMETRY_PANELS`), on the requests' time axis.
 
-    Panels without data are left out; None when the run recorded no telemetry.
-    The GPU panels' titles say SIMULATED when the counters came from the simulator.
+    Panels without data are left out; None when there is none at all.  The GPU panels' titles say
+    SIMULATED when the counters came from the simulator.
     """
-    rid = check_run_id(run_id)
-    t0 = _t0(cat, rid)
-    span = cat.scalar(f"SELECT (max(t_ns) - min(t_ns)) / 1e9 FROM telemetry WHERE run_id = '{rid}'")
-    if not span:
+    if df.empty:
         return None
-    bin_s = max(0.5, float(span) / max_points)
-    names = [m for _, _, ms, _ in TELEMETRY_PANELS for m in ms]
-    df = cat.sql(f"""SELECT floor((t_ns - {t0}) / 1e9 / {bin_s}) * {bin_s} AS t_s, metric, avg(value) AS value
-        FROM telemetry WHERE run_id = '{rid}' AND metric IN ({", ".join(f"'{m}'" for m in names)})
-        GROUP BY ALL ORDER BY metric, t_s""").df()
-    sources = cat.sql(f"SELECT DISTINCT source FROM gpu_samples WHERE run_id = '{rid}'").df()["source"].tolist()
-    tag = " (SIMULATED)" if "sim" in sources else ""
+    tag = " (SIMULATED)" if simulated else ""
     domain = (float(df.t_s.min()), float(df.t_s.max() + bin_s))
     x = alt.X("t_s:Q", title="time since start (s)", scale=alt.Scale(domain=list(domain)))
     panels = []
@@ -187,7 +132,7 @@ def telemetry_chart(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VC
         full = f"{title}{tag}" if title.startswith("GPU") else title
         line = alt.Chart(part).mark_line(interpolate="step-after").encode(
             x=x, y=alt.Y("value:Q", title=unit), color=alt.Color("metric:N", title=None))
-        panels.append(alt.layer(_phase_layer(cat, rid, domain), line).properties(title=full, width=640, height=80))
+        panels.append(alt.layer(_phase_layer(phases, domain), line).properties(title=full, width=640, height=80))
     if not panels:
         return None
     return alt.vconcat(*panels).resolve_scale(color="independent").properties(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
-from perfkit.report.charts import compare_cdf_chart
+from perfkit.report.figures import compare_cdf_figure
 from perfkit.report.document import Bullets, Document, Figure, Para, Section, Table
 from perfkit.report.run_report import fmt, generated_line, methods_section, run_warnings, summary_table
 
@@ -69,7 +69,7 @@ def comparison_document(cat: Catalog, run_ids: list[str], *, phase: str | None =
         warns += run_warnings(m, cat.summary(r).df(), cat.fidelity(r).df(), prefix=f"[{r}] ")
     sections.append(summ)
     sections.append(Section("Statistical warnings", [Bullets(warns, warn=True)]))
-    sections.append(Section("Figures", [Figure("compare-cdf", compare_cdf_chart(cat, runs),
+    sections.append(Section("Figures", [Figure("compare-cdf", compare_cdf_figure(cat, runs),
                                                "Empirical CDFs of each run, overlaid; log latency axis.")]))
     meth = Section("Methods and reproducibility")
     for r in runs:

@@ -143,10 +143,10 @@ def notebook_document(nb: dict[str, Any], name: str, params: dict[str, Any], err
         blocks.insert(0, Para(f"**This notebook stopped with an error**: {error}. What follows is what ran.",
                               style="warn"))
     shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
-    from perfkit import __version__
+    from importlib import metadata
 
     subtitle = [f"Notebook `{name}` executed with papermill; parameters: {shown or 'none'}."]
-    return Document(title, subtitle, [Section("", blocks)], generated_line(__version__), meta={"notebook": name})
+    return Document(title, subtitle, [Section("", blocks)], generated_line(metadata.version("perfkit")), meta={"notebook": name})
 
 
 def report_notebook(path: str | Path, out_dir: str | Path, params: dict[str, Any], *, pdf: bool = True,

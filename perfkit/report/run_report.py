@@ -10,7 +10,7 @@ import pandas as pd
 
 from perfkit.query.catalog import Catalog
 from perfkit.query.metrics import client_evidence
-from perfkit.report.charts import cdf_chart, latency_over_time_chart, telemetry_chart, throughput_chart
+from perfkit.report.figures import cdf_figure, latency_figure, telemetry_figure, throughput_figure
 from perfkit.report.document import Bullets, Details, Document, Figure, Meta, Para, Section, Table
 
 __all__ = ["fmt", "generated_line", "methods_section", "run_document", "run_warnings"]
@@ -280,15 +280,15 @@ def run_warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFram
 def run_figures(cat: Catalog, run_id: str) -> list[Figure]:
     """The run's figures, each with the caption that says what it shows."""
     figs = [
-        Figure("latency", latency_over_time_chart(cat, run_id),
+        Figure("latency", latency_figure(cat, run_id),
                "TTFT of every successful request (a sample of at most 4,000 points) with 2-s windowed p50 and "
                "p99; shaded bands are phases."),
-        Figure("cdf", cdf_chart(cat, run_id), "Empirical CDFs over all non-warm-up requests; ITL is the gap "
+        Figure("cdf", cdf_figure(cat, run_id), "Empirical CDFs over all non-warm-up requests; ITL is the gap "
                "between consecutive streamed chunks."),
-        Figure("throughput", throughput_chart(cat, run_id), "Output tokens per second (from chunk arrivals) and "
+        Figure("throughput", throughput_figure(cat, run_id), "Output tokens per second (from chunk arrivals) and "
                "requests completed or failed per second, in 1-s bins."),
     ]
-    tele = telemetry_chart(cat, run_id)
+    tele = telemetry_figure(cat, run_id)
     if tele is not None:
         figs.append(Figure("telemetry", tele, "Telemetry on the requests' clock, in bins of at least 0.5 s: GPU "
                            "counters, the server's own metrics (KV-cache use, running and waiting requests) and "
