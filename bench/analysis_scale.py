@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 
 import perfkit
-from perfkit.store.synthetic import write_synthetic_run
 from perfkit.store.rollup import build_rollup, fresh_rollup
+from perfkit.store.synthetic import write_synthetic_run
 
-_RATE = 2000.0   # requests per second of the synthetic run
+_RATE = 2000.0  # requests per second of the synthetic run
 
 
 def _rss_mb() -> float:
@@ -86,8 +86,10 @@ def main() -> None:
     from perfkit.analysis.changepoints import ChangepointDetector
     from perfkit.analysis.series import detect_changes
 
-    print(f"\n{run_id}: {a.requests:,} requests, {a.requests * a.chunks:,} chunks "
-          f"({sum(f.stat().st_size for f in a.data.rglob('*.parquet') if run_id in str(f)) / 1e9:.2f} GB Parquet)")
+    print(
+        f"\n{run_id}: {a.requests:,} requests, {a.requests * a.chunks:,} chunks "
+        f"({sum(f.stat().st_size for f in a.data.rglob('*.parquet') if run_id in str(f)) / 1e9:.2f} GB Parquet)"
+    )
     if fresh_rollup(a.data, run_id) is None:  # what the recorder writes when a run ends
         _timed("rollup (once, when the run ends)", lambda: build_rollup(a.data, run_id))
     with perfkit.open(a.data) as cat:
@@ -97,8 +99,9 @@ def main() -> None:
         exact, rss_fast = None, _rss_mb()
         if not a.no_exact:
             _, t_sql_x = _timed("summary from every sample", lambda: cat.summary(run_id, histograms="never").df())
-            exact, t_ci_x = _timed("percentile_table from every sample",
-                                   lambda: percentile_table(cat, run_id, histograms="never"))
+            exact, t_ci_x = _timed(
+                "percentile_table from every sample", lambda: percentile_table(cat, run_id, histograms="never")
+            )
             print(f"every sample: {t_sql_x + t_ci_x:.2f} s")
     show = tab[["phase", "metric", "q", "n", "n_eff", "estimate", "lo", "hi"]]
     print(show.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -107,9 +110,11 @@ def main() -> None:
         rel = (m["estimate"] / m["estimate_x"] - 1).abs()
         ratio = m["n_eff"] / m["n_eff_x"]
         held = ((m["lo"] <= m["lo_x"]) & (m["hi"] >= m["hi_x"])).mean()
-        print(f"rollup against every sample over {len(m)} percentiles: estimate error max {100 * rel.max():.3f}% "
-              f"(median {100 * rel.median():.4f}%), n_eff ratio {ratio.min():.2f}-{ratio.max():.2f}, "
-              f"rollup interval holds the exact one in {100 * held:.0f}%")
+        print(
+            f"rollup against every sample over {len(m)} percentiles: estimate error max {100 * rel.max():.3f}% "
+            f"(median {100 * rel.median():.4f}%), n_eff ratio {ratio.min():.2f}-{ratio.max():.2f}, "
+            f"rollup interval holds the exact one in {100 * held:.0f}%"
+        )
     boundary = a.requests * 0.6 / _RATE
     print(f"changes found at t = {[round(c.t, 1) for c in res.changes]} s (the phase boundary: {boundary:.0f} s)")
 
@@ -126,10 +131,13 @@ def main() -> None:
         from perfkit.report import build_report
 
         with perfkit.open(a.data) as cat:
-            _timed(f"report of {a.report_requests:,} requests (HTML, figures)",
-                   lambda: build_report(cat, sub, a.data / "report", pdf=False))
-    print(f"summary_s={t_sql + t_ci:.2f} requests={a.requests} chunks={a.requests * a.chunks} "
-          f"peak_rss_mb={rss_fast:.0f}")
+            _timed(
+                f"report of {a.report_requests:,} requests (HTML, figures)",
+                lambda: build_report(cat, sub, a.data / "report", pdf=False),
+            )
+    print(
+        f"summary_s={t_sql + t_ci:.2f} requests={a.requests} chunks={a.requests * a.chunks} peak_rss_mb={rss_fast:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ of percent within minutes.  Each is meant to be bound by the one CPU it has, but
 the server, on the other CPU, pays 6-9 us of kernel time for each chunk it
 sends (a TCP send and its delivery over loopback; less where a client that reads
 late lets the kernel merge several writes into one segment), so a client as
-frugal as perfkit, reading each chunk as it comes, can outrun it.  So the share of its CPU that each used while streaming is printed
+frugal as perfkit, reading each chunk as it comes, can outrun it.  So the share of its CPU that each used while
+streaming is printed
 too, with who set perfkit's pace: where the server did, perfkit's chunks/s is a
 floor under its capacity, and the chunks it takes per second of its own CPU
 (all its threads, Parquet writing and telemetry included) is the comparison
@@ -70,14 +71,22 @@ async def _baseline(url: str, concurrency: int, duration_s: float) -> dict[str, 
 
     deadline = time.perf_counter() + duration_s
     counts = {"chunks": 0, "requests": 0}
-    body = json.dumps({"model": "exact", "prompt": "hello " * 4, "max_tokens": TOKENS, "stream": True,
-                       "stream_options": {"include_usage": True}})
+    body = json.dumps(
+        {
+            "model": "exact",
+            "prompt": "hello " * 4,
+            "max_tokens": TOKENS,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
 
     async def user(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < deadline:
             stamps: list[float] = []
-            async with session.post(url + "/v1/completions", data=body,
-                                    headers={"Content-Type": "application/json"}) as resp:
+            async with session.post(
+                url + "/v1/completions", data=body, headers={"Content-Type": "application/json"}
+            ) as resp:
                 async for line in resp.content:
                     line = line.strip()
                     if not line.startswith(b"data:"):
@@ -96,29 +105,39 @@ async def _baseline(url: str, concurrency: int, duration_s: float) -> dict[str, 
         t0, c0 = time.perf_counter(), _cpu_s()
         await asyncio.gather(*(user(session) for _ in range(concurrency)))
         wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
-    return {"chunks_per_s": counts["chunks"] / wall, "requests_per_s": counts["requests"] / wall,
-            "cpu_us_per_chunk": 1e6 * cpu / max(1, counts["chunks"])}
+    return {
+        "chunks_per_s": counts["chunks"] / wall,
+        "requests_per_s": counts["requests"] / wall,
+        "cpu_us_per_chunk": 1e6 * cpu / max(1, counts["chunks"]),
+    }
 
 
 def _perfkit(url: str, concurrency: int, duration_s: float) -> dict[str, float]:
     import perfkit
     from perfkit.client import Endpoint, PhaseSpec
-    from perfkit.record import TelemetrySpec
-    from perfkit.record import record_run
+    from perfkit.record import TelemetrySpec, record_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        phase = PhaseSpec("cap", duration_s=duration_s, concurrency=concurrency, prompt_tokens=16,
-                          output_tokens=TOKENS)
+        phase = PhaseSpec("cap", duration_s=duration_s, concurrency=concurrency, prompt_tokens=16, output_tokens=TOKENS)
         t0, c0 = time.perf_counter(), _cpu_s()
-        res = _loop_run(record_run(Endpoint(url, model="exact"), [phase], tmp,
-                                   telemetry=TelemetrySpec(gpu="off", server_metrics=False)), True)
+        res = _loop_run(
+            record_run(
+                Endpoint(url, model="exact"), [phase], tmp, telemetry=TelemetrySpec(gpu="off", server_metrics=False)
+            ),
+            True,
+        )
         wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
         with perfkit.open(tmp) as cat:
-            chunks, reqs = cat.sql(f"SELECT (SELECT count(*) FROM chunks WHERE run_id = '{res.run_id}'), "
-                                   f"(SELECT count(*) FROM requests WHERE run_id = '{res.run_id}' "
-                                   "AND error_kind IS NULL)").fetchall()[0]
-    return {"chunks_per_s": chunks / wall, "requests_per_s": reqs / wall, "cpu_us_per_chunk": 1e6 * cpu / max(1, chunks),
-}
+            chunks, reqs = cat.sql(
+                f"SELECT (SELECT count(*) FROM chunks WHERE run_id = '{res.run_id}'), "
+                f"(SELECT count(*) FROM requests WHERE run_id = '{res.run_id}' "
+                "AND error_kind IS NULL)"
+            ).fetchall()[0]
+    return {
+        "chunks_per_s": chunks / wall,
+        "requests_per_s": reqs / wall,
+        "cpu_us_per_chunk": 1e6 * cpu / max(1, chunks),
+    }
 
 
 def _proc_cpu_s(pid: int) -> float | None:
@@ -161,8 +180,7 @@ class _CpuWatch:
         return med(client), med(server)
 
 
-def _child(which: str, url: str, concurrency: int, duration_s: float, cpu: int | None, server_pid: int,
-           q: Any) -> None:
+def _child(which: str, url: str, concurrency: int, duration_s: float, cpu: int | None, server_pid: int, q: Any) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     watch = _CpuWatch(server_pid)
@@ -191,30 +209,42 @@ def main() -> None:
         for _ in range(a.rounds):  # interleaved: this machine's speed drifts by tens of percent over minutes
             for which in runs:
                 q = ctx.Queue()
-                p = ctx.Process(target=_child, args=(which, server.url, a.concurrency, a.duration_s, client_cpu,
-                                                     server.proc.pid, q))
+                p = ctx.Process(
+                    target=_child, args=(which, server.url, a.concurrency, a.duration_s, client_cpu, server.proc.pid, q)
+                )
                 p.start()
                 runs[which].append(q.get())
                 p.join()
                 time.sleep(0.5)
-    print(f"C={a.concurrency} streams, {TOKENS} chunks an answer, no server delay; client on CPU {client_cpu}, "
-          f"server on CPU {server_cpu}; {a.rounds} interleaved rounds of {a.duration_s:g} s, medians")
-    print(f"{'client':<26} {'chunks/s':>9} {'requests/s':>10} {'CPU us/chunk':>12} {'client CPU':>10} "
-          f"{'server CPU':>10} {'chunks/CPU-s':>12}   chunks/s by round")
-    names = {"perfkit": "perfkit (record_run)", "baseline": "baseline (same loop)",
-             "baseline_asyncio": "baseline (plain asyncio)"}
+    print(
+        f"C={a.concurrency} streams, {TOKENS} chunks an answer, no server delay; client on CPU {client_cpu}, "
+        f"server on CPU {server_cpu}; {a.rounds} interleaved rounds of {a.duration_s:g} s, medians"
+    )
+    print(
+        f"{'client':<26} {'chunks/s':>9} {'requests/s':>10} {'CPU us/chunk':>12} {'client CPU':>10} "
+        f"{'server CPU':>10} {'chunks/CPU-s':>12}   chunks/s by round"
+    )
+    names = {
+        "perfkit": "perfkit (record_run)",
+        "baseline": "baseline (same loop)",
+        "baseline_asyncio": "baseline (plain asyncio)",
+    }
     for rs in runs.values():
         for r in rs:
             r["chunks_per_cpu_s"] = 1e6 / r["cpu_us_per_chunk"]
     med = {k: {m: float(np.median([r[m] for r in rs])) for m in rs[0]} for k, rs in runs.items()}
     for k, r in med.items():
         rounds = " ".join(f"{x['chunks_per_s']:.0f}" for x in runs[k])
-        print(f"{names[k]:<26} {r['chunks_per_s']:>9.0f} {r['requests_per_s']:>10.1f} {r['cpu_us_per_chunk']:>12.2f} "
-              f"{r['client_cpu']:>10.0%} {r['server_cpu']:>10.0%} {r['chunks_per_cpu_s']:>12.0f}   {rounds}")
+        print(
+            f"{names[k]:<26} {r['chunks_per_s']:>9.0f} {r['requests_per_s']:>10.1f} {r['cpu_us_per_chunk']:>12.2f} "
+            f"{r['client_cpu']:>10.0%} {r['server_cpu']:>10.0%} {r['chunks_per_cpu_s']:>12.0f}   {rounds}"
+        )
     ratios = [p["chunks_per_s"] / b["chunks_per_s"] for p, b in zip(runs["perfkit"], runs["baseline"])]
     per_cpu = [p["chunks_per_cpu_s"] / b["chunks_per_cpu_s"] for p, b in zip(runs["perfkit"], runs["baseline"])]
-    print(f"perfkit / baseline by round: chunks/s {' '.join(f'{x:.2f}' for x in ratios)}; "
-          f"chunks per client CPU-second {' '.join(f'{x:.2f}' for x in per_cpu)}")
+    print(
+        f"perfkit / baseline by round: chunks/s {' '.join(f'{x:.2f}' for x in ratios)}; "
+        f"chunks per client CPU-second {' '.join(f'{x:.2f}' for x in per_cpu)}"
+    )
     print(_verdict(med["perfkit"], float(np.median(ratios)), float(np.median(per_cpu))))
     print(f"chunks_per_s perfkit={med['perfkit']['chunks_per_s']:.0f} baseline={med['baseline']['chunks_per_s']:.0f}")
 
@@ -223,17 +253,22 @@ def _verdict(perfkit: dict[str, float], ratio: float, per_cpu: float) -> str:
     """Who set perfkit's pace, and so what its chunks/s says: its own limit, or a floor under it."""
     client, server = perfkit["client_cpu"], perfkit["server_cpu"]
     if client >= 0.9 and server >= 0.9:
-        return (f"both CPUs were about full (perfkit {client:.0%}, the server {server:.0%}): {ratio:.2f}x the "
-                f"baseline's chunks/s is about its capacity ratio, if anything under it ({per_cpu:.2f}x per "
-                f"client CPU-second)")
+        return (
+            f"both CPUs were about full (perfkit {client:.0%}, the server {server:.0%}): {ratio:.2f}x the "
+            f"baseline's chunks/s is about its capacity ratio, if anything under it ({per_cpu:.2f}x per "
+            f"client CPU-second)"
+        )
     if client >= 0.9:
-        return (f"perfkit was bound by its own CPU ({client:.0%}): {ratio:.2f}x the baseline's chunks/s is its "
-                f"capacity ratio ({per_cpu:.2f}x per client CPU-second)")
-    who = (f"the server was (its CPU {server:.0%})" if server >= 0.9
-           else f"neither CPU was full (server {server:.0%})")
-    return (f"perfkit was not the bottleneck (its CPU {client:.0%}); {who}: {ratio:.2f}x the baseline's chunks/s "
-            f"is a floor under its capacity ratio; per client CPU-second it takes {per_cpu:.2f}x the baseline's "
-            f"chunks ({perfkit['chunks_per_cpu_s']:.0f})")
+        return (
+            f"perfkit was bound by its own CPU ({client:.0%}): {ratio:.2f}x the baseline's chunks/s is its "
+            f"capacity ratio ({per_cpu:.2f}x per client CPU-second)"
+        )
+    who = f"the server was (its CPU {server:.0%})" if server >= 0.9 else f"neither CPU was full (server {server:.0%})"
+    return (
+        f"perfkit was not the bottleneck (its CPU {client:.0%}); {who}: {ratio:.2f}x the baseline's chunks/s "
+        f"is a floor under its capacity ratio; per client CPU-second it takes {per_cpu:.2f}x the baseline's "
+        f"chunks ({perfkit['chunks_per_cpu_s']:.0f})"
+    )
 
 
 if __name__ == "__main__":

@@ -48,9 +48,8 @@ import numpy as np
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.record import TelemetrySpec
 from perfkit.query.metrics import client_evidence
-from perfkit.record import record_run
+from perfkit.record import TelemetrySpec, record_run
 from perfkit.sim.exact import ExactLog, ExactServerProcess
 
 TTFT_MS, ITL_MS, TOKENS = 50.0, 10.0, 128
@@ -67,11 +66,18 @@ def _run(coro):  # the event loop ``perfkit run`` uses
         return asyncio.run(coro)
 
 
-def measure(server: ExactServerProcess, c: int, duration_s: float, skip_s: float, tmp: Path,
-            workers: int | None) -> dict[str, float]:
+def measure(
+    server: ExactServerProcess, c: int, duration_s: float, skip_s: float, tmp: Path, workers: int | None
+) -> dict[str, float]:
     ramp = min(2.0, skip_s / 2)
-    phase = PhaseSpec(f"c{c}", duration_s=duration_s, concurrency=c, ramp_users_s=ramp if c > 1 else 0.0,
-                      prompt_tokens=16, output_tokens=TOKENS)
+    phase = PhaseSpec(
+        f"c{c}",
+        duration_s=duration_s,
+        concurrency=c,
+        ramp_users_s=ramp if c > 1 else 0.0,
+        prompt_tokens=16,
+        output_tokens=TOKENS,
+    )
     spec = TelemetrySpec(gpu="off", server_metrics=False)
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     kw = {"workers": workers} if workers else {}
@@ -80,10 +86,13 @@ def measure(server: ExactServerProcess, c: int, duration_s: float, skip_s: float
     cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     truth = server.dump(tmp / f"truth-{c}.npz")
     with perfkit.open(tmp) as cat:
-        reqs = cat.sql(f"SELECT request_id, sent_ns, first_token_ns, error_kind FROM requests "
-                       f"WHERE run_id = '{res.run_id}'").df()
-        chunks = cat.sql(f"SELECT request_id, chunk_index, arrival_ns FROM chunks WHERE run_id = '{res.run_id}' "
-                         f"ORDER BY request_id, chunk_index").df()
+        reqs = cat.sql(
+            f"SELECT request_id, sent_ns, first_token_ns, error_kind FROM requests WHERE run_id = '{res.run_id}'"
+        ).df()
+        chunks = cat.sql(
+            f"SELECT request_id, chunk_index, arrival_ns FROM chunks WHERE run_id = '{res.run_id}' "
+            f"ORDER BY request_id, chunk_index"
+        ).df()
         fid = cat.fidelity(res.run_id).df().iloc[0].to_dict()  # the run's own verdict on itself
     out = compare(res.run_id, reqs, chunks, truth, skip_s, c, cpu_s)
     out["client_bound"] = bool(fid["client_bound"])
@@ -111,7 +120,7 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
         itl_c.append(np.diff(a) / 1e6)
         itl_t.append(np.diff(w) / 1e6)
         delay.append((a - w) / 1e6)
-        late.append((w - truth.due_ns[truth.offsets[i]:truth.offsets[i + 1]]) / 1e6)
+        late.append((w - truth.due_ns[truth.offsets[i] : truth.offsets[i + 1]]) / 1e6)
         read_lag.append((truth.read_ns[i] - truth.recv_ns[i]) / 1e6)
     tc, tt = np.array(ttft_c), np.array(ttft_t)
     ic, it, dl = np.concatenate(itl_c), np.concatenate(itl_t), np.concatenate(delay)
@@ -119,12 +128,27 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
     span_s = (reqs["sent_ns"].max() - t0) / 1e9 - skip_s
     ideal = c / ((TTFT_MS + (TOKENS - 1) * ITL_MS) / 1e3)
     p = np.percentile
-    return {"c": c, "requests": len(tc), "ttft_p50_rep": p(tc, 50), "ttft_p50_true": p(tt, 50),
-            "ttft_p99_rep": p(tc, 99), "ttft_p99_true": p(tt, 99), "itl_p50_rep": p(ic, 50), "itl_p50_true": p(it, 50),
-            "itl_p99_rep": p(ic, 99), "itl_p99_true": p(it, 99), "delay_p50": p(dl, 50), "delay_p99": p(dl, 99),
-            "delay_max": dl.max(), "server_late_p99": p(lt, 99), "server_read_lag_p99": p(rl, 99),
-            "rate": len(tc) / span_s if span_s > 0 else float("nan"), "ideal_rate": ideal,
-            "cpu_ms_per_req": 1e3 * cpu_s / max(1, n_all), "cpu_us_per_chunk": 1e6 * cpu_s / max(1, n_all * TOKENS)}
+    return {
+        "c": c,
+        "requests": len(tc),
+        "ttft_p50_rep": p(tc, 50),
+        "ttft_p50_true": p(tt, 50),
+        "ttft_p99_rep": p(tc, 99),
+        "ttft_p99_true": p(tt, 99),
+        "itl_p50_rep": p(ic, 50),
+        "itl_p50_true": p(it, 50),
+        "itl_p99_rep": p(ic, 99),
+        "itl_p99_true": p(it, 99),
+        "delay_p50": p(dl, 50),
+        "delay_p99": p(dl, 99),
+        "delay_max": dl.max(),
+        "server_late_p99": p(lt, 99),
+        "server_read_lag_p99": p(rl, 99),
+        "rate": len(tc) / span_s if span_s > 0 else float("nan"),
+        "ideal_rate": ideal,
+        "cpu_ms_per_req": 1e3 * cpu_s / max(1, n_all),
+        "cpu_us_per_chunk": 1e6 * cpu_s / max(1, n_all * TOKENS),
+    }
 
 
 def _ms(v: object) -> str:
@@ -148,8 +172,7 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     rows = []
-    with ExactServerProcess(TTFT_MS, ITL_MS, TOKENS, cpu=server_cpu) as server, \
-            tempfile.TemporaryDirectory() as tmp:
+    with ExactServerProcess(TTFT_MS, ITL_MS, TOKENS, cpu=server_cpu) as server, tempfile.TemporaryDirectory() as tmp:
         for c in levels:
             rows.append(measure(server, c, duration, a.skip_s, Path(tmp), a.workers))
             r = rows[-1]
@@ -157,28 +180,36 @@ def main() -> None:
             time.sleep(0.5)
     from perfkit.net import ReadPath
 
-    print(f"server pinned to CPU {server_cpu}, client to {cpus[:-1] if server_cpu is not None else 'any'}; "
-          f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} chunks; client reads timed by "
-          f"{'kernel receive stamps' if ReadPath.from_env().resolved().stamps else 'the event loop'}; times in ms")
-    print(f"{'C':>5} {'reqs':>6} | {'TTFT p50 rep/true/err':>23} | {'TTFT p99 rep/true/err':>23} | "
-          f"{'ITL p50 err':>11} | {'ITL p99 rep/true/err':>21} | {'delay p50/p99/max':>19} | "
-          f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8} | {'server late/read p99':>20} | "
-          f"{'self-check':>22}")
+    print(
+        f"server pinned to CPU {server_cpu}, client to {cpus[:-1] if server_cpu is not None else 'any'}; "
+        f"TTFT {TTFT_MS:g} ms, ITL {ITL_MS:g} ms, {TOKENS} chunks; client reads timed by "
+        f"{'kernel receive stamps' if ReadPath.from_env().resolved().stamps else 'the event loop'}; times in ms"
+    )
+    print(
+        f"{'C':>5} {'reqs':>6} | {'TTFT p50 rep/true/err':>23} | {'TTFT p99 rep/true/err':>23} | "
+        f"{'ITL p50 err':>11} | {'ITL p99 rep/true/err':>21} | {'delay p50/p99/max':>19} | "
+        f"{'req/s got/ideal':>15} | {'CPU ms/req':>10} {'us/chunk':>8} | {'server late/read p99':>20} | "
+        f"{'self-check':>22}"
+    )
     for r in rows:
-        print(f"{r['c']:>5} {r['requests']:>6} | {r['ttft_p50_rep']:7.2f} {r['ttft_p50_true']:7.2f} "
-              f"{r['ttft_p50_rep'] - r['ttft_p50_true']:+7.2f} | {r['ttft_p99_rep']:7.2f} {r['ttft_p99_true']:7.2f} "
-              f"{r['ttft_p99_rep'] - r['ttft_p99_true']:+7.2f} | {r['itl_p50_rep'] - r['itl_p50_true']:+11.3f} | "
-              f"{r['itl_p99_rep']:6.2f} {r['itl_p99_true']:6.2f} {r['itl_p99_rep'] - r['itl_p99_true']:+7.3f} | "
-              f"{r['delay_p50']:5.2f} {r['delay_p99']:6.2f} {r['delay_max']:6.1f} | "
-              f"{r['rate']:7.1f} {r['ideal_rate']:7.1f} | {r['cpu_ms_per_req']:10.2f} {r['cpu_us_per_chunk']:8.2f} | "
-              f"{r['server_late_p99']:9.2f} {r['server_read_lag_p99']:10.2f} | "
-              f"{'client-bound' if r['client_bound'] else 'ok':>12} {_ms(r['read_delay_ms']):>9}")
+        print(
+            f"{r['c']:>5} {r['requests']:>6} | {r['ttft_p50_rep']:7.2f} {r['ttft_p50_true']:7.2f} "
+            f"{r['ttft_p50_rep'] - r['ttft_p50_true']:+7.2f} | {r['ttft_p99_rep']:7.2f} {r['ttft_p99_true']:7.2f} "
+            f"{r['ttft_p99_rep'] - r['ttft_p99_true']:+7.2f} | {r['itl_p50_rep'] - r['itl_p50_true']:+11.3f} | "
+            f"{r['itl_p99_rep']:6.2f} {r['itl_p99_true']:6.2f} {r['itl_p99_rep'] - r['itl_p99_true']:+7.3f} | "
+            f"{r['delay_p50']:5.2f} {r['delay_p99']:6.2f} {r['delay_max']:6.1f} | "
+            f"{r['rate']:7.1f} {r['ideal_rate']:7.1f} | {r['cpu_ms_per_req']:10.2f} {r['cpu_us_per_chunk']:8.2f} | "
+            f"{r['server_late_p99']:9.2f} {r['server_read_lag_p99']:10.2f} | "
+            f"{'client-bound' if r['client_bound'] else 'ok':>12} {_ms(r['read_delay_ms']):>9}"
+        )
     for r in rows:
         if r["evidence"]:
             print(f"  c{r['c']} client-bound: {r['evidence']}")
     last = next((r for r in rows if r["c"] == 512), rows[-1])
-    print(f"c{last['c']} ttft_p99_err_ms={last['ttft_p99_rep'] - last['ttft_p99_true']:.2f} "
-          f"itl_p99_err_ms={last['itl_p99_rep'] - last['itl_p99_true']:.2f}")
+    print(
+        f"c{last['c']} ttft_p99_err_ms={last['ttft_p99_rep'] - last['ttft_p99_true']:.2f} "
+        f"itl_p99_err_ms={last['itl_p99_rep'] - last['itl_p99_true']:.2f}"
+    )
 
 
 if __name__ == "__main__":

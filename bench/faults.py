@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -57,18 +57,66 @@ def one(kind: str | None, sim_url: str, work: Path, a: argparse.Namespace) -> di
     name = kind or "none"
     data, log = work / name, work / f"{name}.chaos.jsonl"
     f0, f1 = a.fault_start, a.fault_start + a.fault_len
-    spec = [] if kind is None else ["--fault", f"{kind}@{f0:g}+{a.fault_len:g}" if kind in WINDOW_FAULTS
-                                    else f"{kind}:{a.share:g}@{f0:g}+{a.fault_len:g}"]
-    chaos = subprocess.Popen([sys.executable, "-m", "perfkit.cli", "chaos", "--listen", "0", "--upstream", sim_url,
-                              "--log", str(log), "--stall-s", "30", "--from-first-request", *spec],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    spec = (
+        []
+        if kind is None
+        else [
+            "--fault",
+            f"{kind}@{f0:g}+{a.fault_len:g}" if kind in WINDOW_FAULTS else f"{kind}:{a.share:g}@{f0:g}+{a.fault_len:g}",
+        ]
+    )
+    chaos = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "perfkit.cli",
+            "chaos",
+            "--listen",
+            "0",
+            "--upstream",
+            sim_url,
+            "--log",
+            str(log),
+            "--stall-s",
+            "30",
+            "--from-first-request",
+            *spec,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = chaos.stdout.readline().split()[3]  # type: ignore[union-attr]
         n = int(a.rate * a.duration)
-        cmd = [sys.executable, "-m", "perfkit.cli", "run", "--endpoint", url, "--model", "perfkit-sim-7b",
-               "--rate", str(a.rate), "--requests", str(n), "--prompt-tokens", "64", "--output-tokens", "32",
-               "--read-timeout", "2", "--data-dir", str(data), "--run-id", f"fault-{name}", "--gpu", "off",
-               "--seed", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "perfkit.cli",
+            "run",
+            "--endpoint",
+            url,
+            "--model",
+            "perfkit-sim-7b",
+            "--rate",
+            str(a.rate),
+            "--requests",
+            str(n),
+            "--prompt-tokens",
+            "64",
+            "--output-tokens",
+            "32",
+            "--read-timeout",
+            "2",
+            "--data-dir",
+            str(data),
+            "--run-id",
+            f"fault-{name}",
+            "--gpu",
+            "off",
+            "--seed",
+            "1",
+        ]
         t_run = time.perf_counter()
         run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rss: list[float] = []
@@ -83,8 +131,10 @@ def one(kind: str | None, sim_url: str, work: Path, a: argparse.Namespace) -> di
     start_ns = json.loads(log.read_text().splitlines()[0])["mono_ns"]
     injected = sum(1 for ln in log.read_text().splitlines()[1:])
     con = duckdb.connect()
-    rows = con.execute(f"SELECT request_id, intended_ns, ttft_ms, ok, coalesce(error_kind, 'ok') "
-                       f"FROM read_parquet('{data}/requests/*/*.parquet') ORDER BY request_id").fetchall()
+    rows = con.execute(
+        f"SELECT request_id, intended_ns, ttft_ms, ok, coalesce(error_kind, 'ok') "
+        f"FROM read_parquet('{data}/requests/*/*.parquet') ORDER BY request_id"
+    ).fetchall()
     ids = [r[0] for r in rows]
     lost = n - len(set(ids))
     kinds: dict[str, int] = {}
@@ -105,11 +155,20 @@ def one(kind: str | None, sim_url: str, work: Path, a: argparse.Namespace) -> di
             rec = f"{r.recovery_s:.1f}" if r.recovered else "not recovered"
         except ValueError as exc:
             rec = f"n/a ({exc})"
-    return {"fault": name, "injected": injected, "requests": n, "recorded": len(rows), "lost": lost,
-            "exit": run.returncode, "crashed": run.returncode != 0 or "Traceback" in err,
-            "outcomes": ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])),
-            "peak_rss_mb": max(rss) if rss else float("nan"), "recovery_s": rec, "wall_s": wall,
-            "stderr_tail": err.strip().splitlines()[-1:] if run.returncode else []}
+    return {
+        "fault": name,
+        "injected": injected,
+        "requests": n,
+        "recorded": len(rows),
+        "lost": lost,
+        "exit": run.returncode,
+        "crashed": run.returncode != 0 or "Traceback" in err,
+        "outcomes": ", ".join(f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])),
+        "peak_rss_mb": max(rss) if rss else float("nan"),
+        "recovery_s": rec,
+        "wall_s": wall,
+        "stderr_tail": err.strip().splitlines()[-1:] if run.returncode else [],
+    }
 
 
 def main() -> None:
@@ -132,9 +191,12 @@ def main() -> None:
         for kind in kinds:
             row = one(kind, sim.url, Path(d), a)
             rows.append(row)
-            print(f"{row['fault']:<19} injected {row['injected']:>4}  recorded {row['recorded']}/{row['requests']}"
-                  f"  exit {row['exit']}  peak RSS {row['peak_rss_mb']:.0f} MB  recovery {row['recovery_s']} s"
-                  f"  | {row['outcomes']}", flush=True)
+            print(
+                f"{row['fault']:<19} injected {row['injected']:>4}  recorded {row['recorded']}/{row['requests']}"
+                f"  exit {row['exit']}  peak RSS {row['peak_rss_mb']:.0f} MB  recovery {row['recovery_s']} s"
+                f"  | {row['outcomes']}",
+                flush=True,
+            )
             if row["stderr_tail"]:
                 print(f"    stderr: {row['stderr_tail']}")
     total = time.perf_counter() - t0
@@ -148,13 +210,14 @@ def main() -> None:
 
 
 def write_markdown(path: Path, rows: list[dict[str, object]], a: argparse.Namespace, total_s: float) -> None:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     cpu = f"{psutil.cpu_count()} CPUs" + (f", {platform.processor()}" if platform.processor() else "")
     lines = [
         "# Faults: what perfkit records, and what it loses (nothing)",
         "",
         "Written by `python bench/faults.py` "
-        + ("(`--quick`) " if a.quick else "") + f"on {when}, {platform.system()} {platform.release()}, {cpu}, "
+        + ("(`--quick`) " if a.quick else "")
+        + f"on {when}, {platform.system()} {platform.release()}, {cpu}, "
         f"Python {platform.python_version()}; {total_s:.0f} s in all. Each row is one `perfkit run` of "
         f"{int(a.rate * a.duration)} Poisson arrivals at {a.rate:g} req/s (64-token prompts, 32 output tokens, "
         "read timeout 2 s) through `perfkit chaos` in front of `perfkit sim`, three processes over real "
@@ -177,16 +240,23 @@ def write_markdown(path: Path, rows: list[dict[str, object]], a: argparse.Namesp
     ]
     for r in rows:
         what = FAULTS.get(str(r["fault"]), "no fault (control)")
-        lines.append(f"| `{r['fault']}` | {what} | {r['injected']} | {r['recorded']} / {r['requests']} | {r['lost']} "
-                     f"| {r['exit']} | {r['outcomes']} | {float(r['peak_rss_mb']):.0f} | {r['recovery_s']} |")
+        lines.append(
+            f"| `{r['fault']}` | {what} | {r['injected']} | {r['recorded']} / {r['requests']} | {r['lost']} "
+            f"| {r['exit']} | {r['outcomes']} | {float(r['peak_rss_mb']):.0f} | {r['recovery_s']} |"
+        )
     crashed = [str(r["fault"]) for r in rows if r["crashed"]]
     lost = sum(int(r["lost"]) for r in rows)  # type: ignore[call-overload]
-    lines += ["", f"Crashed: {', '.join(crashed) or 'none'}. Requests lost: {lost}.", "",
-              "Against the simulator, recovery is immediate: the faults live in the proxy, so the engine behind it "
-              "keeps no backlog and no cold cache to work off. The column says more in front of a real server "
-              "that restarts cold or queues during an outage. `recovery_time` itself is checked against synthetic "
-              "signals whose recovery is known (`tests/test_recovery.py`: latency 3x the baseline for 0, 2, 4 and "
-              "7.5 s after an outage is measured to within one 1 s window in 20 seeds of 20).", ""]
+    lines += [
+        "",
+        f"Crashed: {', '.join(crashed) or 'none'}. Requests lost: {lost}.",
+        "",
+        "Against the simulator, recovery is immediate: the faults live in the proxy, so the engine behind it "
+        "keeps no backlog and no cold cache to work off. The column says more in front of a real server "
+        "that restarts cold or queues during an outage. `recovery_time` itself is checked against synthetic "
+        "signals whose recovery is known (`tests/test_recovery.py`: latency 3x the baseline for 0, 2, 4 and "
+        "7.5 s after an outage is measured to within one 1 s window in 20 seeds of 20).",
+        "",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 

@@ -46,13 +46,43 @@ def one_round(i: int, sim_url: str, data: Path, rng: np.random.Generator, max_de
     rid = f"kill-{i:03d}"
     sig_name = str(rng.choice(list(SIGNALS)))
     delay = float(rng.uniform(0.05, max_delay))
-    cmd = [sys.executable, "-m", "perfkit.cli", "run", "--endpoint", sim_url, "--model", "perfkit-sim-7b",
-           "--rate", "30", "--duration", "60", "--prompt-tokens", "64", "--output-tokens", "48", "--read-timeout", "5",
-           "--data-dir", str(data), "--run-id", rid, "--gpu", "sim", "--seed", str(i)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "perfkit.cli",
+        "run",
+        "--endpoint",
+        sim_url,
+        "--model",
+        "perfkit-sim-7b",
+        "--rate",
+        "30",
+        "--duration",
+        "60",
+        "--prompt-tokens",
+        "64",
+        "--output-tokens",
+        "48",
+        "--read-timeout",
+        "5",
+        "--data-dir",
+        str(data),
+        "--run-id",
+        rid,
+        "--gpu",
+        "sim",
+        "--seed",
+        str(i),
+    ]
     # as from a terminal: a shell starts background jobs with SIGINT ignored, and a process that inherits
     # that disposition (this script run with `&`) would rightly ignore Ctrl-C until it installs its own handler
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(delay)
     kill_ns = now_ns()
     proc.send_signal(SIGNALS[sig_name])
@@ -69,7 +99,7 @@ def one_round(i: int, sim_url: str, data: Path, rng: np.random.Generator, max_de
     for p in parts:
         try:
             t = pq.read_table(p)
-        except Exception as exc:  # noqa: BLE001 - any failure to read is what this counts
+        except Exception as exc:
             problems.append(f"{p.name}: {exc}")
             continue
         if p.parent.parent.name == "requests":
@@ -94,9 +124,19 @@ def one_round(i: int, sim_url: str, data: Path, rng: np.random.Generator, max_de
     if noisy and started:  # before the run starts, a Ctrl-C during Python's imports prints one: not a data matter
         problems.append("traceback on stderr: " + err.strip().splitlines()[-1])
     loss = (kill_ns - last_end) / 1e9 if sig_name == "SIGKILL" and last_end is not None else None
-    return {"round": i, "signal": sig_name, "delay_s": delay, "exit": proc.returncode, "started": started,
-            "status": status, "parts": len(parts), "requests": rows, "loss_window_s": loss, "problems": problems,
-            "traceback_before_start": noisy and not started}
+    return {
+        "round": i,
+        "signal": sig_name,
+        "delay_s": delay,
+        "exit": proc.returncode,
+        "started": started,
+        "status": status,
+        "parts": len(parts),
+        "requests": rows,
+        "loss_window_s": loss,
+        "problems": problems,
+        "traceback_before_start": noisy and not started,
+    }
 
 
 def main() -> None:
@@ -116,9 +156,12 @@ def main() -> None:
             r = one_round(i, sim.url, data, rng, a.max_delay)
             rows.append(r)
             loss = f"{r['loss_window_s']:.2f} s" if r["loss_window_s"] is not None else "–"
-            print(f"round {i:>3} {r['signal']:<7} at {r['delay_s']:4.2f} s  exit {r['exit']:>4}  {r['status']:<12} "
-                  f"parts {r['parts']:>3}  requests {r['requests']:>4}  loss window {loss}"
-                  + (f"  PROBLEMS {r['problems']}" if r["problems"] else ""), flush=True)
+            print(
+                f"round {i:>3} {r['signal']:<7} at {r['delay_s']:4.2f} s  exit {r['exit']:>4}  {r['status']:<12} "
+                f"parts {r['parts']:>3}  requests {r['requests']:>4}  loss window {loss}"
+                + (f"  PROBLEMS {r['problems']}" if r["problems"] else ""),
+                flush=True,
+            )
         report = check_data(data)
         with perfkit.open(data) as cat:  # the catalog reads every run back through DuckDB
             n_db = cat.scalar("SELECT count(*) FROM requests")
@@ -127,8 +170,10 @@ def main() -> None:
     loss = np.array([r["loss_window_s"] for r in rows if r["loss_window_s"] is not None], dtype=float)
     early = sum(1 for r in rows if r["traceback_before_start"])
     print(f"{early} rounds stopped during start-up printed Python's KeyboardInterrupt traceback (no run yet)")
-    print(f"{time.perf_counter() - t0:.0f} s; DuckDB reads {n_db} requests over {len(rows)} runs; "
-          f"statuses {dict(by_status)}; perfkit check: {report.summary()}")
+    print(
+        f"{time.perf_counter() - t0:.0f} s; DuckDB reads {n_db} requests over {len(rows)} runs; "
+        f"statuses {dict(by_status)}; perfkit check: {report.summary()}"
+    )
     p50 = f"{np.median(loss):.2f}" if len(loss) else "nan"
     mx = f"{loss.max():.2f}" if len(loss) else "nan"
     print(f"rounds={len(rows)} unreadable={unreadable} loss_window_p50_s={p50} loss_window_max_s={mx}")

@@ -46,17 +46,56 @@ def run_once(n: int, a: argparse.Namespace) -> tuple[list[tuple[int, int, str]],
     """``perfkit run`` holding ``n`` streams against a simulator sized for them: rows, RSS samples (MB), wall s."""
     # a 100 ms step and one chunk per 10 tokens: 10,000 streams cost the simulator (Python, one core) about
     # 10,000 writes a second, leaving it time to accept the connections
-    cfg = SimConfig(seed=1, max_num_seqs=n, max_batched_tokens=max(4096, 20 * n), kv_capacity_tokens=max(32768, 300 * n),
-                    step_base_ms=100.0, stream_interval=10, decode_ms_per_seq=0.0, attn_ms_per_kv_token=0.0,
-                    prefill_ms_per_token=0.0)
+    cfg = SimConfig(
+        seed=1,
+        max_num_seqs=n,
+        max_batched_tokens=max(4096, 20 * n),
+        kv_capacity_tokens=max(32768, 300 * n),
+        step_base_ms=100.0,
+        stream_interval=10,
+        decode_ms_per_seq=0.0,
+        attn_ms_per_kv_token=0.0,
+        prefill_ms_per_token=0.0,
+    )
     with tempfile.TemporaryDirectory() as d, SimProcess(cfg, start_timeout_s=60) as sim:
         scenario = Path(d) / "hold.yaml"  # N users, started evenly over ramp_s, one request each
-        scenario.write_text(yaml.safe_dump({"name": "hold", "phases": [{
-            "name": "hold", "requests": n, "prompt_tokens": 16, "output_tokens": a.output_tokens,
-            "load": {"users": n, "ramp_s": a.ramp_s * n / a.streams}}]}))
-        cmd = [sys.executable, "-m", "perfkit.cli", "run", str(scenario), "--endpoint", sim.url, "--model",
-               "perfkit-sim-7b", "--read-timeout", "120", "--data-dir", d, "--run-id", "many", "--gpu", "off",
-               "--http", a.http]
+        scenario.write_text(
+            yaml.safe_dump(
+                {
+                    "name": "hold",
+                    "phases": [
+                        {
+                            "name": "hold",
+                            "requests": n,
+                            "prompt_tokens": 16,
+                            "output_tokens": a.output_tokens,
+                            "load": {"users": n, "ramp_s": a.ramp_s * n / a.streams},
+                        }
+                    ],
+                }
+            )
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "perfkit.cli",
+            "run",
+            str(scenario),
+            "--endpoint",
+            sim.url,
+            "--model",
+            "perfkit-sim-7b",
+            "--read-timeout",
+            "120",
+            "--data-dir",
+            d,
+            "--run-id",
+            "many",
+            "--gpu",
+            "off",
+            "--http",
+            a.http,
+        ]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         rss: list[float] = []
@@ -70,8 +109,14 @@ def run_once(n: int, a: argparse.Namespace) -> tuple[list[tuple[int, int, str]],
         if proc.returncode != 0:
             print(err[-3000:])
             raise SystemExit(f"perfkit run exited {proc.returncode}")
-        rows = duckdb.connect().execute(f"SELECT sent_ns, end_ns, coalesce(error_kind, 'ok') AS k FROM "
-                                        f"read_parquet('{Path(d)}/requests/*/*.parquet')").fetchall()
+        rows = (
+            duckdb.connect()
+            .execute(
+                f"SELECT sent_ns, end_ns, coalesce(error_kind, 'ok') AS k FROM "
+                f"read_parquet('{Path(d)}/requests/*/*.parquet')"
+            )
+            .fetchall()
+        )
     return rows, rss, wall
 
 
@@ -79,14 +124,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--streams", type=int, default=10_000)
     ap.add_argument("--output-tokens", type=int, default=250, help="tokens per stream: enough to outlast the ramp")
-    ap.add_argument("--ramp-s", type=float, default=20.0,
-                    help="users start evenly over this, s (a burst of 10,000 connects overflows the listen backlog)")
+    ap.add_argument(
+        "--ramp-s",
+        type=float,
+        default=20.0,
+        help="users start evenly over this, s (a burst of 10,000 connects overflows the listen backlog)",
+    )
     ap.add_argument("--http", choices=("fast", "aiohttp"), default="fast")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by both children
-    print(f"open-file limit {soft} -> {hard}; {psutil.cpu_count()} CPUs, "
-          f"{psutil.virtual_memory().total / 2**30:.0f} GiB")
+    print(
+        f"open-file limit {soft} -> {hard}; {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    )
     _, base_rss, _ = run_once(10, a)  # the same command holding 10 streams: the fixed cost
     n = a.streams
     rows, rss, wall = run_once(n, a)
@@ -103,8 +153,9 @@ def main() -> None:
     print(f"{len(rows)} requests recorded in {wall:.1f} s; ended as {kinds}")
     print(f"perfkit run peak RSS: {base:.0f} MB holding 10 streams, {top:.0f} MB holding {peak}")
     per = (top - base) * 1024 / max(peak - 10, 1)
-    print(f"streams={n} peak_in_flight={peak} ok={kinds.get('ok', 0)} peak_rss_mb={top:.0f} "
-          f"rss_per_stream_kb={per:.1f}")
+    print(
+        f"streams={n} peak_in_flight={peak} ok={kinds.get('ok', 0)} peak_rss_mb={top:.0f} rss_per_stream_kb={per:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -55,12 +55,12 @@ def _client(url: str, data: str, requests: int, concurrency: int, tokens: int, c
     import asyncio
 
     from perfkit.client import Endpoint, PhaseSpec
-    from perfkit.record import TelemetrySpec
-    from perfkit.record import record_run
+    from perfkit.record import TelemetrySpec, record_run
 
     phase = PhaseSpec("soak", requests=requests, concurrency=concurrency, prompt_tokens=16, output_tokens=tokens)
-    coro = record_run(Endpoint(url, model="exact"), [phase], data,
-                      telemetry=TelemetrySpec(gpu="off", server_metrics=False))
+    coro = record_run(
+        Endpoint(url, model="exact"), [phase], data, telemetry=TelemetrySpec(gpu="off", server_metrics=False)
+    )
     try:
         import uvloop
 
@@ -98,7 +98,7 @@ def main() -> None:
                 for f in parts.glob("run_id=*/*.parquet"):
                     try:
                         written += pq.read_metadata(f).num_rows
-                    except Exception:  # noqa: BLE001 - a part being renamed into place
+                    except Exception:
                         pass
                 last_count_t = now
             if rss is not None:
@@ -113,12 +113,15 @@ def main() -> None:
         import perfkit
 
         with perfkit.open(data) as cat:
-            n_ok, n_all = cat.sql(f"SELECT count(*) FILTER (WHERE ok), count(*) FROM requests "
-                                  f"WHERE run_id = '{run_id}'").fetchall()[0]
+            n_ok, n_all = cat.sql(
+                f"SELECT count(*) FILTER (WHERE ok), count(*) FROM requests WHERE run_id = '{run_id}'"
+            ).fetchall()[0]
     end_t = traffic_end if traffic_end is not None else samples[-1][0]
     traffic = [x for x in samples if x[0] <= end_t]
-    print(f"{n_all:,} requests ({n_ok:,} ok) in {end_t:.0f} s of traffic ({n_all / end_t:,.0f}/s), {a.concurrency} "
-          f"users, {a.tokens} chunks each; client on CPU {client_cpu}, server on CPU {server_cpu}")
+    print(
+        f"{n_all:,} requests ({n_ok:,} ok) in {end_t:.0f} s of traffic ({n_all / end_t:,.0f}/s), {a.concurrency} "
+        f"users, {a.tokens} chunks each; client on CPU {client_cpu}, server on CPU {server_cpu}"
+    )
     print(f"{'elapsed':>8} {'written':>10} {'RSS MB':>8}")
     for k in range(1, 11):
         s = min(traffic, key=lambda x: abs(x[0] - end_t * k / 10))
@@ -128,8 +131,11 @@ def main() -> None:
     peak = max(r for _, r, _ in traffic)
     after = max((r for t, r, _ in samples if t > end_t), default=float("nan"))
     print(f"after the traffic (final manifest, rollup of the run): peak {after:.0f} MB, {wall - end_t:.1f} s")
-    print(f"rss_growth_mb={last - first:.0f} rss_first_tenth_mb={first:.0f} rss_peak_mb={peak:.0f} "
-          f"rollup_peak_mb={after:.0f} requests={n_all}")
+    print(
+        f"rss_growth_mb={last - first:.0f} rss_first_tenth_mb={first:.0f} rss_peak_mb={peak:.0f} "
+        f"rollup_peak_mb={after:.0f} requests={n_all}"
+    )
+
 
 if __name__ == "__main__":
     main()

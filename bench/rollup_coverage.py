@@ -43,7 +43,7 @@ def main() -> None:
     a = ap.parse_args()
     s = np.hypot(a.sigma_load, a.sigma_noise)
     truth = np.exp(stats.norm.ppf(QS) * s)
-    innov = a.sigma_load * np.sqrt(1 - a.phi ** 2)
+    innov = a.sigma_load * np.sqrt(1 - a.phi**2)
     sec = (np.arange(a.n) / a.rate).astype(np.int64)
     hits = {k: np.zeros(len(QS)) for k in ("rollup", "sample_ess", "order")}
     est = {k: 0 for k in hits}
@@ -52,22 +52,29 @@ def main() -> None:
         rng = np.random.default_rng([a.seed, r])
         load, _ = lfilter([1.0], [1.0, -a.phi], rng.normal(0, innov, a.n), zi=[a.phi * rng.normal(0, a.sigma_load)])
         x = np.exp(load + rng.normal(0, a.sigma_noise, a.n))
-        res = {"rollup": hist_percentile_cis(LatencyHistogram.from_samples(x, sec), QS),
-               "sample_ess": percentile_cis(x, QS), "order": percentile_cis(x, QS, method="order")}
+        res = {
+            "rollup": hist_percentile_cis(LatencyHistogram.from_samples(x, sec), QS),
+            "sample_ess": percentile_cis(x, QS),
+            "order": percentile_cis(x, QS, method="order"),
+        }
         for k, es in res.items():
             for j, e in enumerate(es):
                 if e.estimable:
                     hits[k][j] += e.lo <= truth[j] <= e.hi
             est[k] += sum(e.estimable for e in es)
         ratio += [h.n_eff / e.n_eff for h, e in zip(res["rollup"], res["sample_ess"])]
-    print(f"{a.reps} replicates of {a.n:,} requests at {a.rate:g}/s ({a.n / a.rate:.0f} s), log load AR(1) "
-          f"phi={a.phi} sd {a.sigma_load}, noise sd {a.sigma_noise}; true p50/p90/p99 "
-          + " / ".join(f"{t:.3f}" for t in truth))
+    print(
+        f"{a.reps} replicates of {a.n:,} requests at {a.rate:g}/s ({a.n / a.rate:.0f} s), log load AR(1) "
+        f"phi={a.phi} sd {a.sigma_load}, noise sd {a.sigma_noise}; true p50/p90/p99 "
+        + " / ".join(f"{t:.3f}" for t in truth)
+    )
     print(f"{'intervals':<12} {'p50':>6} {'p90':>6} {'p99':>6}")
     for k, h in hits.items():
         print(f"{k:<12} " + " ".join(f"{v / a.reps:6.3f}" for v in h))
-    print(f"n_eff rollup / sample-level: median {np.median(ratio):.2f}, 5-95% {np.percentile(ratio, 5):.2f}-"
-          f"{np.percentile(ratio, 95):.2f}")
+    print(
+        f"n_eff rollup / sample-level: median {np.median(ratio):.2f}, 5-95% {np.percentile(ratio, 5):.2f}-"
+        f"{np.percentile(ratio, 95):.2f}"
+    )
     print("coverage " + " ".join(f"{k}=" + "/".join(f"{v / a.reps:.3f}" for v in h) for k, h in hits.items()))
 
 

@@ -33,14 +33,26 @@ def measure(url: str, phases: list[PhaseSpec]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         res = asyncio.run(record_run(Endpoint(url), phases, tmp, drain_timeout_s=30))
         with perfkit.open(tmp) as cat:
-            rows = np.array(cat.sql(f"SELECT intended_ns, sent_ns, end_ns FROM requests WHERE run_id = "
-                                    f"'{res.run_id}' ORDER BY intended_ns").fetchall(), dtype=float)
+            rows = np.array(
+                cat.sql(
+                    f"SELECT intended_ns, sent_ns, end_ns FROM requests WHERE run_id = "
+                    f"'{res.run_id}' ORDER BY intended_ns"
+                ).fetchall(),
+                dtype=float,
+            )
     lag = (rows[:, 1] - rows[:, 0]) / 1e6
     gap = np.abs(np.diff(rows[:, 1]) - np.diff(rows[:, 0])) / 1e6
     span = rows[:, 2].max() - rows[:, 1].min()
     streams = float(np.sum(rows[:, 2] - rows[:, 1]) / span)
-    return {"requests": len(rows), "streams": streams, "lag_p50": np.median(lag), "lag_p99": np.percentile(lag, 99),
-            "lag_max": lag.max(), "gap_p50": np.median(gap), "gap_p99": np.percentile(gap, 99)}
+    return {
+        "requests": len(rows),
+        "streams": streams,
+        "lag_p50": np.median(lag),
+        "lag_p99": np.percentile(lag, 99),
+        "lag_max": lag.max(),
+        "gap_p50": np.median(gap),
+        "gap_p99": np.percentile(gap, 99),
+    }
 
 
 def main() -> None:
@@ -51,16 +63,28 @@ def main() -> None:
     results = {}
     with SimProcess() as sim:
         for scale in speeds:
-            scen = parse_scenario({"phases": [{"name": "replay", "load": {
-                "trace": "inputs/azure_style_trace.csv", "time_scale": scale}}]}, "bench", ROOT / "scenarios")
+            scen = parse_scenario(
+                {
+                    "phases": [
+                        {"name": "replay", "load": {"trace": "inputs/azure_style_trace.csv", "time_scale": scale}}
+                    ]
+                },
+                "bench",
+                ROOT / "scenarios",
+            )
             results[f"trace_x{1 / scale:g}"] = measure(sim.url, list(scen.phases))
-        results["poisson50_1tok"] = measure(sim.url, [PhaseSpec("p", duration_s=15, rate=50, prompt_tokens=32,
-                                                                output_tokens=1)])
-    print(f"{'configuration':<16} {'requests':>8} {'streams':>8} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} "
-          f"{'gap p50':>8} {'gap p99':>8}   (ms)")
+        results["poisson50_1tok"] = measure(
+            sim.url, [PhaseSpec("p", duration_s=15, rate=50, prompt_tokens=32, output_tokens=1)]
+        )
+    print(
+        f"{'configuration':<16} {'requests':>8} {'streams':>8} {'lag p50':>8} {'lag p99':>8} {'lag max':>8} "
+        f"{'gap p50':>8} {'gap p99':>8}   (ms)"
+    )
     for name, r in results.items():
-        print(f"{name:<16} {r['requests']:>8} {r['streams']:>8.1f} {r['lag_p50']:>8.3f} {r['lag_p99']:>8.3f} "
-              f"{r['lag_max']:>8.3f} {r['gap_p50']:>8.3f} {r['gap_p99']:>8.3f}")
+        print(
+            f"{name:<16} {r['requests']:>8} {r['streams']:>8.1f} {r['lag_p50']:>8.3f} {r['lag_p99']:>8.3f} "
+            f"{r['lag_max']:>8.3f} {r['gap_p50']:>8.3f} {r['gap_p99']:>8.3f}"
+        )
     r = results["trace_x4"]
     print(f"trace_x4 gap_err_p99_ms={r['gap_p99']:.3f} lag_p99_ms={r['lag_p99']:.3f}")
 

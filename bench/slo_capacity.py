@@ -29,8 +29,12 @@ from perfkit.workload.scenario import parse_scenario
 
 
 def one_sweep(seed: int, rates: list[float], step_s: float, spec: str) -> tuple[float | None, float, float]:
-    scen = parse_scenario({"defaults": {"prompt_tokens": 256, "output_tokens": 128},
-                           "phases": [{"name": "sw", "load": {"sweep": {"rates": rates, "step_duration_s": step_s}}}]})
+    scen = parse_scenario(
+        {
+            "defaults": {"prompt_tokens": 256, "output_tokens": 128},
+            "phases": [{"name": "sw", "load": {"sweep": {"rates": rates, "step_duration_s": step_s}}}],
+        }
+    )
     with tempfile.TemporaryDirectory() as d, SimProcess(SimConfig(seed=seed)) as sim:
         res = asyncio.run(record_run(Endpoint(sim.url), list(scen.phases), d, seed=seed))
         with perfkit.open(d) as cat:
@@ -46,8 +50,16 @@ def main() -> None:
     ap.add_argument("--step-s", type=float, default=10.0)
     a = ap.parse_args()
     rates = [float(r) for r in a.rates.split(",")]
-    truth = dense_sweep(SimConfig(), np.arange(16, 32.01, 0.5), q=0.9, limit_ms=250, duration_s=a.step_s,
-                        prompt_tokens=256, output_tokens=128, seeds=20)
+    truth = dense_sweep(
+        SimConfig(),
+        np.arange(16, 32.01, 0.5),
+        q=0.9,
+        limit_ms=250,
+        duration_s=a.step_s,
+        prompt_tokens=256,
+        output_tokens=128,
+        seeds=20,
+    )
     print(truth)
     rows = [one_sweep(s, rates, a.step_s, "ttft_p90<=250ms") for s in range(a.seeds)]
     cov = np.mean([lo <= truth.capacity <= hi for _, lo, hi in rows])

@@ -27,8 +27,8 @@ import numpy as np
 
 from perfkit.clock import now_ns
 from perfkit.collect import HostSource, NvmlSource, NvmlUnavailable, PrometheusSource, SimGpuSource, load_nvml
-from perfkit.net.get import get, server_root
 from perfkit.collect.prometheus import MetricsState, parse_metrics
+from perfkit.net.get import get, server_root
 from perfkit.sim import SimProcess
 
 
@@ -51,8 +51,10 @@ def main() -> None:
         nv = load_nvml()
         fast = NvmlSource(nv, "fast")
         slow = NvmlSource(nv, "slow", devices=fast.devices)
-        print(f"NVML: driver {fast.driver_version()}, {len(fast.devices)} GPU(s): "
-              + ", ".join(d.name for d in fast.devices))
+        print(
+            f"NVML: driver {fast.driver_version()}, {len(fast.devices)} GPU(s): "
+            + ", ".join(d.name for d in fast.devices)
+        )
         results["nvml-fast"] = measure(fast.read, a.n)
         results["nvml-slow"] = measure(slow.read, max(10, a.n // 10))  # PCIe sampling alone takes ~20 ms
         print("unsupported:", {d.index: d.unsupported for d in fast.devices})
@@ -63,8 +65,9 @@ def main() -> None:
         results["metrics"] = measure(PrometheusSource(sim.url).read, a.n)
         text = get(server_root(sim.url) + "/metrics", 5).body
         head, hist = text.split("# HELP vllm:time_to_first_token_seconds", 1)
-        big = head + "".join("# HELP vllm:time_to_first_token_seconds" + hist.replace("vllm:", f"vllm{i}:")
-                             for i in range(5))
+        big = head + "".join(
+            "# HELP vllm:time_to_first_token_seconds" + hist.replace("vllm:", f"vllm{i}:") for i in range(5)
+        )
         state = MetricsState()
         results["metrics-parse-vllm"] = measure(lambda t: state.annotate(parse_metrics(big), t), a.n)
         n_samples = len(parse_metrics(big))
@@ -76,16 +79,19 @@ def main() -> None:
             print(f"{name:<20} {r}")
             continue
         cpu, wall = r
-        print(f"{name:<20} {np.percentile(cpu, 50):>11.0f} {np.percentile(cpu, 99):>11.0f} "
-              f"{np.percentile(wall, 50):>12.0f} {np.percentile(wall, 99):>12.0f}")
+        print(
+            f"{name:<20} {np.percentile(cpu, 50):>11.0f} {np.percentile(cpu, 99):>11.0f} "
+            f"{np.percentile(wall, 50):>12.0f} {np.percentile(wall, 99):>12.0f}"
+        )
     print(f"(metrics-parse-vllm parses {n_samples} samples)")
 
     def p50(name: str) -> str:
         r = results[name]
         return "na" if isinstance(r, str) else f"{np.percentile(r[0], 50):.0f}"
 
-    print(f"cpu_us_p50 nvml_fast={p50('nvml-fast')} gpu_sim={p50('gpu-sim')} metrics={p50('metrics')} "
-          f"host={p50('host')}")
+    print(
+        f"cpu_us_p50 nvml_fast={p50('nvml-fast')} gpu_sim={p50('gpu-sim')} metrics={p50('metrics')} host={p50('host')}"
+    )
 
 
 if __name__ == "__main__":

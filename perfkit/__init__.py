@@ -21,7 +21,7 @@ from typing import Any
 if typing.TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use
     from perfkit.errors import ConfigError, DataError, EndpointError, PerfkitError, RunFailedError, RunNotFoundError
     from perfkit.query.catalog import Catalog
-    from perfkit.query.catalog import open_catalog as open  # noqa: A004 - the public name is perfkit.open
+    from perfkit.query.catalog import open_catalog as open
 
 __all__ = [
     "Catalog",

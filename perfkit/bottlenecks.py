@@ -54,8 +54,9 @@ class BottleneckPreset:
 
 BOTTLENECK_PRESETS: dict[str, BottleneckPreset] = {
     "queue-bound": BottleneckPreset(rate=40.0),
-    "KV-capacity-bound": BottleneckPreset(config={"kv_capacity_tokens": 6144}, rate=8.0, prompt_tokens=512,
-                                          output_tokens=256),
+    "KV-capacity-bound": BottleneckPreset(
+        config={"kv_capacity_tokens": 6144}, rate=8.0, prompt_tokens=512, output_tokens=256
+    ),
     "power/thermal-throttled": BottleneckPreset(rate=6.0, throttle=3.0),
     "client-bound": BottleneckPreset(rate=10.0, starve_client=True),
     "prefill-compute-bound": BottleneckPreset(rate=2.0, prompt_tokens=6000, output_tokens=4),
@@ -95,21 +96,37 @@ def run_preset(name: str, data_dir: str | Path, *, seed: int = 0, duration_s: fl
     if name not in BOTTLENECK_PRESETS:
         raise ValueError(f"no bottleneck preset {name!r}; the presets are {', '.join(BOTTLENECK_PRESETS)}")
     p = BOTTLENECK_PRESETS[name]
-    events = (SimEvent("throttle", 0.0, 1e6, factor=p.throttle),) if p.throttle else ()
+    events: tuple[SimEvent, ...] = (SimEvent("throttle", 0.0, 1e6, factor=p.throttle),) if p.throttle else ()
     if p.error_rate:
         events += (SimEvent("error_burst", 0.0, 1e6, rate=p.error_rate, status=503),)
     cfg = SimConfig(seed=seed, events=events, **p.config)
-    phases = [PhaseSpec("warmup", duration_s=1.0, concurrency=2, prompt_tokens=64, output_tokens=16, warmup=True),
-              PhaseSpec("load", duration_s=duration_s, rate=p.rate, arrival="poisson", prompt_tokens=p.prompt_tokens,
-                        output_tokens=p.output_tokens)]
+    phases = [
+        PhaseSpec("warmup", duration_s=1.0, concurrency=2, prompt_tokens=64, output_tokens=16, warmup=True),
+        PhaseSpec(
+            "load",
+            duration_s=duration_s,
+            rate=p.rate,
+            arrival="poisson",
+            prompt_tokens=p.prompt_tokens,
+            output_tokens=p.output_tokens,
+        ),
+    ]
     starver = _Starver() if p.starve_client else None
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go():
         try:
-            return await record_run(Endpoint(sim.url), phases, data_dir, seed=seed,
-                                    label=f"bottleneck preset: {name}", tags={"bottleneck": name}, drain_timeout_s=15.0,
-                                    telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5, server_pid=sim.pid),
-                                    notify=lambda _line: None, on_start=starver.start if starver else None)
+            return await record_run(
+                Endpoint(sim.url),
+                phases,
+                data_dir,
+                seed=seed,
+                label=f"bottleneck preset: {name}",
+                tags={"bottleneck": name},
+                drain_timeout_s=15.0,
+                telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5, server_pid=sim.pid),
+                notify=lambda _line: None,
+                on_start=starver.start if starver else None,
+            )
         finally:
             if starver:
                 starver.stop()

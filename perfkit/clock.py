@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 __all__ = ["ClockAnchor", "now_ns", "sleep_until_ns", "wait_until_ns"]
 
@@ -53,7 +53,7 @@ class ClockAnchor:
 
     def to_datetime(self, mono_ns: int) -> datetime:
         """Convert a monotonic timestamp (ns) to an aware UTC datetime."""
-        return datetime.fromtimestamp(self.to_wall_ns(mono_ns) / 1e9, tz=timezone.utc)
+        return datetime.fromtimestamp(self.to_wall_ns(mono_ns) / 1e9, tz=UTC)
 
     @property
     def utc_iso(self) -> str:

@@ -43,32 +43,41 @@ class DemoPlan:
 
     def scaled(self, k: float) -> DemoPlan:
         """The same plan with every duration multiplied by ``k`` (a variant's steps no shorter than 8 s)."""
-        return replace(self, warmup_s=self.warmup_s * k, light_s=self.light_s * k, heavy_s=self.heavy_s * k,
-                       throttle_s=self.throttle_s * k,
-                       # a variant's levels need ~100 requests each for a p90 with an interval: no shorter than 8 s
-                       variant_step_s=max(8.0, self.variant_step_s * k))
+        return replace(
+            self,
+            warmup_s=self.warmup_s * k,
+            light_s=self.light_s * k,
+            heavy_s=self.heavy_s * k,
+            throttle_s=self.throttle_s * k,
+            # a variant's levels need ~100 requests each for a p90 with an interval: no shorter than 8 s
+            variant_step_s=max(8.0, self.variant_step_s * k),
+        )
 
 
 def demo_phases(plan: DemoPlan) -> tuple[list[PhaseSpec], list[SimEvent]]:
     """The demo's phases, and the simulator event that throttles its GPU (times from run start)."""
     # one class of chat users with an interactive SLO: TTFT within 100 ms, 30 ms per output token
-    chat = (UserClass("chat", prompt_tokens="lognormal:256,0.4", output_tokens=128,
-                      slo=Slo(ttft_ms=100, tpot_ms=30)),)
+    chat = (UserClass("chat", prompt_tokens="lognormal:256,0.4", output_tokens=128, slo=Slo(ttft_ms=100, tpot_ms=30)),)
     phases = [
-        PhaseSpec("warmup", duration_s=plan.warmup_s, concurrency=2, prompt_tokens=256, output_tokens=64,
-                  warmup=True),
+        PhaseSpec("warmup", duration_s=plan.warmup_s, concurrency=2, prompt_tokens=256, output_tokens=64, warmup=True),
         PhaseSpec("light", duration_s=plan.light_s, rate=plan.light_rate, arrival="poisson", classes=chat),
         PhaseSpec("heavy", duration_s=plan.heavy_s, rate=plan.heavy_rate, arrival="poisson", classes=chat),
-        PhaseSpec("throttle", duration_s=plan.throttle_s, rate=plan.throttle_rate, arrival="poisson",
-                  classes=chat),
+        PhaseSpec("throttle", duration_s=plan.throttle_s, rate=plan.throttle_rate, arrival="poisson", classes=chat),
     ]
     start = plan.warmup_s + plan.light_s + plan.heavy_s
     event = SimEvent("throttle", start_s=start, end_s=start + plan.throttle_s, factor=plan.throttle_factor)
     return phases, [event]
 
 
-async def run_demo(data_dir: Path, plan: DemoPlan, sim: SimProcess, seed: int = 0, on_start=None,  # type: ignore[no-untyped-def]
-                   telemetry: TelemetrySpec | None = None, notify=None):
+async def run_demo(
+    data_dir: Path,
+    plan: DemoPlan,
+    sim: SimProcess,
+    seed: int = 0,
+    on_start=None,
+    telemetry: TelemetrySpec | None = None,
+    notify=None,
+):
     """Schedule the throttle on ``sim`` and record the demo run; returns the RunResult.
 
     Telemetry defaults to the simulator's SIMULATED GPU counters, its ``/metrics`` and
@@ -78,12 +87,24 @@ async def run_demo(data_dir: Path, plan: DemoPlan, sim: SimProcess, seed: int = 
 
     phases, events = demo_phases(plan)
     epoch = await asyncio.get_running_loop().run_in_executor(None, sim.schedule_events, events)  # blocking HTTP
-    simulator = {"config": sim.config.to_dict(), "events": [asdict(e) for e in events], "epoch_ns": epoch,
-                 "url": sim.url}
-    return await record_run(Endpoint(sim.url), phases, data_dir, seed=seed, label="perfkit demo (simulated endpoint)",
-                            simulator=simulator, on_start=on_start, drain_timeout_s=30.0,
-                            telemetry=telemetry or TelemetrySpec(gpu="sim", metrics_interval_s=0.5, server_pid=sim.pid),
-                            notify=notify)
+    simulator = {
+        "config": sim.config.to_dict(),
+        "events": [asdict(e) for e in events],
+        "epoch_ns": epoch,
+        "url": sim.url,
+    }
+    return await record_run(
+        Endpoint(sim.url),
+        phases,
+        data_dir,
+        seed=seed,
+        label="perfkit demo (simulated endpoint)",
+        simulator=simulator,
+        on_start=on_start,
+        drain_timeout_s=30.0,
+        telemetry=telemetry or TelemetrySpec(gpu="sim", metrics_interval_s=0.5, server_pid=sim.pid),
+        notify=notify,
+    )
 
 
 def default_sim_config(seed: int = 0) -> SimConfig:
@@ -92,14 +113,30 @@ def default_sim_config(seed: int = 0) -> SimConfig:
 
 def variant_phases(plan: DemoPlan) -> list[PhaseSpec]:
     """A short rate sweep (one Poisson phase per rate) measuring one model variant."""
-    warm = PhaseSpec("warmup", duration_s=max(0.5, plan.variant_step_s / 5), concurrency=4, prompt_tokens=256,
-                     output_tokens=64, warmup=True)
-    return [warm] + [PhaseSpec(f"rate={r:g}", duration_s=plan.variant_step_s, rate=r, arrival="poisson",
-                               prompt_tokens=256, output_tokens=128) for r in plan.variant_rates]
+    warm = PhaseSpec(
+        "warmup",
+        duration_s=max(0.5, plan.variant_step_s / 5),
+        concurrency=4,
+        prompt_tokens=256,
+        output_tokens=64,
+        warmup=True,
+    )
+    return [warm] + [
+        PhaseSpec(
+            f"rate={r:g}",
+            duration_s=plan.variant_step_s,
+            rate=r,
+            arrival="poisson",
+            prompt_tokens=256,
+            output_tokens=128,
+        )
+        for r in plan.variant_rates
+    ]
 
 
-def run_variants(data_dir: Path, plan: DemoPlan, seed: int = 0, variants: tuple[str, ...] = DEMO_VARIANTS,
-                 notify=None) -> list[str]:  # type: ignore[no-untyped-def]
+def run_variants(
+    data_dir: Path, plan: DemoPlan, seed: int = 0, variants: tuple[str, ...] = DEMO_VARIANTS, notify=None
+) -> list[str]:
     """Measure each simulated model variant in turn (its own simulator), tagged with its name; returns run ids.
 
     Each variant's simulator states its quality in its config, which the manifest keeps, so
@@ -111,9 +148,17 @@ def run_variants(data_dir: Path, plan: DemoPlan, seed: int = 0, variants: tuple[
     ids = []
     for name in variants:
         with SimProcess(variant_config(name, SimConfig(seed=seed))) as sim:
-            res = run_sync(record_run(
-                Endpoint(sim.url), variant_phases(plan), data_dir, seed=seed,
-                label=f"perfkit demo: model variant {name} (simulated)", tags={"variant": name, "workload": "chat"},
-                telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5, host=False), notify=notify))
+            res = run_sync(
+                record_run(
+                    Endpoint(sim.url),
+                    variant_phases(plan),
+                    data_dir,
+                    seed=seed,
+                    label=f"perfkit demo: model variant {name} (simulated)",
+                    tags={"variant": name, "workload": "chat"},
+                    telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5, host=False),
+                    notify=notify,
+                )
+            )
         ids.append(res.run_id)
     return ids

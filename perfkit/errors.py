@@ -23,8 +23,16 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["ConfigError", "DataError", "DataWarning", "EndpointError", "ExitCode", "PerfkitError", "RunFailedError",
-           "RunNotFoundError"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "DataWarning",
+    "EndpointError",
+    "ExitCode",
+    "PerfkitError",
+    "RunFailedError",
+    "RunNotFoundError",
+]
 
 
 class ExitCode(IntEnum):

@@ -81,8 +81,11 @@ def open_data(data_dir: str | Path | None = None, *, min_runs: int = 1, scale: f
     from perfkit.sim.process import SimProcess
 
     for seed in range(have, min_runs):
-        print(f"{path} holds {have} run(s); making demo run {seed + 1} of {min_runs} on the simulated endpoint "
-              f"(seed {seed}, about {50 * scale:.0f} s) ...", file=sys.stderr)
+        print(
+            f"{path} holds {have} run(s); making demo run {seed + 1} of {min_runs} on the simulated endpoint "
+            f"(seed {seed}, about {50 * scale:.0f} s) ...",
+            file=sys.stderr,
+        )
         with SimProcess(default_sim_config(seed)) as sim:
             _run(run_demo(path, DemoPlan().scaled(scale), sim, seed=seed))
         have += 1
@@ -114,12 +117,14 @@ def open_variants(data_dir: str | Path | None = None) -> Catalog:
                 return Catalog(path)
     from perfkit.demo import DEMO_VARIANTS, DemoPlan, run_variants
 
-    print(f"{path} holds no run of a model variant; measuring the simulated {', '.join(DEMO_VARIANTS)} "
-          "(about 90 s) ...", file=sys.stderr)
+    print(
+        f"{path} holds no run of a model variant; measuring the simulated {', '.join(DEMO_VARIANTS)} (about 90 s) ...",
+        file=sys.stderr,
+    )
     run_variants(path, DemoPlan())
     return Catalog(path)
 
 
-def _run(coro):  # type: ignore[no-untyped-def]
+def _run(coro):
     """Run a coroutine from a notebook, whose kernel may already have an event loop running."""
     return run_sync(coro)

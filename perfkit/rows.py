@@ -41,10 +41,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
-__all__ = ["CHUNK_COLUMNS", "GPU_METRICS", "GPU_SAMPLE_COLUMNS", "HOST_METRICS", "HOST_SAMPLE_COLUMNS",
-           "REQUEST_COLUMNS", "SCHEMA_VERSION", "SERVER_COMMON", "SERVER_METRIC_COLUMNS", "TABLE_COLUMNS",
-           "TELEMETRY_TABLES", "Column", "ErrorKind", "GpuSample", "HostSample", "MemorySink", "RequestRecord",
-           "ServerMetric", "Sink"]
+__all__ = [
+    "CHUNK_COLUMNS",
+    "GPU_METRICS",
+    "GPU_SAMPLE_COLUMNS",
+    "HOST_METRICS",
+    "HOST_SAMPLE_COLUMNS",
+    "REQUEST_COLUMNS",
+    "SCHEMA_VERSION",
+    "SERVER_COMMON",
+    "SERVER_METRIC_COLUMNS",
+    "TABLE_COLUMNS",
+    "TELEMETRY_TABLES",
+    "Column",
+    "ErrorKind",
+    "GpuSample",
+    "HostSample",
+    "MemorySink",
+    "RequestRecord",
+    "ServerMetric",
+    "Sink",
+]
 
 SCHEMA_VERSION = 1
 """Version of the tables' layout; a reader refuses parts of a version it does not know."""
@@ -73,7 +90,11 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("session_id", "int64", "The session (conversation) it belongs to."),
     Column("turn", "int32", "Turn within the session (0-based); its prompt holds every earlier turn.", nullable=False),
     Column("endpoint", "string", "Base URL of the endpoint (replica) that served it."),
-    Column("target_rate_rps", "float64", "Open loop: the phase's mean requested arrival rate, sessions/s; null in closed loop."),
+    Column(
+        "target_rate_rps",
+        "float64",
+        "Open loop: the phase's mean requested arrival rate, sessions/s; null in closed loop.",
+    ),
     Column("intended_ns", "int64", "When the schedule meant to send it, ns (monotonic).", nullable=False),
     Column("sent_ns", "int64", "When the client started sending it, ns (monotonic)."),
     Column("headers_ns", "int64", "When the response headers arrived, ns (monotonic)."),
@@ -83,14 +104,25 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("schedule_lag_ms", "float64", "sent_ns - intended_ns, ms: how late the client sent it."),
     Column("ttft_ms", "float64", "Time to first token: first_token_ns - sent_ns, ms."),
     Column("e2e_ms", "float64", "End-to-end latency: end_ns - sent_ns, ms."),
-    Column("ttft_from_intended_ms", "float64", "first_token_ns - intended_ns, ms: TTFT as the schedule saw it (coordinated omission)."),
+    Column(
+        "ttft_from_intended_ms",
+        "float64",
+        "first_token_ns - intended_ns, ms: TTFT as the schedule saw it (coordinated omission).",
+    ),
     Column("e2e_from_intended_ms", "float64", "end_ns - intended_ns, ms: E2E as the schedule saw it."),
-    Column("tpot_ms", "float64", "Time per output token after the first: (last - first token) / (output_tokens - 1), ms."),
+    Column(
+        "tpot_ms", "float64", "Time per output token after the first: (last - first token) / (output_tokens - 1), ms."
+    ),
     Column("itl_mean_ms", "float64", "Mean gap between content chunks: (last - first token) / (n_chunks - 1), ms."),
     Column("prompt_tokens_target", "int32", "Prompt length the workload asked for, tokens.", nullable=False),
     Column("prompt_tokens", "int32", "Prompt tokens the server reported in usage, tokens (null if not reported)."),
     Column("output_tokens_target", "int32", "max_tokens sent, tokens.", nullable=False),
-    Column("output_tokens", "int32", "Output tokens: the server's usage if reported, else the content-chunk count.", nullable=False),
+    Column(
+        "output_tokens",
+        "int32",
+        "Output tokens: the server's usage if reported, else the content-chunk count.",
+        nullable=False,
+    ),
     Column("output_tokens_source", "string", "'usage' or 'chunks': where output_tokens came from.", nullable=False),
     Column("n_chunks", "int32", "Content chunks received.", nullable=False),
     Column("empty_chunks", "int32", "Chunks with choices but no text (role-only, finish-only).", nullable=False),
@@ -100,8 +132,14 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     Column("error_kind", "string", "Null on success, else one of perfkit.rows.ErrorKind."),
     Column("error_message", "string", "What went wrong, at most 500 characters (no secrets)."),
     Column("finish_reason", "string", "The server's finish_reason ('length', 'stop', ...)."),
-    Column("slo_ok", "bool", "Whether the request met its class's SLO, a wrong answer counting as a miss (null when the class has none)."),
-    Column("check_ok", "bool", "Probes: whether the answer passed its check (false: a semantic error); null otherwise."),
+    Column(
+        "slo_ok",
+        "bool",
+        "Whether the request met its class's SLO, a wrong answer counting as a miss (null when the class has none).",
+    ),
+    Column(
+        "check_ok", "bool", "Probes: whether the answer passed its check (false: a semantic error); null otherwise."
+    ),
     Column("check_message", "string", "Why the answer failed its check."),
 )
 """One row per request (the ``requests`` table)."""
@@ -117,12 +155,27 @@ CHUNK_COLUMNS: tuple[Column, ...] = (
 """One row per streamed content chunk (the ``chunks`` table)."""
 
 GPU_SAMPLE_COLUMNS: tuple[Column, ...] = (
-    Column("t_ns", "int64", "When the reading was taken (midpoint of the calls), ns (monotonic, the requests' clock).", nullable=False),
+    Column(
+        "t_ns",
+        "int64",
+        "When the reading was taken (midpoint of the calls), ns (monotonic, the requests' clock).",
+        nullable=False,
+    ),
     Column("gpu", "int32", "GPU index (NVML order); -1 for readings about the sampler itself.", nullable=False),
-    Column("metric", "string", "Counter name with its unit suffix (see docs/telemetry.md), e.g. sm_clock_mhz.", nullable=False),
+    Column(
+        "metric",
+        "string",
+        "Counter name with its unit suffix (see docs/telemetry.md), e.g. sm_clock_mhz.",
+        nullable=False,
+    ),
     Column("value", "float64", "The reading, in the unit its name ends with; null when the call failed this time."),
     Column("detail", "string", "Qualifier of the reading: the process id for process_mem_used_bytes, else null."),
-    Column("source", "string", "'nvml' (a real GPU through NVML) or 'sim' (SIMULATED from the simulator's engine).", nullable=False),
+    Column(
+        "source",
+        "string",
+        "'nvml' (a real GPU through NVML) or 'sim' (SIMULATED from the simulator's engine).",
+        nullable=False,
+    ),
 )
 SERVER_METRIC_COLUMNS: tuple[Column, ...] = (
     Column("t_ns", "int64", "When the scrape's response arrived, ns (monotonic).", nullable=False),
@@ -130,24 +183,47 @@ SERVER_METRIC_COLUMNS: tuple[Column, ...] = (
     Column("name", "string", "Sample name as exposed, e.g. vllm:num_requests_running or ..._bucket.", nullable=False),
     Column("labels", "string", "The sample's labels as sorted JSON, without le; '{}' when none.", nullable=False),
     Column("le", "float64", "Histogram bucket upper bound (the le label), in the metric's unit; null otherwise."),
-    Column("kind", "string", "Family type: counter, gauge, histogram, summary, info, stateset or unknown.", nullable=False),
+    Column(
+        "kind", "string", "Family type: counter, gauge, histogram, summary, info, stateset or unknown.", nullable=False
+    ),
     Column("value", "float64", "The raw sample value, in the metric's unit.", nullable=False),
-    Column("rate_per_s", "float64", "Cumulative samples: increase since the previous scrape / elapsed s (a reset counts from 0); null otherwise."),
+    Column(
+        "rate_per_s",
+        "float64",
+        "Cumulative samples: increase since the previous scrape / elapsed s (a reset counts from 0); null otherwise.",
+    ),
     Column("reset", "bool", "True when a cumulative sample went down since the previous scrape (server restart)."),
-    Column("common_name", "string", "Engine-neutral name (running, waiting, kv_usage, preemptions, prompt_tokens, generation_tokens) or null."),
+    Column(
+        "common_name",
+        "string",
+        "Engine-neutral name (running, waiting, kv_usage, preemptions, prompt_tokens, generation_tokens) or null.",
+    ),
 )
 HOST_SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column("t_ns", "int64", "When the reading was taken, ns (monotonic).", nullable=False),
-    Column("scope", "string", "'client' (this perfkit process), 'server' (a local server's process tree) or 'system'.", nullable=False),
+    Column(
+        "scope",
+        "string",
+        "'client' (this perfkit process), 'server' (a local server's process tree) or 'system'.",
+        nullable=False,
+    ),
     Column("pid", "int32", "Process id of the scope's root process; null for 'system'."),
-    Column("metric", "string", "Reading with its unit suffix: cpu_pct, rss_bytes, loop_lag_max_ms, ... (docs/telemetry.md).", nullable=False),
+    Column(
+        "metric",
+        "string",
+        "Reading with its unit suffix: cpu_pct, rss_bytes, loop_lag_max_ms, ... (docs/telemetry.md).",
+        nullable=False,
+    ),
     Column("value", "float64", "The reading, in the unit its name ends with."),
 )
 
 TELEMETRY_TABLES = ("gpu_samples", "server_metrics", "host_samples")
 TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
-    "requests": REQUEST_COLUMNS, "chunks": CHUNK_COLUMNS, "gpu_samples": GPU_SAMPLE_COLUMNS,
-    "server_metrics": SERVER_METRIC_COLUMNS, "host_samples": HOST_SAMPLE_COLUMNS,
+    "requests": REQUEST_COLUMNS,
+    "chunks": CHUNK_COLUMNS,
+    "gpu_samples": GPU_SAMPLE_COLUMNS,
+    "server_metrics": SERVER_METRIC_COLUMNS,
+    "host_samples": HOST_SAMPLE_COLUMNS,
 }
 """Every table's columns, in the order they are written."""
 
@@ -213,7 +289,8 @@ GPU_METRICS: dict[str, str] = {
     "gpu_lost": "1 at the reading where the GPU fell off the bus (NVML GpuIsLost); no reading follows.",
 }
 HOST_METRICS: dict[str, str] = {
-    "cpu_pct": "CPU time used over the interval, percent of one core (client/server: the process tree; system: all cores).",
+    "cpu_pct": "CPU time used over the interval, percent of one core (client/server: the process tree; system: all "
+    "cores).",
     "rss_bytes": "Resident memory of the process tree, bytes.",
     "threads": "Threads in the process tree.",
     "processes": "Processes in the tree (the root and its descendants).",
@@ -221,9 +298,9 @@ HOST_METRICS: dict[str, str] = {
     "loop_lag_mean_ms": "Client only: its mean lateness in the interval, ms (floor: ~1 ms timer granularity).",
     "loop_cpu_pct": "Client only: CPU of the event loop's own thread over the interval, percent of one core.",
     "read_delay_p99_ms": "Client only, where reads carry kernel receive stamps: p99 over the interval's reads of "
-                         "how long received bytes waited in their socket before they were read (by the client's reading "
-                         "thread, or its event loop), ms "
-                         "(0.1 ms buckets; upper edge).",
+    "how long received bytes waited in their socket before they were read (by the client's reading "
+    "thread, or its event loop), ms "
+    "(0.1 ms buckets; upper edge).",
     "read_delay_max_ms": "Client only, the same: the longest such wait in the interval, ms.",
     "mem_available_bytes": "System only: memory available to new processes, bytes.",
 }

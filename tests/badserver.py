@@ -15,13 +15,15 @@ _CHUNK = b'data: {"choices":[{"index":0,"text":" tok","finish_reason":null}]}\n\
 MODES: dict[str, bytes] = {
     "truncated": _HEAD + _CHUNK * 3,  # no [DONE], connection closed
     "malformed": _HEAD + _CHUNK + b"data: {not json\n\n" + _CHUNK + b"data: [DONE]\n\n",
-    "error_object": _HEAD + _CHUNK + b'data: {"error": {"message": "CUDA out of memory", "code": 500}}\n\n'
-                    + b"data: [DONE]\n\n",
+    "error_object": _HEAD
+    + _CHUNK
+    + b'data: {"error": {"message": "CUDA out of memory", "code": 500}}\n\n'
+    + b"data: [DONE]\n\n",
     "wrong_content_type": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\r\n<html>hi</html>",
     "empty": _HEAD + b'data: {"choices":[{"index":0,"text":"","finish_reason":"stop"}]}\n\ndata: [DONE]\n\n',
     "keepalive_comments": _HEAD + b": ping\n\n" + _CHUNK + b": ping\n\n" + _CHUNK + b"data: [DONE]\n\n",
     "http_429": b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 40\r\nConnection: close\r\n\r\n" + b'{"error": {"message": "slow down now!!"}}'[:40],
+    b"Content-Length: 40\r\nConnection: close\r\n\r\n" + b'{"error": {"message": "slow down now!!"}}'[:40],
     "reset": b"",  # handled specially: close the socket mid-response
     "echo_key": b"",  # handled specially: HTTP 401 quoting the Authorization header's key
     "echo_key_stream": b"",  # handled specially: a stream whose text and error object quote the key
@@ -47,23 +49,37 @@ class BadServer:
             if length:
                 await reader.readexactly(length[0])
             if self.mode.startswith("echo_key"):  # a server that quotes back the key it was given
-                auth = [ln.split(b":", 1)[1].strip() for ln in head.split(b"\r\n")
-                        if ln.lower().startswith(b"authorization")]
+                auth = [
+                    ln.split(b":", 1)[1].strip()
+                    for ln in head.split(b"\r\n")
+                    if ln.lower().startswith(b"authorization")
+                ]
                 key = auth[0].removeprefix(b"Bearer ") if auth else b"(none)"
                 self.seen.append(key.decode())
                 self.heads.append(head.split(b"\r\n", 1)[0].decode())
                 if self.mode == "echo_key":
                     body = b'{"error": {"message": "Incorrect API key provided: ' + key + b'"}}'
-                    writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-                                 b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+                    writer.write(
+                        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+                    )
                 else:
-                    writer.write(_HEAD + b'data: {"choices":[{"index":0,"text":"key ' + key + b'"}]}\n\n'
-                                 + b'data: {"error": {"message": "bad key ' + key + b'"}}\n\ndata: [DONE]\n\n')
+                    writer.write(
+                        _HEAD
+                        + b'data: {"choices":[{"index":0,"text":"key '
+                        + key
+                        + b'"}]}\n\n'
+                        + b'data: {"error": {"message": "bad key '
+                        + key
+                        + b'"}}\n\ndata: [DONE]\n\n'
+                    )
                 await writer.drain()
                 return
             if self.mode == "reset":  # chunked, as uvicorn and aiohttp servers stream SSE
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                             b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(_CHUNK) + _CHUNK + b"\r\n")
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n" + b"%x\r\n" % len(_CHUNK) + _CHUNK + b"\r\n"
+                )
                 await writer.drain()
                 writer.transport.abort()  # RST mid-stream
                 return

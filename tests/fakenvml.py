@@ -12,8 +12,13 @@ import threading
 from types import SimpleNamespace
 
 NOT_SUPPORTED, NO_PERMISSION, FUNCTION_NOT_FOUND, GPU_IS_LOST, UNKNOWN = 3, 4, 13, 15, 999
-_TEXT = {NOT_SUPPORTED: "Not Supported", NO_PERMISSION: "Insufficient Permissions",
-         FUNCTION_NOT_FOUND: "Function Not Found", GPU_IS_LOST: "GPU is lost", UNKNOWN: "Unknown Error"}
+_TEXT = {
+    NOT_SUPPORTED: "Not Supported",
+    NO_PERMISSION: "Insufficient Permissions",
+    FUNCTION_NOT_FOUND: "Function Not Found",
+    GPU_IS_LOST: "GPU is lost",
+    UNKNOWN: "Unknown Error",
+}
 
 
 class NVMLError(Exception):
@@ -38,8 +43,14 @@ class FakeGpu:
         Whether the GPU supports GPM (Hopper and later).
     """
 
-    def __init__(self, name: str = "NVIDIA H100 80GB HBM3", unsupported: set[str] | None = None,
-                 lose_after: int | None = None, gpm: bool = True, sm_clock: int = 1980) -> None:
+    def __init__(
+        self,
+        name: str = "NVIDIA H100 80GB HBM3",
+        unsupported: set[str] | None = None,
+        lose_after: int | None = None,
+        gpm: bool = True,
+        sm_clock: int = 1980,
+    ) -> None:
         self.name, self.unsupported, self.lose_after, self.gpm = name, unsupported or set(), lose_after, gpm
         self.sm_clock = sm_clock
         self.calls = 0
@@ -153,8 +164,13 @@ class FakeNvml:
         pass
 
     def c_nvmlGpmMetricsGet_t(self) -> SimpleNamespace:
-        return SimpleNamespace(version=0, numMetrics=0, sample1=None, sample2=None,
-                               metrics=[SimpleNamespace(metricId=0, nvmlReturn=0, value=0.0) for _ in range(98)])
+        return SimpleNamespace(
+            version=0,
+            numMetrics=0,
+            sample1=None,
+            sample2=None,
+            metrics=[SimpleNamespace(metricId=0, nvmlReturn=0, value=0.0) for _ in range(98)],
+        )
 
     def nvmlGpmMetricsGet(self, mg: SimpleNamespace) -> SimpleNamespace:
         assert mg.version == self.NVML_GPM_METRICS_GET_VERSION and mg.sample1 is not mg.sample2

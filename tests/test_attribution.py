@@ -8,36 +8,62 @@ import perfkit
 from perfkit.analysis.attribution import VERDICTS, _decide, attribute, attribution_table
 from perfkit.bottlenecks import BOTTLENECK_PRESETS, run_preset
 
-CALM = {"error_rate": 0.0, "schedule_lag_p99_ms": 2.0, "schedule_lag_mean_ms": 0.5, "client_loop_lag_ms": 2.0,
-        "throttled_share": 0.0, "clock_ratio": 1.0, "preemptions_per_s": 0.0, "kv_full_share": 0.0, "waiting": 0.0,
-        "queue_share": 0.0, "queue_ms": 0.0, "prefill_ms": 20.0, "decode_ms": 1000.0, "e2e_ms": 1025.0,
-        "ttft_ms": 25.0}
+CALM = {
+    "error_rate": 0.0,
+    "schedule_lag_p99_ms": 2.0,
+    "schedule_lag_mean_ms": 0.5,
+    "client_loop_lag_ms": 2.0,
+    "throttled_share": 0.0,
+    "clock_ratio": 1.0,
+    "preemptions_per_s": 0.0,
+    "kv_full_share": 0.0,
+    "waiting": 0.0,
+    "queue_share": 0.0,
+    "queue_ms": 0.0,
+    "prefill_ms": 20.0,
+    "decode_ms": 1000.0,
+    "e2e_ms": 1025.0,
+    "ttft_ms": 25.0,
+}
 
 
-@pytest.mark.parametrize("change, verdict", [
-    ({}, "decode-bound"),
-    ({"prefill_ms": 2000.0}, "prefill-compute-bound"),
-    ({"waiting": 12.0, "queue_ms": 900.0, "queue_share": 0.95, "ttft_ms": 950.0}, "queue-bound"),
-    ({"preemptions_per_s": 1.5, "waiting": 12.0, "queue_share": 0.95}, "KV-capacity-bound"),
-    ({"throttled_share": 0.9, "preemptions_per_s": 1.5}, "power/thermal-throttled"),
-    ({"clock_ratio": 0.6}, "power/thermal-throttled"),
-    ({"schedule_lag_p99_ms": 40.0, "schedule_lag_mean_ms": 9.0, "throttled_share": 0.9}, "client-bound"),
-    ({"error_rate": 0.2, "schedule_lag_p99_ms": 40.0}, "error-bound"),
-])
+@pytest.mark.parametrize(
+    "change, verdict",
+    [
+        ({}, "decode-bound"),
+        ({"prefill_ms": 2000.0}, "prefill-compute-bound"),
+        ({"waiting": 12.0, "queue_ms": 900.0, "queue_share": 0.95, "ttft_ms": 950.0}, "queue-bound"),
+        ({"preemptions_per_s": 1.5, "waiting": 12.0, "queue_share": 0.95}, "KV-capacity-bound"),
+        ({"throttled_share": 0.9, "preemptions_per_s": 1.5}, "power/thermal-throttled"),
+        ({"clock_ratio": 0.6}, "power/thermal-throttled"),
+        ({"schedule_lag_p99_ms": 40.0, "schedule_lag_mean_ms": 9.0, "throttled_share": 0.9}, "client-bound"),
+        ({"error_rate": 0.2, "schedule_lag_p99_ms": 40.0}, "error-bound"),
+    ],
+)
 def test_the_first_rule_that_holds_names_the_phase(change, verdict):
     got, why = _decide({**CALM, **change})
     assert got == verdict and got in VERDICTS and why
 
 
 def test_a_late_client_does_not_count_when_the_queue_dwarfs_it():
-    ev = {**CALM, "schedule_lag_p99_ms": 12.0, "schedule_lag_mean_ms": 1.0, "waiting": 30.0, "queue_ms": 1500.0,
-          "queue_share": 0.99, "ttft_ms": 1510.0}
+    ev = {
+        **CALM,
+        "schedule_lag_p99_ms": 12.0,
+        "schedule_lag_mean_ms": 1.0,
+        "waiting": 30.0,
+        "queue_ms": 1500.0,
+        "queue_share": 0.99,
+        "ttft_ms": 1510.0,
+    }
     assert _decide(ev)[0] == "queue-bound"
 
 
 def test_evidence_that_was_not_recorded_supports_no_verdict():
-    ev = {k: v for k, v in CALM.items() if k not in ("throttled_share", "clock_ratio", "preemptions_per_s",
-                                                      "kv_full_share", "waiting")}
+    ev = {
+        k: v
+        for k, v in CALM.items()
+        if k not in ("throttled_share", "clock_ratio", "preemptions_per_s", "kv_full_share", "waiting")
+    }
     assert _decide(ev)[0] == "decode-bound"
 
 

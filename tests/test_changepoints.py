@@ -47,8 +47,10 @@ def test_detector_beats_plain_pelt_and_the_zero_baseline_on_heavy_tailed_series(
 
 
 def test_no_change_is_reported_in_series_without_one():
-    found = [len(ChangepointDetector(n_perm=299).fit(heavy_tailed_shifts(500, 0, seed=900 + s)[0]).changes)
-             for s in range(12)]
+    found = [
+        len(ChangepointDetector(n_perm=299).fit(heavy_tailed_shifts(500, 0, seed=900 + s)[0]).changes)
+        for s in range(12)
+    ]
     assert sum(f > 0 for f in found) <= 1, found
 
 
@@ -58,7 +60,7 @@ def test_each_change_has_a_location_interval_and_a_magnitude_with_an_interval():
     assert len(res.changes) == 1
     c = res.changes[0]
     assert c.index_lo <= cps[0] <= c.index_hi and c.t == c.index * 0.5
-    true_ratio = np.median(y[cps[0]:]) / np.median(y[:cps[0]])
+    true_ratio = np.median(y[cps[0] :]) / np.median(y[: cps[0]])
     assert c.ratio_lo <= true_ratio <= c.ratio_hi
     assert abs(np.log(c.ratio)) == pytest.approx(np.log(1.8), abs=0.15) and c.p_adjusted < 0.05
     frame = res.to_frame()

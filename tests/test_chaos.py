@@ -11,15 +11,23 @@ import pytest
 
 from perfkit.chaos import ChaosProxy, FaultOptions, parse_fault
 from perfkit.client import AiohttpTransport, Endpoint, FastTransport, LoadRunner, PhaseSpec, RequestRecord
-from perfkit.rows import MemorySink
 from perfkit.errors import ConfigError
+from perfkit.rows import MemorySink
 from perfkit.sim import SimProcess
 
 # the outcome of every request under each request fault, as perfkit records it
 EXPECTED = {
-    "reset": "connection_reset", "http_429": "rate_limited", "http_500": "http_status", "http_503": "http_status",
-    "malformed": "malformed_chunk", "no_done": "missing_done", "truncated": "truncated", "stall": "read_timeout",
-    "drip": None, "giant_chunk": "oversized_event", "wrong_content_type": "wrong_content_type",
+    "reset": "connection_reset",
+    "http_429": "rate_limited",
+    "http_500": "http_status",
+    "http_503": "http_status",
+    "malformed": "malformed_chunk",
+    "no_done": "missing_done",
+    "truncated": "truncated",
+    "stall": "read_timeout",
+    "drip": None,
+    "giant_chunk": "oversized_event",
+    "wrong_content_type": "wrong_content_type",
 }
 OPTIONS = FaultOptions(stall_s=5.0, giant_mb=3.0, drip_ms=1.0)
 
@@ -27,8 +35,11 @@ OPTIONS = FaultOptions(stall_s=5.0, giant_mb=3.0, drip_ms=1.0)
 async def _run(url: str, phases: list[PhaseSpec], http: str = "fast", **kw) -> list[RequestRecord]:
     sink = MemorySink()
     read_timeout_s = kw.pop("read_timeout_s", 60.0)
-    transport = (AiohttpTransport(64, read_timeout_s=read_timeout_s) if http == "aiohttp"
-                 else FastTransport(read_timeout_s=read_timeout_s))
+    transport = (
+        AiohttpTransport(64, read_timeout_s=read_timeout_s)
+        if http == "aiohttp"
+        else FastTransport(read_timeout_s=read_timeout_s)
+    )
     try:
         await LoadRunner(Endpoint(url, model="perfkit-sim-7b"), phases, sink, transport=transport, **kw).run()
     finally:
@@ -40,8 +51,12 @@ async def _run(url: str, phases: list[PhaseSpec], http: str = "fast", **kw) -> l
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 async def test_each_request_fault_is_recorded_as_its_own_outcome(sim, kind, http):
     async with ChaosProxy(sim.url, [parse_fault(f"{kind}:1")], OPTIONS) as proxy:
-        recs = await _run(proxy.url, [PhaseSpec("p", requests=3, concurrency=2, prompt_tokens=8, output_tokens=12)],
-                          http=http, read_timeout_s=0.5)
+        recs = await _run(
+            proxy.url,
+            [PhaseSpec("p", requests=3, concurrency=2, prompt_tokens=8, output_tokens=12)],
+            http=http,
+            read_timeout_s=0.5,
+        )
     assert [r.request_id for r in recs] == [0, 1, 2]  # nothing lost
     assert [r.error_kind for r in recs] == [EXPECTED[kind]] * 3, [r.error_message for r in recs]
     assert proxy.injected[kind] == 3 and all(r.end_ns is not None for r in recs)
@@ -62,10 +77,10 @@ async def test_each_request_fault_is_recorded_as_its_own_outcome(sim, kind, http
 
 async def test_faults_hit_the_drawn_share_of_requests_and_replay_with_the_seed(sim):
     async def once() -> list[str | None]:
-        async with ChaosProxy(sim.url, [parse_fault("http_503:0.3"), parse_fault("reset:0.2")],
-                              FaultOptions(seed=7)) as proxy:
-            recs = await _run(proxy.url, [PhaseSpec("p", requests=60, concurrency=1, prompt_tokens=8,
-                                                    output_tokens=4)])
+        async with ChaosProxy(
+            sim.url, [parse_fault("http_503:0.3"), parse_fault("reset:0.2")], FaultOptions(seed=7)
+        ) as proxy:
+            recs = await _run(proxy.url, [PhaseSpec("p", requests=60, concurrency=1, prompt_tokens=8, output_tokens=4)])
         return [r.error_kind for r in recs]
 
     a, b = await once(), await once()
@@ -77,49 +92,93 @@ async def test_faults_hit_the_drawn_share_of_requests_and_replay_with_the_seed(s
 @pytest.mark.slow  # real timing: a loaded machine may delay the reopening of the listener
 async def test_a_restart_resets_streams_refuses_connections_then_recovers(sim):
     async with ChaosProxy(sim.url, [parse_fault("restart@1.0+1.0")]) as proxy:
-        recs = await _run(proxy.url, [PhaseSpec("p", duration_s=4.0, rate=20, arrival="constant", prompt_tokens=8,
-                                                output_tokens=40)], connect_timeout_s=2.0)
+        recs = await _run(
+            proxy.url,
+            [PhaseSpec("p", duration_s=4.0, rate=20, arrival="constant", prompt_tokens=8, output_tokens=40)],
+            connect_timeout_s=2.0,
+        )
     t0 = recs[0].intended_ns
     kinds = {}
     for r in recs:
         t = (r.intended_ns - t0) / 1e9
-        kinds.setdefault("before" if t < 0.3 else "during" if 1.05 < t < 1.95 else "after" if t > 2.5 else "edge",
-                         []).append(r.error_kind)
+        kinds.setdefault(
+            "before" if t < 0.3 else "during" if 1.05 < t < 1.95 else "after" if t > 2.5 else "edge", []
+        ).append(r.error_kind)
     assert "connection_reset" in [r.error_kind for r in recs]  # streams open at the restart were cut
     assert set(kinds["during"]) == {"connect_error"}
     assert set(kinds["before"]) == {None} and set(kinds["after"]) == {None}, kinds
     assert proxy.injected["restart"] == 1
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("explode:0.5", "unknown kind 'explode'"),
-    ("reset:1.5", "probability must be in [0, 1]"),
-    ("reset:often", "probability 'often' is not a number"),
-    ("restart", "needs a window"),
-    ("restart:0.5@1+2", "takes no probability"),
-    ("reset@-1", "start must be a finite number >= 0"),
-    ("reset:0.1@2+", "must read KIND"),
-    ("stall:0.1@x", "start 'x' is not a number"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("explode:0.5", "unknown kind 'explode'"),
+        ("reset:1.5", "probability must be in [0, 1]"),
+        ("reset:often", "probability 'often' is not a number"),
+        ("restart", "needs a window"),
+        ("restart:0.5@1+2", "takes no probability"),
+        ("reset@-1", "start must be a finite number >= 0"),
+        ("reset:0.1@2+", "must read KIND"),
+        ("stall:0.1@x", "start 'x' is not a number"),
+    ],
+)
 def test_fault_mistakes_are_refused_clearly(spec, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_fault(spec)
 
 
 def test_chaos_command_proxies_a_real_server_and_reports_what_it_injected(sim, data_dir):
-    proc = subprocess.Popen([sys.executable, "-m", "perfkit.cli", "chaos", "--listen", "0", "--upstream", sim.url,
-                             "--fault", "http_503:0.5", "--fault-seed", "3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "perfkit.cli",
+            "chaos",
+            "--listen",
+            "0",
+            "--upstream",
+            sim.url,
+            "--fault",
+            "http_503:0.5",
+            "--fault-seed",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("perfkit-chaos listening on "), line + proc.stderr.read()
         url = line.split()[3]
         with urllib.request.urlopen(url + "/v1/models", timeout=10) as r:  # untouched by faults
             assert json.loads(r.read())["data"][0]["id"] == "perfkit-sim-7b"
-        run = subprocess.run([sys.executable, "-m", "perfkit.cli", "run", "--endpoint", url, "--requests", "20",
-                              "--concurrency", "2", "--prompt-tokens", "8", "--output-tokens", "4",
-                              "--data-dir", str(data_dir), "--gpu", "off"], capture_output=True, text=True,
-                             timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "perfkit.cli",
+                "run",
+                "--endpoint",
+                url,
+                "--requests",
+                "20",
+                "--concurrency",
+                "2",
+                "--prompt-tokens",
+                "8",
+                "--output-tokens",
+                "4",
+                "--data-dir",
+                str(data_dir),
+                "--gpu",
+                "off",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr
     finally:
         proc.terminate()
@@ -128,14 +187,23 @@ def test_chaos_command_proxies_a_real_server_and_reports_what_it_injected(sim, d
     assert "20 completion requests, injected {'http_503':" in err
     import duckdb
 
-    n = duckdb.connect().execute(f"SELECT count(*), count(*) FILTER (status = 503) FROM "
-                   f"read_parquet('{data_dir}/requests/*/*.parquet')").fetchone()
+    n = (
+        duckdb.connect()
+        .execute(
+            f"SELECT count(*), count(*) FILTER (status = 503) FROM read_parquet('{data_dir}/requests/*/*.parquet')"
+        )
+        .fetchone()
+    )
     assert n[0] == 20 and 3 <= n[1] <= 17
 
 
 def test_chaos_command_refuses_a_bad_upstream():
-    run = subprocess.run([sys.executable, "-m", "perfkit.cli", "chaos", "--listen", "0", "--upstream", "ftp://x"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "perfkit.cli", "chaos", "--listen", "0", "--upstream", "ftp://x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "must be an http:// URL" in run.stderr
 
 

@@ -23,22 +23,41 @@ def run_cli(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProce
 
 
 def test_run_records_every_request_it_sent_and_duckdb_sees_them(sim, data_dir, tmp_path):
-    out = run_cli("run", "--endpoint", sim.url, "--rate", "15", "--duration", "3", "--warmup", "1",
-                  "--prompt-tokens", "uniform:32,96", "--output-tokens", "16", "--data-dir", str(data_dir),
-                  "--run-id", "cli-run", "--quiet")
+    out = run_cli(
+        "run",
+        "--endpoint",
+        sim.url,
+        "--rate",
+        "15",
+        "--duration",
+        "3",
+        "--warmup",
+        "1",
+        "--prompt-tokens",
+        "uniform:32,96",
+        "--output-tokens",
+        "16",
+        "--data-dir",
+        str(data_dir),
+        "--run-id",
+        "cli-run",
+        "--quiet",
+    )
     assert out.returncode == 0, out.stderr
     assert "run cli-run" in out.stdout and "main" in out.stdout  # the summary table
     sent = [r for r in sim.request_log() if r["request_id"].startswith("cli-run-")]
-    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/requests/**/*.parquet', hive_partitioning=true)"
-                   ).fetchall()[0][0]
+    n = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{data_dir}/requests/**/*.parquet', hive_partitioning=true)"
+    ).fetchall()[0][0]
     assert n == len(sent) > 40
     manifest = json.loads((data_dir / "runs" / "run_id=cli-run" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["counts"]["requests"] == n
     assert manifest["endpoint"]["model"] == sim.config.model  # discovered from /v1/models
     assert manifest["clock_anchor"]["mono_ns"] > 0 and manifest["environment"]["versions"]["duckdb"]
 
-    q = run_cli("query", str(data_dir), "SELECT phase, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1",
-                "--format", "json")
+    q = run_cli(
+        "query", str(data_dir), "SELECT phase, count(*) AS n FROM requests GROUP BY 1 ORDER BY 1", "--format", "json"
+    )
     assert q.returncode == 0, q.stderr
     assert {r["phase"] for r in json.loads(q.stdout)} == {"main", "warmup"}
 
@@ -48,9 +67,26 @@ def test_run_records_every_request_it_sent_and_duckdb_sees_them(sim, data_dir, t
 
 
 def test_sigkill_mid_run_keeps_every_request_finished_a_second_before(sim, data_dir):
-    proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "12", "--duration", "60",
-                                        "--output-tokens", "24", "--data-dir", str(data_dir), "--run-id", "killed",
-                                        "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        perfkit_cmd(
+            "run",
+            "--endpoint",
+            sim.url,
+            "--rate",
+            "12",
+            "--duration",
+            "60",
+            "--output-tokens",
+            "24",
+            "--data-dir",
+            str(data_dir),
+            "--run-id",
+            "killed",
+            "--quiet",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(7.5)  # ~1 s of it is start-up: the /metrics scraper process takes its first reading first
     kill_ns = time.perf_counter_ns()  # same monotonic clock as the simulator (CLOCK_MONOTONIC)
     proc.send_signal(signal.SIGKILL)
@@ -58,8 +94,9 @@ def test_sigkill_mid_run_keeps_every_request_finished_a_second_before(sim, data_
     log = [r for r in sim.request_log() if r["request_id"].startswith("killed-") and r["status"] == 200]
     done_before = {int(r["request_id"].split("-")[-1]) for r in log if r["finish_ns"] < kill_ns - 1.2e9}
     assert len(done_before) > 30
-    rows = duckdb.sql(f"SELECT request_id, ok FROM read_parquet('{data_dir}/requests/run_id=killed/*.parquet')"
-                      ).fetchall()
+    rows = duckdb.sql(
+        f"SELECT request_id, ok FROM read_parquet('{data_dir}/requests/run_id=killed/*.parquet')"
+    ).fetchall()
     on_disk = {rid for rid, ok in rows if ok}
     assert done_before <= on_disk, sorted(done_before - on_disk)
     import perfkit
@@ -70,9 +107,27 @@ def test_sigkill_mid_run_keeps_every_request_finished_a_second_before(sim, data_
 
 
 def test_sigterm_closes_the_run_cleanly(sim, data_dir):
-    proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "8", "--duration", "60",
-                                        "--output-tokens", "16", "--data-dir", str(data_dir), "--run-id", "termed",
-                                        "--quiet"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        perfkit_cmd(
+            "run",
+            "--endpoint",
+            sim.url,
+            "--rate",
+            "8",
+            "--duration",
+            "60",
+            "--output-tokens",
+            "16",
+            "--data-dir",
+            str(data_dir),
+            "--run-id",
+            "termed",
+            "--quiet",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
@@ -88,8 +143,19 @@ def test_unreachable_endpoint_is_one_clear_line(tmp_path):
 
 
 def test_a_model_the_endpoint_does_not_serve_is_refused_before_any_request(tmp_path, sim):
-    out = run_cli("run", "--endpoint", sim.url, "--model", "perfkit-sim-7B", "--requests", "1",
-                  "--data-dir", str(tmp_path), "--gpu", "off")
+    out = run_cli(
+        "run",
+        "--endpoint",
+        sim.url,
+        "--model",
+        "perfkit-sim-7B",
+        "--requests",
+        "1",
+        "--data-dir",
+        str(tmp_path),
+        "--gpu",
+        "off",
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "model 'perfkit-sim-7B' is not served by" in out.stderr and "did you mean 'perfkit-sim-7b'" in out.stderr
     assert not list(tmp_path.rglob("*.parquet"))  # nothing was started
@@ -105,8 +171,9 @@ def test_bad_length_and_missing_data_dir_are_clear_errors(tmp_path, sim):
 
 
 def test_demo_prints_a_summary_and_the_report_path(tmp_path):
-    out = run_cli("demo", "--scale", "0.15", "--data-dir", str(tmp_path / "d"), "--reports-dir",
-                  str(tmp_path / "r"), timeout=600)
+    out = run_cli(
+        "demo", "--scale", "0.15", "--data-dir", str(tmp_path / "d"), "--reports-dir", str(tmp_path / "r"), timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     for phase in ("light", "heavy", "throttle"):
         assert phase in out.stdout
@@ -140,9 +207,26 @@ def test_python_dash_m_entry_points():
 def test_a_run_in_progress_can_be_followed_from_its_growing_data(sim, data_dir):
     import perfkit
 
-    proc = subprocess.Popen(perfkit_cmd("run", "--endpoint", sim.url, "--rate", "10", "--duration", "8",
-                                        "--output-tokens", "8", "--data-dir", str(data_dir), "--run-id", "live",
-                                        "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        perfkit_cmd(
+            "run",
+            "--endpoint",
+            sim.url,
+            "--rate",
+            "10",
+            "--duration",
+            "8",
+            "--output-tokens",
+            "8",
+            "--data-dir",
+            str(data_dir),
+            "--run-id",
+            "live",
+            "--quiet",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         seen = []
         deadline = time.time() + 30
@@ -162,8 +246,25 @@ def test_an_api_key_reaches_no_file_and_no_output(sim, tmp_path):
     canary = "sk-perfkit-canary-7f3a9e1c5b"
     env = {**os.environ, "PERFKIT_API_KEY": canary}
     data, reports = tmp_path / "data", tmp_path / "reports"
-    run = run_cli("run", "--endpoint", sim.url, "--rate", "8", "--duration", "2", "--output-tokens", "8",
-                  "--gpu", "sim", "--metrics-interval", "0.3", "--data-dir", str(data), "--quiet", env=env)
+    run = run_cli(
+        "run",
+        "--endpoint",
+        sim.url,
+        "--rate",
+        "8",
+        "--duration",
+        "2",
+        "--output-tokens",
+        "8",
+        "--gpu",
+        "sim",
+        "--metrics-interval",
+        "0.3",
+        "--data-dir",
+        str(data),
+        "--quiet",
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     rep = run_cli("report", "latest", "--data-dir", str(data), "--out", str(reports), env=env)
     assert rep.returncode == 0, rep.stderr

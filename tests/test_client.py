@@ -37,10 +37,15 @@ async def run_phases(url: str, phases: list[PhaseSpec], **kw) -> list[RequestRec
     return sink.rows.get("requests", [])
 
 
-@pytest.mark.parametrize("given, expected", [
-    ("http://h:8000", "http://h:8000/v1"), ("http://h:8000/", "http://h:8000/v1"),
-    ("http://h:8000/v1/", "http://h:8000/v1"), ("https://x.y/api/v1", "https://x.y/api/v1"),
-])
+@pytest.mark.parametrize(
+    "given, expected",
+    [
+        ("http://h:8000", "http://h:8000/v1"),
+        ("http://h:8000/", "http://h:8000/v1"),
+        ("http://h:8000/v1/", "http://h:8000/v1"),
+        ("https://x.y/api/v1", "https://x.y/api/v1"),
+    ],
+)
 def test_base_url_with_or_without_v1(given, expected):
     assert normalize_base_url(given) == expected
 
@@ -55,16 +60,21 @@ async def test_light_load_ttft_and_itl_medians_match_the_simulator_log_within_1_
     sim = fresh_sim(seed=3)
     # a recorded warm-up first: the first requests of a fresh process pay one-time costs (measured up to
     # +1.3 ms on the median against +0.6 ms warm), and summaries leave warm-up out just the same
-    phases = [PhaseSpec("warmup", requests=8, concurrency=1, prompt_tokens=64, output_tokens=32, warmup=True),
-              PhaseSpec("light", requests=40, concurrency=1, prompt_tokens=64, output_tokens=32)]
+    phases = [
+        PhaseSpec("warmup", requests=8, concurrency=1, prompt_tokens=64, output_tokens=32, warmup=True),
+        PhaseSpec("light", requests=40, concurrency=1, prompt_tokens=64, output_tokens=32),
+    ]
     res = await record_run(Endpoint(sim.url), phases, data_dir)
     log = {r["request_id"]: r for r in sim.request_log()}
     con = duckdb.connect()
-    reqs = con.sql(f"SELECT request_id, ttft_ms FROM read_parquet('{data_dir}/requests/*/*.parquet') "
-                   "WHERE NOT warmup ORDER BY 1").fetchall()
-    chunks = con.sql(f"SELECT c.request_id, c.itl_ms FROM read_parquet('{data_dir}/chunks/*/*.parquet') c "
-                     f"JOIN read_parquet('{data_dir}/requests/*/*.parquet') r USING (request_id) "
-                     "WHERE c.itl_ms IS NOT NULL AND NOT r.warmup").fetchall()
+    reqs = con.sql(
+        f"SELECT request_id, ttft_ms FROM read_parquet('{data_dir}/requests/*/*.parquet') WHERE NOT warmup ORDER BY 1"
+    ).fetchall()
+    chunks = con.sql(
+        f"SELECT c.request_id, c.itl_ms FROM read_parquet('{data_dir}/chunks/*/*.parquet') c "
+        f"JOIN read_parquet('{data_dir}/requests/*/*.parquet') r USING (request_id) "
+        "WHERE c.itl_ms IS NOT NULL AND NOT r.warmup"
+    ).fetchall()
     assert len(reqs) == 40
     sim_ttft, sim_itl = [], []
     for rid, _ in reqs:
@@ -89,8 +99,9 @@ async def test_records_carry_usage_tokens_and_per_chunk_token_counts(sim, loop_g
 
 
 async def test_chat_api_skips_the_role_only_chunk_for_ttft(sim, loop_guard):
-    recs = await run_phases(sim.url, [PhaseSpec("p", requests=2, concurrency=1, prompt_tokens=8, output_tokens=4)],
-                            api="chat")
+    recs = await run_phases(
+        sim.url, [PhaseSpec("p", requests=2, concurrency=1, prompt_tokens=8, output_tokens=4)], api="chat"
+    )
     for r in recs:
         assert r.ok and len(r.chunk_ns) == 4 and r.empty_chunks >= 1
 
@@ -107,8 +118,9 @@ async def test_tokens_counted_from_chunks_when_the_server_gives_no_usage(sim):
 
 
 async def test_open_loop_poisson_follows_its_schedule(sim, loop_guard):
-    recs = await run_phases(sim.url, [PhaseSpec("p", duration_s=3, rate=20, arrival="poisson", prompt_tokens=16,
-                                                output_tokens=4)], seed=5)
+    recs = await run_phases(
+        sim.url, [PhaseSpec("p", duration_s=3, rate=20, arrival="poisson", prompt_tokens=16, output_tokens=4)], seed=5
+    )
     assert 35 <= len(recs) <= 90  # 60 expected
     lag = np.array([(r.sent_ns - r.intended_ns) / 1e6 for r in recs])
     assert np.median(lag) < 5
@@ -124,16 +136,19 @@ async def test_constant_rate_is_evenly_spaced_and_seeded(sim):
 
 
 async def test_max_in_flight_cap_shows_up_as_schedule_lag(sim):
-    phases = [PhaseSpec("p", requests=12, rate=200, arrival="constant", max_in_flight=2, prompt_tokens=4,
-                        output_tokens=20)]
+    phases = [
+        PhaseSpec("p", requests=12, rate=200, arrival="constant", max_in_flight=2, prompt_tokens=4, output_tokens=20)
+    ]
     recs = await run_phases(sim.url, phases)
     lag = max((r.sent_ns - r.intended_ns) / 1e6 for r in recs)
     assert lag > 200  # 12 requests of ~160 ms through 2 slots cannot keep a 5-ms schedule
 
 
 async def test_closed_loop_users_and_warmup_flag(sim):
-    phases = [PhaseSpec("warm", requests=4, concurrency=2, prompt_tokens=4, output_tokens=2, warmup=True),
-              PhaseSpec("main", requests=6, concurrency=3, prompt_tokens=4, output_tokens=2)]
+    phases = [
+        PhaseSpec("warm", requests=4, concurrency=2, prompt_tokens=4, output_tokens=2, warmup=True),
+        PhaseSpec("main", requests=6, concurrency=3, prompt_tokens=4, output_tokens=2),
+    ]
     recs = await run_phases(sim.url, phases)
     assert sum(r.warmup for r in recs) == 4
     assert {r.user_id for r in recs if r.phase == "main"} == {0, 1, 2}
@@ -154,8 +169,9 @@ async def test_model_discovery_fails_clearly_when_unreachable():
 async def test_stall_longer_than_the_read_timeout_is_a_read_timeout(fresh_sim):
     s = fresh_sim()
     s.schedule_events([SimEvent("stall", 0.1, 3.0)])
-    recs = await run_phases(s.url, [PhaseSpec("p", requests=1, concurrency=1, prompt_tokens=4, output_tokens=50)],
-                            read_timeout_s=0.5)
+    recs = await run_phases(
+        s.url, [PhaseSpec("p", requests=1, concurrency=1, prompt_tokens=4, output_tokens=50)], read_timeout_s=0.5
+    )
     assert recs[0].error_kind == "read_timeout" and recs[0].chunk_ns  # the chunks before the stall are kept
 
 
@@ -170,15 +186,24 @@ async def test_injected_http_errors_and_in_stream_errors_are_data(fresh_sim):
     assert recs[0].error_kind == "stream_error" and "injected" in recs[0].error_message
 
 
-@pytest.mark.parametrize("mode, kind", [
-    ("truncated", "truncated"), ("malformed", "malformed_chunk"), ("error_object", "stream_error"),
-    ("wrong_content_type", "wrong_content_type"), ("empty", "empty_response"), ("reset", "connection_reset"),
-    ("http_429", "rate_limited"), ("keepalive_comments", None),
-])
+@pytest.mark.parametrize(
+    "mode, kind",
+    [
+        ("truncated", "truncated"),
+        ("malformed", "malformed_chunk"),
+        ("error_object", "stream_error"),
+        ("wrong_content_type", "wrong_content_type"),
+        ("empty", "empty_response"),
+        ("reset", "connection_reset"),
+        ("http_429", "rate_limited"),
+        ("keepalive_comments", None),
+    ],
+)
 async def test_misbehaving_servers_are_recorded_as_their_own_error_kind(mode, kind):
     with BadServer(mode) as bad:
-        recs = await run_phases(bad.url, [PhaseSpec("p", requests=2, concurrency=1, prompt_tokens=4,
-                                                    output_tokens=3)], model="m")
+        recs = await run_phases(
+            bad.url, [PhaseSpec("p", requests=2, concurrency=1, prompt_tokens=4, output_tokens=3)], model="m"
+        )
     assert [r.error_kind for r in recs] == [kind, kind]
     assert all(r.end_ns is not None for r in recs)
     if mode == "malformed":
@@ -187,8 +212,7 @@ async def test_misbehaving_servers_are_recorded_as_their_own_error_kind(mode, ki
         assert recs[0].status == 429
 
 
-@pytest.mark.parametrize("policy, weights", [("round_robin", None), ("weighted", [3, 1]),
-                                             ("least_outstanding", None)])
+@pytest.mark.parametrize("policy, weights", [("round_robin", None), ("weighted", [3, 1]), ("least_outstanding", None)])
 async def test_several_endpoints_share_the_traffic_by_policy(fresh_sim, data_dir, policy, weights):
     from perfkit.client.routing import Router
 

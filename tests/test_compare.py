@@ -11,8 +11,7 @@ from conftest import perfkit_cmd
 import perfkit
 from perfkit.analysis import compare_runs
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.record import TelemetrySpec
-from perfkit.record import record_run
+from perfkit.record import TelemetrySpec, record_run
 from perfkit.sim import SimConfig, SimEvent, SimProcess
 
 pytestmark = pytest.mark.slow
@@ -20,11 +19,22 @@ pytestmark = pytest.mark.slow
 
 def _run(data_dir, run_id: str, seed: int, factor: float) -> None:
     events = (SimEvent("slowdown", 0, 10_000, factor=factor),) if factor != 1 else ()
-    phases = [PhaseSpec("warm", duration_s=2, rate=8, output_tokens=64, warmup=True),
-              PhaseSpec("main", duration_s=14, rate=8, prompt_tokens="lognormal:256,0.4", output_tokens=64)]
+    phases = [
+        PhaseSpec("warm", duration_s=2, rate=8, output_tokens=64, warmup=True),
+        PhaseSpec("main", duration_s=14, rate=8, prompt_tokens="lognormal:256,0.4", output_tokens=64),
+    ]
     with SimProcess(SimConfig(seed=seed, events=events)) as sim:
-        asyncio.run(record_run(Endpoint(sim.url), phases, data_dir, run_id=run_id, seed=seed,
-                               telemetry=TelemetrySpec(gpu="off", host=False), notify=lambda _m: None))
+        asyncio.run(
+            record_run(
+                Endpoint(sim.url),
+                phases,
+                data_dir,
+                run_id=run_id,
+                seed=seed,
+                telemetry=TelemetrySpec(gpu="off", host=False),
+                notify=lambda _m: None,
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +42,7 @@ def runs(tmp_path_factory):
     data = tmp_path_factory.mktemp("compare") / "data"
     _run(data, "base", seed=1, factor=1.0)
     _run(data, "reseeded", seed=2, factor=1.0)  # same configuration, other arrivals and lengths
-    _run(data, "slower", seed=1, factor=1.2)    # same workload, every engine step 20% longer
+    _run(data, "slower", seed=1, factor=1.2)  # same workload, every engine step 20% longer
     _run(data, "seed3", seed=3, factor=1.0)
     _run(data, "seed4", seed=4, factor=1.0)
     return data
@@ -50,8 +60,9 @@ def test_a_20_percent_slower_engine_regresses_itl_p99_and_is_flagged(runs):
     if itl99["rel_change"] > 0.15:
         assert itl99["verdict"] == "regressed" and itl99["rel_lo"] > 0, itl99
     assert res.regressed and (t["verdict"] == "regressed").sum() >= 3
-    out = subprocess.run(perfkit_cmd("compare", "base", "slower", "--data-dir", str(runs)),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        perfkit_cmd("compare", "base", "slower", "--data-dir", str(runs)), capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 1, out.stderr
     assert "verdict: regressed" in out.stdout
 
@@ -74,17 +85,23 @@ def test_two_runs_of_one_configuration_with_different_seeds_are_not_flagged(runs
     assert res.verdict == "no significant change", res.table.to_string()
     tested = res.table[res.table.verdict != "not tested"]
     assert len(tested) >= 5 and (tested.p_adjusted > 0.05).all()
-    out = subprocess.run(perfkit_cmd("compare", a, b, "--data-dir", str(runs)),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        perfkit_cmd("compare", a, b, "--data-dir", str(runs)), capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "no significant change" in out.stdout
 
 
 def test_compare_refuses_bad_input_clearly(runs):
-    out = subprocess.run(perfkit_cmd("compare", "base", "nope", "--data-dir", str(runs)),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        perfkit_cmd("compare", "base", "nope", "--data-dir", str(runs)), capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and "run 'nope' is not in" in out.stderr
-    out = subprocess.run(perfkit_cmd("compare", "base", "slower", "--metrics", "ttft,latency",
-                                     "--data-dir", str(runs)), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        perfkit_cmd("compare", "base", "slower", "--metrics", "ttft,latency", "--data-dir", str(runs)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "latency_ms" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -99,6 +116,10 @@ def test_against_a_history_of_runs_a_slower_engine_is_flagged_and_another_seed_i
     # three history runs give a t with 2 degrees of freedom: only clear changes pass Holm over 9 rows
     assert slow.regressed, slow.table
     assert same.verdict == "no significant change", same.table
-    out = subprocess.run(perfkit_cmd("compare", "base,reseeded,seed3", "slower", "--data-dir", str(runs)),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        perfkit_cmd("compare", "base,reseeded,seed3", "slower", "--data-dir", str(runs)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1 and "a history of 3 runs" in out.stdout

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import perfkit
-from perfkit.rows import RequestRecord
 from perfkit.errors import DataWarning
+from perfkit.rows import RequestRecord
 from perfkit.store.check import check_data
 from perfkit.store.manifest import write_manifest
 from perfkit.store.writer import records_to_tables, write_part
@@ -27,8 +27,12 @@ def _fake_run(data: Path, rid: str, n_parts: int = 3, per_part: int = 5, **manif
         for j in range(per_part):
             i = k * per_part + j
             r = RequestRecord(i, "main", 0, False, None, 1_000_000 * i, 8, 4)
-            r.sent_ns, r.first_token_ns, r.end_ns, r.status = r.intended_ns, r.intended_ns + 20_000_000, \
-                r.intended_ns + 50_000_000, 200
+            r.sent_ns, r.first_token_ns, r.end_ns, r.status = (
+                r.intended_ns,
+                r.intended_ns + 20_000_000,
+                r.intended_ns + 50_000_000,
+                200,
+            )
             r.chunk_ns, r.chunk_tokens, r.chunk_chars = [r.first_token_ns, r.end_ns], [1, 1], [3, 3]
             r.last_token_ns = r.end_ns
             recs.append(r)
@@ -49,12 +53,17 @@ def test_a_corrupted_part_is_left_out_loudly_then_quarantined_by_check(data_dir)
         with perfkit.open(data_dir) as cat:
             assert cat.scalar("SELECT count(*) FROM requests") == 25  # 30 written, 5 in the damaged part
             assert cat.skipped == [victim]
-    run = subprocess.run([sys.executable, "-m", "perfkit.cli", "check", str(data_dir)], capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "perfkit.cli", "check", str(data_dir)], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 1 and f"unreadable part {victim}" in run.stdout and "--repair" in run.stdout
     assert "left-over temporary file" in run.stdout
-    run = subprocess.run([sys.executable, "-m", "perfkit.cli", "check", str(data_dir), "--repair"],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "perfkit.cli", "check", str(data_dir), "--repair"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stdout
     moved = data_dir / "_quarantine" / "requests" / "run_id=a" / "part-000001.parquet"
     assert moved.exists() and not victim.exists()  # set aside, not deleted
@@ -72,7 +81,7 @@ def test_a_part_with_a_good_footer_but_bad_pages_is_found_by_deep_check(data_dir
     raw = bytearray(p.read_bytes())
     meta = pq.read_metadata(p)
     start = meta.row_group(0).column(0).data_page_offset
-    raw[start:start + 64] = b"\xff" * 64  # damage a page, keep both PAR1 marks
+    raw[start : start + 64] = b"\xff" * 64  # damage a page, keep both PAR1 marks
     p.write_bytes(bytes(raw))
     deep = check_data(data_dir, deep=True)
     assert [q for q, _ in deep.unreadable] == [p]
@@ -99,16 +108,24 @@ def test_runs_of_several_schema_versions_read_together_and_a_newer_one_is_named(
 
 
 def test_check_refuses_a_missing_directory(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "perfkit.cli", "check", str(tmp_path / "nope")],
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "perfkit.cli", "check", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "does not exist" in run.stderr
 
 
 @pytest.mark.slow
 def test_random_kills_of_perfkit_run_leave_no_unreadable_run():
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "kill_loop.py"), "--rounds", "8", "--max-delay", "4",
-                          "--seed", "3"], capture_output=True, text=True, timeout=600,
-                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "kill_loop.py"), "--rounds", "8", "--max-delay", "4", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     last = out.stdout.strip().splitlines()[-1]
     print(out.stdout)

@@ -82,13 +82,16 @@ def test_stall_event_stops_tokens_for_its_window():
     assert gaps.max() > 450
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"max_num_seqs": 0}, "max_num_seqs must be > 0"),
-    ({"nonsense": 1}, "unknown field"),
-    ({"events": [{"kind": "meteor", "start_s": 0, "end_s": 1}]}, "event kind 'meteor'"),
-    ({"events": [{"kind": "slowdown", "start_s": 5, "end_s": 1}]}, "start_s < end_s"),
-    ({"events": [{"kind": "error_burst", "start_s": 0, "end_s": 1, "status": 418}]}, "status must be"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"max_num_seqs": 0}, "max_num_seqs must be > 0"),
+        ({"nonsense": 1}, "unknown field"),
+        ({"events": [{"kind": "meteor", "start_s": 0, "end_s": 1}]}, "event kind 'meteor'"),
+        ({"events": [{"kind": "slowdown", "start_s": 5, "end_s": 1}]}, "start_s < end_s"),
+        ({"events": [{"kind": "error_burst", "start_s": 0, "end_s": 1, "status": 418}]}, "status must be"),
+    ],
+)
 def test_bad_config_is_refused_with_the_field_named(tmp_path, bad, message):
     path = tmp_path / "sim.yaml"
     import yaml

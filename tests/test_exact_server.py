@@ -23,8 +23,10 @@ def _stream(url: str, path: str, body: dict) -> list[dict | str]:
     u = urlsplit(url)
     raw = json.dumps(body).encode()
     with socket.create_connection((u.hostname, u.port), timeout=30) as s:
-        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                  % (path.encode(), len(raw), raw))
+        s.sendall(
+            b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (path.encode(), len(raw), raw)
+        )
         f = s.makefile("rb")
         status = f.readline()
         assert status.startswith(b"HTTP/1.1 200"), status
@@ -73,8 +75,9 @@ def test_every_chunk_carries_its_token_its_running_usage_and_the_last_its_finish
 
 def test_an_answer_longer_than_the_server_keeps_made_is_streamed_whole_and_right(server):
     n = exact._CACHE_TOKENS + 3
-    events = _stream(server.url, "/v1/completions", {"model": "exact", "prompt": "abcd", "max_tokens": n,
-                                                      "stream": True})
+    events = _stream(
+        server.url, "/v1/completions", {"model": "exact", "prompt": "abcd", "max_tokens": n, "stream": True}
+    )
     chunks = events[:-1]
     assert len(chunks) == n and events[-1] == "[DONE]"
     assert [c["choices"][0]["text"] for c in chunks[-2:]] == [f" t{n - 1}", f" t{n}"]
@@ -85,13 +88,14 @@ def test_an_answer_longer_than_the_server_keeps_made_is_streamed_whole_and_right
 def test_the_log_has_a_write_time_and_a_due_time_for_every_chunk_sent_back_to_back(server, tmp_path):
     server.dump(tmp_path / "before.npz")  # what the other tests sent
     for n in (3, 7):
-        events = _stream(server.url, "/v1/completions", {"model": "exact", "prompt": "abcd", "max_tokens": n,
-                                                          "stream": True})
+        events = _stream(
+            server.url, "/v1/completions", {"model": "exact", "prompt": "abcd", "max_tokens": n, "stream": True}
+        )
         assert len(events) == n + 1
     log = server.dump(tmp_path / "log.npz")
     assert list(log.offsets) == [0, 3, 10] and len(log.write_ns) == len(log.due_ns) == 10
     for i in range(2):
-        writes, dues = log.chunks(i), log.due_ns[log.offsets[i]:log.offsets[i + 1]]
+        writes, dues = log.chunks(i), log.due_ns[log.offsets[i] : log.offsets[i + 1]]
         assert (dues == log.recv_ns[i]).all()  # no TTFT, no gap: every chunk is due when the request came
         assert writes[0] >= dues[0] and (writes[1:] >= writes[:-1]).all()
 
@@ -106,7 +110,7 @@ def test_the_compiled_burst_stops_at_the_first_send_the_kernel_does_not_take_who
     stamps = array("q", bytes(8 * 2000))
     k, sent = exact._SEND_EACH(a.fileno(), payloads, 0, 2000, stamps)
     assert 0 < k < 2000 and 0 <= sent < len(payloads[k])
-    written = list(stamps[:k + 1])
+    written = list(stamps[: k + 1])
     assert all(x > 0 for x in written) and written == sorted(written) and stamps[k + 1] == 0
     want = b"".join(payloads[:k]) + payloads[k][:sent]
     got = bytearray()
@@ -132,8 +136,7 @@ def test_bursts_the_client_is_slow_to_read_arrive_whole_and_in_order(server, tmp
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((u.hostname, u.port))
-    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(raw), raw)
-              * answers)
+    s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(raw), raw) * answers)
     time.sleep(0.5)
     s.settimeout(30)
     body = bytearray()
@@ -142,8 +145,7 @@ def test_bursts_the_client_is_slow_to_read_arrive_whole_and_in_order(server, tmp
         assert got, "the server closed before the end"
         body += got
     s.close()
-    texts = [json.loads(line[6:])["choices"][0]["text"] for line in body.split(b"\n")
-             if line.startswith(b"data: {")]
+    texts = [json.loads(line[6:])["choices"][0]["text"] for line in body.split(b"\n") if line.startswith(b"data: {")]
     assert texts == [f" t{k}" for k in range(1, n + 1)] * answers
     log = server.dump(tmp_path / "log.npz")
     assert list(log.offsets) == [n * i for i in range(answers + 1)]

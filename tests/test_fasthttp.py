@@ -14,8 +14,10 @@ _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encodin
 
 
 def _event(k: int) -> bytes:
-    return (b'data: {"choices":[{"index":0,"text":" t%d","finish_reason":null}],'
-            b'"usage":{"prompt_tokens":3,"completion_tokens":%d}}\n\n' % (k, k))
+    return (
+        b'data: {"choices":[{"index":0,"text":" t%d","finish_reason":null}],'
+        b'"usage":{"prompt_tokens":3,"completion_tokens":%d}}\n\n' % (k, k)
+    )
 
 
 def _chunk(payload: bytes) -> bytes:
@@ -25,8 +27,13 @@ def _chunk(payload: bytes) -> bytes:
 # one event per HTTP chunk (the fast path), a keep-alive comment, an event split over two HTTP chunks,
 # two events in one HTTP chunk, [DONE], the last chunk
 _BODY = [_chunk(_event(k)) for k in range(1, 6)] + [
-    _chunk(b": ping\n\n"), _chunk(_event(6)[:20]), _chunk(_event(6)[20:]), _chunk(_event(7) + _event(8)),
-    _chunk(b"data: [DONE]\n\n"), b"0\r\n\r\n"]
+    _chunk(b": ping\n\n"),
+    _chunk(_event(6)[:20]),
+    _chunk(_event(6)[20:]),
+    _chunk(_event(7) + _event(8)),
+    _chunk(b"data: [DONE]\n\n"),
+    b"0\r\n\r\n",
+]
 
 
 class _Transport(asyncio.Transport):

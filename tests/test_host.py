@@ -15,8 +15,13 @@ from perfkit.collect.host import HostSource, LoopLagMonitor, _ProcTree
 def test_tree_cpu_does_not_jump_when_a_child_starts_or_exits():
     # a child that burned a second of CPU before we first saw it must not count that second
     # in our interval, and its exit must not make the tree's CPU negative
-    child = subprocess.Popen([sys.executable, "-c", "import time\nt = time.process_time()\n"
-                              "while time.process_time() - t < 1.0: pass\ntime.sleep(0.6)"])
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\ntime.sleep(0.6)",
+        ]
+    )
     time.sleep(1.3)  # the child has used ~1 s of CPU and now sleeps
     tree = _ProcTree(os.getpid(), refresh=1)
     first = dict(tree.read(now_ns()))
@@ -46,6 +51,11 @@ def test_host_rows_name_their_scope_and_units():
     time.sleep(0.05)
     rows = src.read(now_ns())
     scopes = {(r["scope"], r["metric"]) for r in rows}
-    assert {("client", "cpu_pct"), ("client", "rss_bytes"), ("server", "rss_bytes"), ("system", "cpu_pct"),
-            ("system", "mem_available_bytes")} <= scopes
+    assert {
+        ("client", "cpu_pct"),
+        ("client", "rss_bytes"),
+        ("server", "rss_bytes"),
+        ("system", "cpu_pct"),
+        ("system", "mem_available_bytes"),
+    } <= scopes
     assert all(r["pid"] is None for r in rows if r["scope"] == "system")

@@ -21,8 +21,11 @@ PKG = Path(__file__).resolve().parents[1] / "perfkit"
 # stage -> rank; modules directly under perfkit/ are listed by name, packages by folder
 RANKS = {
     "base": 0,  # perfkit.errors, clock, secrets, aio, rows and perfkit.net
-    "workload": 1, "chaos": 1,
-    "client": 2, "collect": 2, "sim": 2,
+    "workload": 1,
+    "chaos": 1,
+    "client": 2,
+    "collect": 2,
+    "sim": 2,
     "store": 3,
     "query": 4,
     "analysis": 5,
@@ -48,8 +51,9 @@ def stage_of(module: str) -> str:
         return "top"
     if head in RANKS:
         return head
-    raise AssertionError(f"{module}: no stage for perfkit/{head}; add it to RANKS in tests/test_layers.py "
-                         "and to docs/architecture.md")
+    raise AssertionError(
+        f"{module}: no stage for perfkit/{head}; add it to RANKS in tests/test_layers.py and to docs/architecture.md"
+    )
 
 
 def _modules() -> list[tuple[str, Path]]:
@@ -96,8 +100,10 @@ def layer_violations() -> list[str]:
             full = f"{target}.{name}" if name and _is_module(f"{target}.{name}") else target
             theirs = stage_of(full)
             if theirs != mine and RANKS[theirs] >= RANKS[mine]:
-                problems.append(f"{path.relative_to(PKG.parent)}:{line}: {mine} imports {full} ({theirs}), a stage "
-                                f"{'beside' if RANKS[theirs] == RANKS[mine] else 'above'} it")
+                problems.append(
+                    f"{path.relative_to(PKG.parent)}:{line}: {mine} imports {full} ({theirs}), a stage "
+                    f"{'beside' if RANKS[theirs] == RANKS[mine] else 'above'} it"
+                )
     return problems
 
 
@@ -106,7 +112,10 @@ def private_violations() -> list[str]:
     for module, path in _modules():
         for line, target, name in _imports(module, path):
             parts = target.split(".")
-            owner_ok = lambda owner: module == owner or module.startswith(owner + ".")  # noqa: E731
+
+            def owner_ok(owner: str, module: str = module) -> bool:
+                return module == owner or module.startswith(owner + ".")
+
             for i, part in enumerate(parts):
                 if _private(part) and not owner_ok(".".join(parts[:i])):
                     problems.append(f"{path.relative_to(PKG.parent)}:{line}: imports the private module {target}")
@@ -115,8 +124,9 @@ def private_violations() -> list[str]:
                 if _is_module(f"{target}.{name}") and owner_ok(target):
                     continue
                 if module != target:
-                    problems.append(f"{path.relative_to(PKG.parent)}:{line}: imports the private name {name} "
-                                    f"of {target}")
+                    problems.append(
+                        f"{path.relative_to(PKG.parent)}:{line}: imports the private name {name} of {target}"
+                    )
     return problems
 
 
@@ -132,11 +142,20 @@ def test_no_module_imports_another_modules_private_name():
     assert private_violations() == []
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from perfkit.report.charts import cdf_chart\n", "client imports perfkit.report.charts (report), a stage above"),
-    ("from perfkit.collect.host import HostSource\n", "client imports perfkit.collect.host (collect), a stage beside"),
-    ("def f():\n    from perfkit.sim import SimConfig\n", "client imports perfkit.sim (sim), a stage beside"),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        (
+            "from perfkit.report.charts import cdf_chart\n",
+            "client imports perfkit.report.charts (report), a stage above",
+        ),
+        (
+            "from perfkit.collect.host import HostSource\n",
+            "client imports perfkit.collect.host (collect), a stage beside",
+        ),
+        ("def f():\n    from perfkit.sim import SimConfig\n", "client imports perfkit.sim (sim), a stage beside"),
+    ],
+)
 def test_the_rule_catches_an_import_of_a_higher_or_sibling_stage(tmp_path, monkeypatch, source, expected):
     bad = PKG / "client" / "_layers_probe.py"
     bad.write_text(source)

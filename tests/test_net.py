@@ -195,6 +195,7 @@ def _delivery_delays(rx_stamps: bool) -> np.ndarray:
     10 ms at a time with one turn between (shorter than the 25 ms between a stream's chunks, which so
     never share a read; and whatever the streams' phase, a chunk waits 5 ms on average)."""
     with ExactServerProcess(ttft_ms=20, itl_ms=25, tokens=10) as server:
+
         async def go() -> list[RequestRecord]:
             client = FastTransport(read_path=ReadPath(stamps=rx_stamps))
             stop = False
@@ -208,8 +209,12 @@ def _delivery_delays(rx_stamps: bool) -> np.ndarray:
             body = json.dumps({"model": "exact", "prompt": "hello", "max_tokens": 10, "stream": True}).encode()
             recs = [RequestRecord(i, "p", 0, False, None, 0, 4, 10) for i in range(6)]
             ep = Endpoint(server.url, model="exact")
-            await asyncio.gather(*(client.send(Request(ep.url, {**ep.headers(), "X-Request-Id": f"t-{i}"}, body), r)
-                                   for i, r in enumerate(recs)))
+            await asyncio.gather(
+                *(
+                    client.send(Request(ep.url, {**ep.headers(), "X-Request-Id": f"t-{i}"}, body), r)
+                    for i, r in enumerate(recs)
+                )
+            )
             stop = True
             await h
             await client.close()
@@ -257,8 +262,12 @@ def test_a_host_name_and_an_ipv6_literal_connect_too(threaded):
         await proto.closed.wait()
         return proto.reads[0][0]
 
-    assert asyncio.run(go("localhost" if socket.gethostbyname("localhost") == "127.0.0.1" else "127.0.0.1",
-                          socket.AF_INET)) == b"hello"
+    assert (
+        asyncio.run(
+            go("localhost" if socket.gethostbyname("localhost") == "127.0.0.1" else "127.0.0.1", socket.AF_INET)
+        )
+        == b"hello"
+    )
     if socket.has_ipv6:
         try:
             probe = socket.socket(socket.AF_INET6)
@@ -274,6 +283,7 @@ def test_a_host_name_and_an_ipv6_literal_connect_too(threaded):
 def test_the_reading_thread_takes_chunks_one_by_one_while_the_loop_is_blocked():
     """Two chunks 5 ms apart while the loop sleeps 40 ms: read on the loop they come in one read with
     the second's stamp; the thread reads each as it comes, so each keeps its own."""
+
     async def go(threaded: bool) -> list[tuple[bytes, int, int]]:
         loop = asyncio.get_running_loop()
         client, peer = _pair()

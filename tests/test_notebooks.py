@@ -41,8 +41,14 @@ def demo_data(tmp_path_factory) -> Path:
 
 def test_the_six_notebooks_are_there_committed_without_outputs_and_as_generated():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["01_explore_a_run", "02_stability_and_changepoints", "03_tail_latency_regression",
-                     "04_bottleneck_investigation", "05_compression_tradeoffs", "06_compare_runs_and_capacity"]
+    assert names == [
+        "01_explore_a_run",
+        "02_stability_and_changepoints",
+        "03_tail_latency_regression",
+        "04_bottleneck_investigation",
+        "05_compression_tradeoffs",
+        "06_compare_runs_and_capacity",
+    ]
     gen = _generator()
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
@@ -65,15 +71,31 @@ def test_open_data_uses_what_is_there_and_makes_only_what_is_missing(demo_data):
 # what each notebook must print or draw on the demo data, beyond running without an error
 EXPECT = {
     "01_explore_a_run": [r"<svg", r"estimable", r"Phase \w+ has \d+ requests"],
-    "02_stability_and_changepoints": [r"throttle injected at [\d.]+ s; change found at \d+ s",
-                                      r"sm_clock_mhz: throttle injected", r"<svg"],
-    "03_tail_latency_regression": [r"\d+ requests in \d+ clusters", r"np.log\(ttft_ms\)", r"<svg",
-                                   r"(TTFT p99.9: [\d.]+ ms \[|no tail fit: \d+ samples)"],
-    "04_bottleneck_investigation": [r"throttle: power/thermal-throttled", r"confidence \d+%", r"L_server",
-                                    r"lambda_W", r"<svg"],
+    "02_stability_and_changepoints": [
+        r"throttle injected at [\d.]+ s; change found at \d+ s",
+        r"sm_clock_mhz: throttle injected",
+        r"<svg",
+    ],
+    "03_tail_latency_regression": [
+        r"\d+ requests in \d+ clusters",
+        r"np.log\(ttft_ms\)",
+        r"<svg",
+        r"(TTFT p99.9: [\d.]+ ms \[|no tail fit: \d+ samples)",
+    ],
+    "04_bottleneck_investigation": [
+        r"throttle: power/thermal-throttled",
+        r"confidence \d+%",
+        r"L_server",
+        r"lambda_W",
+        r"<svg",
+    ],
     "05_compression_tradeoffs": [r"on the Pareto frontier", r"P\(front\)", r"int4", r"<svg"],
-    "06_compare_runs_and_capacity": [r"verdict: (no significant change|regressed|improved)", r"<svg",
-                                     r"slo_attainment", r"no run here sweeps 5 or more load levels"],
+    "06_compare_runs_and_capacity": [
+        r"verdict: (no significant change|regressed|improved)",
+        r"<svg",
+        r"slo_attainment",
+        r"no run here sweeps 5 or more load levels",
+    ],
 }
 
 
@@ -93,9 +115,22 @@ def test_notebook_runs_on_demo_data_and_renders(path, demo_data, tmp_path):
 
 
 def test_report_notebook_command_and_a_failing_notebook(demo_data, tmp_path):
-    out = subprocess.run(perfkit_cmd("report", "--notebook", str(NOTEBOOKS[0]), "-p", "run_id=latest",
-                                     "--data-dir", str(demo_data), "--out", str(tmp_path / "a")),
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        perfkit_cmd(
+            "report",
+            "--notebook",
+            str(NOTEBOOKS[0]),
+            "-p",
+            "run_id=latest",
+            "--data-dir",
+            str(demo_data),
+            "--out",
+            str(tmp_path / "a"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "a" / "01_explore_a_run.html").is_file() and (tmp_path / "a" / "01_explore_a_run.pdf").is_file()
     html = (tmp_path / "a" / "01_explore_a_run.html").read_text()
@@ -103,20 +138,30 @@ def test_report_notebook_command_and_a_failing_notebook(demo_data, tmp_path):
         newest = cat.run_ids()[-1]
     assert "run_id=&#x27;latest&#x27;" in html and f"run {newest}:" in html  # the parameter reached the kernel
 
-    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Broken"),
-                                          nbformat.v4.new_code_cell("x = 1\nprint('before')"),
-                                          nbformat.v4.new_code_cell("raise ValueError('on purpose')")])
+    bad = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Broken"),
+            nbformat.v4.new_code_cell("x = 1\nprint('before')"),
+            nbformat.v4.new_code_cell("raise ValueError('on purpose')"),
+        ]
+    )
     bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(bad, tmp_path / "broken.ipynb")
-    out = subprocess.run(perfkit_cmd("report", "--notebook", str(tmp_path / "broken.ipynb"), "--no-pdf",
-                                     "--out", str(tmp_path / "b")), capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        perfkit_cmd("report", "--notebook", str(tmp_path / "broken.ipynb"), "--no-pdf", "--out", str(tmp_path / "b")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0 and "ValueError" in out.stderr and "Traceback" not in out.stderr, out.stderr
     html = (tmp_path / "b" / "broken.html").read_text()
     assert "This notebook stopped with an error" in html and "before" in html and "on purpose" in html
 
-    out = subprocess.run(perfkit_cmd("report", "--notebook", str(tmp_path / "missing.ipynb")),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        perfkit_cmd("report", "--notebook", str(tmp_path / "missing.ipynb")), capture_output=True, text=True, timeout=60
+    )
     assert out.returncode != 0 and "is not a notebook file" in out.stderr
-    out = subprocess.run(perfkit_cmd("report", "--notebook", str(NOTEBOOKS[0]), "-p", "oops"),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        perfkit_cmd("report", "--notebook", str(NOTEBOOKS[0]), "-p", "oops"), capture_output=True, text=True, timeout=60
+    )
     assert out.returncode != 0 and "NAME=VALUE" in out.stderr

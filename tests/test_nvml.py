@@ -11,10 +11,8 @@ from fakenvml import FakeGpu, FakeNvml
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
 from perfkit.collect import NvmlSource, NvmlUnavailable, Sampler, load_nvml
-from perfkit.record import TelemetrySpec
+from perfkit.record import TelemetrySpec, record_run
 from perfkit.store import ParquetSink
-from perfkit.record import record_run
-from perfkit.store.schema import GPU_SAMPLES
 
 
 def _by_metric(rows):
@@ -48,8 +46,10 @@ def test_slow_tier_reads_pcie_processes_and_gpm_over_an_interval():
 
 
 def test_not_supported_counters_are_absent_with_their_reason_and_not_asked_again():
-    gpu = FakeGpu(unsupported={"nvmlDeviceGetTotalEnergyConsumption", "NVML_FI_DEV_POWER_INSTANT",
-                               "nvmlDeviceGetPcieThroughput"}, gpm=False)
+    gpu = FakeGpu(
+        unsupported={"nvmlDeviceGetTotalEnergyConsumption", "NVML_FI_DEV_POWER_INSTANT", "nvmlDeviceGetPcieThroughput"},
+        gpm=False,
+    )
     fast, slow = NvmlSource(FakeNvml([gpu]), "fast"), None
     slow = NvmlSource(fast.nvml, "slow", devices=fast.devices)
     rows = fast.read(1) + slow.read(1)
@@ -96,8 +96,9 @@ def test_sampler_runs_in_its_thread_and_measures_its_cost(tmp_path):
 async def test_run_with_fake_nvml_records_gpu_samples_and_survives_a_lost_gpu(sim, data_dir):
     nv = FakeNvml([FakeGpu(unsupported={"nvmlDeviceGetTotalEnergyConsumption"}), FakeGpu(lose_after=40)])
     spec = TelemetrySpec(gpu="nvml", gpu_interval_s=0.05, gpu_slow_interval_s=0.2, nvml=nv)
-    res = await record_run(Endpoint(sim.url), [PhaseSpec("p", duration_s=2.0, rate=5, output_tokens=8)], data_dir,
-                           telemetry=spec)
+    res = await record_run(
+        Endpoint(sim.url), [PhaseSpec("p", duration_s=2.0, rate=5, output_tokens=8)], data_dir, telemetry=spec
+    )
     tele = res.manifest["telemetry"]["gpu"]
     assert tele["source"] == "nvml" and not tele["simulated"] and tele["driver"] == "550.54.15"
     assert tele["devices"][0]["unsupported"] == {"energy_j": "Not Supported"}
@@ -134,9 +135,25 @@ def _nvml_works() -> bool:
 @pytest.mark.skipif(_nvml_works(), reason="this machine has an NVIDIA driver")
 @pytest.mark.parametrize("mode", ["nvml", "auto"])
 def test_gpu_nvml_without_a_driver_prints_one_clear_line_and_completes(sim, tmp_path, mode):
-    out = subprocess.run(perfkit_cmd("run", "--endpoint", sim.url, "--requests", "3", "--output-tokens", "4",
-                                     "--gpu", mode, "--quiet", "--data-dir", str(tmp_path)),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        perfkit_cmd(
+            "run",
+            "--endpoint",
+            sim.url,
+            "--requests",
+            "3",
+            "--output-tokens",
+            "4",
+            "--gpu",
+            mode,
+            "--quiet",
+            "--data-dir",
+            str(tmp_path),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stderr.splitlines() if "GPU" in ln]
     assert len(lines) == 1, out.stderr
@@ -152,9 +169,25 @@ def test_gpu_sim_against_a_server_that_is_not_the_simulator_is_refused(tmp_path)
     from badserver import BadServer
 
     with BadServer("http_429") as bad:
-        out = subprocess.run(perfkit_cmd("run", "--endpoint", bad.url, "--model", "m", "--requests", "1",
-                                         "--gpu", "sim", "--quiet", "--data-dir", str(tmp_path)),
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            perfkit_cmd(
+                "run",
+                "--endpoint",
+                bad.url,
+                "--model",
+                "m",
+                "--requests",
+                "1",
+                "--gpu",
+                "sim",
+                "--quiet",
+                "--data-dir",
+                str(tmp_path),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert out.returncode == 2 and "--gpu sim" in out.stderr and "simulator" in out.stderr
     assert "Traceback" not in out.stderr
     assert not list(tmp_path.rglob("manifest.json"))  # a refused run leaves no run behind

@@ -40,24 +40,42 @@ def test_environment_yml_installs_what_pyproject_requires():
     assert conda.get("python") == f"python>={py}"
 
 
-@pytest.mark.parametrize("module", ["perfkit", "perfkit.client", "perfkit.collect", "perfkit.store", "perfkit.query",
-                                    "perfkit.analysis", "perfkit.sim", "perfkit.report", "perfkit.workload"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "perfkit",
+        "perfkit.client",
+        "perfkit.collect",
+        "perfkit.store",
+        "perfkit.query",
+        "perfkit.analysis",
+        "perfkit.sim",
+        "perfkit.report",
+        "perfkit.workload",
+    ],
+)
 def test_public_surface_is_sorted_and_complete(module):
     mod = importlib.import_module(module)
     names = mod.__all__
     assert names == sorted(names, key=lambda n: (n.startswith("_"), n.upper() != n, n)) or names == sorted(names)
     for n in names:
         assert hasattr(mod, n), f"{module}.__all__ lists {n} which does not exist"
-    public = {n for n, v in vars(mod).items() if not n.startswith("_") and not isinstance(v, type(mod))
-              and getattr(v, "__module__", module).startswith("perfkit")}
+    public = {
+        n
+        for n, v in vars(mod).items()
+        if not n.startswith("_")
+        and not isinstance(v, type(mod))
+        and getattr(v, "__module__", module).startswith("perfkit")
+    }
     missing = public - set(names) - {"annotations", "metadata"}
     assert not missing, f"{module} exposes {missing} without listing them in __all__"
 
 
 def test_schema_doc_is_generated_from_the_code():
-    assert (ROOT / "docs" / "schema.md").read_text().strip() == schema_markdown().strip(), \
-        "docs/schema.md is stale: python -c 'from perfkit.store.schema import schema_markdown; " \
+    assert (ROOT / "docs" / "schema.md").read_text().strip() == schema_markdown().strip(), (
+        "docs/schema.md is stale: python -c 'from perfkit.store.schema import schema_markdown; "
         "print(schema_markdown())' > docs/schema.md"
+    )
 
 
 def test_readme_has_the_two_commands_and_ci_runs_the_test_one():

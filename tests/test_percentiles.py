@@ -86,8 +86,7 @@ def test_block_bootstrap_brackets_the_estimate_and_is_seeded():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=400),
-       st.sampled_from([0.5, 0.9, 0.99]))
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=400), st.sampled_from([0.5, 0.9, 0.99]))
 def test_intervals_are_ordered_and_inside_the_data(xs, q):
     e = percentile_ci(xs, q)
     if e.estimable:
@@ -114,7 +113,8 @@ def test_a_long_series_gets_the_autocorrelation_time_of_the_exact_sum():
         ind = x <= np.quantile(x, 0.9)
         # an indicator is kept as bool (no float copy) and gets the same τ as its float version
         assert integrated_autocorrelation_time(ind) == pytest.approx(
-            integrated_autocorrelation_time(ind.astype(float)), rel=1e-9)
+            integrated_autocorrelation_time(ind.astype(float)), rel=1e-9
+        )
 
 
 def test_several_levels_at_once_give_the_numbers_of_one_call_each():
@@ -140,7 +140,8 @@ def test_overlapping_batch_means_see_the_autocorrelation_of_an_ar1():
         want = (1 + phi) / (1 - phi)
         one = overlapping_batch_means_time(lfilter([1.0], [1.0, -phi], rng.standard_normal(200_000)), 100)
         assert one == pytest.approx(want, rel=0.25), phi
-        many = [overlapping_batch_means_time(lfilter([1.0], [1.0, -phi], rng.standard_normal(20_000)))
-                for _ in range(60)]
+        many = [
+            overlapping_batch_means_time(lfilter([1.0], [1.0, -phi], rng.standard_normal(20_000))) for _ in range(60)
+        ]
         assert np.mean(many) == pytest.approx(want, rel=0.15), phi
     assert overlapping_batch_means_time(np.ones(50)) == 1.0 and overlapping_batch_means_time(np.arange(9.0)) == 1.0

@@ -10,8 +10,7 @@ import pytest
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
 from perfkit.collect import COMMON_NAMES, MetricsState, PrometheusSource, detect_engine, parse_metrics
-from perfkit.record import TelemetrySpec
-from perfkit.record import record_run
+from perfkit.record import TelemetrySpec, record_run
 
 # Written from each engine's documented metric names, in the shape each one exposes them.
 VLLM = """\
@@ -127,16 +126,42 @@ def _common(text: str) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("text, engine, expected", [
-    (VLLM, "vllm", {"running": 12, "waiting": 3, "kv_usage": 0.4375, "preemptions": 7, "prompt_tokens": 1228800,
-                    "generation_tokens": 409600}),
-    (VLLM_V0, "vllm", {"running": 2, "kv_usage": 0.25}),
-    (SGLANG, "sglang", {"running": 26, "waiting": 5, "kv_usage": 0.28, "preemptions": 2,
-                        "prompt_tokens": 8128902, "generation_tokens": 7557572}),
-    (TGI, "tgi", {"running": 8, "waiting": 2, "prompt_tokens": 512000, "generation_tokens": 192000}),
-    (LLAMACPP, "llama.cpp", {"running": 1, "waiting": 0, "kv_usage": 0.125, "prompt_tokens": 6886,
-                             "generation_tokens": 3469}),
-])
+@pytest.mark.parametrize(
+    "text, engine, expected",
+    [
+        (
+            VLLM,
+            "vllm",
+            {
+                "running": 12,
+                "waiting": 3,
+                "kv_usage": 0.4375,
+                "preemptions": 7,
+                "prompt_tokens": 1228800,
+                "generation_tokens": 409600,
+            },
+        ),
+        (VLLM_V0, "vllm", {"running": 2, "kv_usage": 0.25}),
+        (
+            SGLANG,
+            "sglang",
+            {
+                "running": 26,
+                "waiting": 5,
+                "kv_usage": 0.28,
+                "preemptions": 2,
+                "prompt_tokens": 8128902,
+                "generation_tokens": 7557572,
+            },
+        ),
+        (TGI, "tgi", {"running": 8, "waiting": 2, "prompt_tokens": 512000, "generation_tokens": 192000}),
+        (
+            LLAMACPP,
+            "llama.cpp",
+            {"running": 1, "waiting": 0, "kv_usage": 0.125, "prompt_tokens": 6886, "generation_tokens": 3469},
+        ),
+    ],
+)
 def test_each_engine_maps_to_the_common_names(text, engine, expected):
     samples = parse_metrics(text)
     assert detect_engine({s["name"] for s in samples}) == engine
@@ -155,9 +180,16 @@ def test_labels_buckets_and_kinds_are_kept():
 
 def test_counter_rates_and_a_reset_count_from_zero():
     state = MetricsState()
-    scrape = lambda v, t: (state.annotate(x := parse_metrics(  # noqa: E731
-        f"# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total{{model_name=\"m\"}} {v}\n"
-        f"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{model_name=\"m\"}} 4\n"), t), x)[1]
+    scrape = lambda v, t: (
+        state.annotate(
+            x := parse_metrics(
+                f'# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total{{model_name="m"}} {v}\n'
+                f'# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{{model_name="m"}} 4\n'
+            ),
+            t,
+        ),
+        x,
+    )[1]
     first = scrape(1000, 0)
     assert first[0]["rate_per_s"] is None and first[1]["rate_per_s"] is None
     second = scrape(1500, 2_000_000_000)
@@ -190,12 +222,19 @@ def test_not_prometheus_text_is_an_error_not_a_crash():
 
 async def test_scraping_the_simulator_during_a_run(sim, data_dir):
     spec = TelemetrySpec(gpu="off", metrics_interval_s=0.2)
-    res = await record_run(Endpoint(sim.url), [PhaseSpec("p", duration_s=2.5, rate=8, output_tokens=16)], data_dir,
-                           telemetry=spec)
+    res = await record_run(
+        Endpoint(sim.url), [PhaseSpec("p", duration_s=2.5, rate=8, output_tokens=16)], data_dir, telemetry=spec
+    )
     src = res.manifest["telemetry"]["server_metrics"]["sources"][0]
     assert src["engine"] == "vllm" and src["available"] and src["ok_scrapes"] >= 10
-    assert set(src["common_names"]) == {"running", "waiting", "kv_usage", "preemptions", "prompt_tokens",
-                                        "generation_tokens"}
+    assert set(src["common_names"]) == {
+        "running",
+        "waiting",
+        "kv_usage",
+        "preemptions",
+        "prompt_tokens",
+        "generation_tokens",
+    }
     with perfkit.open(data_dir) as cat:
         wide = cat.telemetry_wide("server_metrics", res.run_id).df()
         assert len(wide) >= 10 and wide["running"].max() >= 1
@@ -208,8 +247,13 @@ async def test_scraping_the_simulator_during_a_run(sim, data_dir):
 async def test_a_server_without_metrics_is_noted_and_the_run_goes_on(sim, data_dir):
     notes: list[str] = []
     spec = TelemetrySpec(gpu="off", metrics_url=sim.url.rsplit("/v1", 1)[0] + "/no-such-metrics")
-    res = await record_run(Endpoint(sim.url), [PhaseSpec("p", requests=3, concurrency=1, output_tokens=4)], data_dir,
-                           telemetry=spec, notify=notes.append)
+    res = await record_run(
+        Endpoint(sim.url),
+        [PhaseSpec("p", requests=3, concurrency=1, output_tokens=4)],
+        data_dir,
+        telemetry=spec,
+        notify=notes.append,
+    )
     assert res.progress.done == 3 and res.manifest["status"] == "complete"
     assert len(notes) == 1 and "server metrics are off" in notes[0] and "404" in notes[0]
     assert "404" in res.manifest["telemetry"]["server_metrics"]["problems"][0]

@@ -23,10 +23,16 @@ def _clustered(rng: np.random.Generator, groups: int = 40, per: int = 15) -> pd.
 def test_coefficients_are_statsmodels_quantreg_on_the_same_model():
     rng = np.random.default_rng(0)
     n = 400
-    df = pd.DataFrame({"running": rng.integers(1, 60, n), "prompt": rng.lognormal(5.5, 0.4, n),
-                       "phase": rng.choice(["light", "heavy"], n)})
-    df["ttft_ms"] = np.exp(2.5 + 0.02 * df.running + 0.001 * df.prompt + 0.3 * (df.phase == "heavy")
-                           + 0.3 * rng.standard_normal(n))
+    df = pd.DataFrame(
+        {
+            "running": rng.integers(1, 60, n),
+            "prompt": rng.lognormal(5.5, 0.4, n),
+            "phase": rng.choice(["light", "heavy"], n),
+        }
+    )
+    df["ttft_ms"] = np.exp(
+        2.5 + 0.02 * df.running + 0.001 * df.prompt + 0.3 * (df.phase == "heavy") + 0.3 * rng.standard_normal(n)
+    )
     formula = "np.log(ttft_ms) ~ running + prompt + C(phase)"
     res = quantile_regression(df, formula, (0.5, 0.9, 0.99))
     for q in res.qs:
@@ -82,13 +88,16 @@ def test_predictions_never_cross():
     assert (np.diff(pred.to_numpy(), axis=1) >= 0).all()
 
 
-@pytest.mark.parametrize(("kw", "message"), [
-    ({"qs": (0.5, 1.0)}, "strictly between 0 and 1"),
-    ({"qs": (0.9, 0.5)}, "increasing order"),
-    ({"cluster": "run"}, "cluster column 'run' is not in the data"),
-    ({"formula": "y ~ nope"}, "formula 'y ~ nope'"),
-    ({"block": 0}, "block must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"qs": (0.5, 1.0)}, "strictly between 0 and 1"),
+        ({"qs": (0.9, 0.5)}, "increasing order"),
+        ({"cluster": "run"}, "cluster column 'run' is not in the data"),
+        ({"formula": "y ~ nope"}, "formula 'y ~ nope'"),
+        ({"block": 0}, "block must be at least 1"),
+    ],
+)
 def test_bad_input_is_refused_with_what_to_fix(kw, message):
     df = _clustered(np.random.default_rng(5), groups=4, per=5)
     args = {"formula": "y ~ x", "qs": (0.5,)} | kw

@@ -15,8 +15,7 @@ import pytest
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
-from perfkit.record import TelemetrySpec
-from perfkit.record import record_run
+from perfkit.record import TelemetrySpec, record_run
 from perfkit.report import (
     build_report,
     cdf_figure,
@@ -31,10 +30,20 @@ REQUIRE_BROWSER = os.environ.get("PERFKIT_REQUIRE_BROWSER") == "1"
 @pytest.fixture(scope="module")
 def recorded(sim, tmp_path_factory) -> tuple[Path, str]:
     data_dir = tmp_path_factory.mktemp("report") / "data"
-    phases = [PhaseSpec("warm", duration_s=0.5, concurrency=1, prompt_tokens=16, output_tokens=8, warmup=True),
-              PhaseSpec("steady", duration_s=2.5, rate=12, prompt_tokens=32, output_tokens=16)]
-    res = asyncio.run(record_run(Endpoint(sim.url), phases, data_dir, run_id="rep", simulator={"url": sim.url},
-                                 telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5)))
+    phases = [
+        PhaseSpec("warm", duration_s=0.5, concurrency=1, prompt_tokens=16, output_tokens=8, warmup=True),
+        PhaseSpec("steady", duration_s=2.5, rate=12, prompt_tokens=32, output_tokens=16),
+    ]
+    res = asyncio.run(
+        record_run(
+            Endpoint(sim.url),
+            phases,
+            data_dir,
+            run_id="rep",
+            simulator={"url": sim.url},
+            telemetry=TelemetrySpec(gpu="sim", metrics_interval_s=0.5),
+        )
+    )
     return data_dir, res.run_id
 
 
@@ -58,8 +67,11 @@ def test_chart_specs_encode_what_they_claim(recorded):
         thr = throughput_figure(cat, run_id).to_dict()
     layers = lat["layer"]
     assert any(layer.get("mark", {}).get("type") == "circle" for layer in layers)
-    assert any(layer["encoding"]["y"]["scale"]["type"] == "log" for layer in layers if "encoding" in layer
-               and "y" in layer["encoding"] and "scale" in layer["encoding"]["y"])
+    assert any(
+        layer["encoding"]["y"]["scale"]["type"] == "log"
+        for layer in layers
+        if "encoding" in layer and "y" in layer["encoding"] and "scale" in layer["encoding"]["y"]
+    )
     assert cdf["facet"]["column"]["field"] == "metric"
     cdf_values = next(iter(cdf["datasets"].values()))
     assert {row["metric"] for row in cdf_values} == {"TTFT", "ITL", "E2E"}
@@ -150,13 +162,32 @@ def test_report_opens_in_headless_chromium_without_console_errors_or_network(rec
     trap = _Trap()
     shot = tmp_path / "report.png"
     try:
-        out = subprocess.run([
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--log-level=0",
-            f"--proxy-server=http://127.0.0.1:{trap.port}", "--proxy-bypass-list=<-loopback>",
-            "--virtual-time-budget=3000", "--hide-scrollbars", "--window-size=1200,2600",
-            f"--screenshot={shot}", path.as_uri()], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--enable-logging=stderr",
+                "--log-level=0",
+                f"--proxy-server=http://127.0.0.1:{trap.port}",
+                "--proxy-bypass-list=<-loopback>",
+                "--virtual-time-budget=3000",
+                "--hide-scrollbars",
+                "--window-size=1200,2600",
+                f"--screenshot={shot}",
+                path.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         trap.close()
     console = [ln for ln in out.stderr.splitlines() if ":CONSOLE" in ln]
@@ -176,7 +207,7 @@ def _ink(pgm: Path) -> float:
     raw = pgm.read_bytes()
     parts = raw.split(maxsplit=4)  # P5, width, height, maxval, pixels
     w, h = int(parts[1]), int(parts[2])
-    px = np.frombuffer(parts[4][-w * h:], dtype=np.uint8)
+    px = np.frombuffer(parts[4][-w * h :], dtype=np.uint8)
     return float(np.mean(px < 200))
 
 
@@ -194,10 +225,19 @@ def test_pdf_report_turns_into_pages_with_its_figures(recorded, tmp_path):
     names = {p.name for p in files.figures.iterdir()}
     assert {"latency.svg", "latency.pdf", "cdf.svg", "cdf.pdf", "throughput.pdf", "telemetry.svg"} <= names
     assert all((files.figures / n).stat().st_size > 5_000 for n in names)
-    text = subprocess.run([pdftotext, "-layout", str(files.pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout
-    for needle in ("Percentiles with 95% intervals", "Statistical warnings", "Methods and reproducibility",
-                   "SIMULATED", "Figure 1:", "Figure 4:", "git commit", "GPU"):
+    text = subprocess.run(
+        [pdftotext, "-layout", str(files.pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for needle in (
+        "Percentiles with 95% intervals",
+        "Statistical warnings",
+        "Methods and reproducibility",
+        "SIMULATED",
+        "Figure 1:",
+        "Figure 4:",
+        "git commit",
+        "GPU",
+    ):
         assert needle in text, needle
     subprocess.run([pdftoppm, "-gray", "-r", "40", str(files.pdf), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page-*.pgm"))
@@ -207,22 +247,38 @@ def test_pdf_report_turns_into_pages_with_its_figures(recorded, tmp_path):
     for axis in ("time since start (s)", "fraction of samples", "GPU clock (SIMULATED)", "output tokens/s"):
         assert axis in text, axis
     # and the pages that hold them are not blank: lines, points and shaded phases put ink on them
-    fig_pages = [i for i, p in enumerate(pages) if "Figure" in subprocess.run(
-        [pdftotext, "-f", str(i + 1), "-l", str(i + 1), str(files.pdf), "-"], capture_output=True,
-        text=True).stdout]
+    fig_pages = [
+        i
+        for i, p in enumerate(pages)
+        if "Figure"
+        in subprocess.run(
+            [pdftotext, "-f", str(i + 1), "-l", str(i + 1), str(files.pdf), "-"], capture_output=True, text=True
+        ).stdout
+    ]
     assert sum(ink[i] > 0.025 for i in fig_pages) >= 2, ink
 
 
 def test_comparison_report_of_two_runs(recorded, sim, tmp_path):
     data_dir, run_id = recorded
-    phases = [PhaseSpec("warm", duration_s=0.5, concurrency=1, prompt_tokens=16, output_tokens=8, warmup=True),
-              PhaseSpec("steady", duration_s=2.5, rate=12, prompt_tokens=32, output_tokens=16)]
+    phases = [
+        PhaseSpec("warm", duration_s=0.5, concurrency=1, prompt_tokens=16, output_tokens=8, warmup=True),
+        PhaseSpec("steady", duration_s=2.5, rate=12, prompt_tokens=32, output_tokens=16),
+    ]
     other = tmp_path / "data"
     import shutil as _sh
 
     _sh.copytree(data_dir, other)
-    asyncio.run(record_run(Endpoint(sim.url), phases, other, run_id="rep2", simulator={"url": sim.url},
-                           telemetry=TelemetrySpec(gpu="off", host=False), notify=lambda _m: None))
+    asyncio.run(
+        record_run(
+            Endpoint(sim.url),
+            phases,
+            other,
+            run_id="rep2",
+            simulator={"url": sim.url},
+            telemetry=TelemetrySpec(gpu="off", host=False),
+            notify=lambda _m: None,
+        )
+    )
     with perfkit.open(other) as cat:
         files = build_report(cat, [run_id, "rep2"], tmp_path / "out")
         with pytest.raises(ValueError, match="twice"):

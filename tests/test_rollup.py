@@ -17,8 +17,8 @@ from perfkit.client import Endpoint, PhaseSpec
 from perfkit.errors import ConfigError
 from perfkit.query.rollup import HIST_MIN_SAMPLES, LatencyHistogram, hist_quantiles, read_rollup
 from perfkit.record import record_run
-from perfkit.store.synthetic import write_synthetic_run
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, build_rollup, fresh_rollup, rollup_info, rollup_path
+from perfkit.store.synthetic import write_synthetic_run
 from perfkit.store.writer import write_part
 
 RUN = "synthetic-rollup"
@@ -42,8 +42,11 @@ def _hist(x: np.ndarray, seconds: np.ndarray) -> LatencyHistogram:
 def test_the_rollup_counts_every_sample_and_says_what_it_was_built_from(synthetic):
     info = rollup_info(rollup_path(synthetic, RUN))
     assert info["samples"] == {"ttft_ms": 300_000, "e2e_ms": 300_000, "itl_ms": 300_000 * 7}
-    assert [n for n, _ in info["sources"]["requests"]] == ["part-000000.parquet", "part-000001.parquet",
-                                                           "part-000002.parquet"]
+    assert [n for n, _ in info["sources"]["requests"]] == [
+        "part-000000.parquet",
+        "part-000001.parquet",
+        "part-000002.parquet",
+    ]
     assert fresh_rollup(synthetic, RUN) == rollup_path(synthetic, RUN)
     hs, phases = read_rollup(rollup_path(synthetic, RUN))
     assert phases == ["steady", "surge"]
@@ -149,8 +152,10 @@ async def test_a_completed_run_gets_its_rollup_and_it_matches_the_samples(sim, d
     assert path is not None
     info = rollup_info(path)
     with perfkit.open(data_dir) as cat:
-        n_itl = cat.scalar(f"SELECT count(*) FROM chunks c JOIN requests r USING (run_id, request_id) "
-                           f"WHERE run_id = '{res.run_id}' AND r.ok AND c.itl_ms IS NOT NULL")
+        n_itl = cat.scalar(
+            f"SELECT count(*) FROM chunks c JOIN requests r USING (run_id, request_id) "
+            f"WHERE run_id = '{res.run_id}' AND r.ok AND c.itl_ms IS NOT NULL"
+        )
         n_ok = cat.scalar(f"SELECT count(*) FROM requests WHERE run_id = '{res.run_id}' AND ok")
         fast = cat.summary(res.run_id, histograms="always").df().iloc[0]
         slow = cat.summary(res.run_id, histograms="never").df().iloc[0]
@@ -188,11 +193,13 @@ def test_rollup_intervals_cover_a_known_quantile_of_an_autocorrelated_series():
     hist_hits, order_hits = np.zeros(2), np.zeros(2)
     for r in range(40):
         rng = np.random.default_rng([11, r])
-        load, _ = lfilter([1.0], [1.0, -phi], rng.normal(0, sd_load * np.sqrt(1 - phi ** 2), n),
-                          zi=[phi * rng.normal(0, sd_load)])
+        load, _ = lfilter(
+            [1.0], [1.0, -phi], rng.normal(0, sd_load * np.sqrt(1 - phi**2), n), zi=[phi * rng.normal(0, sd_load)]
+        )
         x = np.exp(load + rng.normal(0, sd_noise, n))
-        for j, (h, o) in enumerate(zip(hist_percentile_cis(_hist(x, sec), (0.5, 0.9)),
-                                       percentile_cis(x, (0.5, 0.9), method="order"))):
+        for j, (h, o) in enumerate(
+            zip(hist_percentile_cis(_hist(x, sec), (0.5, 0.9)), percentile_cis(x, (0.5, 0.9), method="order"))
+        ):
             hist_hits[j] += h.lo <= truth[j] <= h.hi
             order_hits[j] += o.lo <= truth[j] <= o.hi
     assert (hist_hits >= 34).all(), hist_hits  # 95% of 40 is 38
@@ -203,8 +210,10 @@ def test_the_rollup_sql_bins_exactly_as_numpy_does(synthetic):
     hs, _ = read_rollup(rollup_path(synthetic, RUN), ("ttft_ms",))
     with perfkit.open(synthetic) as cat:
         t0 = cat.scalar(f"SELECT min(sent_ns) FROM requests WHERE run_id = '{RUN}'")
-        cols = cat.sql(f"SELECT ttft_ms, (sent_ns - {t0}) // 1000000000 AS s FROM requests "
-                       f"WHERE run_id = '{RUN}' AND phase = 'surge'").fetchnumpy()
+        cols = cat.sql(
+            f"SELECT ttft_ms, (sent_ns - {t0}) // 1000000000 AS s FROM requests "
+            f"WHERE run_id = '{RUN}' AND phase = 'surge'"
+        ).fetchnumpy()
     want = LatencyHistogram.from_samples(cols["ttft_ms"], cols["s"])
     got = hs[("ttft_ms", "surge")]
     assert got.n == want.n == 120_000

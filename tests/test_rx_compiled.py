@@ -1,4 +1,5 @@
-"""The compiled read path (``perfkit.net._rx``, configured by ``perfkit.client.events``) gives the records the Python path gives, byte for byte.
+"""The compiled read path (``perfkit.net._rx``, configured by ``perfkit.client.events``) gives the records the
+Python path gives, byte for byte.
 
 Streams of every shape a server sends (the common chunk, role-only and empty chunks, finish and usage
 chunks, reasoning, errors, malformed JSON, comments, CRLF line ends, events split across HTTP chunks or
@@ -26,11 +27,17 @@ from perfkit.net import ReadPath
 from perfkit.rows import RequestRecord
 
 _rx = net.compiled_module()
-if _rx is None and os.environ.get("PERFKIT_REQUIRE_COMPILED") == "1":  # CI builds it: a silent skip would hide a broken build
-    raise RuntimeError("perfkit.net._rx is not importable but PERFKIT_REQUIRE_COMPILED=1: the C build failed "
-                       "(pip install -v -e . shows why) or PERFKIT_NO_EXTENSIONS was set at install")
-needs_rx = pytest.mark.skipif(_rx is None, reason="perfkit.net._rx is not built (no C compiler, not Linux) "
-                                                  "or PERFKIT_NO_EXTENSIONS was set at install")
+if (
+    _rx is None and os.environ.get("PERFKIT_REQUIRE_COMPILED") == "1"
+):  # CI builds it: a silent skip would hide a broken build
+    raise RuntimeError(
+        "perfkit.net._rx is not importable but PERFKIT_REQUIRE_COMPILED=1: the C build failed "
+        "(pip install -v -e . shows why) or PERFKIT_NO_EXTENSIONS was set at install"
+    )
+needs_rx = pytest.mark.skipif(
+    _rx is None,
+    reason="perfkit.net._rx is not built (no C compiler, not Linux) or PERFKIT_NO_EXTENSIONS was set at install",
+)
 if _rx is not None:
     events.configure_compiled(_rx)
 
@@ -38,8 +45,13 @@ _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encodin
 
 
 def _chunk(text: str, finish: str | None = None) -> bytes:
-    return orjson.dumps({"id": "c", "object": "chat.completion.chunk",
-                         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}]})
+    return orjson.dumps(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}],
+        }
+    )
 
 
 _EVENTS = st.one_of(
@@ -47,21 +59,43 @@ _EVENTS = st.one_of(
     st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})),
     st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": None}, "finish_reason": None}]})),
     st.just(_chunk("end", "stop")),
-    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}],
-                          "usage": {"prompt_tokens": 7, "completion_tokens": 3}})),
+    st.just(
+        orjson.dumps(
+            {
+                "choices": [{"index": 0, "delta": {"content": "x"}}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+            }
+        )
+    ),
     st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"reasoning_content": "hm", "content": "a"}}]})),
     st.just(orjson.dumps({"choices": [{"index": 0, "text": "legacy"}]})),
-    st.just(orjson.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]})),
+    st.just(
+        orjson.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]})
+    ),
     st.just(orjson.dumps({"error": {"message": "overloaded"}})),
     st.just(orjson.dumps({"error": None, "usage": None, "choices": [{"delta": {"content": "ok"}}]})),
     # continuous usage stats (vLLM) on the common chunk and on completions, and their odd cases
-    st.builds(lambda text, k, fin, chat: orjson.dumps({
-        "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": fin} if chat else
-                    {"index": 0, "text": text, "finish_reason": fin}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": k, "total_tokens": 5 + k}}),
-        st.text(max_size=4), st.integers(0, 40), st.sampled_from([None, "length", ""]), st.booleans()),
-    st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": {"prompt_tokens": None,
-                                                                             "completion_tokens": None}})),
+    st.builds(
+        lambda text, k, fin, chat: orjson.dumps(
+            {
+                "choices": [
+                    {"index": 0, "delta": {"content": text}, "finish_reason": fin}
+                    if chat
+                    else {"index": 0, "text": text, "finish_reason": fin}
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": k, "total_tokens": 5 + k},
+            }
+        ),
+        st.text(max_size=4),
+        st.integers(0, 40),
+        st.sampled_from([None, "length", ""]),
+        st.booleans(),
+    ),
+    st.just(
+        orjson.dumps(
+            {"choices": [{"delta": {"content": "a"}}], "usage": {"prompt_tokens": None, "completion_tokens": None}}
+        )
+    ),
     st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": {"completion_tokens": 2.0}})),
     st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": {"completion_tokens": True}})),
     st.just(orjson.dumps({"choices": [{"delta": {"content": "a"}}], "usage": [1]})),
@@ -160,11 +194,21 @@ def test_chunks_with_continuous_usage_and_completions_are_taken_in_c_and_parsed_
         calls.append("apply")
         return events.apply_event(*a)
 
-    usage = [orjson.dumps({"choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": None}],
-                           "usage": {"prompt_tokens": 9, "completion_tokens": k, "total_tokens": 9 + k}})
-             for k in (1, 2, 4)]
-    legacy = orjson.dumps({"choices": [{"index": 0, "text": "x", "finish_reason": "length"}],
-                           "usage": {"prompt_tokens": 9, "completion_tokens": 5}})
+    usage = [
+        orjson.dumps(
+            {
+                "choices": [{"index": 0, "delta": {"content": f" t{k}"}, "finish_reason": None}],
+                "usage": {"prompt_tokens": 9, "completion_tokens": k, "total_tokens": 9 + k},
+            }
+        )
+        for k in (1, 2, 4)
+    ]
+    legacy = orjson.dumps(
+        {
+            "choices": [{"index": 0, "text": "x", "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 5},
+        }
+    )
     odd = orjson.dumps({"choices": [{"delta": {"content": "a"}}, {"delta": {"content": "b"}}]})
     sse = [b"data: " + e + b"\n\n" for e in [*usage, legacy, odd]]
     data = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in sse)

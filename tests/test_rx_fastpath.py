@@ -13,12 +13,11 @@ import socket
 
 import pytest
 from hypothesis import given, settings
+from test_rx_compiled import _feed, _streams
 
 from perfkit.client.fasthttp import FastTransport, _Conn
 from perfkit.net import StampedTransport, compiled_module
 from perfkit.rows import RequestRecord
-
-from test_rx_compiled import _feed, _streams
 
 needs_thread = pytest.mark.skipif(compiled_module() is None, reason="the reading thread needs perfkit.net._rx")
 
@@ -26,8 +25,10 @@ _HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encodin
 
 
 def _event(k: int) -> bytes:
-    p = b'data: {"choices":[{"index":0,"text":" t%d","finish_reason":null}],"usage":{"prompt_tokens":3,' \
+    p = (
+        b'data: {"choices":[{"index":0,"text":" t%d","finish_reason":null}],"usage":{"prompt_tokens":3,'
         b'"completion_tokens":%d}}\n\n' % (k, k)
+    )
     return b"%x\r\n%s\r\n" % (len(p), p)
 
 

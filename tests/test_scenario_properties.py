@@ -18,10 +18,14 @@ EXAMPLES = {p.name: yaml.safe_load(p.read_text()) for p in sorted((ROOT / "scena
 
 # values a person (or a bad template) might put anywhere
 odd_values = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-10**12, max_value=10**12),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
     st.sampled_from(["poisson", "gamma", "constant", "lognormal:100,0.5", "uniform:5,1", "10s", "-1", "", "1e309"]),
-    st.lists(st.integers(-5, 100), max_size=3), st.dictionaries(st.text(max_size=6), st.integers(-3, 3), max_size=2),
+    st.lists(st.integers(-5, 100), max_size=3),
+    st.dictionaries(st.text(max_size=6), st.integers(-3, 3), max_size=2),
 )
 
 
@@ -84,11 +88,37 @@ def test_any_mutation_of_an_example_scenario_loads_or_is_refused_clearly(name, d
 
 
 @settings(max_examples=200, deadline=None)
-@given(doc=st.recursive(odd_values, lambda inner: st.one_of(
-    st.lists(inner, max_size=3),
-    st.dictionaries(st.sampled_from(["name", "phases", "load", "rate", "users", "duration_s", "requests", "seed",
-                                     "defaults", "classes", "sweep", "trace", "ramp", "prompt_tokens"]), inner,
-                    max_size=4)), max_leaves=12))
+@given(
+    doc=st.recursive(
+        odd_values,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "name",
+                        "phases",
+                        "load",
+                        "rate",
+                        "users",
+                        "duration_s",
+                        "requests",
+                        "seed",
+                        "defaults",
+                        "classes",
+                        "sweep",
+                        "trace",
+                        "ramp",
+                        "prompt_tokens",
+                    ]
+                ),
+                inner,
+                max_size=4,
+            ),
+        ),
+        max_leaves=12,
+    )
+)
 def test_arbitrary_structures_load_or_are_refused_clearly(doc):
     _check(doc)
 

@@ -29,7 +29,10 @@ def run(sim_url: str, phases, data_dir, **kw) -> tuple[str, perfkit.Catalog]:
 
 # -- ten-plus kinds of scenario mistakes, each with its message ----------------------------------
 MISTAKES = [
-    ({"phases": [{**OK_PHASE, "duraton_s": 5}]}, "phases[0].duraton_s: unknown field 'duraton_s' (did you mean 'duration_s'?)"),
+    (
+        {"phases": [{**OK_PHASE, "duraton_s": 5}]},
+        "phases[0].duraton_s: unknown field 'duraton_s' (did you mean 'duration_s'?)",
+    ),
     ({"phase": [OK_PHASE]}, "bad.yaml: phase: unknown field 'phase' (did you mean 'phases'?)"),
     ({"phases": []}, "phases: expected a non-empty list of phases"),
     ({"phases": [{"name": "p", "load": {"rate": 2}}]}, "give a duration_s or a number of requests"),
@@ -38,27 +41,39 @@ MISTAKES = [
     ({"phases": [{**OK_PHASE, "load": {"rate": 2, "users": 3}}]}, "give exactly one of users (closed loop), rate"),
     ({"phases": [{**OK_PHASE, "load": {"rate": -1}}]}, "load.rate: value -1 must be > 0"),
     ({"phases": [{**OK_PHASE, "load": {"rate": "fast"}}]}, "load.rate: value 'fast' is not a number"),
-    ({"phases": [{**OK_PHASE, "load": {"rate": 2, "arrival": "weibull"}}]},
-     "load.arrival: value 'weibull' is not one of constant, poisson, gamma"),
-    ({"phases": [{**OK_PHASE, "load": {"rate": 2, "arrival": "gamma", "burstiness": 0}}]},
-     "load.burstiness: value 0 must be > 0"),
+    (
+        {"phases": [{**OK_PHASE, "load": {"rate": 2, "arrival": "weibull"}}]},
+        "load.arrival: value 'weibull' is not one of constant, poisson, gamma",
+    ),
+    (
+        {"phases": [{**OK_PHASE, "load": {"rate": 2, "arrival": "gamma", "burstiness": 0}}]},
+        "load.burstiness: value 0 must be > 0",
+    ),
     ({"phases": [{**OK_PHASE, "load": {"rate": 2, "burstiness": 0.5}}]}, "burstiness needs arrival: gamma"),
     ({"phases": [{**OK_PHASE, "load": {"users": 2.5}}]}, "load.users: value 2.5 is not an integer"),
     ({"phases": [{**OK_PHASE, "prompt_tokens": "zipf:1,2"}]}, "kind 'zipf' is not one of fixed, uniform, normal"),
     ({"phases": [OK_PHASE], "classes": [{"name": "a", "weight": 0}]}, "classes[0] ('a').weight: value 0 must be > 0"),
-    ({"phases": [OK_PHASE], "classes": [{"name": "a", "slo": {"ttft_p99": 5}}]},
-     "slo.ttft_p99: unknown field 'ttft_p99' (did you mean 'ttft_ms'?); allowed: ttft_ms, tpot_ms, itl_ms, e2e_ms"),
-    ({"phases": [OK_PHASE], "classes": [{"name": "a", "imperfect": "rude"}]},
-     "imperfect: value 'rude' is not one of typos, truncate, empty, long"),
+    (
+        {"phases": [OK_PHASE], "classes": [{"name": "a", "slo": {"ttft_p99": 5}}]},
+        "slo.ttft_p99: unknown field 'ttft_p99' (did you mean 'ttft_ms'?); allowed: ttft_ms, tpot_ms, itl_ms, e2e_ms",
+    ),
+    (
+        {"phases": [OK_PHASE], "classes": [{"name": "a", "imperfect": "rude"}]},
+        "imperfect: value 'rude' is not one of typos, truncate, empty, long",
+    ),
     ({"phases": [OK_PHASE], "classes": [{"name": "a"}, {"name": "a"}]}, "class names must be unique"),
     ({"phases": [{**OK_PHASE, "load": {"trace": "nope.csv"}}]}, "load.trace: file"),
-    ({"phases": [{**OK_PHASE, "load": {"rate": 2, "spikes": [{"at_s": 1, "duration_s": 2}]}}]},
-     "spikes[0]: missing required field 'factor'"),
+    (
+        {"phases": [{**OK_PHASE, "load": {"rate": 2, "spikes": [{"at_s": 1, "duration_s": 2}]}}]},
+        "spikes[0]: missing required field 'factor'",
+    ),
     ({"phases": [{**OK_PHASE, "load": {"ramp": {"from": 1}}}]}, "load.ramp: missing required field 'to'"),
     ({"phases": [{**OK_PHASE, "load": {"rate": 2, "think_time_s": 1}}]}, "think_time_s applies to closed-loop users"),
     ({"phases": [OK_PHASE], "api": "grpc"}, "api: value 'grpc' is not one of completions, chat"),
-    ({"phases": [{"name": "s", "load": {"sweep": {"rates": [1, -2], "step_duration_s": 3}}}]},
-     "sweep.rates: value [1, -2] must be a non-empty list of rates > 0"),
+    (
+        {"phases": [{"name": "s", "load": {"sweep": {"rates": [1, -2], "step_duration_s": 3}}}]},
+        "sweep.rates: value [1, -2] must be a non-empty list of rates > 0",
+    ),
     ([1, 2], "expected a mapping"),
 ]
 
@@ -90,13 +105,19 @@ def test_trace_without_the_needed_columns(tmp_path):
 @pytest.mark.slow
 def test_poisson_50_per_s_for_60_s_and_gamma_cv3_against_the_simulator(fresh_sim, data_dir):
     sim = fresh_sim(seed=4)
-    phases = [PhaseSpec("poisson", duration_s=60, rate=50, arrival="poisson", prompt_tokens=32, output_tokens=4),
-              PhaseSpec("gamma", duration_s=60, rate=50, arrival="gamma", burstiness=1 / 9, prompt_tokens=32,
-                        output_tokens=4)]
+    phases = [
+        PhaseSpec("poisson", duration_s=60, rate=50, arrival="poisson", prompt_tokens=32, output_tokens=4),
+        PhaseSpec(
+            "gamma", duration_s=60, rate=50, arrival="gamma", burstiness=1 / 9, prompt_tokens=32, output_tokens=4
+        ),
+    ]
     run_id, cat = run(sim.url, phases, data_dir, seed=8)
     with cat:
-        sent = {ph: np.sort(np.array(cat.sql(f"SELECT sent_ns FROM requests WHERE phase = '{ph}'").fetchall())
-                            .ravel()) / 1e9 for ph in ("poisson", "gamma")}
+        sent = {
+            ph: np.sort(np.array(cat.sql(f"SELECT sent_ns FROM requests WHERE phase = '{ph}'").fetchall()).ravel())
+            / 1e9
+            for ph in ("poisson", "gamma")
+        }
         fid = cat.fidelity(run_id).df().set_index("phase")
     g = np.diff(sent["poisson"])
     assert (len(sent["poisson"]) - 1) / (sent["poisson"][-1] - sent["poisson"][0]) == pytest.approx(50, abs=2)
@@ -121,14 +142,17 @@ def test_trace_replay_reproduces_inter_arrival_times(sim, data_dir, record_prope
     scheduler fails (asyncio's ~1 ms timer granularity alone puts the median near 0.5 ms) and that
     a stolen CPU does not.
     """
-    scen = parse_scenario({"phases": [{"name": "replay", "load": {"trace": "inputs/azure_style_trace.csv",
-                                                                   "time_scale": 0.25}}]},
-                          "trace.yaml", ROOT / "scenarios")
+    scen = parse_scenario(
+        {"phases": [{"name": "replay", "load": {"trace": "inputs/azure_style_trace.csv", "time_scale": 0.25}}]},
+        "trace.yaml",
+        ROOT / "scenarios",
+    )
     trace = scen.phases[0].trace
     run_id, cat = run(sim.url, scen.phases, data_dir)
     with cat:
-        rows = cat.sql("SELECT sent_ns, prompt_tokens_target, output_tokens_target FROM requests ORDER BY sent_ns"
-                       ).fetchall()
+        rows = cat.sql(
+            "SELECT sent_ns, prompt_tokens_target, output_tokens_target FROM requests ORDER BY sent_ns"
+        ).fetchall()
     sent = np.array([r[0] for r in rows])
     offsets = np.array(trace.offsets)
     assert len(sent) == len(offsets)
@@ -158,9 +182,11 @@ def test_multi_turn_sessions_grow_prompt_tokens_turn_by_turn(sim, data_dir):
 
 
 def test_per_class_slo_attainment_appears_in_the_summary(sim, data_dir, capsys):
-    classes = (UserClass("fast", 3, prompt_tokens=16, output_tokens=4, slo=perfkit_slo(ttft_ms=10_000)),
-               UserClass("strict", 1, prompt_tokens=16, output_tokens=4, slo=perfkit_slo(ttft_ms=0.001)),
-               UserClass("free", 1, prompt_tokens=16, output_tokens=4))
+    classes = (
+        UserClass("fast", 3, prompt_tokens=16, output_tokens=4, slo=perfkit_slo(ttft_ms=10_000)),
+        UserClass("strict", 1, prompt_tokens=16, output_tokens=4, slo=perfkit_slo(ttft_ms=0.001)),
+        UserClass("free", 1, prompt_tokens=16, output_tokens=4),
+    )
     run_id, cat = run(sim.url, [PhaseSpec("mix", duration_s=3, rate=15, classes=classes)], data_dir)
     with cat:
         slo = cat.slo(run_id).df().set_index("class_name")
@@ -189,8 +215,16 @@ def test_impatient_users_are_recorded_as_cancelled(sim, data_dir):
 
 
 def test_sweep_stops_early_when_its_rule_fires(sim, data_dir):
-    scen = parse_scenario({"phases": [{"name": "sw", "load": {"sweep": {
-        "rates": [2, 4, 8], "step_duration_s": 1, "stop_when": {"ttft_p99_ms": 0.01}}}}]})
+    scen = parse_scenario(
+        {
+            "phases": [
+                {
+                    "name": "sw",
+                    "load": {"sweep": {"rates": [2, 4, 8], "step_duration_s": 1, "stop_when": {"ttft_p99_ms": 0.01}}},
+                }
+            ]
+        }
+    )
     run_id, cat = run(sim.url, scen.phases, data_dir)
     with cat:
         phases = [r[0] for r in cat.sql("SELECT DISTINCT phase FROM requests").fetchall()]
@@ -205,8 +239,9 @@ def test_same_scenario_and_seed_send_the_same_requests(sim, tmp_path):
     for k in range(2):
         run_id, cat = run(sim.url, phases, tmp_path / f"d{k}", seed=77)
         with cat:
-            rows = cat.sql("SELECT intended_ns, prompt_tokens_target, output_tokens_target FROM requests "
-                           "ORDER BY request_id").fetchall()
+            rows = cat.sql(
+                "SELECT intended_ns, prompt_tokens_target, output_tokens_target FROM requests ORDER BY request_id"
+            ).fetchall()
         t0 = rows[0][0]
         seqs.append([(r[0] - t0, r[1], r[2]) for r in rows])
     assert seqs[0] == seqs[1]
@@ -220,8 +255,9 @@ def test_every_example_scenario_runs_against_the_simulator(fresh_sim, data_dir, 
     total = sum(p.duration_s or (p.trace.offsets[-1] / 1e9 if p.trace else 5) for p in scen.phases)
     short = scen.scaled(min(1.0, 6.0 / total))
     sim = fresh_sim(**SimConfig().to_dict() | {"events": ()})
-    run_id, cat = run(sim.url, short.phases, data_dir, api=scen.api or "completions", seed=scen.seed,
-                      drain_timeout_s=10)
+    run_id, cat = run(
+        sim.url, short.phases, data_dir, api=scen.api or "completions", seed=scen.seed, drain_timeout_s=10
+    )
     with cat:
         s = cat.summary(run_id, include_warmup=True).df()
         assert s["requests"].sum() > 0
@@ -235,8 +271,10 @@ def test_probes_are_checked_and_quality_degrades_under_load(fresh_sim, data_dir)
     probes = (Probe("capital of France?", Check("contains", "Paris")), Probe("7 x 6?", Check("exact", "42")))
     cls = UserClass("probe", prompt_tokens=8, output_tokens=8, probes=probes, slo=perfkit_slo(ttft_ms=60_000))
     bulk = UserClass("bulk", 3, prompt_tokens=64, output_tokens=200)
-    phases = [PhaseSpec("light", requests=12, concurrency=1, classes=(cls,)),
-              PhaseSpec("heavy", duration_s=3, rate=30, arrival="constant", classes=(cls, bulk))]  # saturates 16 slots
+    phases = [
+        PhaseSpec("light", requests=12, concurrency=1, classes=(cls,)),
+        PhaseSpec("heavy", duration_s=3, rate=30, arrival="constant", classes=(cls, bulk)),
+    ]  # saturates 16 slots
     run_id, cat = run(sim.url, phases, data_dir, drain_timeout_s=30)
     with cat:
         by = cat.slo(run_id).df().set_index(["phase", "class_name"])
@@ -249,8 +287,18 @@ def test_probes_are_checked_and_quality_degrades_under_load(fresh_sim, data_dir)
 
 
 def test_automatic_sweep_measures_sync_and_max_then_steps_between(sim, data_dir):
-    scen = parse_scenario({"phases": [{"name": "sw", "prompt_tokens": 16, "output_tokens": 8, "load": {
-        "sweep": {"auto": True, "steps": 3, "step_duration_s": 1.5, "max_users": 12}}}]})
+    scen = parse_scenario(
+        {
+            "phases": [
+                {
+                    "name": "sw",
+                    "prompt_tokens": 16,
+                    "output_tokens": 8,
+                    "load": {"sweep": {"auto": True, "steps": 3, "step_duration_s": 1.5, "max_users": 12}},
+                }
+            ]
+        }
+    )
     run_id, cat = run(sim.url, scen.phases, data_dir)
     with cat:
         manifest = cat.manifest(run_id)
@@ -267,14 +315,27 @@ def test_automatic_sweep_measures_sync_and_max_then_steps_between(sim, data_dir)
 
 def test_sweep_config_mistakes(tmp_path):
     with pytest.raises(ConfigError, match="automatic sweep measures its own rates"):
-        parse_scenario({"phases": [{"name": "s", "load": {"sweep": {"auto": True, "rates": [1],
-                                                                     "step_duration_s": 2}}}]})
+        parse_scenario(
+            {"phases": [{"name": "s", "load": {"sweep": {"auto": True, "rates": [1], "step_duration_s": 2}}}]}
+        )
 
 
 def test_sweep_stops_when_the_server_saturates(fresh_sim, data_dir):
     sim = fresh_sim(max_num_seqs=4)  # saturates near 4 / (64 tokens × ~8 ms) ≈ 8 req/s
-    scen = parse_scenario({"phases": [{"name": "sw", "prompt_tokens": 16, "output_tokens": 64, "load": {"sweep": {
-        "rates": [2, 40, 60], "step_duration_s": 2, "stop_when": {"min_completion": 0.9}}}}]})
+    scen = parse_scenario(
+        {
+            "phases": [
+                {
+                    "name": "sw",
+                    "prompt_tokens": 16,
+                    "output_tokens": 64,
+                    "load": {
+                        "sweep": {"rates": [2, 40, 60], "step_duration_s": 2, "stop_when": {"min_completion": 0.9}}
+                    },
+                }
+            ]
+        }
+    )
     run_id, cat = run(sim.url, scen.phases, data_dir, drain_timeout_s=30)
     with cat:
         manifest = cat.manifest(run_id)

@@ -28,9 +28,17 @@ async def test_models_lists_the_configured_model(sim):
 
 
 async def test_streamed_completion_with_usage_and_done(sim):
-    status, text, headers = await post(sim.url + "/v1/completions", {
-        "model": sim.config.model, "prompt": "one two three four", "max_tokens": 7, "ignore_eos": True,
-        "stream": True, "stream_options": {"include_usage": True, "continuous_usage_stats": True}})
+    status, text, headers = await post(
+        sim.url + "/v1/completions",
+        {
+            "model": sim.config.model,
+            "prompt": "one two three four",
+            "max_tokens": 7,
+            "ignore_eos": True,
+            "stream": True,
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+        },
+    )
     assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
     lines = data_lines(text)
     assert lines[-1] == "[DONE]"
@@ -44,9 +52,16 @@ async def test_streamed_completion_with_usage_and_done(sim):
 
 
 async def test_streamed_chat_starts_with_a_role_only_delta(sim):
-    status, text, _ = await post(sim.url + "/v1/chat/completions", {
-        "model": sim.config.model, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 3,
-        "ignore_eos": True, "stream": True})
+    status, text, _ = await post(
+        sim.url + "/v1/chat/completions",
+        {
+            "model": sim.config.model,
+            "messages": [{"role": "user", "content": "hello there"}],
+            "max_tokens": 3,
+            "ignore_eos": True,
+            "stream": True,
+        },
+    )
     chunks = [json.loads(x) for x in data_lines(text)[:-1]]
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert sum(bool(c["choices"][0]["delta"].get("content")) for c in chunks) == 3
@@ -54,8 +69,9 @@ async def test_streamed_chat_starts_with_a_role_only_delta(sim):
 
 
 async def test_non_streamed_completion_and_min_tokens(sim):
-    status, text, _ = await post(sim.url + "/v1/completions", {
-        "model": sim.config.model, "prompt": "a b", "max_tokens": 60, "min_tokens": 50})
+    status, text, _ = await post(
+        sim.url + "/v1/completions", {"model": sim.config.model, "prompt": "a b", "max_tokens": 60, "min_tokens": 50}
+    )
     body = json.loads(text)
     assert status == 200
     assert 50 <= body["usage"]["completion_tokens"] <= 60
@@ -65,18 +81,22 @@ async def test_non_streamed_completion_and_min_tokens(sim):
 async def test_without_ignore_eos_outputs_stop_early_sometimes(sim):
     import asyncio
 
-    answers = await asyncio.gather(*[post(sim.url + "/v1/completions", {"prompt": "x", "max_tokens": 150})
-                                     for _ in range(16)])
+    answers = await asyncio.gather(
+        *[post(sim.url + "/v1/completions", {"prompt": "x", "max_tokens": 150}) for _ in range(16)]
+    )
     lengths = [json.loads(text)["usage"]["completion_tokens"] for _, text, _ in answers]
     assert min(lengths) < 150 and len(set(lengths)) >= 2
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"model": "no-such-model", "prompt": "x"}, 404, "does not exist"),
-    ({"prompt": 5}, 400, "prompt"),
-    ({"prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
-    ({"prompt": "x", "max_tokens": 10**6}, 400, "maximum context length"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"model": "no-such-model", "prompt": "x"}, 404, "does not exist"),
+        ({"prompt": 5}, 400, "prompt"),
+        ({"prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
+        ({"prompt": "x", "max_tokens": 10**6}, 400, "maximum context length"),
+    ],
+)
 async def test_bad_requests_get_openai_style_errors(sim, body, status, message):
     got, text, _ = await post(sim.url + "/v1/completions", body)
     assert got == status
@@ -87,17 +107,27 @@ async def test_metrics_use_vllm_names_and_count_tokens(sim):
     await post(sim.url + "/v1/completions", {"prompt": "a b c", "max_tokens": 4, "ignore_eos": True})
     async with aiohttp.ClientSession() as s, s.get(sim.url + "/metrics") as r:
         text = await r.text()
-    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:kv_cache_usage_perc",
-                 "vllm:num_preemptions_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
-                 "vllm:time_to_first_token_seconds_bucket", "vllm:e2e_request_latency_seconds_count"):
+    for name in (
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+        "vllm:num_preemptions_total",
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total",
+        "vllm:time_to_first_token_seconds_bucket",
+        "vllm:e2e_request_latency_seconds_count",
+    ):
         assert name in text, name
     gen = [ln for ln in text.splitlines() if ln.startswith("vllm:generation_tokens_total{")][0]
     assert float(gen.rsplit(" ", 1)[1]) >= 4
 
 
 async def test_sim_log_records_what_it_did(sim):
-    await post(sim.url + "/v1/completions", {"prompt": "a b c", "max_tokens": 5, "ignore_eos": True, "stream": True},
-               headers={"X-Request-Id": "log-check"})
+    await post(
+        sim.url + "/v1/completions",
+        {"prompt": "a b c", "max_tokens": 5, "ignore_eos": True, "stream": True},
+        headers={"X-Request-Id": "log-check"},
+    )
     rec = [r for r in sim.request_log() if r["request_id"] == "log-check"][0]
     assert rec["output_tokens"] == 5 and len(rec["token_write_ns"]) == 5
     assert rec["http_arrival_ns"] <= rec["arrival_ns"] <= rec["first_token_ns"] <= rec["finish_ns"]
@@ -117,8 +147,9 @@ async def test_stall_event_pauses_the_stream(fresh_sim):
     s = fresh_sim()
     s.schedule_events([SimEvent("stall", 0.2, 1.0)])
     t = time.perf_counter()
-    status, text, _ = await post(s.url + "/v1/completions",
-                                 {"prompt": "x", "max_tokens": 40, "ignore_eos": True, "stream": True})
+    status, text, _ = await post(
+        s.url + "/v1/completions", {"prompt": "x", "max_tokens": 40, "ignore_eos": True, "stream": True}
+    )
     assert status == 200 and time.perf_counter() - t > 0.7
 
 
@@ -128,8 +159,11 @@ async def test_jsonl_log_is_written_as_requests_finish(tmp_path):
     path = tmp_path / "sim.jsonl"
     with SimProcess(SimConfig(), log_path=str(path)) as s:
         for i in range(3):
-            await post(s.url + "/v1/completions", {"prompt": "a b", "max_tokens": 3, "ignore_eos": True,
-                                                   "stream": True}, headers={"X-Request-Id": f"j{i}"})
+            await post(
+                s.url + "/v1/completions",
+                {"prompt": "a b", "max_tokens": 3, "ignore_eos": True, "stream": True},
+                headers={"X-Request-Id": f"j{i}"},
+            )
         # while the simulator still runs: a line is written once the response has gone out, so the last
         # may land a moment after the client has read its stream
         deadline = time.perf_counter() + 5

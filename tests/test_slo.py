@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import perfkit_cmd
 
 import perfkit
 from perfkit.analysis.percentiles import percentile_lower_bound
@@ -17,8 +18,6 @@ from perfkit.record import record_run
 from perfkit.sim import SimConfig, SimEvent, SimProcess
 from perfkit.sim.truth import dense_sweep
 from perfkit.workload.scenario import parse_scenario
-
-from conftest import perfkit_cmd
 
 RATES, STEP_S, SPEC = [12, 18, 22, 26, 30], 10.0, "ttft_p90<=250ms"
 
@@ -47,8 +46,12 @@ def test_a_lower_bound_exists_where_the_percentile_does_not():
 def sweep(tmp_path_factory):
     """A five-step rate sweep of the default simulator, 10 s a step, over real sockets."""
     d = tmp_path_factory.mktemp("sweep")
-    scen = parse_scenario({"defaults": {"prompt_tokens": 256, "output_tokens": 128},
-                           "phases": [{"name": "sw", "load": {"sweep": {"rates": RATES, "step_duration_s": STEP_S}}}]})
+    scen = parse_scenario(
+        {
+            "defaults": {"prompt_tokens": 256, "output_tokens": 128},
+            "phases": [{"name": "sw", "load": {"sweep": {"rates": RATES, "step_duration_s": STEP_S}}}],
+        }
+    )
     with SimProcess(SimConfig(seed=0)) as sim:
         res = asyncio.run(record_run(Endpoint(sim.url), list(scen.phases), d, seed=0))
     return d, res.run_id
@@ -58,8 +61,16 @@ def test_max_load_from_a_sweep_brackets_the_capacity_of_a_dense_sweep(sweep):
     d, run_id = sweep
     with perfkit.open(d) as cat:
         cap = max_sustainable_load(cat, run_id, SPEC)
-    truth = dense_sweep(SimConfig(), np.arange(20, 30.01, 0.5), q=0.9, limit_ms=250, duration_s=STEP_S,
-                        prompt_tokens=256, output_tokens=128, seeds=12)
+    truth = dense_sweep(
+        SimConfig(),
+        np.arange(20, 30.01, 0.5),
+        q=0.9,
+        limit_ms=250,
+        duration_s=STEP_S,
+        prompt_tokens=256,
+        output_tokens=128,
+        seeds=12,
+    )
     assert truth.capacity is not None
     # measured: bracket [22, 30], estimate 27.2 req/s; dense sweep 25.0 req/s
     assert cap.lo <= truth.capacity <= cap.hi, (str(cap), str(truth), cap.levels.to_string())
@@ -77,20 +88,34 @@ def test_slo_cli_prints_verdicts_and_the_bracket(sweep):
     import subprocess
 
     d, run_id = sweep
-    out = subprocess.run(perfkit_cmd("slo", run_id, "--data-dir", str(d), "--slo", SPEC + ",itl_p99<=50ms"),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        perfkit_cmd("slo", run_id, "--data-dir", str(d), "--slo", SPEC + ",itl_p99<=50ms"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "sw@12" in out.stdout and "ITL p99 ≤ 50 ms" in out.stdout and "max load meeting the SLOs" in out.stdout
-    bad = subprocess.run(perfkit_cmd("slo", run_id, "--data-dir", str(d), "--slo", "ttft<200"),
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        perfkit_cmd("slo", run_id, "--data-dir", str(d), "--slo", "ttft<200"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "ttft_p99<=200ms" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_failed_requests_count_as_misses_not_as_fast_answers(data_dir):
     cfg = SimConfig(seed=2, events=(SimEvent("error_burst", 0, 1000, rate=0.5, status=503),))
     with SimProcess(cfg) as sim:
-        res = asyncio.run(record_run(Endpoint(sim.url), [PhaseSpec("p", duration_s=4, rate=15, prompt_tokens=64,
-                                                                   output_tokens=8)], data_dir, seed=1))
+        res = asyncio.run(
+            record_run(
+                Endpoint(sim.url),
+                [PhaseSpec("p", duration_s=4, rate=15, prompt_tokens=64, output_tokens=8)],
+                data_dir,
+                seed=1,
+            )
+        )
     with perfkit.open(data_dir) as cat:
         tab = slo_table(cat, res.run_id, "ttft_p90<=1000ms,ttft_p25<=1000ms")
     p90, p25 = tab.iloc[0], tab.iloc[1]

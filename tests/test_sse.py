@@ -70,8 +70,9 @@ def test_invalid_utf8_does_not_raise():
     assert len(events) == 1
 
 
-lines = st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n\x00", codec="utf-8"), max_size=20),
-                 min_size=1, max_size=4)
+lines = st.lists(
+    st.text(alphabet=st.characters(blacklist_characters="\r\n\x00", codec="utf-8"), max_size=20), min_size=1, max_size=4
+)
 
 
 @given(st.lists(lines, min_size=1, max_size=6), st.data(), st.sampled_from([b"\n", b"\r\n", b"\r"]))
@@ -89,8 +90,24 @@ def test_property_any_split_gives_the_same_events(payloads, data, eol):
     assert partial is False
 
 
-_PIECES = [b"data: a", b"data:b", b"\n", b"\n\n", b"\r", b"\r\n", b": keep-alive", b"event: x", b"event: message",
-           b"id: 1", b'data: {"x":1}', b" ", b"data: [DONE]", b"data", b"retry: 5", "data: é".encode()]
+_PIECES = [
+    b"data: a",
+    b"data:b",
+    b"\n",
+    b"\n\n",
+    b"\r",
+    b"\r\n",
+    b": keep-alive",
+    b"event: x",
+    b"event: message",
+    b"id: 1",
+    b'data: {"x":1}',
+    b" ",
+    b"data: [DONE]",
+    b"data",
+    b"retry: 5",
+    "data: é".encode(),
+]
 
 
 @given(st.lists(st.sampled_from(_PIECES), max_size=16), st.lists(st.integers(0, 200), max_size=5))

@@ -9,8 +9,9 @@ from perfkit.analysis import mser5, phase_stability
 from perfkit.sim import SimConfig, SimEvent, replay
 
 
-def _replay(seed: int, rates: tuple[float, float], duration_s: float = 120.0,
-            events: tuple[SimEvent, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+def _replay(
+    seed: int, rates: tuple[float, float], duration_s: float = 120.0, events: tuple[SimEvent, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """TTFT (ms) by send time (s) of a run whose Poisson rate goes linearly from rates[0] to rates[1]."""
     rng = np.random.default_rng(seed)
     t, out = 0.0, []
@@ -19,8 +20,10 @@ def _replay(seed: int, rates: tuple[float, float], duration_s: float = 120.0,
         t += rng.exponential(1 / rate)
         out.append(t)
     reqs = replay(SimConfig(seed=seed, events=events), [(int(a * 1e9), 256, 64) for a in out[:-1]])
-    return (np.array([r.arrival_ns / 1e9 for r in reqs]),
-            np.array([(r.first_token_ns - r.arrival_ns) / 1e6 for r in reqs]))
+    return (
+        np.array([r.arrival_ns / 1e9 for r in reqs]),
+        np.array([(r.first_token_ns - r.arrival_ns) / 1e6 for r in reqs]),
+    )
 
 
 def test_mser5_finds_an_initial_transient_and_leaves_steady_data_alone():

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import perfkit
-from perfkit.rows import RequestRecord
 from perfkit.errors import ConfigError, RunNotFoundError
+from perfkit.rows import RequestRecord
 from perfkit.store import (
     CHUNKS,
     REQUESTS,
@@ -21,8 +21,17 @@ from perfkit.store import (
 MS = 1_000_000
 
 
-def rec(i: int, sent_ms: float, ttft: float, chunk_offsets: list[float], e2e: float, *, phase: str = "a",
-        warmup: bool = False, error: str | None = None) -> RequestRecord:
+def rec(
+    i: int,
+    sent_ms: float,
+    ttft: float,
+    chunk_offsets: list[float],
+    e2e: float,
+    *,
+    phase: str = "a",
+    warmup: bool = False,
+    error: str | None = None,
+) -> RequestRecord:
     sent = int(sent_ms * MS)
     r = RequestRecord(i, phase, 0 if phase == "a" else 1, warmup, None, sent, 16, 3)
     r.sent_ns, r.headers_ns, r.status = sent, sent + MS, 200
@@ -80,8 +89,9 @@ def test_sink_writes_hive_partitioned_parts_and_no_temp_files(data_dir):
     write_run(data_dir, "run-1", hand_made())
     parts = sorted((data_dir / "requests" / "run_id=run-1").iterdir())
     assert parts and all(p.name.startswith("part-") and p.suffix == ".parquet" for p in parts)
-    n = duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/requests/**/*.parquet', hive_partitioning=true)"
-                   ).fetchall()[0][0]
+    n = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{data_dir}/requests/**/*.parquet', hive_partitioning=true)"
+    ).fetchall()[0][0]
     assert n == 6
     assert pl.scan_parquet(data_dir / "chunks", hive_partitioning=True).select(pl.len()).collect().item() == 15
 
@@ -111,7 +121,9 @@ def test_summary_matches_hand_computed_values(data_dir):
     assert s["request_throughput_rps"] == pytest.approx(4 / 4.005)
     assert s["output_token_throughput_tps"] == pytest.approx(12 / 4.005)
     # TTFT over successful requests: 10, 20, 30, 40 ms (linear interpolation)
-    assert (s["ttft_mean_ms"], s["ttft_p50_ms"], s["ttft_p90_ms"], s["ttft_p99_ms"]) == pytest.approx((25, 25, 37, 39.7))
+    assert (s["ttft_mean_ms"], s["ttft_p50_ms"], s["ttft_p90_ms"], s["ttft_p99_ms"]) == pytest.approx(
+        (25, 25, 37, 39.7)
+    )
     # ITL pooled over chunk gaps: 1, 2, 5, 10, 20, 30, 100, 100 ms
     assert (s["itl_mean_ms"], s["itl_p50_ms"], s["itl_p90_ms"], s["itl_p99_ms"]) == pytest.approx((33.5, 15, 100, 100))
     assert s["tpot_mean_ms"] == pytest.approx((7.5 + 25 + 1.5 + 100) / 4)
@@ -146,7 +158,14 @@ def test_missing_data_dir_and_unknown_run_say_what_to_do(tmp_path, data_dir):
 
 
 def test_killed_run_manifest_reads_as_incomplete(data_dir):
-    write_manifest(data_dir, "k", {"status": "running", "pid": 2**22 + 12345,
-                                   "environment": {"host": {"hostname": __import__("socket").gethostname()}}})
+    write_manifest(
+        data_dir,
+        "k",
+        {
+            "status": "running",
+            "pid": 2**22 + 12345,
+            "environment": {"host": {"hostname": __import__("socket").gethostname()}},
+        },
+    )
     with perfkit.open(data_dir) as cat:
         assert cat.table("runs").df()["status"].tolist() == ["incomplete"]

@@ -39,8 +39,9 @@ def test_demo_has_all_three_tables_on_the_requests_clock(demo):
     rid = res.run_id
     lo, hi = cat.sql(f"SELECT min(sent_ns), max(end_ns) FROM requests WHERE run_id = '{rid}'").fetchall()[0]
     for table, per_s in (("gpu_samples", 10), ("server_metrics", 1), ("host_samples", 2)):
-        t0, t1, n = cat.sql(f"SELECT min(t_ns), max(t_ns), count(DISTINCT t_ns) FROM {table} "
-                            f"WHERE run_id = '{rid}'").fetchall()[0]
+        t0, t1, n = cat.sql(
+            f"SELECT min(t_ns), max(t_ns), count(DISTINCT t_ns) FROM {table} WHERE run_id = '{rid}'"
+        ).fetchall()[0]
         # readings start before the first request and go on to its end, on the same clock
         assert t0 <= lo + 1.5e9 and t1 >= hi - 1.5e9, table
         assert n >= 0.7 * per_s * (hi - lo) / 1e9, (table, n)
@@ -116,7 +117,7 @@ def test_the_simulated_gpu_follows_the_engine():
         st.advance()
     busy = gpu.read(1_500_000_000)
     assert busy["gpu_util_pct"] > 80 and busy["sm_clock_mhz"] == 990 and busy["throttle_hw_slowdown"] == 1
-    assert 70 < busy["power_w"] < 700 * 0.5 ** 2 + 70  # power falls with the clock squared
+    assert 70 < busy["power_w"] < 700 * 0.5**2 + 70  # power falls with the clock squared
     assert busy["mem_used_bytes"] > idle["mem_used_bytes"] and busy["pcie_rx_bytes_per_s"] > 0
     assert busy["energy_j"] == pytest.approx(70 * 0.5 + busy["power_w"] * 1.0)
     after = gpu.read(2_500_000_000)

@@ -31,11 +31,21 @@ def test_pareto_front_in_two_and_three_objectives():
 
 def _lm_eval_results(acc: float, se: float) -> dict:
     """The shape of lm-evaluation-harness 0.4's results_*.json (numbers made up)."""
-    return {"results": {"mmlu": {"alias": "mmlu", "acc,none": acc, "acc_stderr,none": se},
-                        "arc_challenge": {"alias": "arc_challenge", "acc,none": 0.5, "acc_stderr,none": 0.0146,
-                                          "acc_norm,none": 0.53, "acc_norm_stderr,none": "N/A"}},
-            "config": {"model": "vllm", "model_args": "pretrained=some/model,quantization=awq"},
-            "versions": {"mmlu": 2}, "n-shot": {"mmlu": 5}}
+    return {
+        "results": {
+            "mmlu": {"alias": "mmlu", "acc,none": acc, "acc_stderr,none": se},
+            "arc_challenge": {
+                "alias": "arc_challenge",
+                "acc,none": 0.5,
+                "acc_stderr,none": 0.0146,
+                "acc_norm,none": 0.53,
+                "acc_norm_stderr,none": "N/A",
+            },
+        },
+        "config": {"model": "vllm", "model_args": "pretrained=some/model,quantization=awq"},
+        "versions": {"mmlu": 2},
+        "n-shot": {"mmlu": 5},
+    }
 
 
 def test_quality_is_read_from_lm_eval_harness_json_and_tidy_tables(tmp_path):
@@ -80,13 +90,25 @@ def test_faster_variants_sustain_more_load_and_the_brackets_hold_the_truth(varia
     # each variant's maximum sustainable rate, against a dense sweep of its engine replayed offline
     plan = DemoPlan()
     for name in SIM_VARIANTS:
-        truth = dense_sweep(variant_config(name, SimConfig()), np.arange(18, 46.01, 1.0), q=0.9, limit_ms=200,
-                            duration_s=plan.variant_step_s, prompt_tokens=256, output_tokens=128, seeds=8)
+        truth = dense_sweep(
+            variant_config(name, SimConfig()),
+            np.arange(18, 46.01, 1.0),
+            q=0.9,
+            limit_ms=200,
+            duration_s=plan.variant_step_s,
+            prompt_tokens=256,
+            output_tokens=128,
+            seeds=8,
+        )
         row = tab.loc[name]
         # measured: fp16 25.0 [22, 30] vs 26.8; int8 32.7 [30, 38] vs 32.7; int4 36.8 [30, 38] vs 36.7
         assert row.load_lo <= truth.capacity <= row.load_hi, (name, row.load, row.load_lo, row.load_hi, str(truth))
     assert tab.loc["fp16", "load"] < tab.loc["int8", "load"] < tab.loc["int4", "load"]
-    assert tab.loc["fp16", "cost_per_mtok_usd"] > tab.loc["int8", "cost_per_mtok_usd"] > tab.loc["int4", "cost_per_mtok_usd"]
+    assert (
+        tab.loc["fp16", "cost_per_mtok_usd"]
+        > tab.loc["int8", "cost_per_mtok_usd"]
+        > tab.loc["int4", "cost_per_mtok_usd"]
+    )
     assert tab.loc["fp16", "quality_recovery_pct"] == 100.0 and 94 < tab.loc["int4", "quality_recovery_pct"] < 96
     # energy per token falls with the faster kernels (the simulated GPU's energy counter), at the same rate ...
     same = levels[levels["load"] == 28.0].set_index("variant")["energy_j_per_token"]
@@ -97,18 +119,24 @@ def test_faster_variants_sustain_more_load_and_the_brackets_hold_the_truth(varia
         assert tab.loc["int4", "energy_j_per_token"] < tab.loc["fp16", "energy_j_per_token"]
     # cheapest-but-worst, middle, and best-but-dearest: all three on the frontier of cost and quality
     assert tab["on_front"].all() and (tab["p_front"] > 0.5).all()
-    assert ((tab.cost_per_mtok_usd_lo <= tab.cost_per_mtok_usd) & (tab.cost_per_mtok_usd <= tab.cost_per_mtok_usd_hi)).all()
+    assert (
+        (tab.cost_per_mtok_usd_lo <= tab.cost_per_mtok_usd) & (tab.cost_per_mtok_usd <= tab.cost_per_mtok_usd_hi)
+    ).all()
 
 
 def test_quality_from_an_evaluation_file_changes_the_frontier(variants, tmp_path):
     d, _ = variants
-    rows = [{"variant": "fp16", "value": 0.64, "stderr": 0.002}, {"variant": "int8", "value": 0.55, "stderr": 0.002},
-            {"variant": "int4", "value": 0.60, "stderr": 0.002}]
+    rows = [
+        {"variant": "fp16", "value": 0.64, "stderr": 0.002},
+        {"variant": "int8", "value": 0.55, "stderr": 0.002},
+        {"variant": "int4", "value": 0.60, "stderr": 0.002},
+    ]
     (tmp_path / "q.json").write_text(json.dumps(rows))
     with perfkit.open(d) as cat:
         tab = tradeoffs(cat, quality=read_quality(tmp_path / "q.json"), n_boot=200).set_index("variant")
-        three = tradeoffs(cat, quality=read_quality(tmp_path / "q.json"), objectives=("cost", "quality", "latency"),
-                          n_boot=50)
+        three = tradeoffs(
+            cat, quality=read_quality(tmp_path / "q.json"), objectives=("cost", "quality", "latency"), n_boot=50
+        )
     # a badly quantised int8: dearer than int4 and worse, so dominated
     assert not tab.loc["int8", "on_front"] and tab.loc["int8", "p_front"] < 0.05
     assert tab.loc["int4", "on_front"] and tab.loc["fp16", "on_front"]
@@ -129,12 +157,20 @@ def test_tradeoff_cli_writes_the_report_and_refuses_a_missing_quality_file(varia
     from conftest import perfkit_cmd
 
     d, _ = variants
-    out = subprocess.run(perfkit_cmd("tradeoff", "--data-dir", str(d), "--out", str(tmp_path), "--no-pdf"),
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        perfkit_cmd("tradeoff", "--data-dir", str(d), "--out", str(tmp_path), "--no-pdf"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "int4" in out.stdout and "report:" in out.stdout
     html = out.stdout.split("report:")[1].strip()
     assert "Pareto frontier" in open(html, encoding="utf-8").read()
-    bad = subprocess.run(perfkit_cmd("tradeoff", "--data-dir", str(d), "--quality", "int8=/no/such.json"),
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        perfkit_cmd("tradeoff", "--data-dir", str(d), "--quality", "int8=/no/such.json"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr

@@ -6,22 +6,44 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import perfkit_cmd
 
 import perfkit
 from perfkit.client import PhaseSpec
+from perfkit.errors import ConfigError
 from perfkit.net import ReadPath
 from perfkit.record import check_partitionable
-from perfkit.errors import ConfigError
 from perfkit.workload.phase import StopRule
-
-from conftest import perfkit_cmd
 
 
 def _run(url: str, d, *extra: str) -> str:
-    out = subprocess.run(perfkit_cmd("run", "--endpoint", url, "--data-dir", str(d), "--rate", "30",
-                                     "--arrival", "poisson", "--duration", "4", "--prompt-tokens", "32",
-                                     "--output-tokens", "8", "--seed", "5", "--gpu", "off", *extra),
-                         capture_output=True, text=True, timeout=180)
+    out = subprocess.run(
+        perfkit_cmd(
+            "run",
+            "--endpoint",
+            url,
+            "--data-dir",
+            str(d),
+            "--rate",
+            "30",
+            "--arrival",
+            "poisson",
+            "--duration",
+            "4",
+            "--prompt-tokens",
+            "32",
+            "--output-tokens",
+            "8",
+            "--seed",
+            "5",
+            "--gpu",
+            "off",
+            *extra,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr
     with perfkit.open(d) as cat:
         return cat.sql("SELECT run_id FROM runs ORDER BY run_id DESC LIMIT 1").fetchall()[0][0]
@@ -35,8 +57,9 @@ def test_two_workers_send_exactly_the_schedule_one_process_sends(sim, tmp_path):
         with perfkit.open(d) as cat:
             m = cat.manifest(run_id)
             start = m["phase_windows"][0]["start_ns"]
-            rows = cat.sql(f"SELECT request_id, intended_ns, ok FROM requests WHERE run_id = '{run_id}' "
-                           "ORDER BY intended_ns").df()
+            rows = cat.sql(
+                f"SELECT request_id, intended_ns, ok FROM requests WHERE run_id = '{run_id}' ORDER BY intended_ns"
+            ).df()
             fid = cat.fidelity(run_id).df().iloc[0]
         assert rows["request_id"].is_unique and rows["ok"].all()
         offsets[d.name] = (rows["intended_ns"] - start).to_numpy()

@@ -134,7 +134,6 @@ def test_live_window_rolls_and_alerts():
     assert w.snapshot(now=20_000 * ms).done == 0  # everything has rolled out of the window
 
 
-
 def test_live_window_stays_bounded_when_nobody_reads_it():
     """A script's record_run has no live view calling snapshot(): the window must still drop old requests
     (it grew by about 110 bytes a request, 102 MB over a 1M-request run, before this was fixed)."""
@@ -151,14 +150,21 @@ def test_live_window_stays_bounded_when_nobody_reads_it():
     assert w.snapshot(now=r.end_ns).done == len(w._done)
 
 
-@pytest.mark.parametrize("kind, expected, answer, ok", [
-    ("exact", "42", " 42 ", True), ("exact", "42", "42.", False),
-    ("contains", "Paris", "It is paris.", True), ("contains", "Paris", "Lyon", False),
-    ("regex", r"^\s*tac\s*$", " tac", True), ("regex", r"^tac$", "cat", False),
-    ("json", None, '{"a": 1}', True), ("json", None, "{a: 1}", False),
-    ("json_schema", {"type": "object", "required": ["ok"]}, '{"ok": true}', True),
-    ("json_schema", {"type": "object", "required": ["ok"]}, '{"no": 1}', False),
-])
+@pytest.mark.parametrize(
+    "kind, expected, answer, ok",
+    [
+        ("exact", "42", " 42 ", True),
+        ("exact", "42", "42.", False),
+        ("contains", "Paris", "It is paris.", True),
+        ("contains", "Paris", "Lyon", False),
+        ("regex", r"^\s*tac\s*$", " tac", True),
+        ("regex", r"^tac$", "cat", False),
+        ("json", None, '{"a": 1}', True),
+        ("json", None, "{a: 1}", False),
+        ("json_schema", {"type": "object", "required": ["ok"]}, '{"ok": true}', True),
+        ("json_schema", {"type": "object", "required": ["ok"]}, '{"no": 1}', False),
+    ],
+)
 def test_response_checks(kind, expected, answer, ok):
     from perfkit.workload.checks import Check
 
@@ -166,10 +172,15 @@ def test_response_checks(kind, expected, answer, ok):
     assert passed is ok and (why is None) is ok
 
 
-@pytest.mark.parametrize("kind, expected, message", [
-    ("fuzzy", "x", "not one of exact"), ("regex", "([", "does not compile"), ("exact", 5, "needs a string"),
-    ("json_schema", {"type": "nonsense"}, "schema is invalid"),
-])
+@pytest.mark.parametrize(
+    "kind, expected, message",
+    [
+        ("fuzzy", "x", "not one of exact"),
+        ("regex", "([", "does not compile"),
+        ("exact", 5, "needs a string"),
+        ("json_schema", {"type": "nonsense"}, "schema is invalid"),
+    ],
+)
 def test_bad_checks_are_refused(kind, expected, message):
     from perfkit.workload.checks import Check
 

@@ -2,26 +2,12 @@
 stability, tail regression, SLO capacity, compression trade-offs, bottleneck attribution."""
 
 from perfkit.analysis.attribution import VERDICTS, PhaseAttribution, attribute, attribution_table
+from perfkit.analysis.capacity import KneeFit, UslFit, knee, usl_fit
 from perfkit.analysis.changepoints import Change, ChangepointDetector, ChangepointResult, f1_margin, pelt_l2
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
-from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
-from perfkit.analysis.capacity import KneeFit, UslFit, knee, usl_fit
 from perfkit.analysis.evt import TailEstimate, gpd_pwm, pot_quantile
-from perfkit.analysis.recovery import Recovery, recovery_time
-from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
-from perfkit.analysis.slo import (
-    SLO_PRESETS,
-    SloCapacity,
-    SloTarget,
-    capacity_replicates,
-    max_sustainable_load,
-    parse_slos,
-    slo_table,
-)
-from perfkit.analysis.tradeoff import pareto_front, quality_from_manifests, read_quality, tradeoff_levels, tradeoffs
-from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
-from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
+from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
 from perfkit.analysis.percentiles import (
     METHODS,
     PercentileEstimate,
@@ -35,6 +21,20 @@ from perfkit.analysis.percentiles import (
     percentile_ci,
     percentile_cis,
 )
+from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
+from perfkit.analysis.recovery import Recovery, recovery_time
+from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
+from perfkit.analysis.slo import (
+    SLO_PRESETS,
+    SloCapacity,
+    SloTarget,
+    capacity_replicates,
+    max_sustainable_load,
+    parse_slos,
+    slo_table,
+)
+from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
+from perfkit.analysis.tradeoff import pareto_front, quality_from_manifests, read_quality, tradeoff_levels, tradeoffs
 
 __all__ = [
     "Change",

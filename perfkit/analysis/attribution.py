@@ -52,8 +52,15 @@ from perfkit.query.frames import request_spans, telemetry_long
 
 __all__ = ["VERDICTS", "PhaseAttribution", "attribute", "attribution_table"]
 
-VERDICTS = ("error-bound", "client-bound", "power/thermal-throttled", "KV-capacity-bound", "queue-bound",
-            "prefill-compute-bound", "decode-bound")
+VERDICTS = (
+    "error-bound",
+    "client-bound",
+    "power/thermal-throttled",
+    "KV-capacity-bound",
+    "queue-bound",
+    "prefill-compute-bound",
+    "decode-bound",
+)
 
 ERROR_RATE = 0.05
 LAG_P99_MS = 10.0
@@ -67,8 +74,19 @@ KV_FULL_SHARE = 0.3
 QUEUE_MIN = 1.0
 QUEUE_SHARE = 0.5
 
-_TELEMETRY = ("waiting", "running", "kv_usage", "preemptions_per_s", "sm_clock_mhz", "throttle_thermal",
-              "throttle_power", "throttle_hw_slowdown", "client_loop_lag_max_ms", "client_cpu_pct", "gpu_util_pct")
+_TELEMETRY = (
+    "waiting",
+    "running",
+    "kv_usage",
+    "preemptions_per_s",
+    "sm_clock_mhz",
+    "throttle_thermal",
+    "throttle_power",
+    "throttle_hw_slowdown",
+    "client_loop_lag_max_ms",
+    "client_cpu_pct",
+    "gpu_util_pct",
+)
 
 
 @dataclass
@@ -84,9 +102,15 @@ class PhaseAttribution:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "verdict": self.verdict, "confidence": self.confidence,
-                "why": "; ".join(self.reasons), **{f"{k}_ms": v for k, v in self.breakdown.items()},
-                **self.little, **self.evidence}
+        return {
+            "phase": self.phase,
+            "verdict": self.verdict,
+            "confidence": self.confidence,
+            "why": "; ".join(self.reasons),
+            **{f"{k}_ms": v for k, v in self.breakdown.items()},
+            **self.little,
+            **self.evidence,
+        }
 
 
 def _requests(cat: Catalog, rid: str) -> pd.DataFrame:
@@ -110,8 +134,12 @@ def _bins(req: pd.DataFrame, tel: pd.DataFrame, start: int, end: int, bin_s: flo
     failed = ~req["ok"].astype(bool) & (req["error_kind"] != "cancelled")
     out["errors"] = failed.groupby(t).sum().astype(float)
     ok = req[req["ok"].astype(bool)].assign(b=t[req["ok"].astype(bool)].to_numpy())
-    parts = {"first_token_wait": ("first_token_ns", "headers_ns"), "decode": ("last_token_ns", "first_token_ns"),
-             "ttft": ("first_token_ns", "sent_ns"), "e2e": ("end_ns", "sent_ns")}
+    parts = {
+        "first_token_wait": ("first_token_ns", "headers_ns"),
+        "decode": ("last_token_ns", "first_token_ns"),
+        "ttft": ("first_token_ns", "sent_ns"),
+        "e2e": ("end_ns", "sent_ns"),
+    }
     for name, (a, z) in parts.items():
         out[f"sum_{name}"] = ((ok[a] - ok[z]) / 1e6).groupby(ok["b"]).sum()
     out["n_ok"] = ok.groupby("b").size()
@@ -132,39 +160,56 @@ def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
         return "error-bound", [f"{100 * ev['error_rate']:.1f}% of requests failed (≥ {100 * ERROR_RATE:.0f}%)"]
     loop_lag = ev.get("client_loop_lag_ms") or 0.0
     client_delay = max(ev["schedule_lag_mean_ms"], loop_lag)
-    if (ev["schedule_lag_p99_ms"] > LAG_P99_MS or loop_lag > LOOP_LAG_MS) and client_delay >= CLIENT_SHARE * ev["ttft_ms"]:
-        return "client-bound", [f"schedule lag p99 {ev['schedule_lag_p99_ms']:.1f} ms (limit {LAG_P99_MS:g}), "
-                                f"event-loop lag {loop_lag:.1f} ms (limit {LOOP_LAG_MS:g}), "
-                                f"{client_delay / ev['ttft_ms'] if ev['ttft_ms'] else math.inf:.0%} of the time to "
-                                "first token"]
-    if ev.get("throttled_share") is not None and (ev["throttled_share"] >= THROTTLED_SHARE
-                                                  or (ev.get("clock_ratio") or 1) < CLOCK_RATIO):
-        return "power/thermal-throttled", [f"throttle reason active {100 * ev['throttled_share']:.0f}% of the "
-                                           f"seconds, SM clock at {100 * (ev.get('clock_ratio') or 1):.0f}% of usual"]
-    if ev.get("preemptions_per_s") is not None and (ev["preemptions_per_s"] > PREEMPT_PER_S
-                                                    or (ev.get("kv_full_share") or 0) >= KV_FULL_SHARE):
-        return "KV-capacity-bound", [f"{ev['preemptions_per_s']:.2f} preemptions/s, KV cache ≥ 95% full "
-                                     f"{100 * (ev.get('kv_full_share') or 0):.0f}% of the seconds"]
+    if (ev["schedule_lag_p99_ms"] > LAG_P99_MS or loop_lag > LOOP_LAG_MS) and client_delay >= CLIENT_SHARE * ev[
+        "ttft_ms"
+    ]:
+        return "client-bound", [
+            f"schedule lag p99 {ev['schedule_lag_p99_ms']:.1f} ms (limit {LAG_P99_MS:g}), "
+            f"event-loop lag {loop_lag:.1f} ms (limit {LOOP_LAG_MS:g}), "
+            f"{client_delay / ev['ttft_ms'] if ev['ttft_ms'] else math.inf:.0%} of the time to "
+            "first token"
+        ]
+    if ev.get("throttled_share") is not None and (
+        ev["throttled_share"] >= THROTTLED_SHARE or (ev.get("clock_ratio") or 1) < CLOCK_RATIO
+    ):
+        return "power/thermal-throttled", [
+            f"throttle reason active {100 * ev['throttled_share']:.0f}% of the "
+            f"seconds, SM clock at {100 * (ev.get('clock_ratio') or 1):.0f}% of usual"
+        ]
+    if ev.get("preemptions_per_s") is not None and (
+        ev["preemptions_per_s"] > PREEMPT_PER_S or (ev.get("kv_full_share") or 0) >= KV_FULL_SHARE
+    ):
+        return "KV-capacity-bound", [
+            f"{ev['preemptions_per_s']:.2f} preemptions/s, KV cache ≥ 95% full "
+            f"{100 * (ev.get('kv_full_share') or 0):.0f}% of the seconds"
+        ]
     if ev.get("waiting") is not None and ev["waiting"] >= QUEUE_MIN and ev["queue_share"] >= QUEUE_SHARE:
-        return "queue-bound", [f"{ev['waiting']:.1f} requests waiting on average; queue "
-                               f"{100 * ev['queue_share']:.0f}% of the time to first token"]
+        return "queue-bound", [
+            f"{ev['waiting']:.1f} requests waiting on average; queue "
+            f"{100 * ev['queue_share']:.0f}% of the time to first token"
+        ]
     if ev["prefill_ms"] > ev["decode_ms"]:
         why.append(f"first-token wait beyond the queue {ev['prefill_ms']:.0f} ms > decoding {ev['decode_ms']:.0f} ms")
         return "prefill-compute-bound", why
-    return "decode-bound", [f"decoding {ev['decode_ms']:.0f} ms of {ev['e2e_ms']:.0f} ms end to end; no queue, "
-                            "preemption, throttle or client lag"]
+    return "decode-bound", [
+        f"decoding {ev['decode_ms']:.0f} ms of {ev['e2e_ms']:.0f} ms end to end; no queue, "
+        "preemption, throttle or client lag"
+    ]
 
 
 def _evidence(b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | None) -> dict[str, Any]:
     """Phase evidence from per-second bins ``b`` (request sums, telemetry means) and the schedule lag p99 (ms)."""
     req = b["requests"].sum()
     n_ok = b["n_ok"].sum()
-    means = {k: float(b[f"sum_{k}"].sum() / n_ok) if n_ok else 0.0
-             for k in ("first_token_wait", "decode", "ttft", "e2e")}
+    means = {
+        k: float(b[f"sum_{k}"].sum() / n_ok) if n_ok else 0.0 for k in ("first_token_wait", "decode", "ttft", "e2e")
+    }
     rate = req / (len(b) * bin_s)
-    ev: dict[str, Any] = {"error_rate": float(b["errors"].sum() / req) if req else 0.0,
-                          "schedule_lag_p99_ms": lag_p99,
-                          "schedule_lag_mean_ms": float(b["sum_lag"].sum() / req) if req else 0.0}
+    ev: dict[str, Any] = {
+        "error_rate": float(b["errors"].sum() / req) if req else 0.0,
+        "schedule_lag_p99_ms": lag_p99,
+        "schedule_lag_mean_ms": float(b["sum_lag"].sum() / req) if req else 0.0,
+    }
     if "client_loop_lag_max_ms" in b and b["client_loop_lag_max_ms"].notna().any():
         ev["client_loop_lag_ms"] = float(b["client_loop_lag_max_ms"].median())
     flags = [c for c in ("throttle_thermal", "throttle_power", "throttle_hw_slowdown") if c in b]
@@ -190,7 +235,9 @@ def _evidence(b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | 
     return ev
 
 
-def attribute(cat: Catalog, run_id: str, *, bin_s: float = 1.0, n_boot: int = 200, seed: int = 0) -> list[PhaseAttribution]:
+def attribute(
+    cat: Catalog, run_id: str, *, bin_s: float = 1.0, n_boot: int = 200, seed: int = 0
+) -> list[PhaseAttribution]:
     """The decomposition, Little's-law check and bottleneck verdict of each non-warm-up phase of a run.
 
     Parameters
@@ -220,10 +267,17 @@ def attribute(cat: Catalog, run_id: str, *, bin_s: float = 1.0, n_boot: int = 20
         end = int(starts[phases[i + 1]]) if i + 1 < len(phases) else int(r["end_ns"].max())
         ok = r[r["ok"].astype(bool)]
         rate = len(r) / max((end - start) / 1e9, 1e-9)
-        ms = lambda a, z: float(((ok[a] - ok[z]) / 1e6).mean()) if len(ok) else 0.0  # noqa: E731
-        means = {"schedule_lag": float(r["schedule_lag_ms"].mean()) if len(r) else 0.0,
-                 "connect": ms("headers_ns", "sent_ns"), "decode": ms("last_token_ns", "first_token_ns"),
-                 "stream_end": ms("end_ns", "last_token_ns"), "e2e": ms("end_ns", "sent_ns")}
+
+        def ms(a: str, z: str, ok: pd.DataFrame = ok) -> float:
+            return float(((ok[a] - ok[z]) / 1e6).mean()) if len(ok) else 0.0
+
+        means = {
+            "schedule_lag": float(r["schedule_lag_ms"].mean()) if len(r) else 0.0,
+            "connect": ms("headers_ns", "sent_ns"),
+            "decode": ms("last_token_ns", "first_token_ns"),
+            "stream_end": ms("end_ns", "last_token_ns"),
+            "e2e": ms("end_ns", "sent_ns"),
+        }
         b = _bins(r, tel, start, end, bin_s)
         width = int(bin_s * 1e9)
         lag_bin = ((r["intended_ns"] - start) // width).clip(0, len(b) - 1).to_numpy()
@@ -238,19 +292,32 @@ def attribute(cat: Catalog, run_id: str, *, bin_s: float = 1.0, n_boot: int = 20
         reps = circular_block_indices(len(b), min(3, len(b)), rng, n_boot) if n_boot else np.empty((0, 0), int)
         for row in reps:
             lags = np.concatenate([by_bin[k] for k in row])
-            agree += _decide(_evidence(b.iloc[row], float(np.quantile(lags, 0.99)) if len(lags) else 0.0,
-                                       bin_s, clock_ref))[0] == verdict
+            agree += (
+                _decide(_evidence(b.iloc[row], float(np.quantile(lags, 0.99)) if len(lags) else 0.0, bin_s, clock_ref))[
+                    0
+                ]
+                == verdict
+            )
         conf = agree / n_boot if n_boot else math.nan
-        breakdown = {"schedule_lag": means["schedule_lag"], "connect": means["connect"], "queue": ev["queue_ms"],
-                     "prefill": ev["prefill_ms"], "decode": means["decode"], "stream_end": means["stream_end"],
-                     "e2e": means["e2e"]}
+        breakdown = {
+            "schedule_lag": means["schedule_lag"],
+            "connect": means["connect"],
+            "queue": ev["queue_ms"],
+            "prefill": ev["prefill_ms"],
+            "decode": means["decode"],
+            "stream_end": means["stream_end"],
+            "e2e": means["e2e"],
+        }
         little: dict[str, float] = {"arrival_rate_rps": rate}
         if {"running", "waiting"} <= set(b.columns) and b[["running", "waiting"]].notna().any().all():
             l_server = float((b["running"] + b["waiting"]).mean())
             lam_w = rate * means["e2e"] / 1000
             little.update(L_server=l_server, lambda_W=lam_w, little_ratio=l_server / lam_w if lam_w else math.nan)
-        evidence = {k: v for k, v in ev.items() if k not in ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms",
-                                                              "ttft_ms", "schedule_lag_mean_ms")}
+        evidence = {
+            k: v
+            for k, v in ev.items()
+            if k not in ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms", "ttft_ms", "schedule_lag_mean_ms")
+        }
         out.append(PhaseAttribution(str(phase), verdict, conf, evidence, breakdown, little, why))
     return out
 

@@ -68,14 +68,19 @@ def _best_break(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     sse = _sse_grid(x, y[None, :], grid)[0]
     g0 = grid[int(np.argmin(sse))]
     step = (grid[1] - grid[0]) if len(grid) > 1 else 1.0
-    res = optimize.minimize_scalar(lambda g: _two_segments(x, y, g)[0], bounds=(g0 - step, g0 + step),
-                                   method="bounded")
+    res = optimize.minimize_scalar(lambda g: _two_segments(x, y, g)[0], bounds=(g0 - step, g0 + step), method="bounded")
     x0 = float(res.x) if res.fun <= sse.min() else float(g0)
     return x0, _two_segments(x, y, x0)[1]
 
 
-def knee(load: np.ndarray | list[float], latency: np.ndarray | list[float], *, level: float = 0.95,
-         n_boot: int = 500, seed: int = 0) -> KneeFit:
+def knee(
+    load: np.ndarray | list[float],
+    latency: np.ndarray | list[float],
+    *,
+    level: float = 0.95,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> KneeFit:
     """Where latency turns from flat to climbing: a continuous two-segment fit over a sweep.
 
     Parameters
@@ -102,8 +107,9 @@ def knee(load: np.ndarray | list[float], latency: np.ndarray | list[float], *, l
     grid = _grid(x)
     boots = grid[np.argmin(_sse_grid(x, ys, grid), axis=1)]  # the grid's resolution: 1/200 of the range
     lo, hi = np.quantile(boots, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return KneeFit(x0, float(lo), float(hi), float(coef[0] + coef[1] * x0), float(coef[1]),
-                   float(coef[1] + coef[2]), level)
+    return KneeFit(
+        x0, float(lo), float(hi), float(coef[0] + coef[1] * x0), float(coef[1]), float(coef[1] + coef[2]), level
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,9 @@ def _usl(n: np.ndarray, lam: float, sigma: float, kappa: float) -> np.ndarray:
     return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
 
 
-def usl_fit(concurrency: np.ndarray | list[float], throughput: np.ndarray | list[float], *,
-            level: float = 0.95) -> UslFit:
+def usl_fit(
+    concurrency: np.ndarray | list[float], throughput: np.ndarray | list[float], *, level: float = 0.95
+) -> UslFit:
     """Fit the Universal Scalability Law to throughput measured at several concurrencies.
 
     Parameters
@@ -147,12 +154,15 @@ def usl_fit(concurrency: np.ndarray | list[float], throughput: np.ndarray | list
     if len(np.unique(n)) < 4:
         raise ValueError(f"a USL fit needs throughput at 4 or more concurrencies, got {len(np.unique(n))}")
     lam0 = float(np.max(x[n == n.min()] / n.min()))
-    (lam, sig, kap), cov = optimize.curve_fit(_usl, n, x, p0=(lam0, 0.05, 0.001),
-                                              bounds=([0, 0, 0], [np.inf, 1, 1]), maxfev=20000)
+    (lam, sig, kap), cov = optimize.curve_fit(
+        _usl, n, x, p0=(lam0, 0.05, 0.001), bounds=([0, 0, 0], [np.inf, 1, 1]), maxfev=20000
+    )
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
     t = stats.t.ppf(0.5 + level / 2, max(1, len(n) - 3))
-    ci = tuple((float(p - t * s), float(p + t * s)) for p, s in zip((lam, sig, kap), se))
+    lo, hi = (lam, sig, kap) - t * se, (lam, sig, kap) + t * se
+    ci = ((float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])), (float(lo[2]), float(hi[2])))
     n_peak = math.sqrt((1 - sig) / kap) if kap > 0 else math.inf
     x_peak = float(_usl(np.array(n_peak), lam, sig, kap)) if math.isfinite(n_peak) else math.inf
-    return UslFit(float(lam), float(sig), float(kap), (float(se[0]), float(se[1]), float(se[2])),
-                  ci, n_peak, x_peak, level)  # type: ignore[arg-type]
+    return UslFit(
+        float(lam), float(sig), float(kap), (float(se[0]), float(se[1]), float(se[2])), ci, n_peak, x_peak, level
+    )

@@ -11,7 +11,8 @@ spike as a new regime and does worse than predicting no change at all.
    segment of its own while a sustained shift passes untouched.
 2. **Penalty by a stated rule** (``penalty="bic"``): ``β · σ̂² · τ̂ · log n``
    with ``β = 3`` (a location and a mean per change), the BIC penalty of an
-   L2 cost with the noise variance replaced by the long-run one: ``σ̂`` from the median absolute deviation of the residuals
+   L2 cost with the noise variance replaced by the long-run one: ``σ̂`` from the median absolute deviation of the
+   residuals
    around the segments' means and ``τ̂`` the integrated autocorrelation time
    of those residuals, iterated from a conservative start until the penalty
    settles (a running median would follow the shifts but also absorb the
@@ -115,8 +116,9 @@ class ChangepointResult:
         rows = []
         for p in pens:
             bkps = self._algo.predict(pen=float(p))[:-1]
-            rows.append({"penalty": float(p), "n_changes": len(bkps), "indices": bkps,
-                         "t": [float(self._t[i]) for i in bkps]})
+            rows.append(
+                {"penalty": float(p), "n_changes": len(bkps), "indices": bkps, "t": [float(self._t[i]) for i in bkps]}
+            )
         return pd.DataFrame(rows)
 
 
@@ -137,7 +139,7 @@ def robust_noise(z: np.ndarray, max_lag: int = 10) -> tuple[float, float]:
     lags = np.arange(1, max(2, min(max_lag, n // 10)) + 1)
     v = np.array([_mad_var(z[h:] - z[:-h]) / 2 for h in lags])
     # a noise-free series (a clock that only steps) keeps a tiny variance: any step is then a change
-    sigma2 = max(float(np.median(v[len(v) // 2:])), 1e-12 * (1 + float(np.var(z))))
+    sigma2 = max(float(np.median(v[len(v) // 2 :])), 1e-12 * (1 + float(np.var(z))))
     rho = 1 - v / sigma2
     tau = 1.0
     for r in rho:
@@ -251,10 +253,21 @@ class ChangepointDetector:
     seed : int
     """
 
-    def __init__(self, *, transform: str = "log", penalty: str | float = "bic", beta: float = 3.0,
-                 min_size: int = 5, clip: float = 3.0, alpha: float = 0.05, min_effect: float = 0.05,
-                 level: float = 0.95,
-                 n_perm: int = 999, n_boot: int = 300, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        transform: str = "log",
+        penalty: str | float = "bic",
+        beta: float = 3.0,
+        min_size: int = 5,
+        clip: float = 3.0,
+        alpha: float = 0.05,
+        min_effect: float = 0.05,
+        level: float = 0.95,
+        n_perm: int = 999,
+        n_boot: int = 300,
+        seed: int = 0,
+    ) -> None:
         if transform not in TRANSFORMS:
             raise ValueError(f"transform {transform!r} is not one of {', '.join(TRANSFORMS)}")
         if not (penalty == "bic" or isinstance(penalty, (int, float))):
@@ -276,14 +289,14 @@ class ChangepointDetector:
 
     def fit(self, y: np.ndarray | list[float], t: np.ndarray | list[float] | None = None) -> ChangepointResult:
         """Find the changes of ``y`` (samples in time order; ``t`` their times, default 0, 1, ...)."""
-        y = np.asarray(y, dtype=float)
-        tt = np.arange(len(y), dtype=float) if t is None else np.asarray(t, dtype=float)
-        keep = np.isfinite(y)
-        y, tt = y[keep], tt[keep]
-        n = len(y)
+        ya = np.asarray(y, dtype=float)
+        tt = np.arange(len(ya), dtype=float) if t is None else np.asarray(t, dtype=float)
+        keep = np.isfinite(ya)
+        ya, tt = ya[keep], tt[keep]
+        n = len(ya)
         if n < 2 * self.min_size:
             raise ValueError(f"a series of {n} samples is too short for segments of at least {self.min_size}")
-        z = self._transform(y)
+        z = self._transform(ya)
         med = ndimage.median_filter(z, size=2 * self.min_size + 1, mode="nearest")
         resid = z - med  # the centred running median follows level shifts, so this is the noise alone
         sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) or float(np.std(z)) or 1.0
@@ -295,16 +308,22 @@ class ChangepointDetector:
         rng = np.random.default_rng(self.seed)
         block = max(1, math.ceil(tau))
         bounds = [0, *cands, n]
-        pvals = [self._p_value(z[bounds[k - 1]:bounds[k + 1]], block, sigma * math.sqrt(tau), rng)
-                 for k in range(1, len(bounds) - 1)]
+        pvals = [
+            self._p_value(z[bounds[k - 1] : bounds[k + 1]], block, sigma * math.sqrt(tau), rng)
+            for k in range(1, len(bounds) - 1)
+        ]
         padj = holm(np.array(pvals)) if pvals else np.array([])
         changes, rejected = [], []
         for k, c in enumerate(cands):
             if padj[k] >= self.alpha:
                 rejected.append(c)
                 continue
-            ch = self._describe(y, z, tt, bounds[k], c, bounds[k + 2], block, rng, pvals[k], padj[k])
-            if np.isfinite(ch.ratio) and abs(ch.ratio - 1) < self.min_effect and abs(1 / ch.ratio - 1) < self.min_effect:
+            ch = self._describe(ya, z, tt, bounds[k], c, bounds[k + 2], block, rng, pvals[k], padj[k])
+            if (
+                np.isfinite(ch.ratio)
+                and abs(ch.ratio - 1) < self.min_effect
+                and abs(1 / ch.ratio - 1) < self.min_effect
+            ):
                 rejected.append(c)
                 continue
             changes.append(ch)
@@ -335,11 +354,22 @@ class ChangepointDetector:
             return float(self.penalty), sigma, tau
         return self.beta * sigma**2 * tau * math.log(len(z)), sigma, tau
 
-    def _describe(self, y: np.ndarray, z: np.ndarray, t: np.ndarray, a: int, c: int, b: int, block: int,
-                  rng: np.random.Generator, p: float, padj: float) -> Change:
+    def _describe(
+        self,
+        y: np.ndarray,
+        z: np.ndarray,
+        t: np.ndarray,
+        a: int,
+        c: int,
+        b: int,
+        block: int,
+        rng: np.random.Generator,
+        p: float,
+        padj: float,
+    ) -> Change:
         lo_q, hi_q = (1 - self.level) / 2, 1 - (1 - self.level) / 2
         seg = z[a:b]
-        fitted = np.r_[np.full(c - a, seg[: c - a].mean()), np.full(b - c, seg[c - a:].mean())]
+        fitted = np.r_[np.full(c - a, seg[: c - a].mean()), np.full(b - c, seg[c - a :].mean())]
         resid = seg - fitted
         idx = circular_block_indices(len(seg), block, rng, self.n_boot)
         locs = _cusum_stat(fitted + resid[idx], self.min_size)[1] + a
@@ -353,8 +383,21 @@ class ChangepointDetector:
             ratio = after / before
         else:  # a median of zero (counts, rank-transformed series): no ratio to give
             rlo = rhi = ratio = float("nan")
-        return Change(c, float(t[c]), min(ilo, c), max(ihi, c), float(t[min(ilo, c)]), float(t[max(ihi, c)]),
-                      before, after, ratio, float(rlo), float(rhi), p, float(padj))
+        return Change(
+            c,
+            float(t[c]),
+            min(ilo, c),
+            max(ihi, c),
+            float(t[min(ilo, c)]),
+            float(t[max(ihi, c)]),
+            before,
+            after,
+            ratio,
+            float(rlo),
+            float(rhi),
+            p,
+            float(padj),
+        )
 
 
 def f1_margin(true: list[int], predicted: list[int], margin: int = 5) -> tuple[float, float, float]:

@@ -61,8 +61,9 @@ def holm(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def _boot_quantiles(x: np.ndarray, k: np.ndarray, qs: tuple[float, ...], n_boot: int,
-                    rng: np.random.Generator) -> np.ndarray:
+def _boot_quantiles(
+    x: np.ndarray, k: np.ndarray, qs: tuple[float, ...], n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
     """Replicates of the quantiles ``qs`` of ``x`` from a circular block bootstrap over the clusters ``k``.
 
     ``k`` is each sample's request index (non-decreasing).  Blocks are runs of consecutive requests, at
@@ -118,9 +119,20 @@ class ComparisonResult:
         return self.verdict == "regressed"
 
 
-def compare_runs(cat: Catalog, run_a: str, run_b: str, *, metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
-                 qs: tuple[float, ...] = (0.5, 0.9, 0.99), phase: str | None = None, level: float = 0.95,
-                 alpha: float = 0.05, min_effect: float = 0.05, n_boot: int = 1000, seed: int = 0) -> ComparisonResult:
+def compare_runs(
+    cat: Catalog,
+    run_a: str,
+    run_b: str,
+    *,
+    metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
+    qs: tuple[float, ...] = (0.5, 0.9, 0.99),
+    phase: str | None = None,
+    level: float = 0.95,
+    alpha: float = 0.05,
+    min_effect: float = 0.05,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> ComparisonResult:
     """Compare run B against baseline run A on latency percentiles (lower is better).
 
     Parameters
@@ -159,26 +171,35 @@ def compare_runs(cat: Catalog, run_a: str, run_b: str, *, metrics: tuple[str, ..
             ess_a = effective_sample_size(xa, q) if len(xa) else 0.0
             ess_b = effective_sample_size(xb, q) if len(xb) else 0.0
             if ba is None or bb is None or min(ess_a, ess_b) < need:
-                row.update(a=float(np.quantile(xa, q)) if len(xa) else None,
-                           b=float(np.quantile(xb, q)) if len(xb) else None, p_boot=float("nan"),
-                           note=f"not tested: fewer than {need} effectively independent samples in a run")
+                row.update(
+                    a=float(np.quantile(xa, q)) if len(xa) else None,
+                    b=float(np.quantile(xb, q)) if len(xb) else None,
+                    p_boot=float("nan"),
+                    note=f"not tested: fewer than {need} effectively independent samples in a run",
+                )
                 rows.append(row)
                 continue
             a, b = float(np.quantile(xa, q)), float(np.quantile(xb, q))
             ratio = bb[:, j] / ba[:, j] - 1
             lo, hi = np.quantile(ratio, [(1 - level) / 2, 1 - (1 - level) / 2])
             p_boot = min(1.0, 2 * min(np.mean(ratio <= 0), np.mean(ratio >= 0)) + 1 / n_boot)
-            row.update(a=a, b=b, rel_change=b / a - 1, rel_lo=float(lo), rel_hi=float(hi), p_boot=p_boot,
-                       note=None)
+            row.update(a=a, b=b, rel_change=b / a - 1, rel_lo=float(lo), rel_hi=float(hi), p_boot=p_boot, note=None)
             rows.append(row)
     return _verdicts(pd.DataFrame(rows), run_a, run_b, alpha, min_effect)
 
 
-
-def compare_to_history(cat: Catalog, history: list[str], run: str, *,
-                       metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
-                       qs: tuple[float, ...] = (0.5, 0.9, 0.99), phase: str | None = None, level: float = 0.95,
-                       alpha: float = 0.05, min_effect: float = 0.05) -> ComparisonResult:
+def compare_to_history(
+    cat: Catalog,
+    history: list[str],
+    run: str,
+    *,
+    metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
+    qs: tuple[float, ...] = (0.5, 0.9, 0.99),
+    phase: str | None = None,
+    level: float = 0.95,
+    alpha: float = 0.05,
+    min_effect: float = 0.05,
+) -> ComparisonResult:
     """Compare ``run`` against a history of at least 3 runs of the same kind (lower latency is better).
 
     ``a`` in the table is the history's geometric mean of the percentile, ``n_a`` the number of history
@@ -207,8 +228,15 @@ def compare_to_history(cat: Catalog, history: list[str], run: str, *,
             d = math.log(b) - m
             half = stats.t.ppf(1 - (1 - level) / 2, k - 1) * scale
             p = float(2 * stats.t.sf(abs(d) / scale, k - 1))
-            row.update(a=math.exp(m), b=b, rel_change=math.expm1(d), rel_lo=math.expm1(d - half),
-                       rel_hi=math.expm1(d + half), p_boot=p, note=None)
+            row.update(
+                a=math.exp(m),
+                b=b,
+                rel_change=math.expm1(d),
+                rel_lo=math.expm1(d - half),
+                rel_hi=math.expm1(d + half),
+                p_boot=p,
+                note=None,
+            )
             rows.append(row)
     return _verdicts(pd.DataFrame(rows), ",".join(history), run, alpha, min_effect)
 
@@ -220,11 +248,36 @@ def _verdicts(table: pd.DataFrame, run_a: str, run_b: str, alpha: float, min_eff
             table[col] = np.nan
     table["p_adjusted"] = holm(table["p_boot"].to_numpy())
     sig = table["p_adjusted"] < alpha
-    table["verdict"] = np.where(sig & (table["rel_change"] > min_effect), "regressed",
-                                np.where(sig & (table["rel_change"] < -min_effect), "improved",
-                                         np.where(table["p_boot"].isna(), "not tested", "no significant change")))
-    verdict = "regressed" if (table["verdict"] == "regressed").any() else \
-        "improved" if (table["verdict"] == "improved").any() else "no significant change"
-    cols = ["metric", "q", "n_a", "n_b", "a", "b", "rel_change", "rel_lo", "rel_hi", "p_boot", "p_adjusted",
-            "p_rank", "verdict", "note"]
+    table["verdict"] = np.where(
+        sig & (table["rel_change"] > min_effect),
+        "regressed",
+        np.where(
+            sig & (table["rel_change"] < -min_effect),
+            "improved",
+            np.where(table["p_boot"].isna(), "not tested", "no significant change"),
+        ),
+    )
+    verdict = (
+        "regressed"
+        if (table["verdict"] == "regressed").any()
+        else "improved"
+        if (table["verdict"] == "improved").any()
+        else "no significant change"
+    )
+    cols = [
+        "metric",
+        "q",
+        "n_a",
+        "n_b",
+        "a",
+        "b",
+        "rel_change",
+        "rel_lo",
+        "rel_hi",
+        "p_boot",
+        "p_adjusted",
+        "p_rank",
+        "verdict",
+        "note",
+    ]
     return ComparisonResult(run_a, run_b, table[cols], verdict, alpha, min_effect)

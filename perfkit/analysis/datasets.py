@@ -16,10 +16,20 @@ import numpy as np
 __all__ = ["heavy_tailed_shifts"]
 
 
-def heavy_tailed_shifts(n: int = 600, n_changes: int = 3, *, base_ms: float = 30.0, noise: float = 0.12,
-                        phi: float = 0.4, spike_rate: float = 0.03, spike_alpha: float = 1.5,
-                        min_jump: float = 0.25, max_jump: float = 1.5, min_gap: int = 40,
-                        seed: int = 0) -> tuple[np.ndarray, list[int]]:
+def heavy_tailed_shifts(
+    n: int = 600,
+    n_changes: int = 3,
+    *,
+    base_ms: float = 30.0,
+    noise: float = 0.12,
+    phi: float = 0.4,
+    spike_rate: float = 0.03,
+    spike_alpha: float = 1.5,
+    min_jump: float = 0.25,
+    max_jump: float = 1.5,
+    min_gap: int = 40,
+    seed: int = 0,
+) -> tuple[np.ndarray, list[int]]:
     """A positive latency-like series (ms) and its true changepoints.
 
     Parameters

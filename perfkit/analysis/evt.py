@@ -71,8 +71,16 @@ def gpd_tail_quantile(u: np.ndarray, xi: np.ndarray, sigma: np.ndarray, zeta: fl
     return np.where(small, u - sigma * math.log(r), u + sigma / safe * (r ** (-safe) - 1))
 
 
-def pot_quantile(x: np.ndarray, q: float, *, threshold_q: float = 0.9, level: float = 0.95, n_boot: int = 1000,
-                 block: int | None = None, seed: int = 0) -> TailEstimate:
+def pot_quantile(
+    x: np.ndarray,
+    q: float,
+    *,
+    threshold_q: float = 0.9,
+    level: float = 0.95,
+    n_boot: int = 1000,
+    block: int | None = None,
+    seed: int = 0,
+) -> TailEstimate:
     """The ``q`` quantile of ``x`` (samples in time order) from a generalised Pareto tail.
 
     Parameters
@@ -98,8 +106,10 @@ def pot_quantile(x: np.ndarray, q: float, *, threshold_q: float = 0.9, level: fl
     n = len(x)
     zeta = 1 - threshold_q
     if n * zeta < 30:
-        raise ValueError(f"{n} samples leave {n * zeta:.0f} above the {threshold_q:g} threshold; a tail fit needs "
-                         f"at least 30 (lower threshold_q or record more requests)")
+        raise ValueError(
+            f"{n} samples leave {n * zeta:.0f} above the {threshold_q:g} threshold; a tail fit needs "
+            f"at least 30 (lower threshold_q or record more requests)"
+        )
     u = float(np.quantile(x, threshold_q))
     exc = x[x > u] - u
     xi, sigma = (float(v[0]) for v in gpd_pwm(exc))
@@ -109,7 +119,7 @@ def pot_quantile(x: np.ndarray, q: float, *, threshold_q: float = 0.9, level: fl
     xs = x[circular_block_indices(n, b, rng, n_boot)]
     us = np.quantile(xs, threshold_q, axis=1)
     k = int(round(n * zeta))  # the same count above the threshold in every resample: a rectangular array
-    tops = np.sort(xs, axis=1)[:, n - k:] - us[:, None]
+    tops = np.sort(xs, axis=1)[:, n - k :] - us[:, None]
     bx, bs = gpd_pwm(np.clip(tops, 0, None))
     boots = gpd_tail_quantile(us, bx, bs, k / n, q)
     boots = boots[np.isfinite(boots)]

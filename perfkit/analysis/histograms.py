@@ -32,8 +32,8 @@ from perfkit.analysis.percentiles import (
     bound_levels,
     ess_widen,
     geyer_time,
-    percentile_name,
     min_samples,
+    percentile_name,
 )
 from perfkit.query.rollup import LatencyHistogram, hist_quantiles, order_stat
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET
@@ -91,8 +91,9 @@ def histogram_ess(h: LatencyHistogram, at: float) -> tuple[float, bool]:
     return n / max(geyer, obm), obm > geyer
 
 
-def hist_percentile_cis(h: LatencyHistogram, qs: tuple[float, ...] | list[float], *, level: float = 0.95,
-                        method: str = "ess") -> list[PercentileEstimate]:
+def hist_percentile_cis(
+    h: LatencyHistogram, qs: tuple[float, ...] | list[float], *, level: float = 0.95, method: str = "ess"
+) -> list[PercentileEstimate]:
     """Percentiles ``qs`` of a histogram with ``level`` intervals (``ess``, or ``order`` for independent samples).
 
     The counterpart of :func:`perfkit.analysis.percentiles.percentile_cis` on a rollup; see the
@@ -112,8 +113,10 @@ def hist_percentile_cis(h: LatencyHistogram, qs: tuple[float, ...] | list[float]
         n_eff, by_batches = histogram_ess(h, est) if method == "ess" else (float(n), False)
         need = min_samples(q)
         if n_eff < need:
-            why = (f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
-                   f"{percentile_name(q)} needs at least {need}")
+            why = (
+                f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
+                f"{percentile_name(q)} needs at least {need}"
+            )
             out.append(PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why))
             continue
         m = n_eff / ess_widen(alpha) if by_batches else n_eff

@@ -21,9 +21,17 @@ from perfkit.store.rollup import ROLLUP_METRICS
 __all__ = ["LATENCY_METRICS", "latency_clusters", "latency_samples", "percentile_table"]
 
 
-def percentile_table(cat: Catalog, run_id: str, *, metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
-                     qs: tuple[float, ...] = (0.5, 0.9, 0.99), level: float = 0.95, method: str = "ess",
-                     by_phase: bool = True, histograms: str = "auto") -> pd.DataFrame:
+def percentile_table(
+    cat: Catalog,
+    run_id: str,
+    *,
+    metrics: tuple[str, ...] = ("ttft_ms", "itl_ms", "e2e_ms"),
+    qs: tuple[float, ...] = (0.5, 0.9, 0.99),
+    level: float = 0.95,
+    method: str = "ess",
+    by_phase: bool = True,
+    histograms: str = "auto",
+) -> pd.DataFrame:
     """One row per (phase, metric, quantile): estimate, interval, n, effective n, estimable, note.
 
     With ``by_phase=False`` the phases are pooled (phase ``'all'``), in time order.

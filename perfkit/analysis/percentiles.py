@@ -58,10 +58,24 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["METHODS", "PercentileEstimate", "batch_means_time", "block_length", "bound_levels", "circular_block_indices",
-           "effective_sample_size", "ess_widen", "geyer_time", "integrated_autocorrelation_time", "min_samples",
-           "overlapping_batch_means_time", "percentile_ci", "percentile_cis", "percentile_lower_bound",
-           "percentile_name"]
+__all__ = [
+    "METHODS",
+    "PercentileEstimate",
+    "batch_means_time",
+    "block_length",
+    "bound_levels",
+    "circular_block_indices",
+    "effective_sample_size",
+    "ess_widen",
+    "geyer_time",
+    "integrated_autocorrelation_time",
+    "min_samples",
+    "overlapping_batch_means_time",
+    "percentile_ci",
+    "percentile_cis",
+    "percentile_lower_bound",
+    "percentile_name",
+]
 
 METHODS = ("ess", "order", "block")
 _MIN_TAIL = 3.0  # effectively independent samples needed beyond the quantile
@@ -241,7 +255,7 @@ def bound_levels(q: float, m: float, alpha: float) -> tuple[float, float, str | 
 
     Sample quantile levels (Weibull) of the bounds from Binomial(m, q) ranks (m = n for the exact interval)."""
     mi = max(1, int(round(m)))
-    lo_rank = stats.binom.ppf(alpha / 2, mi, q)            # bound ranks, 1-based, in a sample of mi
+    lo_rank = stats.binom.ppf(alpha / 2, mi, q)  # bound ranks, 1-based, in a sample of mi
     hi_rank = stats.binom.ppf(1 - alpha / 2, mi, q) + 1
     note = None
     if lo_rank < 1:
@@ -264,8 +278,15 @@ def ess_widen(alpha: float) -> float:
     return float((stats.t.ppf(1 - alpha / 2, _OBM_DF) / stats.norm.ppf(1 - alpha / 2)) ** 2)
 
 
-def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95, method: str = "ess",
-                  n_boot: int = 1000, seed: int = 0) -> PercentileEstimate:
+def percentile_ci(
+    x: np.ndarray | list[float],
+    q: float,
+    *,
+    level: float = 0.95,
+    method: str = "ess",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> PercentileEstimate:
     """The ``q``-quantile of ``x`` (samples in the order they happened) with a ``level`` interval.
 
     Parameters
@@ -286,8 +307,15 @@ def percentile_ci(x: np.ndarray | list[float], q: float, *, level: float = 0.95,
     return percentile_cis(x, (q,), level=level, method=method, n_boot=n_boot, seed=seed)[0]
 
 
-def percentile_cis(x: np.ndarray | list[float], qs: tuple[float, ...] | list[float], *, level: float = 0.95,
-                   method: str = "ess", n_boot: int = 1000, seed: int = 0) -> list[PercentileEstimate]:
+def percentile_cis(
+    x: np.ndarray | list[float],
+    qs: tuple[float, ...] | list[float],
+    *,
+    level: float = 0.95,
+    method: str = "ess",
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[PercentileEstimate]:
     """:func:`percentile_ci` for several quantile levels of one sample, reading it fewer times.
 
     The same numbers as one call per level; on a long sample (tens of millions of inter-token
@@ -314,8 +342,10 @@ def percentile_cis(x: np.ndarray | list[float], qs: tuple[float, ...] | list[flo
         n_eff, by_batches = _ess(arr, q, est) if method != "order" else (float(n), False)
         need = min_samples(q)
         if n_eff < need:
-            why = (f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
-                   f"{percentile_name(q)} needs at least {need}")
+            why = (
+                f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
+                f"{percentile_name(q)} needs at least {need}"
+            )
             out[j] = PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why)
         elif method == "block":
             lo, hi = _block_bootstrap(arr, q, alpha, n_boot, seed)
@@ -375,7 +405,7 @@ def _block_bootstrap(x: np.ndarray, q: float, alpha: float, n_boot: int, seed: i
     step = max(1, 20_000_000 // n)  # resamples per chunk: bounded memory (~160 MB of indices at most)
     for s in range(0, n_boot, step):
         m = min(step, n_boot - s)
-        out[s:s + m] = np.quantile(x[circular_block_indices(n, b, rng, m)], q, axis=1)
+        out[s : s + m] = np.quantile(x[circular_block_indices(n, b, rng, m)], q, axis=1)
     lo, hi = np.quantile(out, [alpha / 2, 1 - alpha / 2])
     return float(lo), float(hi)
 

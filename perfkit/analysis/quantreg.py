@@ -67,8 +67,18 @@ class QuantRegResult:
 
     def table(self) -> pd.DataFrame:
         """Long form: one row per term and quantile (``term``, ``q``, ``coef``, ``se``, ``lo``, ``hi``)."""
-        rows = [{"term": t, "q": q, "coef": self.params.at[t, q], "se": self.bse.at[t, q],
-                 "lo": self.lo.at[t, q], "hi": self.hi.at[t, q]} for q in self.qs for t in self.params.index]
+        rows = [
+            {
+                "term": t,
+                "q": q,
+                "coef": self.params.at[t, q],
+                "se": self.bse.at[t, q],
+                "lo": self.lo.at[t, q],
+                "hi": self.hi.at[t, q],
+            }
+            for q in self.qs
+            for t in self.params.index
+        ]
         return pd.DataFrame(rows)
 
     def predict(self, new: pd.DataFrame) -> pd.DataFrame:
@@ -88,8 +98,15 @@ class QuantRegResult:
         for j, q in enumerate(self.qs):
             se = np.sqrt(np.einsum("ij,jk,ik->i", x, self.cov[q], x))
             for i in range(len(x)):
-                rows.append({"q": q, "row": i, "estimate": fitted[i, j], "lo": raw[i, j] - z * se[i],
-                             "hi": raw[i, j] + z * se[i]})
+                rows.append(
+                    {
+                        "q": q,
+                        "row": i,
+                        "estimate": fitted[i, j],
+                        "lo": raw[i, j] - z * se[i],
+                        "hi": raw[i, j] + z * se[i],
+                    }
+                )
         return pd.DataFrame(rows)
 
 
@@ -122,13 +139,16 @@ def _sandwich(x: np.ndarray, resid: np.ndarray, q: float, groups: np.ndarray) ->
     return corr * ainv @ b @ ainv / n
 
 
-def _design(data: pd.DataFrame, formula: str, cluster: str | None, block: int | None,
-            order: str | None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+def _design(
+    data: pd.DataFrame, formula: str, cluster: str | None, block: int | None, order: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """The formula's response and design (rows with a missing value dropped) and each row's cluster."""
     import patsy
 
     if cluster is not None and cluster not in data:
-        raise ValueError(f"cluster column {cluster!r} is not in the data (columns: {', '.join(map(str, data.columns))})")
+        raise ValueError(
+            f"cluster column {cluster!r} is not in the data (columns: {', '.join(map(str, data.columns))})"
+        )
     if block is not None and block < 1:
         raise ValueError(f"block must be at least 1 row, got {block}")
     df = data.sort_values(order, kind="stable") if order is not None else data
@@ -146,9 +166,17 @@ def _design(data: pd.DataFrame, formula: str, cluster: str | None, block: int | 
     return y, x, groups
 
 
-def quantile_regression(data: pd.DataFrame, formula: str, qs: tuple[float, ...] = (0.5, 0.9, 0.99), *,
-                        cluster: str | None = None, block: int | None = None, order: str | None = None,
-                        level: float = 0.95, max_iter: int = 5000) -> QuantRegResult:
+def quantile_regression(
+    data: pd.DataFrame,
+    formula: str,
+    qs: tuple[float, ...] = (0.5, 0.9, 0.99),
+    *,
+    cluster: str | None = None,
+    block: int | None = None,
+    order: str | None = None,
+    level: float = 0.95,
+    max_iter: int = 5000,
+) -> QuantRegResult:
     """Fit ``formula`` at each quantile level of ``qs``, with cluster-robust intervals.
 
     Parameters
@@ -193,14 +221,35 @@ def quantile_regression(data: pd.DataFrame, formula: str, qs: tuple[float, ...] 
         params[q], bse[q], lo[q], hi[q], cov[q] = b, se, b - z * se, b + z * se, v
     terms = list(x.columns)
     frame = lambda d: pd.DataFrame(d, index=terms)  # noqa: E731
-    return QuantRegResult(formula, qs, frame(params), frame(bse), frame(lo), frame(hi), n,
-                          len(np.unique(groups)), level, cov, x.design_info)
+    return QuantRegResult(
+        formula,
+        qs,
+        frame(params),
+        frame(bse),
+        frame(lo),
+        frame(hi),
+        n,
+        len(np.unique(groups)),
+        level,
+        cov,
+        x.design_info,
+    )
 
 
-def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new: pd.DataFrame, *,
-                                threshold_q: float = 0.9, cluster: str | None = None, block: int | None = None,
-                                order: str | None = None, level: float = 0.95, n_boot: int = 200,
-                                seed: int = 0) -> pd.DataFrame:
+def extreme_quantile_regression(
+    data: pd.DataFrame,
+    formula: str,
+    q: float,
+    new: pd.DataFrame,
+    *,
+    threshold_q: float = 0.9,
+    cluster: str | None = None,
+    block: int | None = None,
+    order: str | None = None,
+    level: float = 0.95,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> pd.DataFrame:
     """A quantile beyond the data at the rows of ``new``: a regression line plus a Pareto tail above it.
 
     The ``threshold_q`` quantile is fitted by quantile regression; the residuals above that line
@@ -219,15 +268,17 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
     import patsy
     from statsmodels.regression.quantile_regression import QuantReg
 
-    from perfkit.analysis.evt import gpd_tail_quantile, gpd_pwm
+    from perfkit.analysis.evt import gpd_pwm, gpd_tail_quantile
 
     if not threshold_q < q < 1:
         raise ValueError(f"q must lie between threshold_q={threshold_q} and 1, got {q}")
     y, x, groups = _design(data, formula, cluster, block, order)
     n = len(y)
     if n * (1 - threshold_q) < 30:
-        raise ValueError(f"{n} rows leave {n * (1 - threshold_q):.0f} above the {threshold_q:g} line; a tail fit "
-                         "needs at least 30 (lower threshold_q or use more requests)")
+        raise ValueError(
+            f"{n} rows leave {n * (1 - threshold_q):.0f} above the {threshold_q:g} line; a tail fit "
+            "needs at least 30 (lower threshold_q or use more requests)"
+        )
     yv, xv = y.iloc[:, 0].to_numpy(dtype=float), x.to_numpy(dtype=float)
     xn = np.asarray(patsy.build_design_matrices([x.design_info], new, return_type="dataframe")[0])
     labels, inv = np.unique(groups, return_inverse=True)
@@ -255,5 +306,14 @@ def extreme_quantile_regression(data: pd.DataFrame, formula: str, q: float, new:
             boots.append(fit(np.concatenate([members[g] for g in pick]))[0])
     bt = np.array(boots)
     lo, hi = np.nanquantile(bt, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
-    return pd.DataFrame({"row": np.arange(len(xn)), "estimate": est, "lo": lo, "hi": hi, "threshold": threshold,
-                         "xi": xi, "sigma": sigma})
+    return pd.DataFrame(
+        {
+            "row": np.arange(len(xn)),
+            "estimate": est,
+            "lo": lo,
+            "hi": hi,
+            "threshold": threshold,
+            "xi": xi,
+            "sigma": sigma,
+        }
+    )

@@ -57,9 +57,19 @@ class Recovery:
     reason: str
 
 
-def recovery_time(t_s: np.ndarray, latency_ms: np.ndarray, ok: np.ndarray, *, baseline_s: tuple[float, float],
-                  outage_s: tuple[float, float] | None = None, window_s: float = 1.0, hold: int = 3,
-                  band_mads: float = 5.0, min_band_frac: float = 0.25, error_slack: float = 0.05) -> Recovery:
+def recovery_time(
+    t_s: np.ndarray,
+    latency_ms: np.ndarray,
+    ok: np.ndarray,
+    *,
+    baseline_s: tuple[float, float],
+    outage_s: tuple[float, float] | None = None,
+    window_s: float = 1.0,
+    hold: int = 3,
+    band_mads: float = 5.0,
+    min_band_frac: float = 0.25,
+    error_slack: float = 0.05,
+) -> Recovery:
     """Time from the end of an outage until latency and errors are back within the baseline band.
 
     Parameters
@@ -104,8 +114,9 @@ def recovery_time(t_s: np.ndarray, latency_ms: np.ndarray, ok: np.ndarray, *, ba
     base = per[(per["start_s"] >= b0) & (per["start_s"] + window_s <= b1)]
     meds = base["median_ms"].dropna().to_numpy()
     if len(meds) < 3:
-        raise ValueError(f"the baseline {baseline_s} s holds {len(meds)} windows with a successful request; "
-                         "give it at least three")
+        raise ValueError(
+            f"the baseline {baseline_s} s holds {len(meds)} windows with a successful request; give it at least three"
+        )
     centre = float(np.median(meds))
     half = max(band_mads * 1.4826 * float(np.median(np.abs(meds - centre))), min_band_frac * centre)
     band = (centre - half, centre + half)
@@ -113,8 +124,10 @@ def recovery_time(t_s: np.ndarray, latency_ms: np.ndarray, ok: np.ndarray, *, ba
     if outage_s is None:
         failed = t[~good & (t >= b1)]
         if not len(failed):
-            raise ValueError(f"no request failed after the baseline (from {b1:g} s): no outage to recover from; "
-                             "pass outage_s to measure recovery from a slowdown")
+            raise ValueError(
+                f"no request failed after the baseline (from {b1:g} s): no outage to recover from; "
+                "pass outage_s to measure recovery from a slowdown"
+            )
         outage_s = (float(failed.min()), float(failed.max()))
     err_share = per["errors"] / per["n"].where(per["n"] > 0)
     per["healthy"] = (per["median_ms"].between(*band) & (err_share <= base_err + error_slack)).fillna(False)
@@ -123,13 +136,27 @@ def recovery_time(t_s: np.ndarray, latency_ms: np.ndarray, ok: np.ndarray, *, ba
     after = per[per["start_s"] + window_s > end].reset_index(drop=True)  # windows not wholly before the end
     healthy = after["healthy"].to_numpy(dtype=bool)
     for i in range(len(healthy) - hold + 1):
-        if healthy[i:i + hold].all():
+        if healthy[i : i + hold].all():
             at = max(float(after["start_s"].iloc[i]), end)
             rec_s = at - end
-            return Recovery(True, rec_s, outage_s, band, base_err, per,
-                            f"recovered {rec_s:.1f} s after the outage ended at {end:.1f} s "
-                            f"({hold} windows of {window_s:g} s in a row within {band[0]:.1f}–{band[1]:.1f} ms "
-                            f"and errors at most {100 * (base_err + error_slack):.0f}%)")
-    return Recovery(False, None, outage_s, band, base_err, per,
-                    f"not recovered by the end of the data ({float(per['start_s'].iloc[-1]) + window_s:.1f} s): "
-                    f"no {hold} healthy windows in a row after {end:.1f} s")
+            return Recovery(
+                True,
+                rec_s,
+                outage_s,
+                band,
+                base_err,
+                per,
+                f"recovered {rec_s:.1f} s after the outage ended at {end:.1f} s "
+                f"({hold} windows of {window_s:g} s in a row within {band[0]:.1f}–{band[1]:.1f} ms "
+                f"and errors at most {100 * (base_err + error_slack):.0f}%)",
+            )
+    return Recovery(
+        False,
+        None,
+        outage_s,
+        band,
+        base_err,
+        per,
+        f"not recovered by the end of the data ({float(per['start_s'].iloc[-1]) + window_s:.1f} s): "
+        f"no {hold} healthy windows in a row after {end:.1f} s",
+    )

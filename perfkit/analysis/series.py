@@ -20,16 +20,48 @@ from perfkit.query.rollup import LatencyHistogram, per_second_quantile, read_rol
 
 __all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "injected_events", "run_series"]
 
-DEFAULT_CHANGE_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "e2e_p50_ms", "requests",
-                         "output_tokens_per_s", "error_rate", "sm_clock_mhz", "kv_usage", "running")
-_REQUEST_SERIES = ("ttft_p50_ms", "ttft_p99_ms", "e2e_p50_ms", "itl_p50_ms", "itl_p99_ms", "output_tokens_per_s",
-                   "requests", "errors", "error_rate")
-_HIST_SERIES = {"ttft_p50_ms": ("ttft_ms", 0.5), "ttft_p99_ms": ("ttft_ms", 0.99), "e2e_p50_ms": ("e2e_ms", 0.5),
-                "itl_p50_ms": ("itl_ms", 0.5), "itl_p99_ms": ("itl_ms", 0.99)}
+DEFAULT_CHANGE_SERIES = (
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "e2e_p50_ms",
+    "requests",
+    "output_tokens_per_s",
+    "error_rate",
+    "sm_clock_mhz",
+    "kv_usage",
+    "running",
+)
+_REQUEST_SERIES = (
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "e2e_p50_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "output_tokens_per_s",
+    "requests",
+    "errors",
+    "error_rate",
+)
+_HIST_SERIES = {
+    "ttft_p50_ms": ("ttft_ms", 0.5),
+    "ttft_p99_ms": ("ttft_ms", 0.99),
+    "e2e_p50_ms": ("e2e_ms", 0.5),
+    "itl_p50_ms": ("itl_ms", 0.5),
+    "itl_p99_ms": ("itl_ms", 0.99),
+}
 
 
-def run_series(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bin_s: float = 1.0,
-               include_warmup: bool = False, histograms: str = "auto") -> pd.DataFrame:
+def run_series(
+    cat: Catalog,
+    run_id: str,
+    metric: str = "ttft_p50_ms",
+    *,
+    bin_s: float = 1.0,
+    include_warmup: bool = False,
+    histograms: str = "auto",
+) -> pd.DataFrame:
     """Columns ``t_s`` (bin start, s since the run's first send) and ``value``, bins with data only.
 
     A latency percentile in 1-s bins of a run with millions of samples comes from the run's
@@ -54,8 +86,14 @@ def run_series(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bin_s:
     return out[np.isfinite(out["value"].astype(float))].reset_index(drop=True)
 
 
-def detect_changes(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bin_s: float = 1.0,
-                   detector: ChangepointDetector | None = None) -> ChangepointResult:
+def detect_changes(
+    cat: Catalog,
+    run_id: str,
+    metric: str = "ttft_p50_ms",
+    *,
+    bin_s: float = 1.0,
+    detector: ChangepointDetector | None = None,
+) -> ChangepointResult:
     """Changepoints of one series of a run; times (``t``, ``t_lo``, ``t_hi``) in s since its first send.
 
     The default detector is :class:`ChangepointDetector` with a log transform for positive series
@@ -67,8 +105,9 @@ def detect_changes(cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, bi
     return det.fit(y, s["t_s"].to_numpy(dtype=float))
 
 
-def change_table(cat: Catalog, run_id: str, series: tuple[str, ...] = DEFAULT_CHANGE_SERIES, *,
-                 bin_s: float = 1.0) -> pd.DataFrame:
+def change_table(
+    cat: Catalog, run_id: str, series: tuple[str, ...] = DEFAULT_CHANGE_SERIES, *, bin_s: float = 1.0
+) -> pd.DataFrame:
     """Every change found in each of ``series`` (those the run has), one row per change, by time."""
     rows = []
     for metric in series:
@@ -77,8 +116,15 @@ def change_table(cat: Catalog, run_id: str, series: tuple[str, ...] = DEFAULT_CH
         except ValueError:  # the run has no such series, or too few windows of it
             continue
         for c in res.changes:
-            rows.append({"series": metric, **{k: getattr(c, k) for k in (
-                "t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted")}})
+            rows.append(
+                {
+                    "series": metric,
+                    **{
+                        k: getattr(c, k)
+                        for k in ("t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted")
+                    },
+                }
+            )
     cols = ["series", "t", "t_lo", "t_hi", "before", "after", "ratio", "ratio_lo", "ratio_hi", "p_adjusted"]
     return pd.DataFrame(rows, columns=cols).sort_values(["t", "series"], kind="stable").reset_index(drop=True)
 
@@ -96,5 +142,10 @@ def injected_events(cat: Catalog, run_id: str) -> pd.DataFrame:
     if not sim.get("events") or t0 is None or sim.get("epoch_ns") is None:
         return pd.DataFrame(columns=cols)
     off = (sim["epoch_ns"] - t0) / 1e9
-    return pd.DataFrame([{"kind": e["kind"], "start_s": off + e["start_s"], "end_s": off + e["end_s"],
-                          "factor": e.get("factor")} for e in sim["events"]], columns=cols)
+    return pd.DataFrame(
+        [
+            {"kind": e["kind"], "start_s": off + e["start_s"], "end_s": off + e["end_s"], "factor": e.get("factor")}
+            for e in sim["events"]
+        ],
+        columns=cols,
+    )

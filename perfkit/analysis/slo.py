@@ -38,8 +38,11 @@ __all__ = ["SLO_PRESETS", "SloCapacity", "SloTarget", "max_sustainable_load", "p
 _METRICS = {"ttft": "ttft_ms", "itl": "itl_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 _LABEL = {"ttft_ms": "TTFT", "itl_ms": "ITL", "tpot_ms": "TPOT", "e2e_ms": "E2E"}
 _FAILED_MS = 1e15  # a failed request's latency: beyond any bound, finite so that quantiles stay defined
-_SPEC = re.compile(r"^\s*(ttft|itl|tpot|e2e)\s*[_: ]?\s*p(\d+(?:\.\d+)?)\s*(<=|≤|<)\s*"
-                   r"(\d+(?:\.\d+)?)\s*(ms|s)?\s*$", re.IGNORECASE)
+_SPEC = re.compile(
+    r"^\s*(ttft|itl|tpot|e2e)\s*[_: ]?\s*p(\d+(?:\.\d+)?)\s*(<=|≤|<)\s*"
+    r"(\d+(?:\.\d+)?)\s*(ms|s)?\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,10 @@ class SloTarget:
         """Read ``"ttft_p99<=200ms"``, ``"itl p99 <= 50"``, ``"e2e:p95<=3s"`` (ms unless ``s`` is given)."""
         m = _SPEC.match(text)
         if not m:
-            raise ValueError(f"cannot read SLO {text!r}: write METRIC_pQ<=BOUND, e.g. 'ttft_p99<=200ms' or "
-                             f"'e2e_p95<=3s', with METRIC one of {', '.join(_METRICS)}")
+            raise ValueError(
+                f"cannot read SLO {text!r}: write METRIC_pQ<=BOUND, e.g. 'ttft_p99<=200ms' or "
+                f"'e2e_p95<=3s', with METRIC one of {', '.join(_METRICS)}"
+            )
         metric, pct, _, bound, unit = m.groups()
         limit = float(bound) * (1000.0 if (unit or "ms").lower() == "s" else 1.0)
         return cls(_METRICS[metric.lower()], float(pct) / 100.0, limit)
@@ -85,7 +90,9 @@ class SloTarget:
         return f"{_LABEL[self.metric]} p{pct} ≤ {self.limit_ms:g} ms"
 
 
-def parse_slos(specs: str | list[str] | tuple[str, ...] | tuple[SloTarget, ...] | list[SloTarget]) -> tuple[SloTarget, ...]:
+def parse_slos(
+    specs: str | list[str] | tuple[str, ...] | tuple[SloTarget, ...] | list[SloTarget],
+) -> tuple[SloTarget, ...]:
     """SLO targets from a preset name (see :data:`SLO_PRESETS`), a comma-separated string, or a list."""
     if isinstance(specs, str):
         if specs in SLO_PRESETS:
@@ -123,8 +130,15 @@ def _fmt(v: float | None) -> float | None:
     return None if v is None else (math.inf if v >= _FAILED_MS else v)
 
 
-def slo_table(cat: Catalog, run_id: str, slos: str | list[str] | tuple[SloTarget, ...] | list[SloTarget], *,
-              class_name: str | None = None, level: float = 0.95, method: str = "ess") -> pd.DataFrame:
+def slo_table(
+    cat: Catalog,
+    run_id: str,
+    slos: str | list[str] | tuple[SloTarget, ...] | list[SloTarget],
+    *,
+    class_name: str | None = None,
+    level: float = 0.95,
+    method: str = "ess",
+) -> pd.DataFrame:
     """One row per (phase, SLO): the percentile (ms) with its interval, the bound, and a verdict.
 
     Parameters
@@ -168,10 +182,23 @@ def slo_table(cat: Catalog, run_id: str, slos: str | list[str] | tuple[SloTarget
                 if lb is not None and lb > t.limit_ms:
                     verdict, lo = "missed", lb
             sample = float(np.quantile(x, t.q)) if len(x) else None
-            rows.append({"phase": phase, "slo": t.label, "metric": t.metric, "q": t.q, "limit_ms": t.limit_ms,
-                         "n": len(x), "n_eff": e.n_eff, "estimate_ms": _fmt(est), "lo_ms": _fmt(lo),
-                         "hi_ms": _fmt(hi), "sample_ms": _fmt(sample),
-                         "margin": None if sample is None else _fmt(sample) / t.limit_ms, "verdict": verdict})
+            rows.append(
+                {
+                    "phase": phase,
+                    "slo": t.label,
+                    "metric": t.metric,
+                    "q": t.q,
+                    "limit_ms": t.limit_ms,
+                    "n": len(x),
+                    "n_eff": e.n_eff,
+                    "estimate_ms": _fmt(est),
+                    "lo_ms": _fmt(lo),
+                    "hi_ms": _fmt(hi),
+                    "sample_ms": _fmt(sample),
+                    "margin": None if (fs := _fmt(sample)) is None else fs / t.limit_ms,
+                    "verdict": verdict,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -207,8 +234,9 @@ class SloCapacity:
         est = "none" if self.estimate is None else f"{self.estimate:.1f}"
         if math.isinf(self.hi) and self.estimate is not None and self.estimate >= self.levels["load"].max():
             est = f"at least {est} (the sweep's highest rate met them)"
-        return (f"max load meeting the SLOs: {est} [{self.lo:g}, {hi}] ({100 * self.level:.0f}% bracket)"
-                + (f"; {self.binding} gives way first" if self.binding else ""))
+        return f"max load meeting the SLOs: {est} [{self.lo:g}, {hi}] ({100 * self.level:.0f}% bracket)" + (
+            f"; {self.binding} gives way first" if self.binding else ""
+        )
 
 
 def _log_margin(m: float | None) -> float:
@@ -231,9 +259,16 @@ def _interpolate(loads: np.ndarray, worst: np.ndarray) -> float | None:
     return float(x0 + (x1 - x0) * (0 - y0) / (y1 - y0))
 
 
-def max_sustainable_load(cat: Catalog, run_id: str, slos: str | list[str] | tuple[SloTarget, ...] | list[SloTarget],
-                         *, level: float = 0.95, load: str = "target", class_name: str | None = None,
-                         method: str = "ess") -> SloCapacity:
+def max_sustainable_load(
+    cat: Catalog,
+    run_id: str,
+    slos: str | list[str] | tuple[SloTarget, ...] | list[SloTarget],
+    *,
+    level: float = 0.95,
+    load: str = "target",
+    class_name: str | None = None,
+    method: str = "ess",
+) -> SloCapacity:
     """The highest load of a sweep at which every SLO holds, with a confidence bracket.
 
     Parameters
@@ -269,21 +304,26 @@ def max_sustainable_load(cat: Catalog, run_id: str, slos: str | list[str] | tupl
     loads = dict(zip(fid["phase"], fid[col]))
     tab = tab[tab["phase"].isin(loads)]
     if tab["phase"].nunique() < 2:
-        raise ValueError(f"run {run_id} has {tab['phase'].nunique()} open-loop phase(s); the maximum sustainable "
-                         "load needs a sweep of two or more rates (e.g. scenarios/sweep.yaml)")
+        raise ValueError(
+            f"run {run_id} has {tab['phase'].nunique()} open-loop phase(s); the maximum sustainable "
+            "load needs a sweep of two or more rates (e.g. scenarios/sweep.yaml)"
+        )
     rows = []
     for phase, g in tab.groupby("phase", sort=False):
         logm = np.array([_log_margin(m) for m in g["margin"]], dtype=float)
         verdicts = list(g["verdict"])
-        verdict = ("missed" if "missed" in verdicts else "met" if all(v == "met" for v in verdicts)
-                   else "uncertain")
+        verdict = "missed" if "missed" in verdicts else "met" if all(v == "met" for v in verdicts) else "uncertain"
         known = ~np.isnan(logm)
         if verdict == "missed" and not (logm[known] > 0).any():
             logm[:] = np.where(known, logm, math.inf)  # missed on a lower percentile: the bound is beyond reach
             known = ~np.isnan(logm)
-        row = {"load": float(loads[phase]), "phase": phase,
-               "worst_log_margin": float(logm[known].max()) if known.any() else math.nan, "verdict": verdict,
-               "binding": g["slo"].iloc[int(np.argmax(np.where(known, logm, -np.inf)))]}
+        row = {
+            "load": float(loads[phase]),
+            "phase": phase,
+            "worst_log_margin": float(logm[known].max()) if known.any() else math.nan,
+            "verdict": verdict,
+            "binding": g["slo"].iloc[int(np.argmax(np.where(known, logm, -np.inf)))],
+        }
         for _, r in g.iterrows():
             row[f"{r['slo']} (ms)"] = r["estimate_ms"]
             row[f"{r['slo']} lo"] = r["lo_ms"]
@@ -305,8 +345,15 @@ def max_sustainable_load(cat: Catalog, run_id: str, slos: str | list[str] | tupl
     return SloCapacity(est, lo, hi, level, binding, lv)
 
 
-def capacity_replicates(cat: Catalog, run_id: str, slos: str | list[str] | tuple[SloTarget, ...] | list[SloTarget],
-                        *, n_boot: int = 500, seed: int = 0, class_name: str | None = None) -> np.ndarray:
+def capacity_replicates(
+    cat: Catalog,
+    run_id: str,
+    slos: str | list[str] | tuple[SloTarget, ...] | list[SloTarget],
+    *,
+    n_boot: int = 500,
+    seed: int = 0,
+    class_name: str | None = None,
+) -> np.ndarray:
     """Bootstrap replicates of :func:`max_sustainable_load`'s point estimate (req/s).
 
     Each replicate resamples every level's samples in circular blocks (length ≈ n^(1/3), so
@@ -322,7 +369,7 @@ def capacity_replicates(cat: Catalog, run_id: str, slos: str | list[str] | tuple
     fid = fid[fid["target_rate_rps"].notna()]
     loads = dict(zip(fid["phase"], fid["target_rate_rps"].astype(float)))
     per = {t: _samples(cat, run_id, t.metric, class_name) for t in targets}
-    phases = sorted((p for p in loads if all(p in per[t] and len(per[t][p]) for t in targets)), key=loads.get)
+    phases = sorted((p for p in loads if all(p in per[t] and len(per[t][p]) for t in targets)), key=lambda p: loads[p])
     if len(phases) < 2:
         raise ValueError(f"run {run_id} has fewer than two open-loop phases with samples; nothing to bootstrap")
     rng = np.random.default_rng(seed)
@@ -332,7 +379,8 @@ def capacity_replicates(cat: Catalog, run_id: str, slos: str | list[str] | tuple
             x = per[t][p]
             idx = circular_block_indices(len(x), max(1, round(len(x) ** (1 / 3))), rng, n_boot)
             q = np.quantile(x[idx], t.q, axis=1)
-            worst[:, j] = np.maximum(worst[:, j], np.log(np.minimum(q, _FAILED_MS) / t.limit_ms)
-                                     + np.where(q >= _FAILED_MS, np.inf, 0.0))
+            worst[:, j] = np.maximum(
+                worst[:, j], np.log(np.minimum(q, _FAILED_MS) / t.limit_ms) + np.where(q >= _FAILED_MS, np.inf, 0.0)
+            )
     x = np.array([loads[p] for p in phases])
     return np.array([np.nan if (e := _interpolate(x, w)) is None else e for w in worst])

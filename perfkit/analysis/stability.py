@@ -33,6 +33,7 @@ Sen, P. K., "Estimates of the regression coefficient based on Kendall's tau", *J
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,9 +82,17 @@ class StabilityVerdict:
     reasons: str
 
 
-def phase_stability(t_s: np.ndarray, x: np.ndarray, *, phase: str = "", metric: str = "",
-                    window_s: float | None = None,
-                    max_drift: float = 0.10, max_cv_p50: float = 0.15, max_cv_p99: float = 0.30) -> StabilityVerdict:
+def phase_stability(
+    t_s: np.ndarray,
+    x: np.ndarray,
+    *,
+    phase: str = "",
+    metric: str = "",
+    window_s: float | None = None,
+    max_drift: float = 0.10,
+    max_cv_p50: float = 0.15,
+    max_cv_p99: float = 0.30,
+) -> StabilityVerdict:
     """Verdict for one phase: samples ``x`` (positive, e.g. TTFT ms) sent at ``t_s`` (s), in send order."""
     t_s, x = np.asarray(t_s, dtype=float), np.asarray(x, dtype=float)
     n = len(x)
@@ -92,11 +101,27 @@ def phase_stability(t_s: np.ndarray, x: np.ndarray, *, phase: str = "", metric: 
     down = down if found_down else 0
     keep = slice(warm, n - down if n - down > warm else n)
     ts, xs = t_s[keep], x[keep]
-    base = {"phase": phase, "metric": metric, "requests": n, "warmup_requests": warm, "rampdown_requests": down}
+    base: dict[str, Any] = {
+        "phase": phase,
+        "metric": metric,
+        "requests": n,
+        "warmup_requests": warm,
+        "rampdown_requests": down,
+    }
     if n < 40 or len(xs) < 20:
-        return StabilityVerdict(**base, verdict="too short", steady_from_s=None, steady_to_s=None, windows=0,
-                                drift=None, drift_lo=None, drift_hi=None, cv_p50=None, cv_p99=None,
-                                reasons=f"{n} requests: at least 40 are needed for a verdict")
+        return StabilityVerdict(
+            **base,
+            verdict="too short",
+            steady_from_s=None,
+            steady_to_s=None,
+            windows=0,
+            drift=None,
+            drift_lo=None,
+            drift_hi=None,
+            cv_p50=None,
+            cv_p99=None,
+            reasons=f"{n} requests: at least 40 are needed for a verdict",
+        )
     if window_s is None:
         window_s = max(float(ts[-1] - ts[0]), 1e-9) / max(1, min(20, len(xs) // 10)) * (1 + 1e-9)
     win = np.floor((ts - ts[0]) / window_s).astype(int)
@@ -106,10 +131,19 @@ def phase_stability(t_s: np.ndarray, x: np.ndarray, *, phase: str = "", metric: 
     mid = (ids + 0.5) * window_s
     steady = (float(ts[0]), float(ts[-1]))
     if len(ids) < 8:
-        return StabilityVerdict(**base, verdict="too short", steady_from_s=steady[0], steady_to_s=steady[1],
-                                windows=len(ids), drift=None, drift_lo=None, drift_hi=None, cv_p50=None,
-                                cv_p99=None, reasons=f"{len(ids)} windows of {window_s:.3g} s (at least 10 requests "
-                                                     "each): at least 8 are needed")
+        return StabilityVerdict(
+            **base,
+            verdict="too short",
+            steady_from_s=steady[0],
+            steady_to_s=steady[1],
+            windows=len(ids),
+            drift=None,
+            drift_lo=None,
+            drift_hi=None,
+            cv_p50=None,
+            cv_p99=None,
+            reasons=f"{len(ids)} windows of {window_s:.3g} s (at least 10 requests each): at least 8 are needed",
+        )
     slope, _, lo, hi = stats.theilslopes(np.log(med), mid, alpha=0.95)
     span = float(mid[-1] - mid[0])
     drift, drift_lo, drift_hi = (float(np.expm1(v * span)) for v in (slope, lo, hi))
@@ -119,17 +153,36 @@ def phase_stability(t_s: np.ndarray, x: np.ndarray, *, phase: str = "", metric: 
     if not found:
         reasons.append(f"MSER-5 put the warm-up at its limit (half the phase, {warm} requests): no steady state")
     if (drift_lo > 0 or drift_hi < 0) and abs(drift) > max_drift:
-        reasons.append(f"trend: the windowed median changes by {100 * drift:+.0f}% over the phase "
-                       f"(95% interval {100 * drift_lo:+.0f}% to {100 * drift_hi:+.0f}%)")
+        reasons.append(
+            f"trend: the windowed median changes by {100 * drift:+.0f}% over the phase "
+            f"(95% interval {100 * drift_lo:+.0f}% to {100 * drift_hi:+.0f}%)"
+        )
     if cv50 > max_cv_p50:
         reasons.append(f"windowed medians vary by CV {cv50:.2f} > {max_cv_p50:g}")
     if cv99 > max_cv_p99:
         reasons.append(f"windowed p99 vary by CV {cv99:.2f} > {max_cv_p99:g}")
-    verdict = ("no steady state" if not found else "trend" if any(r.startswith("trend") for r in reasons)
-               else "unsteady" if reasons else "stable")
-    return StabilityVerdict(**base, verdict=verdict, steady_from_s=steady[0], steady_to_s=steady[1],
-                            windows=len(ids), drift=drift, drift_lo=drift_lo, drift_hi=drift_hi, cv_p50=cv50,
-                            cv_p99=cv99, reasons="; ".join(reasons) or "no trend, variation within limits")
+    verdict = (
+        "no steady state"
+        if not found
+        else "trend"
+        if any(r.startswith("trend") for r in reasons)
+        else "unsteady"
+        if reasons
+        else "stable"
+    )
+    return StabilityVerdict(
+        **base,
+        verdict=verdict,
+        steady_from_s=steady[0],
+        steady_to_s=steady[1],
+        windows=len(ids),
+        drift=drift,
+        drift_lo=drift_lo,
+        drift_hi=drift_hi,
+        cv_p50=cv50,
+        cv_p99=cv99,
+        reasons="; ".join(reasons) or "no trend, variation within limits",
+    )
 
 
 def stability_table(cat: Catalog, run_id: str, metric: str = "ttft_ms", **kw: float) -> pd.DataFrame:
@@ -138,6 +191,8 @@ def stability_table(cat: Catalog, run_id: str, metric: str = "ttft_ms", **kw: fl
     if metric not in ("ttft_ms", "e2e_ms", "tpot_ms"):
         raise ValueError(f"metric {metric!r} is not one of ttft_ms, e2e_ms, tpot_ms")
     df = stability_samples(cat, rid, metric)
-    rows = [asdict(phase_stability(g["t_s"].to_numpy(), g["v"].to_numpy(), phase=str(p), metric=metric, **kw))
-            for p, g in df.groupby("phase", sort=False)]
+    rows = [
+        asdict(phase_stability(g["t_s"].to_numpy(), g["v"].to_numpy(), phase=str(p), metric=metric, **kw))
+        for p, g in df.groupby("phase", sort=False)
+    ]
     return pd.DataFrame(rows)

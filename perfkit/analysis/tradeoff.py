@@ -50,24 +50,39 @@ def _lm_eval(data: dict[str, Any], variant: str | None, source: str) -> list[dic
     if variant is None:
         cfg = data.get("config") or {}
         variant = data.get("model_name") or cfg.get("model_args") or cfg.get("model")
-        raise ConfigError(f"{source}: lm-evaluation-harness results do not name a variant (the model was "
-                        f"{variant!r}); pass variant='int8' (or the variant these results are for)")
+        raise ConfigError(
+            f"{source}: lm-evaluation-harness results do not name a variant (the model was "
+            f"{variant!r}); pass variant='int8' (or the variant these results are for)"
+        )
     rows = []
     for task, res in (data.get("results") or {}).items():
         if not isinstance(res, dict):
             continue
         for key, value in res.items():
             name, _, filt = key.partition(",")
-            if name.endswith("_stderr") or name == "alias" or isinstance(value, bool) \
-                    or not isinstance(value, (int, float)):
+            if (
+                name.endswith("_stderr")
+                or name == "alias"
+                or isinstance(value, bool)
+                or not isinstance(value, (int, float))
+            ):
                 continue
             se = res.get(f"{name}_stderr,{filt}" if filt else f"{name}_stderr")
-            rows.append({"variant": variant, "task": task, "metric": name + (f",{filt}" if filt and filt != "none" else ""),
-                         "value": float(value), "stderr": float(se) if isinstance(se, (int, float)) else None,
-                         "source": source})
+            rows.append(
+                {
+                    "variant": variant,
+                    "task": task,
+                    "metric": name + (f",{filt}" if filt and filt != "none" else ""),
+                    "value": float(value),
+                    "stderr": float(se) if isinstance(se, (int, float)) else None,
+                    "source": source,
+                }
+            )
     if not rows:
-        raise ConfigError(f"{source}: no numeric results under 'results'; is this an lm-evaluation-harness "
-                        "results JSON (results_*.json)?")
+        raise ConfigError(
+            f"{source}: no numeric results under 'results'; is this an lm-evaluation-harness "
+            "results JSON (results_*.json)?"
+        )
     return rows
 
 
@@ -103,15 +118,19 @@ def read_quality(path: str | Path, *, variant: str | None = None) -> pd.DataFram
         if isinstance(data, dict) and "results" in data:
             return pd.DataFrame(_lm_eval(data, variant, source), columns=_QUALITY_COLUMNS)
         if not isinstance(data, list):
-            raise ConfigError(f"{p}: expected lm-evaluation-harness results (a mapping with 'results') or a list "
-                            "of records with 'variant' and 'value'")
+            raise ConfigError(
+                f"{p}: expected lm-evaluation-harness results (a mapping with 'results') or a list "
+                "of records with 'variant' and 'value'"
+            )
         df = pd.DataFrame(data)
     if "variant" not in df.columns and variant is not None:
         df["variant"] = variant
     missing = {"variant", "value"} - set(df.columns)
     if missing:
-        raise ConfigError(f"{p}: missing column(s) {sorted(missing)}; a quality table needs variant and value "
-                        "(and may have task, metric, stderr)")
+        raise ConfigError(
+            f"{p}: missing column(s) {sorted(missing)}; a quality table needs variant and value "
+            "(and may have task, metric, stderr)"
+        )
     df["variant"] = df["variant"].fillna(variant) if variant is not None else df["variant"]
     for col, default in (("task", "quality"), ("metric", "score"), ("stderr", None)):
         if col not in df.columns:
@@ -128,15 +147,24 @@ def quality_from_manifests(cat: Catalog) -> pd.DataFrame:
         cfg = ((cat.manifest(run_id) or {}).get("simulator") or {}).get("config") or {}
         if cfg.get("quality") is not None and cfg.get("variant"):
             rows[cfg["variant"]] = {
-                "variant": cfg["variant"], "task": cfg.get("quality_task", "simulated"),
-                "metric": "score (SIMULATED)", "value": float(cfg["quality"]),
-                "stderr": cfg.get("quality_stderr"), "source": f"simulator config (run {run_id})"}
+                "variant": cfg["variant"],
+                "task": cfg.get("quality_task", "simulated"),
+                "metric": "score (SIMULATED)",
+                "value": float(cfg["quality"]),
+                "stderr": cfg.get("quality_stderr"),
+                "source": f"simulator config (run {run_id})",
+            }
     return pd.DataFrame(list(rows.values()), columns=_QUALITY_COLUMNS)
 
 
 # -- performance per level --------------------------------------------------------------------------
-def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
-                    slos: str | list[str] = "ttft_p90<=200ms,itl_p99<=50ms", level: float = 0.95) -> pd.DataFrame:
+def tradeoff_levels(
+    cat: Catalog,
+    run_ids: list[str] | None = None,
+    *,
+    slos: str | list[str] = "ttft_p90<=200ms,itl_p99<=50ms",
+    level: float = 0.95,
+) -> pd.DataFrame:
     """One row per variant × workload × load level (a non-warm-up phase) of runs tagged with a variant.
 
     Parameters
@@ -165,8 +193,10 @@ def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
         if untagged:
             raise ConfigError(f"run(s) {', '.join(untagged)} name no variant: record them with --tag variant=NAME")
     if runs.empty:
-        raise ConfigError("no run here names a model variant: record runs with `perfkit run --tag variant=int8 ...` "
-                        "(or against `perfkit sim --variant int8`)")
+        raise ConfigError(
+            "no run here names a model variant: record runs with `perfkit run --tag variant=int8 ...` "
+            "(or against `perfkit sim --variant int8`)"
+        )
     lv = variant_levels(cat, list(runs["run_id"]))
     targets = parse_slos(slos)
     verdicts = []
@@ -174,13 +204,18 @@ def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
         tab = slo_table(cat, run_id, targets, level=1 - (1 - level) / len(targets))
         for phase, g in tab.groupby("phase", sort=False):
             v = list(g["verdict"])
-            verdicts.append({"run_id": run_id, "phase": phase,
-                             "slo_verdict": "met" if all(x == "met" for x in v) else
-                             "missed" if "missed" in v else "uncertain",
-                             **{f"{s} (ms)": e for s, e in zip(g["slo"], g["sample_ms"])}})
+            verdicts.append(
+                {
+                    "run_id": run_id,
+                    "phase": phase,
+                    "slo_verdict": "met" if all(x == "met" for x in v) else "missed" if "missed" in v else "uncertain",
+                    **{f"{s} (ms)": e for s, e in zip(g["slo"], g["sample_ms"])},
+                }
+            )
     lv = lv.merge(pd.DataFrame(verdicts), on=["run_id", "phase"], how="left")
-    meta = runs.assign(workload=[json.loads(t).get("workload") or (lab or "default")
-                                 for t, lab in zip(runs["tags"], runs["label"])])[["run_id", "variant", "workload"]]
+    meta = runs.assign(
+        workload=[json.loads(t).get("workload") or (lab or "default") for t, lab in zip(runs["tags"], runs["label"])]
+    )[["run_id", "variant", "workload"]]
     lv = meta.merge(lv, on="run_id")
     span_s = (lv["t1_ns"] - lv["t0_ns"]) / 1e9
     lv["output_tokens_per_s"] = lv["output_tokens"] / span_s
@@ -188,9 +223,26 @@ def tradeoff_levels(cat: Catalog, run_ids: list[str] | None = None, *,
     lv["energy_j_per_token"] = lv["energy_j"] / lv["output_tokens"]
     lv["feasible"] = lv["slo_verdict"].eq("met") & lv["errors"].eq(0)
     lv.attrs["slos"] = [t.label for t in targets]
-    keep = ["variant", "workload", "run_id", "phase", "load", "rate_rps", "requests", "ok_requests", "errors",
-            "output_tokens", "output_tokens_per_s",
-            "ttft_p50_ms", "ttft_p90_ms", "e2e_p90_ms", "energy_j_per_token", "power_w", "slo_verdict", "feasible"]
+    keep = [
+        "variant",
+        "workload",
+        "run_id",
+        "phase",
+        "load",
+        "rate_rps",
+        "requests",
+        "ok_requests",
+        "errors",
+        "output_tokens",
+        "output_tokens_per_s",
+        "ttft_p50_ms",
+        "ttft_p90_ms",
+        "e2e_p90_ms",
+        "energy_j_per_token",
+        "power_w",
+        "slo_verdict",
+        "feasible",
+    ]
     extra = [c for c in lv.columns if c.endswith(" (ms)")]
     return lv[keep + extra].reset_index(drop=True)
 
@@ -208,8 +260,8 @@ def pareto_front(values: np.ndarray, senses: list[str] | tuple[str, ...]) -> np.
     if not set(senses) <= {"min", "max"}:
         raise ValueError(f"senses must be 'min' or 'max', got {senses}")
     g = np.where(np.array(senses) == "max", -v, v)  # lower is better everywhere
-    ok = np.isfinite(g).all(axis=1)
-    front = ok.copy()
+    ok = np.asarray(np.isfinite(g).all(axis=1), dtype=bool)
+    front: np.ndarray = ok.copy()
     for i in np.flatnonzero(ok):
         others = g[ok]
         dominated = ((others <= g[i]).all(axis=1) & (others < g[i]).any(axis=1)).any()
@@ -217,18 +269,32 @@ def pareto_front(values: np.ndarray, senses: list[str] | tuple[str, ...]) -> np.
     return front
 
 
-_OBJECTIVES = {"cost": ("cost_per_mtok_usd", "min"), "quality": ("quality", "max"),
-               "latency": ("ttft_p90_ms", "min"), "energy": ("energy_j_per_token", "min")}
+_OBJECTIVES = {
+    "cost": ("cost_per_mtok_usd", "min"),
+    "quality": ("quality", "max"),
+    "latency": ("ttft_p90_ms", "min"),
+    "energy": ("energy_j_per_token", "min"),
+}
 
 
 def _token_bins(cat: Catalog, run_id: str, phase: str, bin_s: float = 1.0) -> np.ndarray:
     return token_series(cat, run_id, phase, bin_s) / bin_s
 
 
-def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.DataFrame | None = None,
-              slos: str | list[str] = "ttft_p90<=200ms,itl_p99<=50ms", gpu_hour_usd: float = 2.5, gpus: int = 1,
-              baseline: str = "fp16", objectives: tuple[str, ...] = ("cost", "quality"), n_boot: int = 500,
-              level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def tradeoffs(
+    cat: Catalog,
+    run_ids: list[str] | None = None,
+    *,
+    quality: pd.DataFrame | None = None,
+    slos: str | list[str] = "ttft_p90<=200ms,itl_p99<=50ms",
+    gpu_hour_usd: float = 2.5,
+    gpus: int = 1,
+    baseline: str = "fp16",
+    objectives: tuple[str, ...] = ("cost", "quality"),
+    n_boot: int = 500,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per variant and workload at its SLO-feasible load, with cost, energy, quality and the Pareto front.
 
     Parameters
@@ -280,11 +346,23 @@ def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.Dat
         qv = float(qmap.loc[variant, "value"]) if variant in qmap.index else math.nan
         qse = qmap.loc[variant, "stderr"] if variant in qmap.index else None
         qse = float(qse) if qse is not None and not pd.isna(qse) else 0.0
-        row: dict[str, Any] = {"variant": variant, "workload": workload, "quality": qv, "quality_stderr": qse,
-                               "basis": None, "load": math.nan, "load_lo": math.nan, "load_hi": math.nan,
-                               "output_tokens_per_s": math.nan, "cost_per_mtok_usd": math.nan,
-                               "cost_per_mtok_usd_lo": math.nan, "cost_per_mtok_usd_hi": math.nan,
-                               "energy_j_per_token": math.nan, "ttft_p90_ms": math.nan, "phase": None}
+        row: dict[str, Any] = {
+            "variant": variant,
+            "workload": workload,
+            "quality": qv,
+            "quality_stderr": qse,
+            "basis": None,
+            "load": math.nan,
+            "load_lo": math.nan,
+            "load_hi": math.nan,
+            "output_tokens_per_s": math.nan,
+            "cost_per_mtok_usd": math.nan,
+            "cost_per_mtok_usd_lo": math.nan,
+            "cost_per_mtok_usd_hi": math.nan,
+            "energy_j_per_token": math.nan,
+            "ttft_p90_ms": math.nan,
+            "phase": None,
+        }
         boot = {"quality": rng.normal(qv, qse, n_boot) if qse > 0 else np.full(n_boot, qv)}
         for k in ("cost", "energy", "latency"):
             boot[k] = np.full(n_boot, math.nan)
@@ -299,17 +377,29 @@ def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.Dat
             tokens = float(open_loop["output_tokens"].sum() / open_loop["ok_requests"].sum())
             if cap.estimate is not None and cap.estimate > 0:
                 tput = cap.estimate * tokens
-                row.update(basis="max sustainable rate (sweep)", load=cap.estimate, load_lo=cap.lo, load_hi=cap.hi,
-                           output_tokens_per_s=tput, cost_per_mtok_usd=usd_per_s / tput * 1e6,
-                           cost_per_mtok_usd_lo=usd_per_s / (cap.hi * tokens) * 1e6,
-                           cost_per_mtok_usd_hi=usd_per_s / (cap.lo * tokens) * 1e6 if cap.lo > 0 else math.inf)
+                row.update(
+                    basis="max sustainable rate (sweep)",
+                    load=cap.estimate,
+                    load_lo=cap.lo,
+                    load_hi=cap.hi,
+                    output_tokens_per_s=tput,
+                    cost_per_mtok_usd=usd_per_s / tput * 1e6,
+                    cost_per_mtok_usd_lo=usd_per_s / (cap.hi * tokens) * 1e6,
+                    cost_per_mtok_usd_hi=usd_per_s / (cap.lo * tokens) * 1e6 if cap.lo > 0 else math.inf,
+                )
                 reps = capacity_replicates(cat, run_id, slos, n_boot=n_boot, seed=seed)
                 boot["cost"] = usd_per_s / (reps * tokens) * 1e6
         elif best is not None:
             # no sweep: the highest-throughput level that met the SLOs, its throughput bootstrapped
             tput = float(best["output_tokens_per_s"])
-            row.update(basis="best feasible level", load=best["load"], load_lo=best["load"], load_hi=best["load"],
-                       output_tokens_per_s=tput, cost_per_mtok_usd=usd_per_s / tput * 1e6)
+            row.update(
+                basis="best feasible level",
+                load=best["load"],
+                load_lo=best["load"],
+                load_hi=best["load"],
+                output_tokens_per_s=tput,
+                cost_per_mtok_usd=usd_per_s / tput * 1e6,
+            )
             bins = _token_bins(cat, best["run_id"], best["phase"])
             idx = circular_block_indices(len(bins), max(1, min(3, len(bins))), rng, n_boot)
             boot["cost"] = row["cost_per_mtok_usd"] * bins.mean() / bins[idx].mean(axis=1)
@@ -317,10 +407,12 @@ def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.Dat
             row["cost_per_mtok_usd_lo"], row["cost_per_mtok_usd_hi"] = np.quantile(boot["cost"], [a, 1 - a])
         if best is not None:
             # energy and latency where they were measured: the highest feasible level
-            row.update(phase=best["phase"], energy_j_per_token=best["energy_j_per_token"],
-                       ttft_p90_ms=best["ttft_p90_ms"])
-            t = latency_samples(cat, str(best["run_id"]), "ttft_ms", str(best["phase"])).get(str(best["phase"]),
-                                                                                              np.array([]))
+            row.update(
+                phase=best["phase"], energy_j_per_token=best["energy_j_per_token"], ttft_p90_ms=best["ttft_p90_ms"]
+            )
+            t = latency_samples(cat, str(best["run_id"]), "ttft_ms", str(best["phase"])).get(
+                str(best["phase"]), np.array([])
+            )
             tidx = circular_block_indices(len(t), max(1, round(len(t) ** (1 / 3))), rng, n_boot)
             boot["latency"] = np.quantile(t[tidx], 0.9, axis=1)
             boot["energy"] = np.full(n_boot, float(best["energy_j_per_token"]))
@@ -334,14 +426,20 @@ def tradeoffs(cat: Catalog, run_ids: list[str] | None = None, *, quality: pd.Dat
     cols, senses = zip(*(_OBJECTIVES[o] for o in objectives))
     out["on_front"] = False
     out["p_front"] = 0.0
-    for _, idx in out.groupby("workload", sort=False).groups.items():
-        idx = list(idx)
-        out.loc[idx, "on_front"] = pareto_front(out.loc[idx, list(cols)].to_numpy(float), senses)
-        hits = np.zeros(len(idx))
+    for _, members in out.groupby("workload", sort=False).groups.items():
+        rows_of = list(members)
+        out.loc[rows_of, "on_front"] = pareto_front(out.loc[rows_of, list(cols)].to_numpy(float), senses)
+        hits = np.zeros(len(rows_of))
         for b in range(n_boot):
-            vals = np.array([[draws[i][o][b] for o in objectives] for i in idx])
+            vals = np.array([[draws[i][o][b] for o in objectives] for i in rows_of])
             hits += pareto_front(vals, senses)
-        out.loc[idx, "p_front"] = hits / n_boot
-    out.attrs.update(objectives=list(objectives), slos=lv.attrs.get("slos"), gpu_hour_usd=gpu_hour_usd, gpus=gpus,
-                     quality_task=str(first["task"]), quality_metric=str(first["metric"]))
+        out.loc[rows_of, "p_front"] = hits / n_boot
+    out.attrs.update(
+        objectives=list(objectives),
+        slos=lv.attrs.get("slos"),
+        gpu_hour_usd=gpu_hour_usd,
+        gpus=gpus,
+        quality_task=str(first["task"]),
+        quality_metric=str(first["metric"]),
+    )
     return out

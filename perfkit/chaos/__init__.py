@@ -19,13 +19,26 @@ if typing.TYPE_CHECKING:
     from perfkit.chaos.serve import READY_PREFIX, faults_from_args, print_summary, serve_chaos
 
 __all__ = [
-    "FAULTS", "READY_PREFIX", "REQUEST_FAULTS", "WINDOW_FAULTS", "ChaosProxy", "Fault", "FaultOptions",
-    "faults_from_args", "parse_fault", "print_summary", "serve_chaos",
+    "FAULTS",
+    "READY_PREFIX",
+    "REQUEST_FAULTS",
+    "WINDOW_FAULTS",
+    "ChaosProxy",
+    "Fault",
+    "FaultOptions",
+    "faults_from_args",
+    "parse_fault",
+    "print_summary",
+    "serve_chaos",
 ]
 
-_LAZY = {"ChaosProxy": "perfkit.chaos.proxy", "READY_PREFIX": "perfkit.chaos.serve",
-         "faults_from_args": "perfkit.chaos.serve", "print_summary": "perfkit.chaos.serve",
-         "serve_chaos": "perfkit.chaos.serve"}
+_LAZY = {
+    "ChaosProxy": "perfkit.chaos.proxy",
+    "READY_PREFIX": "perfkit.chaos.serve",
+    "faults_from_args": "perfkit.chaos.serve",
+    "print_summary": "perfkit.chaos.serve",
+    "serve_chaos": "perfkit.chaos.serve",
+}
 
 
 def __getattr__(name: str) -> Any:

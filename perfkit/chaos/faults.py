@@ -36,7 +36,7 @@ REQUEST_FAULTS: dict[str, str] = {
 }
 WINDOW_FAULTS: dict[str, str] = {
     "refused": "new connections are refused for the window (the listener is closed, idle keep-alive "
-               "connections too; answers in flight finish)",
+    "connections too; answers in flight finish)",
     "restart": "every open connection is reset at the window's start and new ones refused until its end",
 }
 FAULTS: dict[str, str] = {**REQUEST_FAULTS, **WINDOW_FAULTS}
@@ -132,16 +132,19 @@ def parse_fault(spec: str) -> Fault:
     """
     m = _SPEC.match(spec.strip())
     if not m:
-        raise ConfigError(f"fault {spec!r} must read KIND[:PROBABILITY][@START[+DURATION]], e.g. reset:0.2 "
-                          "or restart@20+3")
+        raise ConfigError(
+            f"fault {spec!r} must read KIND[:PROBABILITY][@START[+DURATION]], e.g. reset:0.2 or restart@20+3"
+        )
     kind = m["kind"]
     if kind not in FAULTS:
         raise ConfigError(f"fault {spec!r}: unknown kind {kind!r}; known: {', '.join(FAULTS)}")
     p = 1.0
     if m["p"] is not None:
         if kind in WINDOW_FAULTS:
-            raise ConfigError(f"fault {spec!r}: {kind} acts on the listener for a window and takes no "
-                              f"probability; write {kind}@START+DURATION")
+            raise ConfigError(
+                f"fault {spec!r}: {kind} acts on the listener for a window and takes no "
+                f"probability; write {kind}@START+DURATION"
+            )
         p = _number(m["p"], "probability", spec)
         if p > 1:
             raise ConfigError(f"fault {spec!r}: probability must be in [0, 1], got {m['p']}")

@@ -32,11 +32,21 @@ from perfkit.errors import ConfigError
 
 __all__ = ["ChaosProxy"]
 
-_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "content-length", "te", "trailer",
-        "upgrade"}
-_CANNED = {"http_429": (429, "Too Many Requests", "rate limit reached (injected by perfkit chaos)"),
-           "http_500": (500, "Internal Server Error", "internal error (injected by perfkit chaos)"),
-           "http_503": (503, "Service Unavailable", "service unavailable (injected by perfkit chaos)")}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "content-length",
+    "te",
+    "trailer",
+    "upgrade",
+}
+_CANNED = {
+    "http_429": (429, "Too Many Requests", "rate limit reached (injected by perfkit chaos)"),
+    "http_500": (500, "Internal Server Error", "internal error (injected by perfkit chaos)"),
+    "http_503": (503, "Service Unavailable", "service unavailable (injected by perfkit chaos)"),
+}
 
 
 class _Closed(Exception):
@@ -78,13 +88,22 @@ class ChaosProxy:
         Completion requests seen.
     """
 
-    def __init__(self, upstream: str, faults: Sequence[Fault] = (), options: FaultOptions | None = None,
-                 host: str = "127.0.0.1", port: int = 0, log_path: str | Path | None = None,
-                 from_first_request: bool = False) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        faults: Sequence[Fault] = (),
+        options: FaultOptions | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_path: str | Path | None = None,
+        from_first_request: bool = False,
+    ) -> None:
         u = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
         if u.scheme != "http" or not u.hostname:
-            raise ConfigError(f"--upstream {upstream!r} must be an http:// URL with a host, e.g. "
-                              "http://127.0.0.1:8000 (perfkit chaos does not speak TLS)")
+            raise ConfigError(
+                f"--upstream {upstream!r} must be an http:// URL with a host, e.g. "
+                "http://127.0.0.1:8000 (perfkit chaos does not speak TLS)"
+            )
         self.up_host, self.up_port = u.hostname, u.port or 80
         self.up_prefix = u.path.rstrip("/")
         if self.up_prefix.endswith("/v1"):
@@ -113,8 +132,7 @@ class ChaosProxy:
         return f"http://{self.host}:{self.port}"
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._client, self.host, self.port, backlog=4096,
-                                                  reuse_address=True)
+        self._server = await asyncio.start_server(self._client, self.host, self.port, backlog=4096, reuse_address=True)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def start(self) -> ChaosProxy:
@@ -229,14 +247,23 @@ class ChaosProxy:
             self._writers.discard(writer)
             writer.close()
 
-    def _canned(self, writer: asyncio.StreamWriter, status: int, reason: str, message: str,
-                extra: str = "") -> None:
+    def _canned(self, writer: asyncio.StreamWriter, status: int, reason: str, message: str, extra: str = "") -> None:
         body = json.dumps({"error": {"message": message, "type": reason.replace(" ", ""), "code": status}}).encode()
-        writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{extra}"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        writer.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
 
-    async def _exchange(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                        reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _exchange(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
         """Answer one request; False when the client connection must end."""
         fault = None
         if method == "POST" and target.split("?", 1)[0].endswith("/completions"):
@@ -254,15 +281,17 @@ class ChaosProxy:
             return True
         if fault == "wrong_content_type":
             page = b"<html><body><h1>Welcome to nginx!</h1></body></html>"
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
-                         % (len(page), page))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+            )
             await writer.drain()
             return True
         try:
             up_r, up_w = await asyncio.open_connection(self.up_host, self.up_port)
         except OSError as exc:
-            self._canned(writer, 502, "Bad Gateway", f"perfkit chaos: upstream {self.up_host}:{self.up_port} "
-                                                     f"unreachable: {exc}")
+            self._canned(
+                writer, 502, "Bad Gateway", f"perfkit chaos: upstream {self.up_host}:{self.up_port} unreachable: {exc}"
+            )
             await writer.drain()
             return True
         try:
@@ -296,8 +325,9 @@ class ChaosProxy:
         finally:
             up_w.transport.abort()
 
-    async def _faulty_stream(self, fault: str, pieces: AsyncIterator[bytes], reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> bool:
+    async def _faulty_stream(
+        self, fault: str, pieces: AsyncIterator[bytes], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         """Relay an event stream event by event with ``fault`` applied; False when the connection must end."""
         opt = self.options
         n = 0
@@ -306,7 +336,7 @@ class ChaosProxy:
         async def send(data: bytes) -> None:
             if fault == "drip":
                 for i in range(0, len(data), opt.drip_bytes):
-                    writer.write(_frame(data[i:i + opt.drip_bytes]))
+                    writer.write(_frame(data[i : i + opt.drip_bytes]))
                     await writer.drain()
                     await asyncio.sleep(opt.drip_ms / 1e3)
             else:
@@ -316,20 +346,20 @@ class ChaosProxy:
         async for piece in pieces:
             buf += piece
             while (i := buf.find(b"\n\n")) >= 0:
-                ev, buf = buf[:i + 2], buf[i + 2:]
+                ev, buf = buf[: i + 2], buf[i + 2 :]
                 if n == opt.after_events:
                     if fault == "reset":
                         writer.transport.abort()
                         raise _Closed
                     if fault == "truncated":  # the body will end cleanly, part-way through an event
-                        await send(ev[:len(ev) // 2])
+                        await send(ev[: len(ev) // 2])
                         return True
                     if fault == "malformed":
                         await send(b'data: {"choices": [{"index": 0, "text": "tok\n\n')
                     if fault == "stall":
                         try:  # silent until the client gives up (EOF) or stall_s passes
                             await asyncio.wait_for(reader.read(1), opt.stall_s)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             pass
                         return False
                     if fault == "giant_chunk":
@@ -356,9 +386,14 @@ class ChaosProxy:
 
     def describe(self) -> dict[str, Any]:
         """What the proxy did: requests seen and faults injected by kind."""
-        return {"upstream": f"http://{self.up_host}:{self.up_port}{self.up_prefix}", "listen": self.url,
-                "started_mono_ns": self.t0_ns,
-                "faults": [str(f) for f in self.faults], "requests": self.requests, "injected": dict(self.injected)}
+        return {
+            "upstream": f"http://{self.up_host}:{self.up_port}{self.up_prefix}",
+            "listen": self.url,
+            "started_mono_ns": self.t0_ns,
+            "faults": [str(f) for f in self.faults],
+            "requests": self.requests,
+            "injected": dict(self.injected),
+        }
 
 
 async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncIterator[bytes]:

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TextIO
 
 from perfkit.chaos.faults import Fault, parse_fault
 from perfkit.chaos.proxy import ChaosProxy
@@ -15,8 +16,9 @@ __all__ = ["READY_PREFIX", "faults_from_args", "print_summary", "serve_chaos"]
 READY_PREFIX = "perfkit-chaos listening on "
 
 
-async def serve_chaos(proxy: ChaosProxy, *, ready: Callable[[ChaosProxy], None] | None = None,
-                      until: Awaitable[object] | None = None) -> dict[str, object]:
+async def serve_chaos(
+    proxy: ChaosProxy, *, ready: Callable[[ChaosProxy], None] | None = None, until: Awaitable[object] | None = None
+) -> dict[str, object]:
     """Run ``proxy`` until SIGTERM/SIGINT (or ``until`` completes); return what it did.
 
     Prints ``perfkit-chaos listening on URL`` once bound, so a parent process
@@ -26,13 +28,16 @@ async def serve_chaos(proxy: ChaosProxy, *, ready: Callable[[ChaosProxy], None] 
     if ready is not None:
         ready(proxy)
     else:
-        print(f"{READY_PREFIX}{proxy.url} -> {proxy.describe()['upstream']}; faults: "
-              f"{', '.join(map(str, proxy.faults)) or 'none'}", flush=True)
+        print(
+            f"{READY_PREFIX}{proxy.url} -> {proxy.describe()['upstream']}; faults: "
+            f"{', '.join(map(str, proxy.faults)) or 'none'}",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    waits = [asyncio.ensure_future(stop.wait())]
+    waits: list[asyncio.Future[object]] = [asyncio.ensure_future(stop.wait())]
     if until is not None:
         waits.append(asyncio.ensure_future(until))
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -42,10 +47,13 @@ async def serve_chaos(proxy: ChaosProxy, *, ready: Callable[[ChaosProxy], None] 
     return proxy.describe()
 
 
-def print_summary(info: dict[str, object], file: object = sys.stderr) -> None:
+def print_summary(info: dict[str, object], file: TextIO = sys.stderr) -> None:
     """One line saying what the proxy did (to stderr by default)."""
-    print(f"perfkit chaos: {info['requests']} completion requests, injected {info['injected'] or 'nothing'}",
-          file=file, flush=True)  # type: ignore[arg-type]
+    print(
+        f"perfkit chaos: {info['requests']} completion requests, injected {info['injected'] or 'nothing'}",
+        file=file,
+        flush=True,
+    )
 
 
 def faults_from_args(specs: Sequence[str] | None) -> list[Fault]:

@@ -19,8 +19,21 @@ from perfkit.errors import ExitCode, PerfkitError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = ("sim", "chaos", "run", "demo", "query", "report", "compare", "slo", "tradeoff", "bottleneck", "check",
-            "rollup", "schema")
+COMMANDS = (
+    "sim",
+    "chaos",
+    "run",
+    "demo",
+    "query",
+    "report",
+    "compare",
+    "slo",
+    "tradeoff",
+    "bottleneck",
+    "check",
+    "rollup",
+    "schema",
+)
 """The commands, in the order ``perfkit --help`` lists them (each a module of this package)."""
 
 DESCRIPTION = "Drive production-like traffic at LLM endpoints, record every token, analyse it honestly."
@@ -39,8 +52,9 @@ class _Version(argparse.Action):
     """``--version``, read only when asked for (the package metadata costs a few ms)."""
 
     def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kw: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="show perfkit's version and exit")
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show perfkit's version and exit"
+        )
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         print(f"perfkit {_version()}")
@@ -56,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perfkit", description=DESCRIPTION)
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in command_modules().items():
+    for module in command_modules().values():
         module.add_parser(sub).set_defaults(func=module.run)
     return p
 
@@ -83,6 +97,5 @@ def main(argv: list[str] | None = None) -> int:
         import traceback
 
         print(redact(traceback.format_exc()), file=sys.stderr)
-        print(f"perfkit {args.command}: internal error (a bug; please report it with the lines above)",
-              file=sys.stderr)
+        print(f"perfkit {args.command}: internal error (a bug; please report it with the lines above)", file=sys.stderr)
         return int(ExitCode.INTERNAL)

@@ -11,11 +11,14 @@ NAME = "bottleneck"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    bn = sub.add_parser(NAME, help="where each phase's time went, and what limited it",
-                        description="Per phase: the mean request's time split into client lag, connection, server "
-                                    "queue, prefill and decode; a Little's-law check; and the bottleneck (client-, "
-                                    "queue-, prefill-, decode-, KV-capacity-bound, throttled, error-bound) with "
-                                    "its evidence and confidence.")
+    bn = sub.add_parser(
+        NAME,
+        help="where each phase's time went, and what limited it",
+        description="Per phase: the mean request's time split into client lag, connection, server "
+        "queue, prefill and decode; a Little's-law check; and the bottleneck (client-, "
+        "queue-, prefill-, decode-, KV-capacity-bound, throttled, error-bound) with "
+        "its evidence and confidence.",
+    )
     bn.add_argument("run", help="run id ('latest' allowed)")
     add_data_dir(bn)
     return bn

@@ -11,11 +11,14 @@ NAME = "check"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    ck = sub.add_parser(NAME, help="find unreadable Parquet parts and manifests; --repair sets them aside",
-                        description="Check every run in the data directory: Parquet parts (footer, or every page "
-                                    "with --deep), manifests, schema versions, temporary files a killed run left. "
-                                    "--repair moves unreadable parts to DATA_DIR/_quarantine/ (nothing is deleted "
-                                    "but the temporary files). Exit 1 while a problem remains.")
+    ck = sub.add_parser(
+        NAME,
+        help="find unreadable Parquet parts and manifests; --repair sets them aside",
+        description="Check every run in the data directory: Parquet parts (footer, or every page "
+        "with --deep), manifests, schema versions, temporary files a killed run left. "
+        "--repair moves unreadable parts to DATA_DIR/_quarantine/ (nothing is deleted "
+        "but the temporary files). Exit 1 while a problem remains.",
+    )
     ck.add_argument("dir", nargs="?", metavar="DATA_DIR", help="data directory (older spelling of --data-dir)")
     ck.add_argument("--data-dir", default="data", metavar="DIR", help="data directory (default data/)")
     ck.add_argument("--repair", action="store_true", help="move unreadable parts aside, remove stale temporary files")

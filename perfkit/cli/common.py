@@ -17,8 +17,19 @@ from typing import Any
 
 from perfkit.errors import ConfigError
 
-__all__ = ["add_client_flags", "add_data_dir", "add_fault_flags", "add_out", "add_telemetry_flags", "fault_options",
-           "make_transport", "notice", "parse_tags", "run_async", "telemetry_spec"]
+__all__ = [
+    "add_client_flags",
+    "add_data_dir",
+    "add_fault_flags",
+    "add_out",
+    "add_telemetry_flags",
+    "fault_options",
+    "make_transport",
+    "notice",
+    "parse_tags",
+    "run_async",
+    "telemetry_spec",
+]
 
 
 def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -37,8 +48,11 @@ def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
         if len(got) == 1:
             task.cancel()
         elif len(got) == 2:
-            print("perfkit: stopping; writing what was recorded (signal again to quit at once)", file=sys.stderr,
-                  flush=True)
+            print(
+                "perfkit: stopping; writing what was recorded (signal again to quit at once)",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             os._exit(130 if sig == signal.SIGINT else 143)
 
@@ -71,8 +85,9 @@ def notice(msg: str) -> None:
 
 def add_data_dir(p: argparse.ArgumentParser | Any, help: str | None = None) -> None:
     """``--data-dir``, spelled the same in every command (default ``data``)."""
-    p.add_argument("--data-dir", default="data", metavar="DIR",
-                   help=help or "data directory holding the runs (default data/)")
+    p.add_argument(
+        "--data-dir", default="data", metavar="DIR", help=help or "data directory holding the runs (default data/)"
+    )
 
 
 def add_out(p: argparse.ArgumentParser | Any, *aliases: str, default: str = "reports", what: str = "reports") -> None:
@@ -92,8 +107,10 @@ def parse_tags(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not key.strip().replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"--tag {item!r} must read KEY=VALUE with a name of letters, digits, '_' or '-', "
-                              "e.g. --tag variant=int8")
+            raise ConfigError(
+                f"--tag {item!r} must read KEY=VALUE with a name of letters, digits, '_' or '-', "
+                "e.g. --tag variant=int8"
+            )
         tags[key.strip()] = value.strip()
     return tags
 
@@ -101,24 +118,45 @@ def parse_tags(items: list[str] | None) -> dict[str, str]:
 # -- telemetry --------------------------------------------------------------------------------------
 def add_telemetry_flags(p: argparse.ArgumentParser, gpu_default: str) -> None:
     g = p.add_argument_group("telemetry (recorded on the requests' clock)")
-    g.add_argument("--gpu", choices=("auto", "nvml", "sim", "off"), default=gpu_default,
-                   help=f"GPU counters: auto = NVML when a driver answers, else off (never simulated); nvml; "
-                        f"sim = the simulator's SIMULATED counters; off (default {gpu_default})")
-    g.add_argument("--gpu-interval", type=float, default=0.1, metavar="S", help="GPU fast-tier interval, s (default 0.1)")
-    g.add_argument("--metrics-interval", type=float, default=1.0, metavar="S",
-                   help="interval of server /metrics scrapes, s (default 1)")
+    g.add_argument(
+        "--gpu",
+        choices=("auto", "nvml", "sim", "off"),
+        default=gpu_default,
+        help=f"GPU counters: auto = NVML when a driver answers, else off (never simulated); nvml; "
+        f"sim = the simulator's SIMULATED counters; off (default {gpu_default})",
+    )
+    g.add_argument(
+        "--gpu-interval", type=float, default=0.1, metavar="S", help="GPU fast-tier interval, s (default 0.1)"
+    )
+    g.add_argument(
+        "--metrics-interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="interval of server /metrics scrapes, s (default 1)",
+    )
     g.add_argument("--metrics-url", metavar="URL", help="scrape this URL instead of ENDPOINT_ROOT/metrics")
     g.add_argument("--no-server-metrics", action="store_true", help="do not scrape the server's /metrics")
-    g.add_argument("--server-pid", type=int, metavar="PID",
-                   help="a local server's pid: its process tree's CPU and memory are sampled")
+    g.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="a local server's pid: its process tree's CPU and memory are sampled",
+    )
 
 
 def telemetry_spec(a: argparse.Namespace, **override: Any) -> Any:
     """The :class:`~perfkit.record.TelemetrySpec` the telemetry flags ask for."""
     from perfkit.record.telemetry import TelemetrySpec
 
-    kw = {"gpu": a.gpu, "gpu_interval_s": a.gpu_interval, "server_metrics": not a.no_server_metrics,
-          "metrics_interval_s": a.metrics_interval, "metrics_url": a.metrics_url, "server_pid": a.server_pid}
+    kw = {
+        "gpu": a.gpu,
+        "gpu_interval_s": a.gpu_interval,
+        "server_metrics": not a.no_server_metrics,
+        "metrics_interval_s": a.metrics_interval,
+        "metrics_url": a.metrics_url,
+        "server_pid": a.server_pid,
+    }
     kw.update(override)
     return TelemetrySpec(**kw)
 
@@ -129,51 +167,108 @@ def add_fault_flags(p: argparse.ArgumentParser, target: str) -> None:
 
     d = FaultOptions()
     g = p.add_argument_group("faults", f"injected into {target}")
-    g.add_argument("--fault", action="append", metavar="KIND[:P][@START[+DUR]]",
-                   help="repeatable; e.g. reset:0.1, http_503:1@10+5, restart@20+3. Kinds: " + ", ".join(FAULTS))
-    g.add_argument("--after-events", type=int, default=d.after_events, metavar="N",
-                   help=f"events passed through before a mid-stream fault (default {d.after_events})")
-    g.add_argument("--stall-s", type=float, default=d.stall_s, metavar="S",
-                   help=f"silence of a stall, s (default {d.stall_s:g})")
-    g.add_argument("--drip-ms", type=float, default=d.drip_ms, metavar="MS",
-                   help=f"pause between the {d.drip_bytes}-byte writes of a drip, ms (default {d.drip_ms:g})")
-    g.add_argument("--giant-mb", type=float, default=d.giant_mb, metavar="MB",
-                   help=f"size of a giant chunk, MiB (default {d.giant_mb:g})")
-    g.add_argument("--fault-seed", type=int, default=0, metavar="N",
-                   help="seed of the per-request fault draws (default 0)")
+    g.add_argument(
+        "--fault",
+        action="append",
+        metavar="KIND[:P][@START[+DUR]]",
+        help="repeatable; e.g. reset:0.1, http_503:1@10+5, restart@20+3. Kinds: " + ", ".join(FAULTS),
+    )
+    g.add_argument(
+        "--after-events",
+        type=int,
+        default=d.after_events,
+        metavar="N",
+        help=f"events passed through before a mid-stream fault (default {d.after_events})",
+    )
+    g.add_argument(
+        "--stall-s", type=float, default=d.stall_s, metavar="S", help=f"silence of a stall, s (default {d.stall_s:g})"
+    )
+    g.add_argument(
+        "--drip-ms",
+        type=float,
+        default=d.drip_ms,
+        metavar="MS",
+        help=f"pause between the {d.drip_bytes}-byte writes of a drip, ms (default {d.drip_ms:g})",
+    )
+    g.add_argument(
+        "--giant-mb",
+        type=float,
+        default=d.giant_mb,
+        metavar="MB",
+        help=f"size of a giant chunk, MiB (default {d.giant_mb:g})",
+    )
+    g.add_argument(
+        "--fault-seed", type=int, default=0, metavar="N", help="seed of the per-request fault draws (default 0)"
+    )
 
 
 def fault_options(a: argparse.Namespace) -> Any:
     """The :class:`~perfkit.chaos.FaultOptions` the fault flags ask for."""
     from perfkit.chaos import FaultOptions
 
-    return FaultOptions(after_events=a.after_events, stall_s=a.stall_s, drip_ms=a.drip_ms, giant_mb=a.giant_mb,
-                        seed=a.fault_seed)
+    return FaultOptions(
+        after_events=a.after_events, stall_s=a.stall_s, drip_ms=a.drip_ms, giant_mb=a.giant_mb, seed=a.fault_seed
+    )
 
 
 # -- the client -------------------------------------------------------------------------------------
 def add_client_flags(p: argparse.ArgumentParser) -> None:
     """How requests are sent and their chunks timed: the transport, its read path, timeouts, TLS."""
     g = p.add_argument_group("client (how requests are sent and their chunks timed)")
-    g.add_argument("--transport", "--http", dest="transport", choices=("fast", "aiohttp"), default="fast",
-                   help="fast: every chunk parsed and stamped as its bytes arrive (default); aiohttp: the general "
-                        "client, for comparison (several times the CPU per chunk)")
-    g.add_argument("--rx-stamps", dest="rx_stamps", action="store_true", default=None,
-                   help="time chunks by the kernel's receive stamps where the platform has them (default)")
-    g.add_argument("--no-rx-stamps", dest="rx_stamps", action="store_false",
-                   help="time chunks when they are read (alias: PERFKIT_RX_STAMPS=0)")
-    g.add_argument("--read-thread", choices=("realtime", "normal", "off"), default=None,
-                   help="read sockets on a realtime thread (default, where permitted), an ordinary thread, or the "
-                        "event loop (alias: PERFKIT_RX_THREAD)")
-    g.add_argument("--no-compiled-reads", dest="compiled_reads", action="store_false", default=None,
-                   help="read and parse in Python instead of the compiled path (alias: PERFKIT_NO_EXTENSIONS=1)")
-    g.add_argument("--read-timeout", type=float, default=60.0, metavar="S",
-                   help="longest silence within a response, s (default 60)")
-    g.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
-                   help="longest wait for a connection, s (default 10)")
-    g.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="client processes sharing the load, the schedule split exactly between them (default 1); "
-                        "more when a phase is flagged client-bound")
+    g.add_argument(
+        "--transport",
+        "--http",
+        dest="transport",
+        choices=("fast", "aiohttp"),
+        default="fast",
+        help="fast: every chunk parsed and stamped as its bytes arrive (default); aiohttp: the general "
+        "client, for comparison (several times the CPU per chunk)",
+    )
+    g.add_argument(
+        "--rx-stamps",
+        dest="rx_stamps",
+        action="store_true",
+        default=None,
+        help="time chunks by the kernel's receive stamps where the platform has them (default)",
+    )
+    g.add_argument(
+        "--no-rx-stamps",
+        dest="rx_stamps",
+        action="store_false",
+        help="time chunks when they are read (alias: PERFKIT_RX_STAMPS=0)",
+    )
+    g.add_argument(
+        "--read-thread",
+        choices=("realtime", "normal", "off"),
+        default=None,
+        help="read sockets on a realtime thread (default, where permitted), an ordinary thread, or the "
+        "event loop (alias: PERFKIT_RX_THREAD)",
+    )
+    g.add_argument(
+        "--no-compiled-reads",
+        dest="compiled_reads",
+        action="store_false",
+        default=None,
+        help="read and parse in Python instead of the compiled path (alias: PERFKIT_NO_EXTENSIONS=1)",
+    )
+    g.add_argument(
+        "--read-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="longest silence within a response, s (default 60)",
+    )
+    g.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="S", help="longest wait for a connection, s (default 10)"
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="client processes sharing the load, the schedule split exactly between them (default 1); "
+        "more when a phase is flagged client-bound",
+    )
 
 
 def make_transport(a: argparse.Namespace, pool_size: int) -> Any:

@@ -12,10 +12,13 @@ NAME = "compare"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    c = sub.add_parser(NAME, help="compare two runs' latency percentiles; exit 1 on a regression",
-                       description="Compare run B against baseline run A: percentile differences with bootstrap "
-                                   "intervals, rank tests and a verdict with false alarms controlled across the "
-                                   "table (Holm). Exits 1 when B regressed, so it can gate CI.")
+    c = sub.add_parser(
+        NAME,
+        help="compare two runs' latency percentiles; exit 1 on a regression",
+        description="Compare run B against baseline run A: percentile differences with bootstrap "
+        "intervals, rank tests and a verdict with false alarms controlled across the "
+        "table (Holm). Exits 1 when B regressed, so it can gate CI.",
+    )
     c.add_argument("run_a", help="baseline run id ('latest' allowed), or a history: 3 or more ids separated by commas")
     c.add_argument("run_b", help="candidate run id")
     add_data_dir(c)
@@ -23,8 +26,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     c.add_argument("--percentiles", default="50,90,99", help="comma-separated percentiles (default 50,90,99)")
     c.add_argument("--phase", help="compare one phase present in both runs (default: all non-warm-up requests)")
     c.add_argument("--alpha", type=float, default=0.05, help="family-wise false-alarm rate over the table")
-    c.add_argument("--min-effect", type=float, default=0.05,
-                   help="smallest relative change that counts (default 0.05 = 5%%)")
+    c.add_argument(
+        "--min-effect", type=float, default=0.05, help="smallest relative change that counts (default 0.05 = 5%%)"
+    )
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     return c
 
@@ -38,17 +42,34 @@ def run(a: argparse.Namespace) -> int:
     try:
         qs = tuple(float(q) / 100 for q in a.percentiles.split(","))
     except ValueError:
-        raise ConfigError(f"--percentiles {a.percentiles!r} must be numbers separated by commas, e.g. 50,90,99") \
-            from None
+        raise ConfigError(
+            f"--percentiles {a.percentiles!r} must be numbers separated by commas, e.g. 50,90,99"
+        ) from None
     with Catalog(a.data_dir) as cat:
         try:
             if "," in a.run_a:
-                res = compare_to_history(cat, [r.strip() for r in a.run_a.split(",") if r.strip()], a.run_b,
-                                         metrics=metrics, qs=qs, phase=a.phase, alpha=a.alpha,
-                                         min_effect=a.min_effect)
+                res = compare_to_history(
+                    cat,
+                    [r.strip() for r in a.run_a.split(",") if r.strip()],
+                    a.run_b,
+                    metrics=metrics,
+                    qs=qs,
+                    phase=a.phase,
+                    alpha=a.alpha,
+                    min_effect=a.min_effect,
+                )
             else:
-                res = compare_runs(cat, a.run_a, a.run_b, metrics=metrics, qs=qs, phase=a.phase, alpha=a.alpha,
-                                   min_effect=a.min_effect, seed=a.seed)
+                res = compare_runs(
+                    cat,
+                    a.run_a,
+                    a.run_b,
+                    metrics=metrics,
+                    qs=qs,
+                    phase=a.phase,
+                    alpha=a.alpha,
+                    min_effect=a.min_effect,
+                    seed=a.seed,
+                )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     print_comparison(res)

@@ -14,16 +14,22 @@ NAME = "demo"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    d = sub.add_parser(NAME, help="run the whole pipeline on the simulated endpoint",
-                       description="Start the simulator, run a short multi-phase load, print the summary "
-                                   "and write the HTML report; then measure three simulated model variants and "
-                                   "their trade-off (--no-variants skips that).")
+    d = sub.add_parser(
+        NAME,
+        help="run the whole pipeline on the simulated endpoint",
+        description="Start the simulator, run a short multi-phase load, print the summary "
+        "and write the HTML report; then measure three simulated model variants and "
+        "their trade-off (--no-variants skips that).",
+    )
     add_data_dir(d)
     add_out(d, "--reports-dir")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--scale", type=float, default=1.0, metavar="K", help="multiply every phase duration by this")
-    d.add_argument("--no-variants", action="store_true",
-                   help="skip the three simulated model variants (fp16, int8, int4) and their trade-off report")
+    d.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="skip the three simulated model variants (fp16, int8, int4) and their trade-off report",
+    )
     add_telemetry_flags(d, "sim")
     return d
 
@@ -50,15 +56,19 @@ def run(a: argparse.Namespace) -> int:
     print("starting the simulated LLM endpoint (no GPU, no model) ...", file=sys.stderr)
     with SimProcess(default_sim_config(a.seed)) as sim:
         total = plan.warmup_s + plan.light_s + plan.heavy_s + plan.throttle_s
-        print(f"simulator at {sim.url}; running about {total:.0f} s of traffic: warm-up, light, heavy, and an "
-              "injected GPU clock throttle (3x slower steps)", file=sys.stderr)
+        print(
+            f"simulator at {sim.url}; running about {total:.0f} s of traffic: warm-up, light, heavy, and an "
+            "injected GPU clock throttle (3x slower steps)",
+            file=sys.stderr,
+        )
         display = ProgressDisplay()
         telemetry = telemetry_spec(a, server_pid=a.server_pid or sim.pid)
 
         async def go() -> Any:
             try:
-                return await run_demo(data_dir, plan, sim, seed=a.seed, on_start=display.attach,
-                                      telemetry=telemetry, notify=notice)
+                return await run_demo(
+                    data_dir, plan, sim, seed=a.seed, on_start=display.attach, telemetry=telemetry, notify=notice
+                )
             finally:
                 display.close()
 
@@ -72,8 +82,10 @@ def run(a: argparse.Namespace) -> int:
     print(f"          {report.pdf.resolve() if report.pdf else ''} (PDF); figures in {report.figures}/")
     for line in tradeoff_lines:
         print(line)
-    print(f"query:    perfkit query \"SELECT phase, count(*), median(ttft_ms) FROM requests GROUP BY ALL\" "
-          f"--data-dir {data_dir}")
+    print(
+        f'query:    perfkit query "SELECT phase, count(*), median(ttft_ms) FROM requests GROUP BY ALL" '
+        f"--data-dir {data_dir}"
+    )
     return 0
 
 
@@ -85,9 +97,12 @@ def _demo_variants(a: argparse.Namespace, plan: Any, data_dir: Path) -> list[str
     from perfkit.query.catalog import Catalog
     from perfkit.report.tradeoff_report import write_tradeoff_report
 
-    print(f"measuring {len(DEMO_VARIANTS)} simulated model variants ({', '.join(DEMO_VARIANTS)}), each with a "
-          f"rate sweep of {len(plan.variant_rates)} x {plan.variant_step_s:.0f} s (about "
-          f"{len(DEMO_VARIANTS) * (len(plan.variant_rates) * plan.variant_step_s + 6):.0f} s) ...", file=sys.stderr)
+    print(
+        f"measuring {len(DEMO_VARIANTS)} simulated model variants ({', '.join(DEMO_VARIANTS)}), each with a "
+        f"rate sweep of {len(plan.variant_rates)} x {plan.variant_step_s:.0f} s (about "
+        f"{len(DEMO_VARIANTS) * (len(plan.variant_rates) * plan.variant_step_s + 6):.0f} s) ...",
+        file=sys.stderr,
+    )
     ids = run_variants(data_dir, plan, seed=a.seed, notify=notice)
     with Catalog(data_dir) as cat:
         files, tab = write_tradeoff_report(cat, a.out, run_ids=ids)
@@ -97,9 +112,11 @@ def _demo_variants(a: argparse.Namespace, plan: Any, data_dir: Path) -> list[str
         if cost is None or (isinstance(cost, float) and math.isnan(cost)):
             lines.append(f"  {r['variant']:>5}: no load level met the SLOs with confidence; no cost")
             continue
-        lines.append(f"  {r['variant']:>5}: max {r['load']:.1f} req/s under the SLOs, ${cost:.3f} per 1M "
-                     f"output tokens, quality {r['quality']:.3f} ({r['quality_recovery_pct']:.1f}% of fp16), "
-                     f"P(Pareto frontier) {r['p_front']:.2f}")
+        lines.append(
+            f"  {r['variant']:>5}: max {r['load']:.1f} req/s under the SLOs, ${cost:.3f} per 1M "
+            f"output tokens, quality {r['quality']:.3f} ({r['quality_recovery_pct']:.1f}% of fp16), "
+            f"P(Pareto frontier) {r['p_front']:.2f}"
+        )
     lines.append(f"trade-offs: {files.html.resolve()}")
     lines.append(f"            figure {files.figures.resolve() if files.figures else ''}/tradeoff.svg")
     return lines

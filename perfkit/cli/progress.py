@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from perfkit.client.live import LiveSnapshot
 from perfkit.client.runner import LoadRunner
 from perfkit.clock import now_ns
 
@@ -26,8 +27,13 @@ class ProgressDisplay:
     ``plain_every_s`` seconds.
     """
 
-    def __init__(self, console: Console | None = None, plain_every_s: float = 5.0, max_error_rate: float = 0.05,
-                 min_slo: float = 0.9) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        plain_every_s: float = 5.0,
+        max_error_rate: float = 0.05,
+        min_slo: float = 0.9,
+    ) -> None:
         self.console = console or Console(stderr=True)
         self.max_error_rate = max_error_rate
         self.min_slo = min_slo
@@ -37,15 +43,17 @@ class ProgressDisplay:
         self._live: Live | None = None
         self._last_tokens = 0
         self._last_t = now_ns()
-        self._snap = None
+        self._snap: LiveSnapshot | None = None
         self._snap_ns = 0
 
     def attach(self, runner: LoadRunner, run_id: str) -> None:
         """Start displaying (call from the event loop, e.g. as ``record_run(on_start=...)``)."""
         self._runner = runner
         where = ", ".join(f"{e.base_url} ({e.model})" for e in runner.endpoints)
-        self.console.print(f"[bold]run[/bold] {run_id}: {len(runner.phases)} phase(s) against {where}"
-                           + (f", routing {runner.router.policy}" if len(runner.endpoints) > 1 else ""))
+        self.console.print(
+            f"[bold]run[/bold] {run_id}: {len(runner.phases)} phase(s) against {where}"
+            + (f", routing {runner.router.policy}" if len(runner.endpoints) > 1 else "")
+        )
         if self.console.is_terminal:
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=False)
             self._live.start()
@@ -58,15 +66,18 @@ class ProgressDisplay:
         if self._snap is None or t - self._snap_ns > 1_000_000_000:  # percentiles cost ~1 ms of loop time
             self._snap, self._snap_ns = self._runner.live.snapshot(t), t
         snap = self._snap
+        assert snap is not None
 
         def ms(v: float | None) -> str:
             return "–" if v is None else f"{v:,.1f}"
 
         slo = ", ".join(f"{c} {100 * a:.1f}%" for c, a in sorted(snap.slo_attainment.items()))
-        rolling = (f"last {snap.window_s:g} s: TTFT p50 {ms(snap.ttft_p50_ms)} p99 {ms(snap.ttft_p99_ms)} ms | "
-                   f"ITL p50 {ms(snap.itl_p50_ms)} p99 {ms(snap.itl_p99_ms)} ms | {snap.requests_per_s:,.1f} req/s | "
-                   f"errors {'–' if snap.error_rate is None else f'{100 * snap.error_rate:.1f}%'}"
-                   + (f" | SLO met: {slo}" if slo else ""))
+        rolling = (
+            f"last {snap.window_s:g} s: TTFT p50 {ms(snap.ttft_p50_ms)} p99 {ms(snap.ttft_p99_ms)} ms | "
+            f"ITL p50 {ms(snap.itl_p50_ms)} p99 {ms(snap.itl_p99_ms)} ms | {snap.requests_per_s:,.1f} req/s | "
+            f"errors {'–' if snap.error_rate is None else f'{100 * snap.error_rate:.1f}%'}"
+            + (f" | SLO met: {slo}" if slo else "")
+        )
         return [self._line(), rolling] + [f"ALERT: {a}" for a in snap.alerts(self.max_error_rate, self.min_slo)]
 
     def _line(self) -> str:
@@ -78,9 +89,11 @@ class ProgressDisplay:
         self._last_tokens, self._last_t = p.output_tokens, t
         elapsed = (t - p.phase_started_ns) / 1e9 if p.phase_started_ns else 0.0
         dur = f"/{p.phase_duration_s:g}" if p.phase_duration_s else ""
-        return (f"phase {p.phase_index + 1}/{len(self._runner.phases)} {p.phase:<10} {elapsed:5.1f}{dur} s | "
-                f"sent {p.sent:,} done {p.done:,} in flight {p.in_flight:,} errors {p.errors:,} | "
-                f"{rate:,.0f} tok/s")
+        return (
+            f"phase {p.phase_index + 1}/{len(self._runner.phases)} {p.phase:<10} {elapsed:5.1f}{dur} s | "
+            f"sent {p.sent:,} done {p.done:,} in flight {p.in_flight:,} errors {p.errors:,} | "
+            f"{rate:,.0f} tok/s"
+        )
 
     async def _loop(self) -> None:
         last_plain = 0

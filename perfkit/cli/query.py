@@ -13,10 +13,13 @@ NAME = "query"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    q = sub.add_parser(NAME, help="run SQL over every run in a data directory",
-                       description="SQL over the views requests, chunks, runs, telemetry, gpu_samples, "
-                                   "server_metrics and host_samples (DuckDB).  `perfkit query DATA_DIR SQL` is the "
-                                   "older spelling of `perfkit query SQL --data-dir DATA_DIR`.")
+    q = sub.add_parser(
+        NAME,
+        help="run SQL over every run in a data directory",
+        description="SQL over the views requests, chunks, runs, telemetry, gpu_samples, "
+        "server_metrics and host_samples (DuckDB).  `perfkit query DATA_DIR SQL` is the "
+        "older spelling of `perfkit query SQL --data-dir DATA_DIR`.",
+    )
     q.add_argument("args", nargs="+", metavar="SQL", help="the query ([DATA_DIR] SQL)")
     add_data_dir(q)
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")

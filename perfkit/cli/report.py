@@ -12,21 +12,31 @@ NAME = "report"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    rp = sub.add_parser(NAME, help="write a report (HTML, PDF, figures) of a run, of runs compared, or of a notebook",
-                        description="One run: OUT/RUN_ID.html and .pdf, and RUN_ID-figures/ with each figure as "
-                                    "SVG and PDF (RUN_ID may be 'latest'). Several runs: the first is the baseline, "
-                                    "the others are compared with it. --notebook: execute a notebook with papermill "
-                                    "(parameters with -p NAME=VALUE) and render it to HTML and PDF.")
+    rp = sub.add_parser(
+        NAME,
+        help="write a report (HTML, PDF, figures) of a run, of runs compared, or of a notebook",
+        description="One run: OUT/RUN_ID.html and .pdf, and RUN_ID-figures/ with each figure as "
+        "SVG and PDF (RUN_ID may be 'latest'). Several runs: the first is the baseline, "
+        "the others are compared with it. --notebook: execute a notebook with papermill "
+        "(parameters with -p NAME=VALUE) and render it to HTML and PDF.",
+    )
     rp.add_argument("run_ids", nargs="*", metavar="RUN_ID")
     add_data_dir(rp)
     add_out(rp)
     rp.add_argument("--phase", help="compare this phase only (with several runs)")
     rp.add_argument("--no-pdf", action="store_true", help="HTML only")
     rp.add_argument("--no-figures", action="store_true", help="do not export the figures one by one")
-    rp.add_argument("--notebook", metavar="FILE", help="a notebook to execute and render, e.g. "
-                                                       "notebooks/01_explore_a_run.ipynb")
-    rp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="a notebook parameter (repeatable); data_dir defaults to --data-dir")
+    rp.add_argument(
+        "--notebook", metavar="FILE", help="a notebook to execute and render, e.g. notebooks/01_explore_a_run.ipynb"
+    )
+    rp.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a notebook parameter (repeatable); data_dir defaults to --data-dir",
+    )
     rp.add_argument("--timeout", type=float, default=600, metavar="S", help="longest a notebook cell may run, s")
     return rp
 
@@ -53,10 +63,12 @@ def run(a: argparse.Namespace) -> int:
         from perfkit.report.notebook import report_notebook
 
         if a.run_ids:
-            raise ConfigError(f"with --notebook, give the run as a parameter (-p run_id={a.run_ids[0]}), "
-                              "not as an argument")
-        files = report_notebook(a.notebook, a.out, notebook_params(a.param, a.data_dir), pdf=not a.no_pdf,
-                                timeout_s=a.timeout)
+            raise ConfigError(
+                f"with --notebook, give the run as a parameter (-p run_id={a.run_ids[0]}), not as an argument"
+            )
+        files = report_notebook(
+            a.notebook, a.out, notebook_params(a.param, a.data_dir), pdf=not a.no_pdf, timeout_s=a.timeout
+        )
     else:
         from perfkit.query.catalog import Catalog
         from perfkit.report.render import build_report
@@ -65,8 +77,7 @@ def run(a: argparse.Namespace) -> int:
             raise ConfigError("name a run (or 'latest'), several runs to compare, or --notebook NOTEBOOK")
         with Catalog(a.data_dir) as cat:
             try:
-                files = build_report(cat, a.run_ids, a.out, pdf=not a.no_pdf, figures=not a.no_figures,
-                                     phase=a.phase)
+                files = build_report(cat, a.run_ids, a.out, pdf=not a.no_pdf, figures=not a.no_figures, phase=a.phase)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
     print(files.html.resolve())

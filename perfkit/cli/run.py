@@ -32,39 +32,70 @@ Exit status: 0 ok, 2 a bad flag or scenario, 3 the endpoint could not be used or
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    r = sub.add_parser(NAME, help="drive traffic at an endpoint and record it",
-                       description="Drive traffic at an OpenAI-compatible endpoint: a SCENARIO file of phases, "
-                                   "or one phase described by the flags, and record every request, chunk and "
-                                   "side channel under --data-dir.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = sub.add_parser(
+        NAME,
+        help="drive traffic at an endpoint and record it",
+        description="Drive traffic at an OpenAI-compatible endpoint: a SCENARIO file of phases, "
+        "or one phase described by the flags, and record every request, chunk and "
+        "side channel under --data-dir.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("scenario", nargs="?", help="scenario file (YAML/JSON); see scenarios/ for examples")
     e = r.add_argument_group("endpoint")
-    e.add_argument("--endpoint", required=True, action="append", metavar="URL",
-                   help="server base URL, with or without /v1; repeat for replicas sharing the traffic")
+    e.add_argument(
+        "--endpoint",
+        required=True,
+        action="append",
+        metavar="URL",
+        help="server base URL, with or without /v1; repeat for replicas sharing the traffic",
+    )
     e.add_argument("--model", help="model name (default: the first one /v1/models lists)")
     e.add_argument("--api", choices=("completions", "chat"), help="default: the scenario's, else completions")
-    e.add_argument("--routing", choices=("round_robin", "least_outstanding", "weighted"), default="round_robin",
-                   help="how requests are spread over several --endpoint (default round_robin)")
+    e.add_argument(
+        "--routing",
+        choices=("round_robin", "least_outstanding", "weighted"),
+        default="round_robin",
+        help="how requests are spread over several --endpoint (default round_robin)",
+    )
     e.add_argument("--weights", metavar="W,W,...", help="weighted routing: one weight per --endpoint, e.g. 3,1")
     load = r.add_argument_group("load shape (without a scenario)")
     g = load.add_mutually_exclusive_group()
     g.add_argument("--concurrency", type=int, metavar="N", help="closed loop: this many users (default 1)")
     g.add_argument("--rate", type=float, metavar="R", help="open loop: requests per second")
-    load.add_argument("--arrival", choices=("constant", "poisson", "gamma"), default="poisson",
-                      help="open-loop arrivals (default poisson)")
-    load.add_argument("--burstiness", type=float, default=1.0, metavar="B",
-                      help="gamma shape: 1 = Poisson, < 1 burstier (inter-arrival CV = 1/sqrt(B))")
+    load.add_argument(
+        "--arrival",
+        choices=("constant", "poisson", "gamma"),
+        default="poisson",
+        help="open-loop arrivals (default poisson)",
+    )
+    load.add_argument(
+        "--burstiness",
+        type=float,
+        default=1.0,
+        metavar="B",
+        help="gamma shape: 1 = Poisson, < 1 burstier (inter-arrival CV = 1/sqrt(B))",
+    )
     load.add_argument("--max-in-flight", type=int, metavar="N", help="open loop: cap on requests in flight")
     load.add_argument("--duration", type=float, metavar="S", help="seconds of traffic (default 30 unless --requests)")
     load.add_argument("--requests", type=int, metavar="N", help="stop after this many requests")
-    load.add_argument("--warmup", type=float, default=0.0, metavar="S",
-                      help="seconds of warm-up before, left out of summaries")
+    load.add_argument(
+        "--warmup", type=float, default=0.0, metavar="S", help="seconds of warm-up before, left out of summaries"
+    )
     load.add_argument("--scale", type=float, default=1.0, metavar="K", help="multiply a scenario's durations by this")
     q = r.add_argument_group("requests")
-    q.add_argument("--prompt-tokens", default="256", metavar="N|DIST",
-                   help="prompt length: N or uniform:A,B, normal:M,SD, lognormal:MED,SIGMA (default 256)")
-    q.add_argument("--output-tokens", default="128", metavar="N|DIST",
-                   help="max_tokens: N or a distribution as for --prompt-tokens (default 128)")
+    q.add_argument(
+        "--prompt-tokens",
+        default="256",
+        metavar="N|DIST",
+        help="prompt length: N or uniform:A,B, normal:M,SD, lognormal:MED,SIGMA (default 256)",
+    )
+    q.add_argument(
+        "--output-tokens",
+        default="128",
+        metavar="N|DIST",
+        help="max_tokens: N or a distribution as for --prompt-tokens (default 128)",
+    )
     q.add_argument("--seed", type=int, help="default: the scenario's seed, else 0")
     q.add_argument("--no-ignore-eos", action="store_true", help="do not send ignore_eos/min_tokens")
     q.add_argument("--no-continuous-usage", action="store_true", help="do not ask for usage in every chunk")
@@ -73,8 +104,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_data_dir(o, "where the run's Parquet and manifest go (default data/)")
     o.add_argument("--run-id", help="run id (default: a new sortable id)")
     o.add_argument("--label", help="free text kept in the manifest")
-    o.add_argument("--tag", action="append", metavar="KEY=VALUE",
-                   help="label the run (repeatable), e.g. --tag variant=int8 --tag workload=chat")
+    o.add_argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="label the run (repeatable), e.g. --tag variant=int8 --tag workload=chat",
+    )
     o.add_argument("--flush-interval", type=float, default=1.0, metavar="S", help="Parquet flush interval, s")
     o.add_argument("--quiet", action="store_true", help="no progress display")
     add_telemetry_flags(r, "auto")
@@ -95,18 +130,33 @@ def _cli_phases(a: argparse.Namespace) -> list[Any]:
         a.duration = 30.0
     phases = []
     if a.warmup:
-        phases.append(PhaseSpec("warmup", duration_s=a.warmup, prompt_tokens=a.prompt_tokens,
-                                output_tokens=a.output_tokens, warmup=True, **load))
-    phases.append(PhaseSpec("main", duration_s=a.duration, requests=a.requests, prompt_tokens=a.prompt_tokens,
-                            output_tokens=a.output_tokens, **load))
+        phases.append(
+            PhaseSpec(
+                "warmup",
+                duration_s=a.warmup,
+                prompt_tokens=a.prompt_tokens,
+                output_tokens=a.output_tokens,
+                warmup=True,
+                **load,
+            )
+        )
+    phases.append(
+        PhaseSpec(
+            "main",
+            duration_s=a.duration,
+            requests=a.requests,
+            prompt_tokens=a.prompt_tokens,
+            output_tokens=a.output_tokens,
+            **load,
+        )
+    )
     return phases
 
 
 def _check_data_dir(path: str) -> None:
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise ConfigError(f"--data-dir {path!r} is a file, not a directory; give a directory (it is made if "
-                          "missing)")
+        raise ConfigError(f"--data-dir {path!r} is a file, not a directory; give a directory (it is made if missing)")
 
 
 def run(a: argparse.Namespace) -> int:
@@ -120,8 +170,11 @@ def run(a: argparse.Namespace) -> int:
     if a.scenario:
         from perfkit.workload.scenario import load_scenario
 
-        given = [f"--{n.replace('_', '-')}" for n in ("concurrency", "rate", "duration", "requests")
-                 if getattr(a, n) is not None]
+        given = [
+            f"--{n.replace('_', '-')}"
+            for n in ("concurrency", "rate", "duration", "requests")
+            if getattr(a, n) is not None
+        ]
         if given:
             raise ConfigError(f"the scenario {a.scenario} defines its own load; drop {', '.join(given)}")
         scenario = load_scenario(a.scenario)
@@ -131,22 +184,28 @@ def run(a: argparse.Namespace) -> int:
     else:
         phases = _cli_phases(a)
     api = a.api or (scenario.api if scenario and scenario.api else "completions")
-    endpoints = [Endpoint(u, model=a.model or "", api=api, ignore_eos=not a.no_ignore_eos,
-                          continuous_usage=not a.no_continuous_usage) for u in a.endpoint]
+    endpoints = [
+        Endpoint(
+            u, model=a.model or "", api=api, ignore_eos=not a.no_ignore_eos, continuous_usage=not a.no_continuous_usage
+        )
+        for u in a.endpoint
+    ]
     weights = None
     if a.weights:
         try:
             weights = [float(w) for w in a.weights.split(",")]
         except ValueError:
-            raise ConfigError(f"--weights {a.weights!r} must be numbers separated by commas, one per --endpoint") \
-                from None
+            raise ConfigError(
+                f"--weights {a.weights!r} must be numbers separated by commas, one per --endpoint"
+            ) from None
     router = Router(len(endpoints), a.routing, weights)
     seed = a.seed if a.seed is not None else (scenario.seed if scenario else 0)
     telemetry = telemetry_spec(a)
     tags = parse_tags(a.tag)
     transport = make_transport(a, pool_size_for(phases))
-    scen = {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} \
-        if scenario else None
+    scen = (
+        {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} if scenario else None
+    )
     display = None
     if not a.quiet:
         from perfkit.cli.progress import ProgressDisplay
@@ -155,10 +214,23 @@ def run(a: argparse.Namespace) -> int:
 
     async def go() -> Any:
         try:
-            return await record_run(endpoints, phases, a.data_dir, seed=seed, run_id=a.run_id, label=a.label,
-                                    tags=tags, flush_interval_s=a.flush_interval,
-                                    on_start=display.attach if display else None, scenario=scen, router=router,
-                                    telemetry=telemetry, notify=notice, workers=a.workers, transport=transport)
+            return await record_run(
+                endpoints,
+                phases,
+                a.data_dir,
+                seed=seed,
+                run_id=a.run_id,
+                label=a.label,
+                tags=tags,
+                flush_interval_s=a.flush_interval,
+                on_start=display.attach if display else None,
+                scenario=scen,
+                router=router,
+                telemetry=telemetry,
+                notify=notice,
+                workers=a.workers,
+                transport=transport,
+            )
         finally:
             if display:
                 display.close()
@@ -174,10 +246,12 @@ def run(a: argparse.Namespace) -> int:
     print(f"run {result.run_id}: {p.done} requests, {p.errors} errors; data in {Path(a.data_dir).resolve()}")
     if p.done and p.errors == p.done:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(p.errors_by_kind.items(), key=lambda kv: -kv[1]))
-        raise RunFailedError(f"every request of run {result.run_id} failed ({kinds}); the first said: "
-                             f"{_first_error(a.data_dir, result.run_id)}. The requests are recorded; "
-                             f"`perfkit query {a.data_dir} \"SELECT error_kind, error_message FROM requests\"` "
-                             "shows them")
+        raise RunFailedError(
+            f"every request of run {result.run_id} failed ({kinds}); the first said: "
+            f"{_first_error(a.data_dir, result.run_id)}. The requests are recorded; "
+            f'`perfkit query {a.data_dir} "SELECT error_kind, error_message FROM requests"` '
+            "shows them"
+        )
     if not p.done:
         raise RunFailedError(f"run {result.run_id} sent no request; check --duration, --requests and the scenario")
     return 0

@@ -9,9 +9,11 @@ NAME = "schema"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    return sub.add_parser(NAME, help="print the data schema (columns, units, definitions)",
-                          description="Every table's columns with their types, units and meaning "
-                                      "(also docs/schema.md).")
+    return sub.add_parser(
+        NAME,
+        help="print the data schema (columns, units, definitions)",
+        description="Every table's columns with their types, units and meaning (also docs/schema.md).",
+    )
 
 
 def run(a: argparse.Namespace) -> int:

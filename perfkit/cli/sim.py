@@ -12,16 +12,22 @@ NAME = "sim"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    s = sub.add_parser(NAME, help="serve the simulated OpenAI-compatible LLM endpoint",
-                       description="Serve the simulated LLM endpoint until Ctrl-C: /v1/models, /v1/completions, "
-                                   "/v1/chat/completions (streamed or not), /metrics with vLLM's names, /sim/log, "
-                                   "/sim/events, /sim/gpu.")
+    s = sub.add_parser(
+        NAME,
+        help="serve the simulated OpenAI-compatible LLM endpoint",
+        description="Serve the simulated LLM endpoint until Ctrl-C: /v1/models, /v1/completions, "
+        "/v1/chat/completions (streamed or not), /metrics with vLLM's names, /sim/log, "
+        "/sim/events, /sim/gpu.",
+    )
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     s.add_argument("--config", metavar="FILE", help="YAML or JSON simulator config (engine parameters, events)")
     s.add_argument("--seed", type=int, help="override the config's seed")
-    s.add_argument("--variant", choices=("fp16", "int8", "int4"),
-                   help="simulate this precision of the model: faster, more KV cache, a little less quality")
+    s.add_argument(
+        "--variant",
+        choices=("fp16", "int8", "int4"),
+        help="simulate this precision of the model: faster, more KV cache, a little less quality",
+    )
     s.add_argument("--log", metavar="FILE", help="append one JSON line per finished request to this file")
     add_fault_flags(s, "the simulated endpoint (served behind the fault proxy of `perfkit chaos`)")
     return s
@@ -46,6 +52,7 @@ def run(a: argparse.Namespace) -> int:
     try:
         serve(cfg, a.host, a.port, a.log, faults_from_args(a.fault), fault_options(a))
     except OSError as exc:
-        raise ConfigError(f"cannot serve on {a.host}:{a.port}: {exc.strerror or exc}; pick another --port "
-                          "(0 picks a free one)") from None
+        raise ConfigError(
+            f"cannot serve on {a.host}:{a.port}: {exc.strerror or exc}; pick another --port (0 picks a free one)"
+        ) from None
     return 0

@@ -12,14 +12,20 @@ NAME = "slo"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    so = sub.add_parser(NAME, help="check percentile SLOs per phase; from a sweep, the most load that meets them",
-                        description="Per phase and SLO: the percentile with its interval and a verdict (met, "
-                                    "missed, uncertain, not estimable). When the run steps through two or more "
-                                    "open-loop rates (a sweep), also the highest rate meeting every SLO with its "
-                                    "confidence bracket.")
+    so = sub.add_parser(
+        NAME,
+        help="check percentile SLOs per phase; from a sweep, the most load that meets them",
+        description="Per phase and SLO: the percentile with its interval and a verdict (met, "
+        "missed, uncertain, not estimable). When the run steps through two or more "
+        "open-loop rates (a sweep), also the highest rate meeting every SLO with its "
+        "confidence bracket.",
+    )
     so.add_argument("run", help="run id ('latest' allowed)")
-    so.add_argument("--slo", default="chat",
-                    help="a preset (chat, rag) or comma-separated bounds such as 'ttft_p99<=200ms,itl_p99<=50ms'")
+    so.add_argument(
+        "--slo",
+        default="chat",
+        help="a preset (chat, rag) or comma-separated bounds such as 'ttft_p99<=200ms,itl_p99<=50ms'",
+    )
     add_data_dir(so)
     so.add_argument("--class", dest="class_name", help="only this user class's requests")
     so.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")

@@ -8,14 +8,38 @@ from rich.table import Table
 
 from perfkit.query.metrics import client_evidence
 
-__all__ = ["print_attribution", "print_changes", "print_comparison", "print_frame", "print_percentiles", "print_run",
-           "print_slo_table", "print_summary", "print_tradeoffs", "telemetry_line"]
+__all__ = [
+    "print_attribution",
+    "print_changes",
+    "print_comparison",
+    "print_frame",
+    "print_percentiles",
+    "print_run",
+    "print_slo_table",
+    "print_summary",
+    "print_tradeoffs",
+    "telemetry_line",
+]
 
-_SUMMARY = [("phase", "phase"), ("requests", "n"), ("error_rate", "err %"), ("request_throughput_rps", "req/s"),
-            ("output_token_throughput_tps", "tok/s"), ("ttft_mean_ms", "TTFT mean"), ("ttft_p50_ms", "p50"),
-            ("ttft_p90_ms", "p90"), ("ttft_p99_ms", "p99"), ("itl_mean_ms", "ITL mean"), ("itl_p50_ms", "p50"),
-            ("itl_p90_ms", "p90"), ("itl_p99_ms", "p99"), ("e2e_mean_ms", "E2E mean"), ("e2e_p50_ms", "p50"),
-            ("e2e_p90_ms", "p90"), ("e2e_p99_ms", "p99")]
+_SUMMARY = [
+    ("phase", "phase"),
+    ("requests", "n"),
+    ("error_rate", "err %"),
+    ("request_throughput_rps", "req/s"),
+    ("output_token_throughput_tps", "tok/s"),
+    ("ttft_mean_ms", "TTFT mean"),
+    ("ttft_p50_ms", "p50"),
+    ("ttft_p90_ms", "p90"),
+    ("ttft_p99_ms", "p99"),
+    ("itl_mean_ms", "ITL mean"),
+    ("itl_p50_ms", "p50"),
+    ("itl_p90_ms", "p90"),
+    ("itl_p99_ms", "p99"),
+    ("e2e_mean_ms", "E2E mean"),
+    ("e2e_p50_ms", "p50"),
+    ("e2e_p90_ms", "p90"),
+    ("e2e_p99_ms", "p99"),
+]
 
 
 def _cell(v: object, col: str) -> str:
@@ -56,7 +80,7 @@ def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = Non
         console.print(f"({len(df) - limit} more rows; use --limit or --format csv)")
 
 
-def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+def print_run(cat, run_id: str, console: Console | None = None) -> None:
     """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
     from perfkit.analysis.intervals import percentile_table
     from perfkit.analysis.series import change_table
@@ -68,15 +92,24 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
     print_changes(change_table(cat, run_id), console)
     for r in stability_table(cat, run_id).to_dict("records"):
         style = "green" if r["verdict"] == "stable" else "yellow"
-        console.print(f"stability of {r['phase']} (TTFT): [{style}]{r['verdict']}[/] ({r['reasons']}; warm-up "
-                      f"{r['warmup_requests']}, ramp-down {r['rampdown_requests']} of {r['requests']} requests)")
+        console.print(
+            f"stability of {r['phase']} (TTFT): [{style}]{r['verdict']}[/] ({r['reasons']}; warm-up "
+            f"{r['warmup_requests']}, ramp-down {r['rampdown_requests']} of {r['requests']} requests)"
+        )
     fid = cat.fidelity(run_id).df()
     t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
-    cols = [("phase", "phase"), ("target_rate_rps", "requested"), ("scheduled_rate_rps", "scheduled"),
-            ("achieved_rate_rps", "achieved"),
-            ("schedule_lag_p50_ms", "lag p50"), ("schedule_lag_p99_ms", "lag p99"), ("ttft_p99_ms", "TTFT p99"),
-            ("ttft_from_intended_p99_ms", "from intended"), ("e2e_p99_ms", "E2E p99"),
-            ("e2e_from_intended_p99_ms", "from intended")]
+    cols = [
+        ("phase", "phase"),
+        ("target_rate_rps", "requested"),
+        ("scheduled_rate_rps", "scheduled"),
+        ("achieved_rate_rps", "achieved"),
+        ("schedule_lag_p50_ms", "lag p50"),
+        ("schedule_lag_p99_ms", "lag p99"),
+        ("ttft_p99_ms", "TTFT p99"),
+        ("ttft_from_intended_p99_ms", "from intended"),
+        ("e2e_p99_ms", "E2E p99"),
+        ("e2e_from_intended_p99_ms", "from intended"),
+    ]
     for c, h in cols:
         t.add_column(h, justify="left" if c == "phase" else "right")
     for rec in fid.to_dict("records"):
@@ -84,11 +117,22 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
     console.print(t)
     slo = cat.slo(run_id).df()
     if slo["slo_attainment"].notna().any() or slo["class_name"].nunique() > 1:
-        t = Table(title="user classes (SLO attainment: share of requests meeting the class's SLO)",
-                  title_justify="left")
-        cols = [("phase", "phase"), ("class_name", "class"), ("requests", "n"), ("errors", "errors"),
-                ("wrong_answers", "wrong"), ("slo_attainment", "SLO met %"), ("goodput_rps", "goodput/s"), ("ttft_p50_ms", "TTFT p50"),
-                ("ttft_p99_ms", "p99"), ("tpot_p50_ms", "TPOT p50"), ("tpot_p99_ms", "p99")]
+        t = Table(
+            title="user classes (SLO attainment: share of requests meeting the class's SLO)", title_justify="left"
+        )
+        cols = [
+            ("phase", "phase"),
+            ("class_name", "class"),
+            ("requests", "n"),
+            ("errors", "errors"),
+            ("wrong_answers", "wrong"),
+            ("slo_attainment", "SLO met %"),
+            ("goodput_rps", "goodput/s"),
+            ("ttft_p50_ms", "TTFT p50"),
+            ("ttft_p99_ms", "p99"),
+            ("tpot_p50_ms", "TPOT p50"),
+            ("tpot_p99_ms", "p99"),
+        ]
         for c, h in cols:
             t.add_column(h, justify="left" if c in ("phase", "class_name") else "right")
         for rec in slo.to_dict("records"):
@@ -100,9 +144,17 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
     eps = cat.endpoints(run_id).df()
     if eps["endpoint"].nunique() > 1:
         t = Table(title="endpoints (replicas)", title_justify="left")
-        cols = [("phase", "phase"), ("endpoint", "endpoint"), ("requests", "n"), ("share", "share %"),
-                ("errors", "errors"), ("ttft_p50_ms", "TTFT p50"), ("ttft_p99_ms", "p99"), ("tpot_p50_ms", "TPOT p50"),
-                ("e2e_p99_ms", "E2E p99")]
+        cols = [
+            ("phase", "phase"),
+            ("endpoint", "endpoint"),
+            ("requests", "n"),
+            ("share", "share %"),
+            ("errors", "errors"),
+            ("ttft_p50_ms", "TTFT p50"),
+            ("ttft_p99_ms", "p99"),
+            ("tpot_p50_ms", "TPOT p50"),
+            ("e2e_p99_ms", "E2E p99"),
+        ]
         for c, h in cols:
             t.add_column(h, justify="left" if c in ("phase", "endpoint") else "right")
         for rec in eps.to_dict("records"):
@@ -114,11 +166,13 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:  # type
         console.print(line)
     for rec in fid.to_dict("records"):
         if rec["client_bound"]:
-            console.print(f"[bold yellow]client-bound:[/] phase {rec['phase']}: {client_evidence(rec)}; its latencies "
-                          "measure the client as well as the server (more client processes: --workers)")
+            console.print(
+                f"[bold yellow]client-bound:[/] phase {rec['phase']}: {client_evidence(rec)}; its latencies "
+                "measure the client as well as the server (more client processes: --workers)"
+            )
 
 
-def telemetry_line(t: dict | None) -> str:  # type: ignore[type-arg]
+def telemetry_line(t: dict | None) -> str:
     """One line saying what was recorded beside the requests (from the manifest's ``telemetry``)."""
     if not t:
         return ""
@@ -128,15 +182,19 @@ def telemetry_line(t: dict | None) -> str:  # type: ignore[type-arg]
         n = sum(samplers.get(k, {}).get("readings", 0) for k in ("gpu-fast", "gpu-sim"))
         kind = "[bold]SIMULATED[/] by the simulator" if gpu.get("simulated") else f"NVML, driver {gpu.get('driver')}"
         lost = sum(1 for d in gpu.get("devices") or [] if d.get("lost_ns"))
-        parts = [f"GPU {kind}: {len(gpu.get('devices') or [])} device(s), {n} readings"
-                 + (f", [bold red]{lost} lost[/]" if lost else "")]
+        parts = [
+            f"GPU {kind}: {len(gpu.get('devices') or [])} device(s), {n} readings"
+            + (f", [bold red]{lost} lost[/]" if lost else "")
+        ]
     else:
         parts = [f"GPU off ({gpu.get('off_reason')})"]
     sm = t.get("server_metrics") or {}
     srcs = sm.get("sources") or []
     if srcs:
-        parts.append("server /metrics: " + ", ".join(f"{s.get('engine') or 'unknown engine'} ({s['ok_scrapes']} "
-                                                     f"scrapes)" for s in srcs))
+        parts.append(
+            "server /metrics: "
+            + ", ".join(f"{s.get('engine') or 'unknown engine'} ({s['ok_scrapes']} scrapes)" for s in srcs)
+        )
     elif sm.get("enabled"):
         parts.append("no server /metrics")
     if (t.get("host") or {}).get("enabled"):
@@ -148,7 +206,7 @@ def _pct(v: object) -> str:
     return "–" if v is None or (isinstance(v, float) and pd.isna(v)) else f"{100 * float(v):+.1f}%"  # type: ignore[arg-type]
 
 
-def print_comparison(res, console: Console | None = None) -> None:  # type: ignore[no-untyped-def]
+def print_comparison(res, console: Console | None = None) -> None:
     """Print a :class:`~perfkit.analysis.compare.ComparisonResult` and its verdict."""
     console = console or Console(width=200)
     base = f"a history of {res.table['n_a'].iloc[0]} runs" if "," in res.run_a else f"baseline {res.run_a}"
@@ -159,15 +217,29 @@ def print_comparison(res, console: Console | None = None) -> None:  # type: igno
     for r in res.table.to_dict("records"):
         interval = "–" if pd.isna(r["rel_lo"]) else f"[{_pct(r['rel_lo'])}, {_pct(r['rel_hi'])}]"
         note = r.get("note")
-        verdict = f"{r['verdict']} ({note})" if isinstance(note, str) and r["verdict"] != "not tested" else \
-            (note if isinstance(note, str) else r["verdict"])
-        t.add_row(r["metric"].removesuffix("_ms"), f"p{100 * r['q']:g}", str(r["n_a"]), str(r["n_b"]),
-                  _cell(r["a"], ""), _cell(r["b"], ""), _pct(r["rel_change"]), interval,
-                  _cell(r["p_adjusted"], "p"), _cell(r["p_rank"], "p"),
-                  f"[{style[r['verdict']]}]{verdict}[/]" if r["verdict"] in style else verdict)
+        verdict = (
+            f"{r['verdict']} ({note})"
+            if isinstance(note, str) and r["verdict"] != "not tested"
+            else (note if isinstance(note, str) else r["verdict"])
+        )
+        t.add_row(
+            r["metric"].removesuffix("_ms"),
+            f"p{100 * r['q']:g}",
+            str(r["n_a"]),
+            str(r["n_b"]),
+            _cell(r["a"], ""),
+            _cell(r["b"], ""),
+            _pct(r["rel_change"]),
+            interval,
+            _cell(r["p_adjusted"], "p"),
+            _cell(r["p_rank"], "p"),
+            f"[{style[r['verdict']]}]{verdict}[/]" if r["verdict"] in style else verdict,
+        )
     console.print(t)
-    console.print(f"verdict: [bold]{res.verdict}[/] (a change counts when Holm-adjusted p < {res.alpha:g} "
-                  f"and it exceeds {100 * res.min_effect:g}%)")
+    console.print(
+        f"verdict: [bold]{res.verdict}[/] (a change counts when Holm-adjusted p < {res.alpha:g} "
+        f"and it exceeds {100 * res.min_effect:g}%)"
+    )
 
 
 def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
@@ -176,8 +248,10 @@ def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
     if df.empty:
         console.print("latency percentiles: no successful request, so no latency to summarise")
         return
-    t = Table(title="latency percentiles with 95% intervals (ms; n_eff: effectively independent samples)",
-              title_justify="left")
+    t = Table(
+        title="latency percentiles with 95% intervals (ms; n_eff: effectively independent samples)",
+        title_justify="left",
+    )
     qs = sorted(df["q"].unique())
     t.add_column("phase")
     t.add_column("metric")
@@ -191,8 +265,9 @@ def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
             cells.append("n/e" if not r["estimable"] else f"{r['estimate']:,.1f} [{r['lo']:,.1f}, {r['hi']:,.1f}]")
         t.add_row(str(phase), str(metric).removesuffix("_ms"), *cells, f"{g['n'].iloc[0]} / {g['n_eff'].min():.0f}")
     console.print(t)
-    console.print("n/e: not estimable: too few effectively independent samples for that percentile "
-                  "(p99 needs about 300)")
+    console.print(
+        "n/e: not estimable: too few effectively independent samples for that percentile (p99 needs about 300)"
+    )
 
 
 def print_changes(df: pd.DataFrame, console: Console | None = None) -> None:
@@ -207,8 +282,15 @@ def print_changes(df: pd.DataFrame, console: Console | None = None) -> None:
     for r in df.to_dict("records"):
         ratio = "–" if pd.isna(r["ratio"]) else f"{r['ratio']:.2f}"
         interval = "–" if pd.isna(r["ratio_lo"]) else f"[{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]"
-        t.add_row(f"{r['t']:.0f}", f"[{r['t_lo']:.0f}, {r['t_hi']:.0f}]", r["series"], _cell(r["before"], ""),
-                  _cell(r["after"], ""), ratio, interval)
+        t.add_row(
+            f"{r['t']:.0f}",
+            f"[{r['t_lo']:.0f}, {r['t_hi']:.0f}]",
+            r["series"],
+            _cell(r["before"], ""),
+            _cell(r["after"], ""),
+            ratio,
+            interval,
+        )
     console.print(t)
 
 
@@ -228,17 +310,23 @@ def print_slo_table(tab: pd.DataFrame, console: Console | None = None) -> None:
     if tab.empty:
         console.print("SLOs: no phase with requests to judge")
         return
-    t = Table(title="SLOs per phase (ms; 95% interval; a failed request counts as infinitely slow)",
-              title_justify="left")
+    t = Table(
+        title="SLOs per phase (ms; 95% interval; a failed request counts as infinitely slow)", title_justify="left"
+    )
     for h in ("phase", "SLO", "n", "estimate", "interval", "verdict"):
         t.add_column(h, justify="left" if h in ("phase", "SLO", "verdict") else "right")
     style = {"met": "green", "missed": "bold red", "uncertain": "yellow"}
     for r in tab.to_dict("records"):
-        interval = "–" if r["lo_ms"] is None and r["hi_ms"] is None else \
-            f"[{_num(r['lo_ms'])}, {_num(r['hi_ms'])}]"
+        interval = "–" if r["lo_ms"] is None and r["hi_ms"] is None else f"[{_num(r['lo_ms'])}, {_num(r['hi_ms'])}]"
         v = r["verdict"]
-        t.add_row(str(r["phase"]), str(r["slo"]), str(r["n"]), _num(r["estimate_ms"]), interval,
-                  f"[{style[v]}]{v}[/]" if v in style else v)
+        t.add_row(
+            str(r["phase"]),
+            str(r["slo"]),
+            str(r["n"]),
+            _num(r["estimate_ms"]),
+            interval,
+            f"[{style[v]}]{v}[/]" if v in style else v,
+        )
     console.print(t)
 
 
@@ -246,29 +334,50 @@ def print_tradeoffs(tab: pd.DataFrame, console: Console | None = None) -> None:
     """Print :func:`perfkit.analysis.tradeoffs`: per variant, load, cost, energy, quality and the frontier."""
     console = console or Console(width=120)
     t = Table(title="model variants at their SLO-feasible load (95% brackets)", title_justify="left")
-    heads = ("variant", "workload", "max load (req/s)", "$ / 1M tokens", "J / token", "quality", "recovery",
-             "P(frontier)")
+    heads = (
+        "variant",
+        "workload",
+        "max load (req/s)",
+        "$ / 1M tokens",
+        "J / token",
+        "quality",
+        "recovery",
+        "P(frontier)",
+    )
     for h in heads:
         t.add_column(h, justify="left" if h in ("variant", "workload") else "right")
     for r in tab.to_dict("records"):
-        load = "–" if r.get("load") is None or pd.isna(r.get("load")) else \
-            f"{_num(r['load'])} [{_num(r.get('load_lo'))}, {_num(r.get('load_hi'))}]"
-        t.add_row(str(r["variant"]), str(r.get("workload", "–")), load, _num(r.get("cost_per_mtok_usd"), "{:.3f}"),
-                  _num(r.get("energy_j_per_token"), "{:.3g}"), _num(r.get("quality"), "{:.3f}"),
-                  _num(r.get("quality_recovery_pct"), "{:.1f}%"), _num(r.get("p_front"), "{:.2f}"))
+        load = (
+            "–"
+            if r.get("load") is None or pd.isna(r.get("load"))
+            else f"{_num(r['load'])} [{_num(r.get('load_lo'))}, {_num(r.get('load_hi'))}]"
+        )
+        t.add_row(
+            str(r["variant"]),
+            str(r.get("workload", "–")),
+            load,
+            _num(r.get("cost_per_mtok_usd"), "{:.3f}"),
+            _num(r.get("energy_j_per_token"), "{:.3g}"),
+            _num(r.get("quality"), "{:.3f}"),
+            _num(r.get("quality_recovery_pct"), "{:.1f}%"),
+            _num(r.get("p_front"), "{:.2f}"),
+        )
     console.print(t)
 
 
-def print_attribution(res: list, console: Console | None = None) -> None:  # type: ignore[type-arg]
+def print_attribution(res: list, console: Console | None = None) -> None:
     """Print :func:`perfkit.analysis.attribute`: each phase's verdict, evidence and time breakdown (ms)."""
     console = console or Console(width=120)
     for p in res:
         b = p.breakdown
-        console.print(f"[bold]{p.phase}[/]: {p.verdict} (confidence {100 * p.confidence:.0f}%): "
-                      f"{'; '.join(p.reasons)}")
-        console.print(f"  mean request (ms): client lag {_num(b['schedule_lag'])} | connect {_num(b['connect'])} | "
-                      f"queue {_num(b['queue'])} | prefill {_num(b['prefill'])} | decode {_num(b['decode'])} | "
-                      f"end to end {_num(b['e2e'])}")
+        console.print(f"[bold]{p.phase}[/]: {p.verdict} (confidence {100 * p.confidence:.0f}%): {'; '.join(p.reasons)}")
+        console.print(
+            f"  mean request (ms): client lag {_num(b['schedule_lag'])} | connect {_num(b['connect'])} | "
+            f"queue {_num(b['queue'])} | prefill {_num(b['prefill'])} | decode {_num(b['decode'])} | "
+            f"end to end {_num(b['e2e'])}"
+        )
         if "little_ratio" in p.little:
-            console.print(f"  Little's law: server holds {p.little['L_server']:.2f} on average, arrival rate x time "
-                          f"inside = {p.little['lambda_W']:.2f} (ratio {p.little['little_ratio']:.2f})")
+            console.print(
+                f"  Little's law: server holds {p.little['L_server']:.2f} on average, arrival rate x time "
+                f"inside = {p.little['lambda_W']:.2f} (ratio {p.little['little_ratio']:.2f})"
+            )

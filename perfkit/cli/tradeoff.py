@@ -12,18 +12,25 @@ NAME = "tradeoff"
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    tr = sub.add_parser(NAME, help="model variants side by side: cost at the SLO-feasible load, quality, Pareto",
-                        description="For runs tagged with a model variant (--tag variant=NAME, or perfkit sim "
-                                    "--variant): the maximum sustainable rate under the SLOs, cost per 1M output "
-                                    "tokens at it, energy per token, quality and its recovery against the "
-                                    "baseline, and the Pareto frontier with bootstrap probabilities; writes an "
-                                    "HTML/PDF report with the trade-off figure.")
+    tr = sub.add_parser(
+        NAME,
+        help="model variants side by side: cost at the SLO-feasible load, quality, Pareto",
+        description="For runs tagged with a model variant (--tag variant=NAME, or perfkit sim "
+        "--variant): the maximum sustainable rate under the SLOs, cost per 1M output "
+        "tokens at it, energy per token, quality and its recovery against the "
+        "baseline, and the Pareto frontier with bootstrap probabilities; writes an "
+        "HTML/PDF report with the trade-off figure.",
+    )
     tr.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="default: every run with a variant")
     add_data_dir(tr)
     add_out(tr)
-    tr.add_argument("--quality", action="append", metavar="[VARIANT=]FILE",
-                    help="evaluation results: lm-evaluation-harness JSON (as VARIANT=FILE) or a CSV/JSON of "
-                         "variant, value[, stderr]; repeatable (default: the simulator's stated quality)")
+    tr.add_argument(
+        "--quality",
+        action="append",
+        metavar="[VARIANT=]FILE",
+        help="evaluation results: lm-evaluation-harness JSON (as VARIANT=FILE) or a CSV/JSON of "
+        "variant, value[, stderr]; repeatable (default: the simulator's stated quality)",
+    )
     tr.add_argument("--slo", default="ttft_p90<=200ms,itl_p99<=50ms", help="SLOs deciding the feasible load")
     tr.add_argument("--gpu-hour-usd", type=float, default=2.5, help="price of one GPU for one hour, $")
     tr.add_argument("--gpus", type=int, default=1, help="GPUs the deployment occupies")
@@ -49,9 +56,18 @@ def run(a: argparse.Namespace) -> int:
     objectives = tuple(o.strip() for o in a.objectives.split(","))
     with Catalog(a.data_dir) as cat:
         try:
-            files, tab = write_tradeoff_report(cat, a.out, run_ids=a.run_ids or None, quality=quality, slos=a.slo,
-                                               gpu_hour_usd=a.gpu_hour_usd, gpus=a.gpus, baseline=a.baseline,
-                                               objectives=objectives, pdf=not a.no_pdf)
+            files, tab = write_tradeoff_report(
+                cat,
+                a.out,
+                run_ids=a.run_ids or None,
+                quality=quality,
+                slos=a.slo,
+                gpu_hour_usd=a.gpu_hour_usd,
+                gpus=a.gpus,
+                baseline=a.baseline,
+                objectives=objectives,
+                pdf=not a.no_pdf,
+            )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
     print_tradeoffs(tab)

@@ -39,8 +39,15 @@ class AiohttpTransport:
         Take proxies from ``HTTP(S)_PROXY``/``NO_PROXY`` (aiohttp's ``trust_env``).
     """
 
-    def __init__(self, pool_size: int = 256, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0, *,
-                 tls: TlsOptions | None = None, trust_env: bool = False) -> None:
+    def __init__(
+        self,
+        pool_size: int = 256,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 60.0,
+        *,
+        tls: TlsOptions | None = None,
+        trust_env: bool = False,
+    ) -> None:
         self.pool_size = pool_size
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
@@ -53,13 +60,27 @@ class AiohttpTransport:
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.pool_size, limit_per_host=0, ttl_dns_cache=300,
-                                             keepalive_timeout=30, enable_cleanup_closed=True,
-                                             ssl=self.tls.context)
-            timeout = aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s,
-                                            sock_connect=self.connect_timeout_s, sock_read=self.read_timeout_s)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, read_bufsize=1 << 16,
-                                                  auto_decompress=True, trust_env=self.trust_env)
+            connector = aiohttp.TCPConnector(
+                limit=self.pool_size,
+                limit_per_host=0,
+                ttl_dns_cache=300,
+                keepalive_timeout=30,
+                enable_cleanup_closed=True,
+                ssl=self.tls.context,
+            )
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self.connect_timeout_s,
+                sock_connect=self.connect_timeout_s,
+                sock_read=self.read_timeout_s,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=timeout,
+                read_bufsize=1 << 16,
+                auto_decompress=True,
+                trust_env=self.trust_env,
+            )
         return self._session
 
     async def send(self, request: Request, record: RequestRecord) -> RequestRecord:
@@ -98,12 +119,16 @@ class AiohttpTransport:
             raise
         except aiohttp.ConnectionTimeoutError as exc:
             rec.fail(ErrorKind.CONNECT_TIMEOUT, str(exc))
-        except (aiohttp.SocketTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.SocketTimeoutError) as exc:
             rec.fail(ErrorKind.READ_TIMEOUT, str(exc) or "no data within the read timeout")
         except aiohttp.ClientConnectorError as exc:
             rec.fail(ErrorKind.CONNECT, str(exc))
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError,
-                ConnectionResetError) as exc:
+        except (
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ClientOSError,
+            ConnectionResetError,
+        ) as exc:
             rec.fail(ErrorKind.RESET, f"{type(exc).__name__}: {exc}")
         except aiohttp.ClientError as exc:
             rec.fail(ErrorKind.CLIENT, f"{type(exc).__name__}: {exc}")
@@ -117,11 +142,20 @@ class AiohttpTransport:
             self._session = None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "aiohttp", "pool_size": self.pool_size, "connect_timeout_s": self.connect_timeout_s,
-                "read_timeout_s": self.read_timeout_s, "rx_stamps": "read", "read_thread": "off",
-                "compiled_reads": False, "trust_env": self.trust_env, "tls": self.tls.describe()}
+        return {
+            "kind": "aiohttp",
+            "pool_size": self.pool_size,
+            "connect_timeout_s": self.connect_timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+            "rx_stamps": "read",
+            "read_thread": "off",
+            "compiled_reads": False,
+            "trust_env": self.trust_env,
+            "tls": self.tls.describe(),
+        }
 
 
-def _rebuild(pool_size: int, connect_timeout_s: float, read_timeout_s: float, tls: TlsOptions,
-             trust_env: bool) -> AiohttpTransport:
+def _rebuild(
+    pool_size: int, connect_timeout_s: float, read_timeout_s: float, tls: TlsOptions, trust_env: bool
+) -> AiohttpTransport:
     return AiohttpTransport(pool_size, connect_timeout_s, read_timeout_s, tls=tls, trust_env=trust_env)

@@ -79,15 +79,20 @@ class Endpoint:
             h["Authorization"] = f"Bearer {key}"
         return h
 
-    def payload(self, prompt: str, max_tokens: int, messages: list[dict[str, str]] | None = None,
-                exact_length: bool = True) -> bytes:
+    def payload(
+        self, prompt: str, max_tokens: int, messages: list[dict[str, str]] | None = None, exact_length: bool = True
+    ) -> bytes:
         """The JSON body of one streamed request (``messages`` for chat, else one user message).
 
         ``exact_length=False`` lets the model stop on its own (probes must end
         with their answer), whatever ``ignore_eos`` says.
         """
-        body: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "stream": True,
-                                "stream_options": {"include_usage": True}}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         if self.continuous_usage:
             body["stream_options"]["continuous_usage_stats"] = True
         if self.ignore_eos and exact_length:
@@ -104,16 +109,19 @@ def normalize_base_url(url: str) -> str:
     """``http://h:8000``, ``http://h:8000/``, ``http://h:8000/v1/`` -> ``http://h:8000/v1``."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"endpoint {url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000 "
-                          "(the server's base URL, with or without /v1)")
+        raise ConfigError(
+            f"endpoint {url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000 "
+            "(the server's base URL, with or without /v1)"
+        )
     path = parts.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
-async def list_models(endpoint: Endpoint, timeout_s: float = 10.0,
-                      context: ssl.SSLContext | None = None) -> tuple[list[str] | None, str | None]:
+async def list_models(
+    endpoint: Endpoint, timeout_s: float = 10.0, context: ssl.SSLContext | None = None
+) -> tuple[list[str] | None, str | None]:
     """The model ids ``/v1/models`` lists, or ``(None, why)`` when it could not be read (in a thread)."""
     url = endpoint.base_url + "/models"
     res = await asyncio.to_thread(get, url, timeout_s, endpoint.headers(), 4 * 2**20, context)
@@ -139,8 +147,11 @@ async def discover_model(endpoint: Endpoint, context: ssl.SSLContext | None = No
     """
     models, why = await list_models(endpoint, context=context)
     if models is None:
-        hint = ("Is the server running? (`perfkit sim` starts a simulated one)" if why and why.startswith("cannot")
-                else "pass --model to skip discovery")
+        hint = (
+            "Is the server running? (`perfkit sim` starts a simulated one)"
+            if why and why.startswith("cannot")
+            else "pass --model to skip discovery"
+        )
         raise EndpointError(f"{why}. {hint}")
     if not models:
         raise EndpointError(f"{endpoint.base_url}/models lists no model; pass --model")
@@ -159,6 +170,8 @@ async def check_model(endpoint: Endpoint, context: ssl.SSLContext | None = None)
     if models and endpoint.model not in models:
         near = difflib.get_close_matches(endpoint.model, models, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise ConfigError(f"model {endpoint.model!r} is not served by {endpoint.base_url}{hint}; it lists "
-                            f"{', '.join(models[:10])}. Pass one of them with --model, or leave --model "
-                            "out to use the first")
+        raise ConfigError(
+            f"model {endpoint.model!r} is not served by {endpoint.base_url}{hint}; it lists "
+            f"{', '.join(models[:10])}. Pass one of them with --model, or leave --model "
+            "out to use the first"
+        )

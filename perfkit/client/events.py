@@ -30,27 +30,48 @@ from typing import Any
 
 from perfkit.rows import ErrorKind, RequestRecord
 
-__all__ = ["COMPILED_NAMES", "MAX_ERROR_BODY", "apply_event", "configure_compiled", "error_message", "handle_event",
-           "judge_end", "loads", "status_error"]
+__all__ = [
+    "COMPILED_NAMES",
+    "MAX_ERROR_BODY",
+    "apply_event",
+    "configure_compiled",
+    "error_message",
+    "handle_event",
+    "judge_end",
+    "loads",
+    "status_error",
+]
 
 try:  # several times faster on the small objects of a stream; optional
     from orjson import loads
 except ImportError:  # pragma: no cover - orjson is a dependency, but a missing wheel must not stop a run
-    loads = json.loads
+    loads = json.loads  # type: ignore[assignment]
 
 MAX_ERROR_BODY = 4096
 """Bytes of a non-200 answer's body kept for its error message."""
 
 COMPILED_NAMES: dict[str, str] = {
     # the record's attributes the common chunk updates
-    "record.text_parts": "text_parts", "record.first_token_ns": "first_token_ns",
-    "record.last_token_ns": "last_token_ns", "record.chunk_ns": "chunk_ns", "record.chunk_chars": "chunk_chars",
-    "record.chunk_tokens": "chunk_tokens", "record.prompt_tokens": "prompt_tokens",
-    "record.output_tokens": "output_tokens_usage", "record.finish_reason": "finish_reason",
+    "record.text_parts": "text_parts",
+    "record.first_token_ns": "first_token_ns",
+    "record.last_token_ns": "last_token_ns",
+    "record.chunk_ns": "chunk_ns",
+    "record.chunk_chars": "chunk_chars",
+    "record.chunk_tokens": "chunk_tokens",
+    "record.prompt_tokens": "prompt_tokens",
+    "record.output_tokens": "output_tokens_usage",
+    "record.finish_reason": "finish_reason",
     # the chunk's fields
-    "chunk.error": "error", "chunk.usage": "usage", "chunk.choices": "choices", "chunk.finish_reason": "finish_reason",
-    "chunk.delta": "delta", "chunk.content": "content", "chunk.reasoning_content": "reasoning_content",
-    "chunk.text": "text", "chunk.prompt_tokens": "prompt_tokens", "chunk.completion_tokens": "completion_tokens",
+    "chunk.error": "error",
+    "chunk.usage": "usage",
+    "chunk.choices": "choices",
+    "chunk.finish_reason": "finish_reason",
+    "chunk.delta": "delta",
+    "chunk.content": "content",
+    "chunk.reasoning_content": "reasoning_content",
+    "chunk.text": "text",
+    "chunk.prompt_tokens": "prompt_tokens",
+    "chunk.completion_tokens": "completion_tokens",
 }
 """What the compiled path's roles are called: the record's attributes, then the chunk's fields."""
 
@@ -131,8 +152,10 @@ def judge_end(rec: RequestRecord, partial: bool, done: bool) -> None:
     if partial:
         rec.fail(ErrorKind.TRUNCATED, "the stream stopped part-way through an event")
     elif not done and rec.finish_reason is not None:
-        rec.fail(ErrorKind.MISSING_DONE, f"finish_reason {rec.finish_reason!r} arrived, then the stream ended "
-                                         "without data: [DONE]")
+        rec.fail(
+            ErrorKind.MISSING_DONE,
+            f"finish_reason {rec.finish_reason!r} arrived, then the stream ended without data: [DONE]",
+        )
     elif not done:
         rec.fail(ErrorKind.TRUNCATED, "the stream ended without data: [DONE]")
     elif not rec.chunk_ns:

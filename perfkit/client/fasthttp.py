@@ -54,7 +54,7 @@ def one_event_py(data: bytes) -> bytes | None:
     the general parser.
     """
     i = data.find(b"\r\n", 0, 10)
-    if not 0 < i <= 8 or data[i + 2:i + 8] != b"data: " or data[-4:] != b"\n\n\r\n" or len(data) < i + 12:
+    if not 0 < i <= 8 or data[i + 2 : i + 8] != b"data: " or data[-4:] != b"\n\n\r\n" or len(data) < i + 12:
         return None
     head = data[:i]
     if head.strip(b"0123456789abcdefABCDEF"):
@@ -62,7 +62,7 @@ def one_event_py(data: bytes) -> bytes | None:
     end = len(data) - 4
     if int(head, 16) != end - i or data.find(b"\n", i + 2, end) >= 0 or data.find(b"\r", i + 2, end) >= 0:
         return None
-    return data[i + 8:end]
+    return data[i + 8 : end]
 
 
 class _Stale(Exception):
@@ -120,8 +120,15 @@ class _Conn(asyncio.Protocol):
     def data_stamped(self, data: bytes, t: int) -> None:
         """``data`` arrived at ``t`` (ns; from :class:`~perfkit.net.StampedTransport`, the kernel's time)."""
         self._data(data, t)
-        if (self._fast is not None and self.rec is not None and self.in_body and self.framing == "chunked"
-                and not self.closed and self._at_event_start() and self.client._take is not None):
+        if (
+            self._fast is not None
+            and self.rec is not None
+            and self.in_body
+            and self.framing == "chunked"
+            and not self.closed
+            and self._at_event_start()
+            and self.client._take is not None
+        ):
             # the next reads, whole one-event chunks as a rule, go from the reading thread's queue to the
             # record in C (StampedTransport.fast) until one is not, which comes back here
             self._fast(self, self.rec, self.tokens)
@@ -153,7 +160,7 @@ class _Conn(asyncio.Protocol):
                 return
             if not self._parse_head(head[:end], t):
                 return
-            data = head[end + 4:]
+            data = head[end + 4 :]
             if not data:
                 return
         if self.framing == "chunked":
@@ -182,7 +189,7 @@ class _Conn(asyncio.Protocol):
                         return
             self._chunked(data, t)
         elif self.framing == "length":
-            take = data[:self.remaining]
+            take = data[: self.remaining]
             self.remaining -= len(take)
             self._payload(take, t)
             if self.remaining <= 0 and self.rec is not None:
@@ -256,7 +263,7 @@ class _Conn(asyncio.Protocol):
         while pos < n:
             st = self.cstate
             if st == 1:
-                take = buf[pos:pos + self.remaining]
+                take = buf[pos : pos + self.remaining]
                 pos += len(take)
                 self.remaining -= len(take)
                 out.append(take)
@@ -299,7 +306,7 @@ class _Conn(asyncio.Protocol):
                     self._body_end()
                     return
                 if pos + size + 2 <= n:  # the whole chunk and its CRLF are in this read: take it at once
-                    out.append(buf[pos:pos + size])
+                    out.append(buf[pos : pos + size])
                     pos += size + 2
                     continue
                 self.cstate, self.remaining = 1, size
@@ -434,9 +441,15 @@ class FastTransport:
         What the read path asked for came to on this machine.
     """
 
-    def __init__(self, connect_timeout_s: float = 10.0, read_timeout_s: float = 60.0, *,
-                 read_path: ReadPath | None = None, read_delays: ReadDelays | None = None,
-                 tls: TlsOptions | None = None) -> None:
+    def __init__(
+        self,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 60.0,
+        *,
+        read_path: ReadPath | None = None,
+        read_delays: ReadDelays | None = None,
+        tls: TlsOptions | None = None,
+    ) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.asked = read_path or ReadPath.from_env()
@@ -462,7 +475,10 @@ class FastTransport:
             host = u.hostname or ""
             host_hdr = u.netloc.rsplit("@", 1)[-1]
             path = (u.path or "/") + (f"?{u.query}" if u.query else "")
-            got = self._targets[url] = ((u.scheme, host, port), f"POST {path} HTTP/1.1\r\nHost: {host_hdr}\r\n".encode())
+            got = self._targets[url] = (
+                (u.scheme, host, port),
+                f"POST {path} HTTP/1.1\r\nHost: {host_hdr}\r\n".encode(),
+            )
         return got
 
     def _forget(self, conn: _Conn) -> None:
@@ -478,9 +494,19 @@ class FastTransport:
         conn = _Conn(self, key)
         rp = self.read_path
         if ctx is None and rp.stamps:
-            await asyncio.wait_for(open_stamped(loop, conn, host, port, self.read_delays, threaded=rp.thread != "off",
-                                                realtime=rp.thread == "realtime", compiled=rp.compiled),
-                                   self.connect_timeout_s)
+            await asyncio.wait_for(
+                open_stamped(
+                    loop,
+                    conn,
+                    host,
+                    port,
+                    self.read_delays,
+                    threaded=rp.thread != "off",
+                    realtime=rp.thread == "realtime",
+                    compiled=rp.compiled,
+                ),
+                self.connect_timeout_s,
+            )
         else:
             await asyncio.wait_for(loop.create_connection(lambda: conn, host, port, ssl=ctx), self.connect_timeout_s)
         self._all.add(conn)
@@ -507,9 +533,11 @@ class FastTransport:
                 if conn is None:
                     try:
                         conn = await self._connect(key)
-                    except asyncio.TimeoutError:
-                        rec.fail(ErrorKind.CONNECT_TIMEOUT, f"no connection to {key[1]}:{key[2]} within "
-                                                            f"{self.connect_timeout_s:g} s")
+                    except TimeoutError:
+                        rec.fail(
+                            ErrorKind.CONNECT_TIMEOUT,
+                            f"no connection to {key[1]}:{key[2]} within {self.connect_timeout_s:g} s",
+                        )
                         return rec
                     except (OSError, ssl.SSLError) as exc:
                         rec.fail(ErrorKind.CONNECT, f"{type(exc).__name__}: {exc}")
@@ -531,7 +559,7 @@ class FastTransport:
                 conn.rec = None
                 conn.abort()
             raise
-        except Exception as exc:  # noqa: BLE001 - recorded, never raised: a bug here must not stop a run
+        except Exception as exc:
             rec.fail(ErrorKind.CLIENT, f"{type(exc).__name__}: {exc}")
         finally:
             rec.end_ns = now_ns() if rec.end_ns is None else rec.end_ns
@@ -546,8 +574,13 @@ class FastTransport:
         await asyncio.sleep(0)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "fast", "connect_timeout_s": self.connect_timeout_s, "read_timeout_s": self.read_timeout_s,
-                **self.asked.describe(), "tls": self.tls.describe()}
+        return {
+            "kind": "fast",
+            "connect_timeout_s": self.connect_timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+            **self.asked.describe(),
+            "tls": self.tls.describe(),
+        }
 
 
 def _rebuild(connect_timeout_s: float, read_timeout_s: float, read_path: ReadPath, tls: TlsOptions) -> FastTransport:

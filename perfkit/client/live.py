@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from perfkit.rows import RequestRecord
 from perfkit.clock import now_ns
+from perfkit.rows import RequestRecord
 
 __all__ = ["LiveSnapshot", "LiveWindow"]
 
@@ -73,8 +73,7 @@ class LiveWindow:
         if rec.ok and len(ts) > 1:
             step = max(1, (len(ts) - 1) // 32)  # a request contributes at most ~32 gaps
             itl = [(ts[i] - ts[i - 1]) / 1e6 for i in range(1, len(ts), step)]
-        item = (t, rec.ok, rec.output_tokens, rec.class_name, rec.slo_ok,
-                rec.ttft_ms if rec.ok else None, itl)
+        item = (t, rec.ok, rec.output_tokens, rec.class_name, rec.slo_ok, rec.ttft_ms if rec.ok else None, itl)
         self.add_item(item)
         if self.outbox is not None:
             self.outbox.append(item)
@@ -110,6 +109,16 @@ class LiveWindow:
         def pct(x: np.ndarray, q: float) -> float | None:
             return float(np.percentile(x, q)) if len(x) else None
 
-        return LiveSnapshot(self.window_s, done, errors, errors / done if done else None, done / self.window_s,
-                            tokens / self.window_s, pct(ttft, 50), pct(ttft, 99), pct(itl, 50), pct(itl, 99),
-                            {c: sum(v) / len(v) for c, v in slo.items()})
+        return LiveSnapshot(
+            self.window_s,
+            done,
+            errors,
+            errors / done if done else None,
+            done / self.window_s,
+            tokens / self.window_s,
+            pct(ttft, 50),
+            pct(ttft, 99),
+            pct(itl, 50),
+            pct(itl, 99),
+            {c: sum(v) / len(v) for c, v in slo.items()},
+        )

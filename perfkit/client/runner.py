@@ -43,6 +43,7 @@ from perfkit.workload.phase import PhaseSpec
 
 __all__ = ["LoadRunner", "PhaseSpec", "RunProgress", "pool_size_for"]
 
+
 def pool_size_for(phases: list[PhaseSpec]) -> int:
     """Connections a run needs: the most requests any phase holds in flight, plus a margin."""
     return max(p.max_concurrency_hint for p in phases) + 8
@@ -107,11 +108,23 @@ class LoadRunner:
         planned end of a timed phase before it, so that workers share one clock.
     """
 
-    def __init__(self, endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], sink: Sink, *,
-                 seed: int = 0, run_id: str = "run", router: Router | None = None,
-                 transport: Transport | None = None, read_timeout_s: float = 60.0, connect_timeout_s: float = 10.0,
-                 drain_timeout_s: float = 60.0, on_phase: Callable[[int, PhaseSpec, int], None] | None = None,
-                 partition: tuple[int, int] = (0, 1), start_at_ns: int | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint | list[Endpoint],
+        phases: list[PhaseSpec],
+        sink: Sink,
+        *,
+        seed: int = 0,
+        run_id: str = "run",
+        router: Router | None = None,
+        transport: Transport | None = None,
+        read_timeout_s: float = 60.0,
+        connect_timeout_s: float = 10.0,
+        drain_timeout_s: float = 60.0,
+        on_phase: Callable[[int, PhaseSpec, int], None] | None = None,
+        partition: tuple[int, int] = (0, 1),
+        start_at_ns: int | None = None,
+    ) -> None:
         if not phases:
             raise ConfigError("a run needs at least one phase")
         self.endpoints = list(endpoint) if isinstance(endpoint, list) else [endpoint]
@@ -203,9 +216,14 @@ class LoadRunner:
         assert spec.classes is not None
         w, n = self.worker, self.workers
         budget = spec.requests if spec.requests is None or n == 1 else spec.requests // n + (w < spec.requests % n)
-        state = _PhaseState(index, spec, Workload(spec.classes, self.seed + 1000 * index + 100_003 * w),
-                            np.random.default_rng([self.seed, index] if n == 1 else [self.seed, index, w, n]),
-                            start + int(spec.duration_s * 1e9) if spec.duration_s else None, budget)
+        state = _PhaseState(
+            index,
+            spec,
+            Workload(spec.classes, self.seed + 1000 * index + 100_003 * w),
+            np.random.default_rng([self.seed, index] if n == 1 else [self.seed, index, w, n]),
+            start + int(spec.duration_s * 1e9) if spec.duration_s else None,
+            -1 if budget is None else budget,
+        )
         if spec.closed_loop:
             await self._closed_loop(state, start)
         else:
@@ -267,10 +285,11 @@ class LoadRunner:
 
     async def _closed_loop(self, st: _PhaseState, start: int) -> None:
         spec = st.spec
-        assert spec.concurrency is not None
+        concurrency = spec.concurrency
+        assert concurrency is not None
 
         async def user(uid: int) -> None:
-            first = start + int(spec.ramp_users_s * 1e9 * uid / spec.concurrency)
+            first = start + int(spec.ramp_users_s * 1e9 * uid / concurrency)
             await sleep_until_ns(first)
             intended = now_ns()
             while (st.deadline is None or intended < st.deadline) and st.budget != 0:
@@ -279,14 +298,15 @@ class LoadRunner:
                 if spec.think_time_s:
                     await sleep_until_ns(intended)
 
-        users = [self._spawn(user(u), st.index) for u in range(self.worker, spec.concurrency, self.workers)]
+        users = [self._spawn(user(u), st.index) for u in range(self.worker, concurrency, self.workers)]
         if st.deadline is None:
             await asyncio.gather(*users)
         else:
             await sleep_until_ns(st.deadline)  # users finish the request they are in, then stop
 
-    def _start_session(self, st: _PhaseState, intended: int, user: int | None,
-                       lengths: tuple[int, int] | None) -> tuple[Any, ...]:
+    def _start_session(
+        self, st: _PhaseState, intended: int, user: int | None, lengths: tuple[int, int] | None
+    ) -> tuple[Any, ...]:
         """Draw a class and build the session's first request (no I/O, no waiting)."""
         cls = st.workload.pick(st.rng)
         conv, entry = st.workload.start(cls, st.rng)
@@ -295,13 +315,33 @@ class LoadRunner:
         rec, body = self._next_turn(st, cls, conv, entry, session_id, 0, intended, user, lengths)
         return cls, conv, entry, session_id, user, rec, body
 
-    def _next_turn(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int, turn: int,
-                   intended: int, user: int | None, lengths: tuple[int, int] | None
-                   ) -> tuple[RequestRecord, dict[str, bytes]]:
+    def _next_turn(
+        self,
+        st: _PhaseState,
+        cls: UserClass,
+        conv: Any,
+        entry: Any,
+        session_id: int,
+        turn: int,
+        intended: int,
+        user: int | None,
+        lengths: tuple[int, int] | None,
+    ) -> tuple[RequestRecord, dict[str, bytes]]:
         n_in, n_out, probe = st.workload.next_user_turn(cls, st.rng, conv, turn, entry, *(lengths or (None, None)))
-        rec = RequestRecord(self._next_id, st.spec.name, st.index, st.spec.warmup, user, intended, n_in, n_out,
-                            class_name=cls.name, session_id=session_id, turn=turn,
-                            target_rate_rps=st.spec.requested_rate)
+        rec = RequestRecord(
+            self._next_id,
+            st.spec.name,
+            st.index,
+            st.spec.warmup,
+            user,
+            intended,
+            n_in,
+            n_out,
+            class_name=cls.name,
+            session_id=session_id,
+            turn=turn,
+            target_rate_rps=st.spec.requested_rate,
+        )
         self._next_id += self.workers
         if turn + 1 < cls.turns or probe is not None:
             rec.text_parts = []
@@ -311,8 +351,17 @@ class LoadRunner:
         bodies = {e.model: e.payload(prompt, n_out, messages, exact_length=probe is None) for e in self.endpoints}
         return rec, bodies
 
-    async def _run_session(self, st: _PhaseState, cls: UserClass, conv: Any, entry: Any, session_id: int,
-                           user: int | None, rec: RequestRecord, body: dict[str, bytes]) -> None:
+    async def _run_session(
+        self,
+        st: _PhaseState,
+        cls: UserClass,
+        conv: Any,
+        entry: Any,
+        session_id: int,
+        user: int | None,
+        rec: RequestRecord,
+        body: dict[str, bytes],
+    ) -> None:
         """Send a session's turns in order, each carrying the history so far."""
         if st.spec.closed_loop and st.budget > 0:
             st.budget -= 1
@@ -326,8 +375,7 @@ class LoadRunner:
                     st.budget -= 1
                 rec, body = self._next_turn(st, cls, conv, entry, session_id, turn, intended, user, None)
                 await sleep_until_ns(intended)
-            cancel_after = cls.cancel_after_s if cls.cancel_fraction and st.rng.random() < cls.cancel_fraction \
-                else None
+            cancel_after = cls.cancel_after_s if cls.cancel_fraction and st.rng.random() < cls.cancel_fraction else None
             if st.cap is not None:
                 await st.cap.acquire()
             try:
@@ -339,8 +387,9 @@ class LoadRunner:
                 return
             conv.add("assistant", "".join(rec.text_parts or ()))
 
-    async def _one(self, rec: RequestRecord, bodies: dict[str, bytes], cls: UserClass,
-                   cancel_after_s: float | None) -> None:
+    async def _one(
+        self, rec: RequestRecord, bodies: dict[str, bytes], cls: UserClass, cancel_after_s: float | None
+    ) -> None:
         p = self.progress
         p.sent += 1
         p.in_flight += 1
@@ -361,7 +410,7 @@ class LoadRunner:
             else:
                 try:
                     await asyncio.wait_for(coro, cancel_after_s)
-                except (asyncio.TimeoutError, TimeoutError):
+                except TimeoutError:
                     rec.error_kind = None
                     rec.fail(ErrorKind.CANCELLED, f"the user gave up after {cancel_after_s:g} s")
                     rec.end_ns = now_ns()
@@ -453,9 +502,5 @@ class _PhaseState:
     workload: Workload
     rng: np.random.Generator
     deadline: int | None
-    budget: int | None  # requests left to issue; None (as -1) means unlimited
+    budget: int  # requests left to issue; -1 means unlimited
     cap: asyncio.Semaphore | None = None
-
-    def __post_init__(self) -> None:
-        if self.budget is None:
-            self.budget = -1

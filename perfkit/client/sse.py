@@ -97,8 +97,10 @@ class SSEParser:
     def _too_large(self) -> None:
         held = len(self._buf) + sum(map(len, self._data))
         self._buf, self._data, self._event = b"", [], ""
-        raise EventTooLarge(f"an event of more than {MAX_EVENT_BYTES >> 20} MiB without an end "
-                            f"({held} bytes held); the stream was abandoned")
+        raise EventTooLarge(
+            f"an event of more than {MAX_EVENT_BYTES >> 20} MiB without an end "
+            f"({held} bytes held); the stream was abandoned"
+        )
 
     def feed_data(self, chunk: bytes) -> list[bytes]:
         """Add bytes; return the ``data`` of the events they complete, as bytes, in order.

@@ -53,10 +53,17 @@ class SamplerStats:
         def pct(xs: list[float], q: float) -> float | None:
             return round(float(np.percentile(xs, q)), 3) if xs else None
 
-        return {"readings": self.readings, "failures": self.failures, "last_error": self.last_error,
-                "cost_us_p50": pct(self.cost_us, 50), "cost_us_p99": pct(self.cost_us, 99),
-                "cost_us_max": pct(self.cost_us, 100), "cpu_us_p50": pct(self.cpu_us, 50),
-                "cpu_us_p99": pct(self.cpu_us, 99), "late_ms_p99": pct(self.late_ms, 99)}
+        return {
+            "readings": self.readings,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "cost_us_p50": pct(self.cost_us, 50),
+            "cost_us_p99": pct(self.cost_us, 99),
+            "cost_us_max": pct(self.cost_us, 100),
+            "cpu_us_p50": pct(self.cpu_us, 50),
+            "cpu_us_p99": pct(self.cpu_us, 99),
+            "late_ms_p99": pct(self.late_ms, 99),
+        }
 
 
 class Sampler:
@@ -107,7 +114,7 @@ class Sampler:
         t0 = now_ns()
         try:
             rows = self.source.read(t0)
-        except Exception as exc:  # noqa: BLE001 - recorded; read again at the next instant
+        except Exception as exc:
             st.failures += 1
             st.last_error = f"{type(exc).__name__}: {exc}"[:500]
             rows = []

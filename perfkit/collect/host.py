@@ -143,8 +143,9 @@ class HostSource:
         (``read_delay_p99_ms``, ``read_delay_max_ms``); none where the transport keeps none.
     """
 
-    def __init__(self, lag: LoopLagMonitor | None = None, server_pid: int | None = None,
-                 read_delays: ReadDelays | None = None) -> None:
+    def __init__(
+        self, lag: LoopLagMonitor | None = None, server_pid: int | None = None, read_delays: ReadDelays | None = None
+    ) -> None:
         self.lag = lag
         self.read_delays = read_delays
         self.client = _ProcTree(os.getpid())
@@ -165,8 +166,9 @@ class HostSource:
         run on other threads (and cores); a loop thread near 100 % cannot keep
         up with its streams whatever the process total says.
         """
-        if hasattr(self.lag, "loop_cpu_pct"):  # the load runs in worker processes, which measure their own
-            return self.lag.loop_cpu_pct()  # type: ignore[union-attr, no-any-return]
+        remote = getattr(self.lag, "loop_cpu_pct", None)
+        if remote is not None:  # the load runs in worker processes, which measure their own
+            return remote()
         tid = self.lag.thread_id if self.lag is not None else None
         if tid is None:
             return None
@@ -185,12 +187,16 @@ class HostSource:
     def read(self, t_ns: int) -> list[dict[str, Any]]:
         rows = [self._row(t_ns, "client", self.client.pid, m, v) for m, v in self.client.read(t_ns)]
         if self.lag is not None and (lag := self.lag.take()) is not None:
-            rows += [self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
-                     self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1])]
+            rows += [
+                self._row(t_ns, "client", self.client.pid, "loop_lag_max_ms", lag[0]),
+                self._row(t_ns, "client", self.client.pid, "loop_lag_mean_ms", lag[1]),
+            ]
         reads, p99_ms, max_ms = self.read_delays.take() if self.read_delays is not None else (0, 0.0, 0.0)
         if reads:
-            rows += [self._row(t_ns, "client", self.client.pid, "read_delay_p99_ms", p99_ms),
-                     self._row(t_ns, "client", self.client.pid, "read_delay_max_ms", max_ms)]
+            rows += [
+                self._row(t_ns, "client", self.client.pid, "read_delay_p99_ms", p99_ms),
+                self._row(t_ns, "client", self.client.pid, "read_delay_max_ms", max_ms),
+            ]
         if (loop_cpu := self.loop_cpu_pct(t_ns)) is not None:
             rows.append(self._row(t_ns, "client", self.client.pid, "loop_cpu_pct", loop_cpu))
         if self.server is not None:
@@ -200,8 +206,10 @@ class HostSource:
                 self.server_problem = f"server process {self.server.pid}: {exc}"
                 self.server = None
         mem = psutil.virtual_memory()
-        rows += [self._row(t_ns, "system", None, "cpu_pct", psutil.cpu_percent(None) * psutil.cpu_count()),
-                 self._row(t_ns, "system", None, "mem_available_bytes", float(mem.available))]
+        rows += [
+            self._row(t_ns, "system", None, "cpu_pct", psutil.cpu_percent(None) * (psutil.cpu_count() or 1)),
+            self._row(t_ns, "system", None, "mem_available_bytes", float(mem.available)),
+        ]
         return rows
 
     @staticmethod
@@ -209,6 +217,9 @@ class HostSource:
         return {"t_ns": t_ns, "scope": scope, "pid": pid, "metric": metric, "value": value}
 
     def describe(self) -> dict[str, Any]:
-        return {"cpus": psutil.cpu_count(), "server_pid": self.server.pid if self.server else None,
-                "server_problem": self.server_problem,
-                "loop_lag_tick_s": self.lag.tick_s if self.lag else None}
+        return {
+            "cpus": psutil.cpu_count(),
+            "server_pid": self.server.pid if self.server else None,
+            "server_problem": self.server_problem,
+            "loop_lag_tick_s": self.lag.tick_s if self.lag else None,
+        }

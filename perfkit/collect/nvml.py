@@ -33,15 +33,34 @@ from typing import Any
 
 __all__ = ["FAST_METRICS", "SLOW_METRICS", "GpuDevice", "NvmlSource", "NvmlUnavailable", "load_nvml"]
 
-FAST_METRICS = ("gpu_util_pct", "mem_util_pct", "mem_used_bytes", "mem_total_bytes", "power_w",
-                "power_instant_w", "energy_j", "sm_clock_mhz", "mem_clock_mhz", "temperature_c",
-                "clocks_event_reasons", "throttle_thermal", "throttle_power", "throttle_hw_slowdown")
-SLOW_METRICS = ("pcie_rx_bytes_per_s", "pcie_tx_bytes_per_s", "process_mem_used_bytes", "sm_active_pct",
-                "tensor_active_pct", "dram_bw_util_pct")
+FAST_METRICS = (
+    "gpu_util_pct",
+    "mem_util_pct",
+    "mem_used_bytes",
+    "mem_total_bytes",
+    "power_w",
+    "power_instant_w",
+    "energy_j",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "temperature_c",
+    "clocks_event_reasons",
+    "throttle_thermal",
+    "throttle_power",
+    "throttle_hw_slowdown",
+)
+SLOW_METRICS = (
+    "pcie_rx_bytes_per_s",
+    "pcie_tx_bytes_per_s",
+    "process_mem_used_bytes",
+    "sm_active_pct",
+    "tensor_active_pct",
+    "dram_bw_util_pct",
+)
 
 # clock-event reason bits (nvml.h: nvmlClocksEventReason*)
-_THERMAL = 0x20 | 0x40       # software and hardware thermal slowdown
-_POWER = 0x04 | 0x80         # software power cap, hardware power brake
+_THERMAL = 0x20 | 0x40  # software and hardware thermal slowdown
+_POWER = 0x04 | 0x80  # software power cap, hardware power brake
 _HW_SLOWDOWN = 0x08 | 0x40 | 0x80
 
 _UNSUPPORTED = ("NVML_ERROR_NOT_SUPPORTED", "NVML_ERROR_NO_PERMISSION", "NVML_ERROR_FUNCTION_NOT_FOUND")
@@ -80,8 +99,15 @@ class GpuDevice:
     gpm_ok: bool = False
 
     def describe(self) -> dict[str, Any]:
-        return {"index": self.index, "name": self.name, "uuid": self.uuid, "lost_ns": self.lost_ns,
-                "lost_reason": self.lost_reason, "unsupported": dict(self.unsupported), "gpm": self.gpm_ok}
+        return {
+            "index": self.index,
+            "name": self.name,
+            "uuid": self.uuid,
+            "lost_ns": self.lost_ns,
+            "lost_reason": self.lost_reason,
+            "unsupported": dict(self.unsupported),
+            "gpm": self.gpm_ok,
+        }
 
 
 class _Lost(Exception):
@@ -157,8 +183,10 @@ class NvmlSource:
             except _Lost as exc:
                 dev.lost_ns, dev.lost_reason = t_ns, str(exc)
                 values = [("gpu_lost", 1.0, None)]
-            rows += [{"t_ns": t_ns, "gpu": dev.index, "metric": m, "value": v, "detail": d, "source": "nvml"}
-                     for m, v, d in values]
+            rows += [
+                {"t_ns": t_ns, "gpu": dev.index, "metric": m, "value": v, "detail": d, "source": "nvml"}
+                for m, v, d in values
+            ]
         return rows
 
     # -- the tiers --------------------------------------------------------------------
@@ -185,15 +213,19 @@ class NvmlSource:
         reasons = self._try(dev, "clocks_event_reasons", self._reasons_fn(), h)
         if reasons is not None:
             r = int(reasons)
-            out += [("clocks_event_reasons", float(r), None), ("throttle_thermal", float(bool(r & _THERMAL)), None),
-                    ("throttle_power", float(bool(r & _POWER)), None),
-                    ("throttle_hw_slowdown", float(bool(r & _HW_SLOWDOWN)), None)]
+            out += [
+                ("clocks_event_reasons", float(r), None),
+                ("throttle_thermal", float(bool(r & _THERMAL)), None),
+                ("throttle_power", float(bool(r & _POWER)), None),
+                ("throttle_hw_slowdown", float(bool(r & _HW_SLOWDOWN)), None),
+            ]
         return out
 
     def _reasons_fn(self) -> Callable[..., Any]:
         nv = self.nvml
-        return getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) \
-            or nv.nvmlDeviceGetCurrentClocksThrottleReasons  # drivers before 535
+        return (
+            getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or nv.nvmlDeviceGetCurrentClocksThrottleReasons
+        )  # drivers before 535
 
     def _instant_power(self, dev: GpuDevice) -> list[tuple[str, float | None, str | None]]:
         nv = self.nvml
@@ -214,8 +246,10 @@ class NvmlSource:
     def _slow(self, dev: GpuDevice) -> list[tuple[str, float | None, str | None]]:
         nv, h = self.nvml, dev.handle
         out: list[tuple[str, float | None, str | None]] = []
-        for metric, counter in (("pcie_rx_bytes_per_s", nv.NVML_PCIE_UTIL_RX_BYTES),
-                                ("pcie_tx_bytes_per_s", nv.NVML_PCIE_UTIL_TX_BYTES)):
+        for metric, counter in (
+            ("pcie_rx_bytes_per_s", nv.NVML_PCIE_UTIL_RX_BYTES),
+            ("pcie_tx_bytes_per_s", nv.NVML_PCIE_UTIL_TX_BYTES),
+        ):
             v = self._try(dev, metric, nv.nvmlDeviceGetPcieThroughput, h, counter)
             if v is not None:
                 out.append((metric, float(v) * 1024.0, None))  # NVML reports KB/s
@@ -226,8 +260,11 @@ class NvmlSource:
         out += self._gpm(dev)
         return out
 
-    _GPM = (("sm_active_pct", "NVML_GPM_METRIC_SM_UTIL"), ("tensor_active_pct", "NVML_GPM_METRIC_ANY_TENSOR_UTIL"),
-            ("dram_bw_util_pct", "NVML_GPM_METRIC_DRAM_BW_UTIL"))
+    _GPM = (
+        ("sm_active_pct", "NVML_GPM_METRIC_SM_UTIL"),
+        ("tensor_active_pct", "NVML_GPM_METRIC_ANY_TENSOR_UTIL"),
+        ("dram_bw_util_pct", "NVML_GPM_METRIC_DRAM_BW_UTIL"),
+    )
 
     def _gpm(self, dev: GpuDevice) -> list[tuple[str, float | None, str | None]]:
         """GPM metrics between the previous slow reading and this one (Hopper and later)."""
@@ -261,6 +298,7 @@ class NvmlSource:
                 pass
         if res is None:
             return []
-        return [(name, float(res.metrics[i].value) if res.metrics[i].nvmlReturn == 0 else None, None)
-                for i, (name, _) in enumerate(self._GPM)]
-
+        return [
+            (name, float(res.metrics[i].value) if res.metrics[i].nvmlReturn == 0 else None, None)
+            for i, (name, _) in enumerate(self._GPM)
+        ]

@@ -81,9 +81,15 @@ def parse_metrics(text: str) -> list[dict[str, Any]]:
         for s in fam.samples:
             labels = dict(s.labels)
             le = labels.pop("le", None)
-            out.append({"name": s.name, "labels": json.dumps(labels, sort_keys=True, separators=(",", ":")),
-                        "le": math.inf if le == "+Inf" else (float(le) if le is not None else None),
-                        "kind": fam.type, "value": float(s.value)})
+            out.append(
+                {
+                    "name": s.name,
+                    "labels": json.dumps(labels, sort_keys=True, separators=(",", ":")),
+                    "le": math.inf if le == "+Inf" else (float(le) if le is not None else None),
+                    "kind": fam.type,
+                    "value": float(s.value),
+                }
+            )
     return out
 
 
@@ -138,8 +144,14 @@ class PrometheusSource:
         Verification of an HTTPS server (default: the system's trust store).
     """
 
-    def __init__(self, base_url: str, timeout_s: float = 2.0, headers: dict[str, str] | None = None,
-                 url: str | None = None, tls: TlsOptions | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 2.0,
+        headers: dict[str, str] | None = None,
+        url: str | None = None,
+        tls: TlsOptions | None = None,
+    ) -> None:
         self.endpoint = base_url
         self.tls = tls
         self.url = url or server_root(base_url) + "/metrics"
@@ -176,7 +188,14 @@ class PrometheusSource:
 
     def describe(self) -> dict[str, Any]:
         mapped = sorted({COMMON_NAMES[n] for n in self.series if n in COMMON_NAMES})
-        return {"url": self.url, "engine": self.engine, "ok_scrapes": self.ok_scrapes,
-                "failed_scrapes": self.failed_scrapes, "counter_resets": self.state.resets,
-                "series": len(self.series), "common_names": mapped,
-                "available": self.ok_scrapes > 0, "last_problem": self.problem}
+        return {
+            "url": self.url,
+            "engine": self.engine,
+            "ok_scrapes": self.ok_scrapes,
+            "failed_scrapes": self.failed_scrapes,
+            "counter_resets": self.state.resets,
+            "series": len(self.series),
+            "common_names": mapped,
+            "available": self.ok_scrapes > 0,
+            "last_problem": self.problem,
+        }

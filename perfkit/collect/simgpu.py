@@ -43,6 +43,15 @@ class SimGpuSource:
         if res.status != 200:
             raise RuntimeError(f"{self.url}: {res.error or f'HTTP {res.status}'}")
         doc = json.loads(res.body)
-        return [{"t_ns": t, "gpu": int(d["index"]), "metric": m, "value": None if v is None else float(v),
-                 "detail": None, "source": "sim"}
-                for d in doc["devices"] for m, v in d["metrics"].items()]
+        return [
+            {
+                "t_ns": t,
+                "gpu": int(d["index"]),
+                "metric": m,
+                "value": None if v is None else float(v),
+                "detail": None,
+                "source": "sim",
+            }
+            for d in doc["devices"]
+            for m, v in d["metrics"].items()
+        ]

@@ -32,15 +32,20 @@ def server_root(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def get(url: str, timeout_s: float, headers: dict[str, str] | None = None, max_bytes: int = 32 * 2**20,
-        context: ssl.SSLContext | None = None) -> HttpResult:
+def get(
+    url: str,
+    timeout_s: float,
+    headers: dict[str, str] | None = None,
+    max_bytes: int = 32 * 2**20,
+    context: ssl.SSLContext | None = None,
+) -> HttpResult:
     """GET ``url``; never raises for the server's behaviour (refused, timeout, HTTP error, huge body).
 
     ``context`` verifies an HTTPS server (default: the system's trust store).
     """
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s, context=context) as r:  # noqa: S310 - URL given by the user
+        with urllib.request.urlopen(req, timeout=timeout_s, context=context) as r:
             body = r.read(max_bytes + 1)
             if len(body) > max_bytes:
                 return HttpResult(r.status, "", "", f"body larger than {max_bytes} bytes")

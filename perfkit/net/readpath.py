@@ -34,8 +34,16 @@ from perfkit.net.stamps import platform_stamps
 __all__ = ["READ_THREAD_MODES", "ReadPath", "realtime_permitted"]
 
 READ_THREAD_MODES = ("realtime", "normal", "off")
-_THREAD_WORDS = {"": "realtime", "1": "realtime", "realtime": "realtime", "normal": "normal",
-                 "0": "off", "off": "off", "no": "off", "false": "off"}
+_THREAD_WORDS = {
+    "": "realtime",
+    "1": "realtime",
+    "realtime": "realtime",
+    "normal": "normal",
+    "0": "off",
+    "off": "off",
+    "no": "off",
+    "false": "off",
+}
 _OFF_WORDS = ("0", "off", "false", "no")
 READ_GAP_NS = 200_000  # the reading thread's least time between rounds of reads (see perfkit.net.transport)
 
@@ -91,8 +99,10 @@ class ReadPath:
         raw = env.get("PERFKIT_RX_THREAD", "").strip().lower()
         thread = _THREAD_WORDS.get(raw)
         if thread is None:
-            raise ConfigError(f"PERFKIT_RX_THREAD={raw!r} is not understood: use realtime (the default), normal, "
-                              "or 0 to read on the event loop (or --read-thread)")
+            raise ConfigError(
+                f"PERFKIT_RX_THREAD={raw!r} is not understood: use realtime (the default), normal, "
+                "or 0 to read on the event loop (or --read-thread)"
+            )
         compiled = env.get("PERFKIT_NO_EXTENSIONS", "").strip() in ("", "0")
         path = cls(stamps=stamps, thread=thread, compiled=compiled)
         return replace(path, **{k: v for k, v in override.items() if v is not None})
@@ -112,6 +122,9 @@ class ReadPath:
     def describe(self) -> dict[str, Any]:
         """The manifest's record of the read path: what was asked for and what it came to."""
         got = self.resolved()
-        return {"rx_stamps": "kernel" if got.stamps else "read", "read_thread": got.thread,
-                "compiled_reads": got.compiled,
-                "asked": {"stamps": self.stamps, "thread": self.thread, "compiled": self.compiled}}
+        return {
+            "rx_stamps": "kernel" if got.stamps else "read",
+            "read_thread": got.thread,
+            "compiled_reads": got.compiled,
+            "asked": {"stamps": self.stamps, "thread": self.thread, "compiled": self.compiled},
+        }

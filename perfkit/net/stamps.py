@@ -20,8 +20,16 @@ from array import array
 
 from perfkit.clock import now_ns
 
-__all__ = ["ANC_SIZE", "MAX_WAIT_NS", "READ_SIZE", "ReadDelays", "enable_rx_stamps", "note_wait", "platform_stamps",
-           "recv_stamped"]
+__all__ = [
+    "ANC_SIZE",
+    "MAX_WAIT_NS",
+    "READ_SIZE",
+    "ReadDelays",
+    "enable_rx_stamps",
+    "note_wait",
+    "platform_stamps",
+    "recv_stamped",
+]
 
 # SO_TIMESTAMPNS (== SCM_TIMESTAMPNS): the asm-generic value, which x86, arm and riscv use;
 # Python's socket module does not export it.  Other architectures are left to user-space stamps.

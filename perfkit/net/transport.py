@@ -42,6 +42,7 @@ from perfkit.net.stamps import ReadDelays, enable_rx_stamps, recv_stamped
 
 __all__ = ["StampedTransport", "open_stamped"]
 
+
 class _ThreadReads:
     """The reading thread (``_rx.Reader``) of one event loop, and the transports it reads for.
 
@@ -92,9 +93,15 @@ class _ThreadReads:
                 continue
             try:
                 transport._got(data, t)
-            except Exception as exc:  # noqa: BLE001 - one protocol's bug must not cost the others their reads
-                self._loop.call_exception_handler({"message": "protocol failed on a read", "exception": exc,
-                                                   "transport": transport, "protocol": transport._protocol})
+            except Exception as exc:
+                self._loop.call_exception_handler(
+                    {
+                        "message": "protocol failed on a read",
+                        "exception": exc,
+                        "transport": transport,
+                        "protocol": transport._protocol,
+                    }
+                )
                 transport._force_close(exc)
 
     def _stop(self) -> None:
@@ -143,9 +150,16 @@ class StampedTransport(asyncio.Transport):
         Read with the compiled ``recv_stamped`` where it was built (else the Python one).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: asyncio.Protocol,
-                 delays: ReadDelays | None = None, threaded: bool = False, realtime: bool = False,
-                 compiled: bool = True) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: asyncio.Protocol,
+        delays: ReadDelays | None = None,
+        threaded: bool = False,
+        realtime: bool = False,
+        compiled: bool = True,
+    ) -> None:
         super().__init__({"socket": sock})
         sock.setblocking(False)
         self._loop, self._sock, self._protocol, self._delays = loop, sock, protocol, delays
@@ -162,8 +176,8 @@ class StampedTransport(asyncio.Transport):
         self._key = 0
         self._held: list[tuple[Any, int]] = []  # reads the thread queued after pause_reading
         try:
-            self._extra["peername"] = sock.getpeername()
-            self._extra["sockname"] = sock.getsockname()
+            self._extra["peername"] = sock.getpeername()  # type: ignore[attr-defined]  # asyncio.Transport's
+            self._extra["sockname"] = sock.getsockname()  # type: ignore[attr-defined]
         except OSError:
             pass
         if threaded and compiled_module() is not None:
@@ -221,7 +235,7 @@ class StampedTransport(asyncio.Transport):
         if self._lost:
             return
         if not self._reading:
-            self._held.append((data, t))  # type: ignore[arg-type]
+            self._held.append((data, t))
             return
         if data.__class__ is bytes:
             if not data:
@@ -229,7 +243,7 @@ class StampedTransport(asyncio.Transport):
             elif self._deliver is not None:
                 self._deliver(data, t)
             else:
-                self._protocol.data_received(data)  # type: ignore[arg-type]
+                self._protocol.data_received(data)
         elif data is True:
             self._protocol.fast_done()  # type: ignore[attr-defined]
         elif isinstance(data, BaseException):
@@ -361,13 +375,21 @@ class StampedTransport(asyncio.Transport):
             sock.close()
 
 
-async def open_stamped(loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, host: str, port: int,
-                       delays: ReadDelays | None = None, threaded: bool = False, realtime: bool = False,
-                       compiled: bool = True) -> StampedTransport:
+async def open_stamped(
+    loop: asyncio.AbstractEventLoop,
+    protocol: asyncio.Protocol,
+    host: str,
+    port: int,
+    delays: ReadDelays | None = None,
+    threaded: bool = False,
+    realtime: bool = False,
+    compiled: bool = True,
+) -> StampedTransport:
     """Connect to ``host:port`` (each address in turn) and wrap the socket in a :class:`StampedTransport`
     (``delays``, ``threaded``, ``realtime``, ``compiled``: as there)."""
-    infos = _numeric(host, port) or await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             proto=socket.IPPROTO_TCP)
+    infos = _numeric(host, port) or await loop.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )
     last: OSError | None = None
     for family, type_, proto, _, addr in infos:
         sock = socket.socket(family, type_, proto)

@@ -75,11 +75,15 @@ class Catalog:
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
         if self.data_dir.exists() and not self.data_dir.is_dir():
-            raise ConfigError(f"{str(self.data_dir)!r} is a file, not a data directory; give the directory that "
-                              "holds requests/, chunks/ and runs/")
+            raise ConfigError(
+                f"{str(self.data_dir)!r} is a file, not a data directory; give the directory that "
+                "holds requests/, chunks/ and runs/"
+            )
         if not self.data_dir.is_dir():
-            raise RunNotFoundError(f"data directory {str(self.data_dir)!r} does not exist; make one with "
-                            f"`perfkit demo --data-dir {self.data_dir}` or `perfkit run ... --data-dir {self.data_dir}`")
+            raise RunNotFoundError(
+                f"data directory {str(self.data_dir)!r} does not exist; make one with "
+                f"`perfkit demo --data-dir {self.data_dir}` or `perfkit run ... --data-dir {self.data_dir}`"
+            )
         self.con = duckdb.connect(":memory:")
         self._frames = itertools.count()
         self.refresh()
@@ -94,16 +98,24 @@ class Catalog:
             bad = [p for p in parts if not parquet_footer_ok(p)]
             if bad:  # leave out what cannot be read, loudly, rather than fail every query
                 self.skipped += bad
-                warnings.warn(f"{len(bad)} unreadable Parquet part(s) of {name} left out (truncated or "
-                              f"overwritten), e.g. {bad[0]}; `perfkit check {self.data_dir} --repair` moves them "
-                              "aside", DataWarning, stacklevel=2)
+                warnings.warn(
+                    f"{len(bad)} unreadable Parquet part(s) of {name} left out (truncated or "
+                    f"overwritten), e.g. {bad[0]}; `perfkit check {self.data_dir} --repair` moves them "
+                    "aside",
+                    DataWarning,
+                    stacklevel=2,
+                )
                 parts = [p for p in parts if p not in set(bad)]
             if parts:
-                glob = (_lit(str(folder / "*" / "*.parquet")) if not bad
-                        else "[" + ", ".join(_lit(str(p)) for p in sorted(parts)) + "]")
+                glob = (
+                    _lit(str(folder / "*" / "*.parquet"))
+                    if not bad
+                    else "[" + ", ".join(_lit(str(p)) for p in sorted(parts)) + "]"
+                )
                 self.con.execute(
                     f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({glob}, hive_partitioning=true, "
-                    f"union_by_name=true, hive_types={{'run_id': VARCHAR}})")
+                    f"union_by_name=true, hive_types={{'run_id': VARCHAR}})"
+                )
             else:
                 empty = pa.Table.from_pylist([], schema=schema.append(pa.field("run_id", pa.string())))
                 self.con.register(f"_empty_{name}", empty)
@@ -123,24 +135,42 @@ class Catalog:
             endpoint = m.get("endpoint") or {}
             tags = m.get("tags") or {}
             sim_cfg = (m.get("simulator") or {}).get("config") or {}
-            rows.append({
-                "run_id": path.parent.name.removeprefix("run_id="),
-                "status": effective_status(m),
-                "started_utc": m.get("started_utc"), "finished_utc": m.get("finished_utc"),
-                "label": m.get("label"), "endpoint": endpoint.get("base_url"), "model": endpoint.get("model"),
-                "simulated": bool(m.get("simulator")), "seed": m.get("seed"),
-                "gpu_source": ((m.get("telemetry") or {}).get("gpu") or {}).get("source"),
-                "requests": (m.get("counts") or {}).get("requests"),
-                "perfkit_version": ((m.get("environment") or {}).get("versions") or {}).get("perfkit"),
-                "variant": tags.get("variant") or sim_cfg.get("variant"),
-                "tags": json.dumps(tags, sort_keys=True),
-            })
-        schema = pa.schema([("run_id", pa.string()), ("status", pa.string()), ("started_utc", pa.string()),
-                            ("finished_utc", pa.string()), ("label", pa.string()), ("endpoint", pa.string()),
-                            ("model", pa.string()), ("simulated", pa.bool_()), ("seed", pa.int64()),
-                            ("gpu_source", pa.string()),
-                            ("requests", pa.int64()), ("perfkit_version", pa.string()), ("variant", pa.string()),
-                            ("tags", pa.string())])
+            rows.append(
+                {
+                    "run_id": path.parent.name.removeprefix("run_id="),
+                    "status": effective_status(m),
+                    "started_utc": m.get("started_utc"),
+                    "finished_utc": m.get("finished_utc"),
+                    "label": m.get("label"),
+                    "endpoint": endpoint.get("base_url"),
+                    "model": endpoint.get("model"),
+                    "simulated": bool(m.get("simulator")),
+                    "seed": m.get("seed"),
+                    "gpu_source": ((m.get("telemetry") or {}).get("gpu") or {}).get("source"),
+                    "requests": (m.get("counts") or {}).get("requests"),
+                    "perfkit_version": ((m.get("environment") or {}).get("versions") or {}).get("perfkit"),
+                    "variant": tags.get("variant") or sim_cfg.get("variant"),
+                    "tags": json.dumps(tags, sort_keys=True),
+                }
+            )
+        schema = pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("status", pa.string()),
+                ("started_utc", pa.string()),
+                ("finished_utc", pa.string()),
+                ("label", pa.string()),
+                ("endpoint", pa.string()),
+                ("model", pa.string()),
+                ("simulated", pa.bool_()),
+                ("seed", pa.int64()),
+                ("gpu_source", pa.string()),
+                ("requests", pa.int64()),
+                ("perfkit_version", pa.string()),
+                ("variant", pa.string()),
+                ("tags", pa.string()),
+            ]
+        )
         return pa.Table.from_pylist(rows, schema=schema)
 
     # -- queries -----------------------------------------------------------
@@ -197,8 +227,14 @@ class Catalog:
 
         return read_manifest(self.data_dir, check_run_id(run_id))
 
-    def summary(self, run_id: str | list[str] | None = None, *, by_phase: bool = True,
-                include_warmup: bool = False, histograms: str = "auto") -> duckdb.DuckDBPyRelation:
+    def summary(
+        self,
+        run_id: str | list[str] | None = None,
+        *,
+        by_phase: bool = True,
+        include_warmup: bool = False,
+        histograms: str = "auto",
+    ) -> duckdb.DuckDBPyRelation:
         """Per run (and phase): count, error rate, throughput, TTFT / ITL / E2E mean and percentiles.
 
         Returns a DuckDB relation (``.df()`` for pandas, ``.pl()`` for Polars).
@@ -214,7 +250,7 @@ class Catalog:
         path = None
         if isinstance(run_id, str) and not include_warmup:
             path = rollup_for(self.data_dir, check_run_id(run_id), histograms=histograms)
-        if path is None:
+        if path is None or not isinstance(run_id, str):
             return self.con.sql(summary_sql(where, by_phase=by_phase), params=params)
         # relations are lazy: each summary gets its own frame, so one taken earlier still reads its run
         name = f"_rollup_latency_{next(self._frames)}"
@@ -231,8 +267,9 @@ class Catalog:
             params = {"runs": [check_run_id(i) for i in ids]}
         return " AND ".join(preds) or "TRUE", params
 
-    def fidelity(self, run_id: str | list[str] | None = None, *,
-                 include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+    def fidelity(
+        self, run_id: str | list[str] | None = None, *, include_warmup: bool = False
+    ) -> duckdb.DuckDBPyRelation:
         """Schedule fidelity per run and phase (see :func:`perfkit.query.metrics.fidelity_sql`)."""
         where, params = self._where(run_id, include_warmup)
         return self.con.sql(fidelity_sql(where), params=params)
@@ -242,8 +279,9 @@ class Catalog:
         where, params = self._where(run_id, include_warmup)
         return self.con.sql(slo_sql(where), params=params)
 
-    def endpoints(self, run_id: str | list[str] | None = None, *,
-                  include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+    def endpoints(
+        self, run_id: str | list[str] | None = None, *, include_warmup: bool = False
+    ) -> duckdb.DuckDBPyRelation:
         """Per run, phase and endpoint: share of requests, errors, latencies (load-balancing studies)."""
         where, params = self._where(run_id, include_warmup)
         return self.con.sql(endpoint_sql(where), params=params)
@@ -261,9 +299,13 @@ class Catalog:
             raise ConfigError(str(exc)) from None
         return self.con.sql(sql, params=params)
 
-    def request_telemetry(self, run_id: str | list[str] | None = None,
-                          metrics: tuple[str, ...] | list[str] = DEFAULT_REQUEST_METRICS, *,
-                          include_warmup: bool = False) -> duckdb.DuckDBPyRelation:
+    def request_telemetry(
+        self,
+        run_id: str | list[str] | None = None,
+        metrics: tuple[str, ...] | list[str] = DEFAULT_REQUEST_METRICS,
+        *,
+        include_warmup: bool = False,
+    ) -> duckdb.DuckDBPyRelation:
         """Every request with the mean of ``metrics`` over its lifetime (interval join, ASOF fallback).
 
         For example the mean KV-cache use and GPU power while each request ran::
@@ -279,9 +321,14 @@ class Catalog:
             raise ConfigError(str(exc)) from None
         return self.con.sql(sql, params=params)
 
-    def timeline(self, run_id: str | list[str] | None = None, *, bin_s: float = 1.0,
-                 metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS,
-                 include_warmup: bool = True) -> duckdb.DuckDBPyRelation:
+    def timeline(
+        self,
+        run_id: str | list[str] | None = None,
+        *,
+        bin_s: float = 1.0,
+        metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS,
+        include_warmup: bool = True,
+    ) -> duckdb.DuckDBPyRelation:
         """Per time bin of ``bin_s`` s: requests sent, TTFT/E2E percentiles and mean telemetry, on one clock."""
         try:
             where, params = self._where(run_id, include_warmup)

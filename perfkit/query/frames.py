@@ -19,11 +19,32 @@ import pandas as pd
 if TYPE_CHECKING:
     from perfkit.query.catalog import Catalog
 
-__all__ = ["CDF_POINTS", "LATENCY_METRICS", "cdf_frame", "first_error", "first_intended_ns", "first_sent_ns",
-           "last_end_ns", "latency_clusters", "latency_samples", "phase_order", "phase_spans", "request_spans",
-           "request_rate_frame", "stability_samples", "telemetry_long", "telemetry_span", "telemetry_timeline",
-           "token_rate_frame", "token_series", "ttft_points", "ttft_windows", "variant_levels", "variant_run_ids",
-           "variant_runs"]
+__all__ = [
+    "CDF_POINTS",
+    "LATENCY_METRICS",
+    "cdf_frame",
+    "first_error",
+    "first_intended_ns",
+    "first_sent_ns",
+    "last_end_ns",
+    "latency_clusters",
+    "latency_samples",
+    "phase_order",
+    "phase_spans",
+    "request_spans",
+    "request_rate_frame",
+    "stability_samples",
+    "telemetry_long",
+    "telemetry_span",
+    "telemetry_timeline",
+    "token_rate_frame",
+    "token_series",
+    "ttft_points",
+    "ttft_windows",
+    "variant_levels",
+    "variant_run_ids",
+    "variant_runs",
+]
 
 LATENCY_METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
 CDF_POINTS = 200
@@ -64,8 +85,9 @@ def last_end_ns(cat: Catalog, run_id: str) -> int | None:
 
 def first_error(cat: Catalog, run_id: str) -> str | None:
     """The error message of the run's first failed request (by id)."""
-    return _one(cat, "SELECT error_message FROM requests WHERE run_id = $run AND NOT ok ORDER BY request_id LIMIT 1",
-                run=run_id)
+    return _one(
+        cat, "SELECT error_message FROM requests WHERE run_id = $run AND NOT ok ORDER BY request_id LIMIT 1", run=run_id
+    )
 
 
 def telemetry_span(cat: Catalog, run_id: str) -> float | None:
@@ -76,21 +98,35 @@ def telemetry_span(cat: Catalog, run_id: str) -> float | None:
 # -- phases ------------------------------------------------------------------------------------------
 def phase_order(cat: Catalog, run_id: str, *, include_warmup: bool = True) -> list[str]:
     """The run's phases in the order they ran."""
-    sql = ("SELECT phase FROM requests WHERE run_id = $run AND ($warm OR NOT warmup) GROUP BY phase "
-           "ORDER BY min(phase_index)")
+    sql = (
+        "SELECT phase FROM requests WHERE run_id = $run AND ($warm OR NOT warmup) GROUP BY phase "
+        "ORDER BY min(phase_index)"
+    )
     return [str(p) for p in _df(cat, sql, run=run_id, warm=include_warmup)["phase"]]
 
 
 def phase_spans(cat: Catalog, run_id: str, t0_ns: int) -> pd.DataFrame:
     """Each phase's first and last intended send (``phase``, ``start_s``, ``end_s``; s since ``t0_ns``), for a
     run whose manifest has no phase windows."""
-    return _df(cat, """SELECT phase, (min(intended_ns) - $t0) / 1e9 AS start_s, (max(intended_ns) - $t0) / 1e9 AS end_s
-                       FROM requests WHERE run_id = $run GROUP BY phase ORDER BY 2""", run=run_id, t0=t0_ns)
+    return _df(
+        cat,
+        """SELECT phase, (min(intended_ns) - $t0) / 1e9 AS start_s, (max(intended_ns) - $t0) / 1e9 AS end_s
+                       FROM requests WHERE run_id = $run GROUP BY phase ORDER BY 2""",
+        run=run_id,
+        t0=t0_ns,
+    )
 
 
 # -- samples for the estimators -------------------------------------------------------------------------
-def latency_samples(cat: Catalog, run_id: str, metric: str, phase: str | None = None, *,
-                    class_name: str | None = None, failed_ms: float | None = None) -> dict[str, np.ndarray]:
+def latency_samples(
+    cat: Catalog,
+    run_id: str,
+    metric: str,
+    phase: str | None = None,
+    *,
+    class_name: str | None = None,
+    failed_ms: float | None = None,
+) -> dict[str, np.ndarray]:
     """The samples of ``metric`` per phase (or of one phase), in time order, as numpy arrays (ms).
 
     Latencies are over successful requests, warm-up left out.  Requests are ordered by send time and
@@ -100,25 +136,36 @@ def latency_samples(cat: Catalog, run_id: str, metric: str, phase: str | None = 
     as a sample of that value, for SLO checks where a failure is a miss; per-request metrics only.
     """
     _check_metric(metric)
-    where = "r.run_id = $run AND NOT r.warmup AND ($phase IS NULL OR r.phase = $phase) " \
-            "AND ($cls IS NULL OR r.class_name = $cls)"
+    where = (
+        "r.run_id = $run AND NOT r.warmup AND ($phase IS NULL OR r.phase = $phase) "
+        "AND ($cls IS NULL OR r.class_name = $cls)"
+    )
     params: dict[str, Any] = {"run": run_id, "phase": phase, "cls": class_name}
     if metric == "itl_ms":
-        sql = (f"SELECT r.phase_index AS p, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
-               f"WHERE {where} AND r.ok AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns, c.request_id, c.chunk_index")
+        sql = (
+            f"SELECT r.phase_index AS p, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
+            f"WHERE {where} AND r.ok AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns, c.request_id, c.chunk_index"
+        )
     elif failed_ms is not None:
-        sql = (f"SELECT r.phase_index AS p, CASE WHEN r.ok THEN r.{metric} ELSE $failed END AS v "
-               f"FROM requests r WHERE {where} AND coalesce(r.error_kind, '') <> 'cancelled' "
-               f"AND (NOT r.ok OR r.{metric} IS NOT NULL) ORDER BY r.sent_ns NULLS LAST, r.request_id")
+        sql = (
+            f"SELECT r.phase_index AS p, CASE WHEN r.ok THEN r.{metric} ELSE $failed END AS v "
+            f"FROM requests r WHERE {where} AND coalesce(r.error_kind, '') <> 'cancelled' "
+            f"AND (NOT r.ok OR r.{metric} IS NOT NULL) ORDER BY r.sent_ns NULLS LAST, r.request_id"
+        )
         params["failed"] = float(failed_ms)
     else:
-        sql = (f"SELECT r.phase_index AS p, r.{metric} AS v FROM requests r WHERE {where} AND r.ok "
-               f"AND r.{metric} IS NOT NULL ORDER BY r.sent_ns, r.request_id")
+        sql = (
+            f"SELECT r.phase_index AS p, r.{metric} AS v FROM requests r WHERE {where} AND r.ok "
+            f"AND r.{metric} IS NOT NULL ORDER BY r.sent_ns, r.request_id"
+        )
     # numpy columns, the phase as its index: no Python object per sample (a run can hold 10^8 chunks)
     cols = cat.con.execute(sql, params).fetchnumpy()
     idx, v = np.asarray(cols["p"]), np.asarray(cols["v"], dtype=float)
-    names = dict(cat.con.execute("SELECT DISTINCT phase_index, phase FROM requests WHERE run_id = $run",
-                                 {"run": run_id}).fetchall())
+    names = dict(
+        cat.con.execute(
+            "SELECT DISTINCT phase_index, phase FROM requests WHERE run_id = $run", {"run": run_id}
+        ).fetchall()
+    )
     present = np.flatnonzero(np.bincount(idx)) if len(idx) else np.array([], dtype=np.int64)
     by_name: dict[str, list[int]] = {}
     for i in sorted(present, key=lambda i: int(np.argmax(idx == i))):  # in the order their samples start
@@ -139,46 +186,67 @@ def latency_clusters(cat: Catalog, run_id: str, metric: str, phase: str | None =
     _check_metric(metric)
     where = "r.run_id = $run AND r.ok AND NOT r.warmup AND ($phase IS NULL OR r.phase = $phase)"
     if metric == "itl_ms":
-        sql = (f"SELECT c.itl_ms AS v, dense_rank() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
-               f"FROM chunks c JOIN requests r USING (run_id, request_id) WHERE {where} AND c.itl_ms IS NOT NULL "
-               "ORDER BY r.sent_ns, r.request_id, c.chunk_index")
+        sql = (
+            f"SELECT c.itl_ms AS v, dense_rank() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
+            f"FROM chunks c JOIN requests r USING (run_id, request_id) WHERE {where} AND c.itl_ms IS NOT NULL "
+            "ORDER BY r.sent_ns, r.request_id, c.chunk_index"
+        )
     else:
-        sql = (f"SELECT r.{metric} AS v, row_number() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
-               f"FROM requests r WHERE {where} AND r.{metric} IS NOT NULL ORDER BY r.sent_ns, r.request_id")
+        sql = (
+            f"SELECT r.{metric} AS v, row_number() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
+            f"FROM requests r WHERE {where} AND r.{metric} IS NOT NULL ORDER BY r.sent_ns, r.request_id"
+        )
     df = _df(cat, sql, run=run_id, phase=phase)
     return df["v"].to_numpy(dtype=float), df["k"].to_numpy(dtype=np.int64)
 
 
 def request_spans(cat: Catalog, run_id: str) -> pd.DataFrame:
     """Every non-warm-up request's phase, outcome and times (ns), by intended send: what attribution reads."""
-    return _df(cat, """SELECT phase, phase_index, ok, coalesce(error_kind, '') AS error_kind, intended_ns, sent_ns,
+    return _df(
+        cat,
+        """SELECT phase, phase_index, ok, coalesce(error_kind, '') AS error_kind, intended_ns, sent_ns,
                            headers_ns, first_token_ns, last_token_ns, end_ns, schedule_lag_ms
                        FROM requests WHERE run_id = $run AND NOT warmup ORDER BY intended_ns, request_id""",
-               run=run_id)
+        run=run_id,
+    )
 
 
 def telemetry_long(cat: Catalog, run_id: str, metrics: tuple[str, ...] | list[str]) -> pd.DataFrame:
     """The run's readings of ``metrics`` from the ``telemetry`` view (``t_ns``, ``metric``, ``value``)."""
-    return _df(cat, "SELECT t_ns, metric, value FROM telemetry WHERE run_id = $run AND list_contains($names, metric) "
-                    "AND value IS NOT NULL ORDER BY t_ns", run=run_id, names=list(metrics))
+    return _df(
+        cat,
+        "SELECT t_ns, metric, value FROM telemetry WHERE run_id = $run AND list_contains($names, metric) "
+        "AND value IS NOT NULL ORDER BY t_ns",
+        run=run_id,
+        names=list(metrics),
+    )
 
 
 def stability_samples(cat: Catalog, run_id: str, metric: str) -> pd.DataFrame:
     """Successful non-warm-up requests' ``metric`` (> 0) with their send time (``phase``, ``t_s``, ``v``)."""
     _check_metric(metric)
-    return _df(cat, f"""SELECT phase, (sent_ns - (SELECT min(sent_ns) FROM requests WHERE run_id = $run)) / 1e9 AS t_s,
+    return _df(
+        cat,
+        f"""SELECT phase, (sent_ns - (SELECT min(sent_ns) FROM requests WHERE run_id = $run)) / 1e9 AS t_s,
                             {metric} AS v FROM requests WHERE run_id = $run AND ok AND NOT warmup AND {metric} > 0
-                        ORDER BY phase_index, sent_ns, request_id""", run=run_id)
+                        ORDER BY phase_index, sent_ns, request_id""",
+        run=run_id,
+    )
 
 
 def token_series(cat: Catalog, run_id: str, phase: str, bin_s: float) -> np.ndarray:
     """Output tokens of one phase's successful requests per ``bin_s`` bin from its first send."""
-    df = _df(cat, """
+    df = _df(
+        cat,
+        """
         WITH r AS (SELECT request_id, sent_ns, end_ns FROM requests WHERE run_id = $run AND phase = $phase AND ok),
         span AS (SELECT min(sent_ns) AS t0 FROM r)
         SELECT (c.arrival_ns - span.t0) // $width AS b, sum(coalesce(c.tokens, 1)) AS tokens
         FROM chunks c JOIN r USING (request_id), span WHERE c.run_id = $run GROUP BY b ORDER BY b""",
-             run=run_id, phase=phase, width=int(bin_s * 1e9))
+        run=run_id,
+        phase=phase,
+        width=int(bin_s * 1e9),
+    )
     if df.empty:
         return np.array([])
     full = np.zeros(int(df["b"].max()) + 1)
@@ -200,24 +268,39 @@ def variant_run_ids(cat: Catalog) -> set[str]:
 # -- frames for figures ------------------------------------------------------------------------------
 def ttft_points(cat: Catalog, run_id: str, t0_ns: int, max_points: int = 4000) -> pd.DataFrame:
     """At most ``max_points`` successful requests' TTFT (``t_s``, ``ttft_ms``, ``phase``), a seeded reservoir."""
-    return _df(cat, f"""SELECT (sent_ns - $t0) / 1e9 AS t_s, ttft_ms, phase FROM requests
+    return (
+        _df(
+            cat,
+            f"""SELECT (sent_ns - $t0) / 1e9 AS t_s, ttft_ms, phase FROM requests
                         WHERE run_id = $run AND ok USING SAMPLE {int(max_points)} ROWS (reservoir, 42)""",
-               run=run_id, t0=t0_ns).sort_values(["t_s", "ttft_ms"], kind="stable").reset_index(drop=True)
+            run=run_id,
+            t0=t0_ns,
+        )
+        .sort_values(["t_s", "ttft_ms"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def ttft_windows(cat: Catalog, run_id: str, t0_ns: int, window_s: float) -> pd.DataFrame:
     """TTFT p50 and p99 per window of ``window_s`` s (``t_s`` at the window's middle, ``p50``, ``p99``, ``n``)."""
-    return _df(cat, """SELECT floor((sent_ns - $t0) / 1e9 / $w) * $w + $w / 2 AS t_s,
+    return _df(
+        cat,
+        """SELECT floor((sent_ns - $t0) / 1e9 / $w) * $w + $w / 2 AS t_s,
                            quantile_cont(ttft_ms, 0.5) AS p50, quantile_cont(ttft_ms, 0.99) AS p99, count(*) AS n
                        FROM requests WHERE run_id = $run AND ok GROUP BY 1 ORDER BY 1""",
-               run=run_id, t0=t0_ns, w=float(window_s))
+        run=run_id,
+        t0=t0_ns,
+        w=float(window_s),
+    )
 
 
 def cdf_frame(cat: Catalog, run_id: str, points: int = CDF_POINTS) -> pd.DataFrame:
     """Quantiles of TTFT, ITL (per chunk) and E2E on a grid of levels (``metric``, ``value_ms``, ``p``), warm-up
     left out."""
     grid = [(i + 0.5) / points for i in range(points)]
-    return _df(cat, """
+    return _df(
+        cat,
+        """
         WITH v AS (
           SELECT 'TTFT' AS metric, quantile_cont(ttft_ms, $ps) AS xs FROM requests
              WHERE run_id = $run AND ok AND NOT warmup
@@ -226,30 +309,52 @@ def cdf_frame(cat: Catalog, run_id: str, points: int = CDF_POINTS) -> pd.DataFra
              JOIN requests r USING (run_id, request_id)
              WHERE c.run_id = $run AND r.ok AND NOT r.warmup AND c.itl_ms IS NOT NULL)
         SELECT metric, unnest(xs) AS value_ms, unnest($ps) AS p FROM v WHERE xs IS NOT NULL
-        ORDER BY metric, p""", run=run_id, ps=grid)
+        ORDER BY metric, p""",
+        run=run_id,
+        ps=grid,
+    )
 
 
 def token_rate_frame(cat: Catalog, run_id: str, t0_ns: int, bin_s: float) -> pd.DataFrame:
     """Output tokens per second per bin (``t_s``, ``value``) from chunk arrivals."""
-    return _df(cat, """SELECT floor((arrival_ns - $t0) / 1e9 / $b) * $b AS t_s, sum(coalesce(tokens, 1)) / $b AS value
+    return _df(
+        cat,
+        """SELECT floor((arrival_ns - $t0) / 1e9 / $b) * $b AS t_s, sum(coalesce(tokens, 1)) / $b AS value
                        FROM chunks WHERE run_id = $run GROUP BY 1 ORDER BY 1""",
-               run=run_id, t0=t0_ns, b=float(bin_s))
+        run=run_id,
+        t0=t0_ns,
+        b=float(bin_s),
+    )
 
 
 def request_rate_frame(cat: Catalog, run_id: str, t0_ns: int, bin_s: float) -> pd.DataFrame:
     """Completed and failed requests per second per bin (``t_s``, ``completed``, ``failed``), by end time."""
-    return _df(cat, """SELECT floor((end_ns - $t0) / 1e9 / $b) * $b AS t_s, count(*) FILTER (WHERE ok) / $b AS completed,
+    return _df(
+        cat,
+        """SELECT floor((end_ns - $t0) / 1e9 / $b) * $b AS t_s, count(*) FILTER (WHERE ok) / $b AS completed,
                            count(*) FILTER (WHERE NOT ok) / $b AS failed
-                       FROM requests WHERE run_id = $run GROUP BY 1 ORDER BY 1""", run=run_id, t0=t0_ns, b=float(bin_s))
+                       FROM requests WHERE run_id = $run GROUP BY 1 ORDER BY 1""",
+        run=run_id,
+        t0=t0_ns,
+        b=float(bin_s),
+    )
 
 
-def telemetry_timeline(cat: Catalog, run_id: str, t0_ns: int, bin_s: float,
-                       metrics: tuple[str, ...] | list[str]) -> tuple[pd.DataFrame, bool]:
+def telemetry_timeline(
+    cat: Catalog, run_id: str, t0_ns: int, bin_s: float, metrics: tuple[str, ...] | list[str]
+) -> tuple[pd.DataFrame, bool]:
     """Mean of each of ``metrics`` per bin (``t_s``, ``metric``, ``value``), and whether the GPU's counters
     were SIMULATED."""
-    df = _df(cat, """SELECT floor((t_ns - $t0) / 1e9 / $b) * $b AS t_s, metric, avg(value) AS value
+    df = _df(
+        cat,
+        """SELECT floor((t_ns - $t0) / 1e9 / $b) * $b AS t_s, metric, avg(value) AS value
                      FROM telemetry WHERE run_id = $run AND list_contains($names, metric)
-                     GROUP BY ALL ORDER BY metric, t_s""", run=run_id, t0=t0_ns, b=float(bin_s), names=list(metrics))
+                     GROUP BY ALL ORDER BY metric, t_s""",
+        run=run_id,
+        t0=t0_ns,
+        b=float(bin_s),
+        names=list(metrics),
+    )
     sources = _df(cat, "SELECT DISTINCT source FROM gpu_samples WHERE run_id = $run", run=run_id)["source"].tolist()
     return df, "sim" in sources
 
@@ -257,7 +362,9 @@ def telemetry_timeline(cat: Catalog, run_id: str, t0_ns: int, bin_s: float,
 def variant_levels(cat: Catalog, run_ids: list[str]) -> pd.DataFrame:
     """Per run and non-warm-up phase of ``run_ids``: rate, users, requests, errors, span (ns), output tokens,
     TTFT p50/p90 and E2E p90 (ms, successful requests), and the GPU energy (J) and mean power (W) over it."""
-    return _df(cat, """
+    return _df(
+        cat,
+        """
 WITH r AS (SELECT * FROM requests WHERE list_contains($runs, run_id) AND NOT warmup),
 p AS (
   SELECT run_id, phase, min(phase_index) AS phase_index, any_value(target_rate_rps) AS rate_rps,
@@ -278,4 +385,5 @@ e AS (
   GROUP BY p.run_id, p.phase
 )
 SELECT p.*, e.energy_j, e.power_w FROM p LEFT JOIN e USING (run_id, phase) ORDER BY run_id, phase_index""",
-               runs=list(run_ids))
+        runs=list(run_ids),
+    )

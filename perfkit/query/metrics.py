@@ -11,8 +11,16 @@ unless asked for.
 
 from __future__ import annotations
 
-__all__ = ["FIDELITY_COLUMNS", "SLO_COLUMNS", "SUMMARY_COLUMNS", "client_evidence", "endpoint_sql", "fidelity_sql",
-           "slo_sql", "summary_sql"]
+__all__ = [
+    "FIDELITY_COLUMNS",
+    "SLO_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "client_evidence",
+    "endpoint_sql",
+    "fidelity_sql",
+    "slo_sql",
+    "summary_sql",
+]
 
 # the client fell behind its schedule when its p99 lag or its rate shortfall passes these
 LAG_P99_LIMIT_MS = 10.0
@@ -45,10 +53,27 @@ def _pcts(col: str, qs: tuple[float, ...], name: str | None = None, where: str =
 
 
 SUMMARY_COLUMNS = (
-    "run_id", "phase", "requests", "errors", "error_rate", "duration_s", "request_throughput_rps",
-    "output_token_throughput_tps", "ttft_mean_ms", "ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms",
-    "itl_mean_ms", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "tpot_mean_ms", "e2e_mean_ms", "e2e_p50_ms",
-    "e2e_p90_ms", "e2e_p99_ms",
+    "run_id",
+    "phase",
+    "requests",
+    "errors",
+    "error_rate",
+    "duration_s",
+    "request_throughput_rps",
+    "output_token_throughput_tps",
+    "ttft_mean_ms",
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "itl_mean_ms",
+    "itl_p50_ms",
+    "itl_p90_ms",
+    "itl_p99_ms",
+    "tpot_mean_ms",
+    "e2e_mean_ms",
+    "e2e_p50_ms",
+    "e2e_p90_ms",
+    "e2e_p99_ms",
 )
 
 
@@ -71,9 +96,11 @@ def summary_sql(where: str = "TRUE", by_phase: bool = True, latency_from: str | 
     order = "min(phase_index)" if by_phase else "0"
     if latency_from is None:
         lat_ttft, lat_e2e = _lat("ttft_ms") + ",\n      ", ",\n      " + _lat("e2e_ms")
-        itl = (f"SELECT r.run_id{', r.phase' if by_phase else ''}, {_lat('itl_ms', 'c.')} "
-               "FROM chunks c JOIN r ON c.run_id = r.run_id AND c.request_id = r.request_id "
-               f"WHERE r.ok AND c.itl_ms IS NOT NULL GROUP BY r.run_id{', r.phase' if by_phase else ''}")
+        itl = (
+            f"SELECT r.run_id{', r.phase' if by_phase else ''}, {_lat('itl_ms', 'c.')} "
+            "FROM chunks c JOIN r ON c.run_id = r.run_id AND c.request_id = r.request_id "
+            f"WHERE r.ok AND c.itl_ms IS NOT NULL GROUP BY r.run_id{', r.phase' if by_phase else ''}"
+        )
     else:
         lat_ttft, lat_e2e, itl = "", "", f"SELECT * FROM {latency_from}"
     return f"""
@@ -94,15 +121,30 @@ agg AS (
 ),
 itl AS ({itl})
 SELECT {", ".join(f"agg.{c}" if c in ("run_id", "phase") else c for c in SUMMARY_COLUMNS)}
-FROM agg LEFT JOIN itl ON agg.run_id = itl.run_id{' AND agg.phase = itl.phase' if by_phase else ''}
+FROM agg LEFT JOIN itl ON agg.run_id = itl.run_id{" AND agg.phase = itl.phase" if by_phase else ""}
 ORDER BY agg.run_id, _order
 """
 
 
 FIDELITY_COLUMNS = (
-    "run_id", "phase", "requests", "target_rate_rps", "scheduled_rate_rps", "achieved_rate_rps", "schedule_lag_p50_ms",
-    "schedule_lag_p99_ms", "ttft_p99_ms", "ttft_from_intended_p99_ms", "e2e_p99_ms", "e2e_from_intended_p99_ms",
-    "loop_lag_ms", "loop_cpu_pct", "client_cpu_pct", "read_delay_ms", "read_delay_max_ms", "read_delay_limit_ms",
+    "run_id",
+    "phase",
+    "requests",
+    "target_rate_rps",
+    "scheduled_rate_rps",
+    "achieved_rate_rps",
+    "schedule_lag_p50_ms",
+    "schedule_lag_p99_ms",
+    "ttft_p99_ms",
+    "ttft_from_intended_p99_ms",
+    "e2e_p99_ms",
+    "e2e_from_intended_p99_ms",
+    "loop_lag_ms",
+    "loop_cpu_pct",
+    "client_cpu_pct",
+    "read_delay_ms",
+    "read_delay_max_ms",
+    "read_delay_limit_ms",
     "client_behind",
     "client_bound",
 )
@@ -185,7 +227,7 @@ FROM g ORDER BY run_id, _order
 """
 
 
-def client_evidence(rec: dict) -> str:  # type: ignore[type-arg]
+def client_evidence(rec: dict) -> str:
     """Why a phase of :func:`fidelity_sql` is client-bound, in words (empty when it is not)."""
     if not rec.get("client_bound"):
         return ""
@@ -208,15 +250,30 @@ def client_evidence(rec: dict) -> str:  # type: ignore[type-arg]
     wait, limit = num("read_delay_ms"), num("read_delay_limit_ms")
     limit = READ_DELAY_LIMIT_MS if limit is None else limit
     if wait is not None and wait > limit:
-        out.append(f"received bytes waited {wait:.1f} ms in their sockets at p99 in a quarter of its intervals "
-                   f"(limit {limit:.1f}: half the median time between chunks, at most {READ_DELAY_LIMIT_MS:g}), "
-                   f"so chunks of a stream shared reads and stamps")
+        out.append(
+            f"received bytes waited {wait:.1f} ms in their sockets at p99 in a quarter of its intervals "
+            f"(limit {limit:.1f}: half the median time between chunks, at most {READ_DELAY_LIMIT_MS:g}), "
+            f"so chunks of a stream shared reads and stamps"
+        )
     return "; ".join(out)
 
 
-SLO_COLUMNS = ("run_id", "phase", "class_name", "requests", "errors", "wrong_answers", "semantic_error_rate",
-               "slo_attainment", "goodput_rps",
-               "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "e2e_p99_ms")
+SLO_COLUMNS = (
+    "run_id",
+    "phase",
+    "class_name",
+    "requests",
+    "errors",
+    "wrong_answers",
+    "semantic_error_rate",
+    "slo_attainment",
+    "goodput_rps",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "tpot_p99_ms",
+    "e2e_p99_ms",
+)
 
 
 def slo_sql(where: str = "TRUE") -> str:

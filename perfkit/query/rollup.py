@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from perfkit.errors import ConfigError, DataError
+from perfkit.errors import ConfigError
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET, build_rollup, fresh_rollup_info
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["HISTOGRAM_MODES", "HIST_MIN_SAMPLES", "LatencyHistogram", "check_histograms", "hist_quantiles",
-           "latency_frame", "per_second_quantile", "read_rollup", "rollup_for"]
+__all__ = [
+    "HISTOGRAM_MODES",
+    "HIST_MIN_SAMPLES",
+    "LatencyHistogram",
+    "check_histograms",
+    "hist_quantiles",
+    "latency_frame",
+    "per_second_quantile",
+    "read_rollup",
+    "rollup_for",
+]
 
 HIST_MIN_SAMPLES = 2_000_000  # below this, reading every sample takes about a second: exact figures
 HISTOGRAM_MODES = ("auto", "always", "never")
@@ -76,21 +84,25 @@ class LatencyHistogram:
         b[pos] = np.floor(np.log2(x[pos]) * BUCKETS_PER_OCTAVE).astype(np.int64)
         key = np.asarray(seconds, dtype=np.int64) * (1 << 32) + (b + (1 << 31))
         uk, inv = np.unique(key, return_inverse=True)
-        return cls(uk >> 32, (uk & ((1 << 32) - 1)) - (1 << 31), np.bincount(inv).astype(np.int64),
-                   np.bincount(inv, weights=x))
+        return cls(
+            uk >> 32, (uk & ((1 << 32) - 1)) - (1 << 31), np.bincount(inv).astype(np.int64), np.bincount(inv, weights=x)
+        )
 
     @staticmethod
     def concat(parts: list[LatencyHistogram]) -> LatencyHistogram:
         """One histogram of several (phases pooled; seconds share the run's origin)."""
-        return LatencyHistogram(*(np.concatenate([getattr(p, f) for p in parts])
-                                  for f in ("seconds", "buckets", "counts", "sums")))
+        return LatencyHistogram(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("seconds", "buckets", "counts", "sums"))
+        )
 
 
 def bucket_edges(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper edge of buckets ``b``, ms (both 0 for the zero bucket)."""
     zero = b == ZERO_BUCKET
-    return (np.where(zero, 0.0, np.exp2(b / BUCKETS_PER_OCTAVE)),
-            np.where(zero, 0.0, np.exp2((b + 1) / BUCKETS_PER_OCTAVE)))
+    return (
+        np.where(zero, 0.0, np.exp2(b / BUCKETS_PER_OCTAVE)),
+        np.where(zero, 0.0, np.exp2((b + 1) / BUCKETS_PER_OCTAVE)),
+    )
 
 
 def order_stat(ub: np.ndarray, cum: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,8 +131,9 @@ def hist_quantiles(ub: np.ndarray, cum: np.ndarray, levels: np.ndarray | list[fl
     return v_lo + (h - lo) * (v_hi - v_lo)
 
 
-def read_rollup(path: str | Path, metrics: tuple[str, ...] | list[str] | None = None
-                ) -> tuple[dict[tuple[str, str], LatencyHistogram], list[str]]:
+def read_rollup(
+    path: str | Path, metrics: tuple[str, ...] | list[str] | None = None
+) -> tuple[dict[tuple[str, str], LatencyHistogram], list[str]]:
     """The histograms of a rollup file per ``(metric, phase)``, and the phases in run order."""
     filters = [("metric", "in", list(metrics))] if metrics else None
     t = pq.read_table(path, filters=filters, read_dictionary=["metric", "phase"])
@@ -144,9 +157,12 @@ def read_rollup(path: str | Path, metrics: tuple[str, ...] | list[str] | None = 
         rows = order[s:e]
         mname, pname = m_names[m_idx[rows[0]]], p_names[p_idx[rows[0]]]
         first_index[pname] = min(first_index.get(pname, 1 << 30), int(cols["phase_index"][rows].min()))
-        out[(mname, pname)] = LatencyHistogram(cols["second"][rows].astype(np.int64),
-                                               cols["bucket"][rows].astype(np.int64),
-                                               cols["count"][rows].astype(np.int64), cols["sum_ms"][rows])
+        out[(mname, pname)] = LatencyHistogram(
+            cols["second"][rows].astype(np.int64),
+            cols["bucket"][rows].astype(np.int64),
+            cols["count"][rows].astype(np.int64),
+            cols["sum_ms"][rows],
+        )
     return out, sorted(first_index, key=first_index.__getitem__)
 
 
@@ -222,7 +238,7 @@ def latency_frame(path: str | Path, run_id: str, by_phase: bool = True) -> pd.Da
             parts = [hs[(metric, p)] for p in members if (metric, p) in hs]
             h = LatencyHistogram.concat(parts) if parts else None
             row[f"{name}_mean_ms"] = h.mean if h is not None else None
-            qs = hist_quantiles(*h.merged(), _Q) if h is not None and h.n else [None] * len(_Q)
+            qs = hist_quantiles(*h.merged(), list(_Q)) if h is not None and h.n else [None] * len(_Q)
             for q, v in zip(_Q, qs):
                 row[f"{name}_p{int(q * 100)}_ms"] = None if v is None else float(v)
         rows.append(row)

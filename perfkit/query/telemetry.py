@@ -27,18 +27,42 @@ from __future__ import annotations
 
 from perfkit.store.schema import GPU_METRICS, HOST_METRICS
 
-__all__ = ["DEFAULT_REQUEST_METRICS", "DEFAULT_TIMELINE_METRICS", "TELEMETRY_VIEW_SQL", "request_telemetry_sql",
-           "timeline_sql", "wide_sql"]
+__all__ = [
+    "DEFAULT_REQUEST_METRICS",
+    "DEFAULT_TIMELINE_METRICS",
+    "TELEMETRY_VIEW_SQL",
+    "request_telemetry_sql",
+    "timeline_sql",
+    "wide_sql",
+]
 
 _ADDITIVE_GPU = ("power_w", "power_instant_w", "energy_j", "mem_used_bytes", "mem_total_bytes")
 _GAUGES = ("running", "waiting", "kv_usage")
 _COUNTERS = ("preemptions", "prompt_tokens", "generation_tokens")
 
-DEFAULT_REQUEST_METRICS = ("sm_clock_mhz", "gpu_util_pct", "power_w", "mem_used_bytes", "temperature_c",
-                           "kv_usage", "running", "waiting", "preemptions_per_s", "client_cpu_pct",
-                           "client_loop_lag_max_ms")
-DEFAULT_TIMELINE_METRICS = ("sm_clock_mhz", "gpu_util_pct", "power_w", "kv_usage", "running", "waiting",
-                            "client_cpu_pct", "client_loop_lag_max_ms")
+DEFAULT_REQUEST_METRICS = (
+    "sm_clock_mhz",
+    "gpu_util_pct",
+    "power_w",
+    "mem_used_bytes",
+    "temperature_c",
+    "kv_usage",
+    "running",
+    "waiting",
+    "preemptions_per_s",
+    "client_cpu_pct",
+    "client_loop_lag_max_ms",
+)
+DEFAULT_TIMELINE_METRICS = (
+    "sm_clock_mhz",
+    "gpu_util_pct",
+    "power_w",
+    "kv_usage",
+    "running",
+    "waiting",
+    "client_cpu_pct",
+    "client_loop_lag_max_ms",
+)
 
 
 def _ident(name: str) -> str:
@@ -58,7 +82,7 @@ def _cols(metrics: list[str] | tuple[str, ...], key: str = "metric", agg: str = 
 TELEMETRY_VIEW_SQL = f"""
 WITH gpu AS (
   SELECT run_id, t_ns, 'gpu' AS channel, metric,
-      CASE WHEN metric IN ({', '.join(map(_lit, _ADDITIVE_GPU))}) THEN sum(value) ELSE avg(value) END AS value
+      CASE WHEN metric IN ({", ".join(map(_lit, _ADDITIVE_GPU))}) THEN sum(value) ELSE avg(value) END AS value
   FROM gpu_samples WHERE detail IS NULL AND value IS NOT NULL GROUP BY run_id, t_ns, metric
 ),
 per_name AS (
@@ -73,10 +97,10 @@ per_endpoint AS (  -- two names for one thing (vLLM's old and new KV names) are 
 server AS (
   SELECT run_id, t_ns, 'server' AS channel, common_name AS metric,
       CASE WHEN common_name = 'kv_usage' THEN avg(value) ELSE sum(value) END AS value
-  FROM per_endpoint WHERE common_name IN ({', '.join(map(_lit, _GAUGES))}) GROUP BY run_id, t_ns, common_name
+  FROM per_endpoint WHERE common_name IN ({", ".join(map(_lit, _GAUGES))}) GROUP BY run_id, t_ns, common_name
   UNION ALL
   SELECT run_id, t_ns, 'server', common_name || '_per_s', sum(rate)
-  FROM per_endpoint WHERE common_name IN ({', '.join(map(_lit, _COUNTERS))}) AND rate IS NOT NULL
+  FROM per_endpoint WHERE common_name IN ({", ".join(map(_lit, _COUNTERS))}) AND rate IS NOT NULL
   GROUP BY run_id, t_ns, common_name
 ),
 host AS (
@@ -113,8 +137,11 @@ FROM host_samples WHERE {where}
 GROUP BY run_id, t_ns, scope ORDER BY run_id, t_ns, scope"""
     if table == "server_metrics":
         gauges = ",\n    ".join(f"max(value) FILTER (WHERE common_name = {_lit(m)}) AS {m}" for m in _GAUGES)
-        counters = ",\n    ".join(f"max(value) FILTER (WHERE common_name = {_lit(m)}) AS {m}_total,\n    "
-                                  f"max(rate) FILTER (WHERE common_name = {_lit(m)}) AS {m}_per_s" for m in _COUNTERS)
+        counters = ",\n    ".join(
+            f"max(value) FILTER (WHERE common_name = {_lit(m)}) AS {m}_total,\n    "
+            f"max(rate) FILTER (WHERE common_name = {_lit(m)}) AS {m}_per_s"
+            for m in _COUNTERS
+        )
         return f"""
 WITH per_name AS (
   SELECT run_id, t_ns, endpoint, common_name, name,
@@ -140,8 +167,10 @@ def request_telemetry_sql(where: str = "TRUE", metrics: tuple[str, ...] | list[s
     if not names:
         raise ValueError("name at least one telemetry metric")
     inlist = ", ".join(map(_lit, names))
-    cols = ",\n    ".join(f"max(value) FILTER (WHERE metric = {_lit(m)}) AS {m},\n    "
-                          f"max(n) FILTER (WHERE metric = {_lit(m)}) AS {m}_n" for m in names)
+    cols = ",\n    ".join(
+        f"max(value) FILTER (WHERE metric = {_lit(m)}) AS {m},\n    max(n) FILTER (WHERE metric = {_lit(m)}) AS {m}_n"
+        for m in names
+    )
     return f"""
 WITH r AS (
   SELECT run_id, request_id, phase, warmup, ok, sent_ns, end_ns, ttft_ms, tpot_ms, e2e_ms, prompt_tokens,
@@ -149,7 +178,7 @@ WITH r AS (
   FROM requests WHERE ({where}) AND sent_ns IS NOT NULL AND end_ns IS NOT NULL
 ),
 t AS (SELECT run_id, t_ns, metric, value FROM telemetry WHERE metric IN ({inlist})),
-m AS (SELECT * FROM (VALUES {', '.join(f'({_lit(n)})' for n in names)}) v(metric)),
+m AS (SELECT * FROM (VALUES {", ".join(f"({_lit(n)})" for n in names)}) v(metric)),
 rm AS (SELECT r.run_id, r.request_id, r.sent_ns, r.end_ns, m.metric FROM r CROSS JOIN m),
 inside AS (
   SELECT rm.run_id, rm.request_id, rm.metric, avg(t.value) AS value, count(*) AS n
@@ -175,8 +204,9 @@ ORDER BY r.run_id, r.request_id
 """
 
 
-def timeline_sql(where: str = "TRUE", bin_s: float = 1.0,
-                 metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS) -> str:
+def timeline_sql(
+    where: str = "TRUE", bin_s: float = 1.0, metrics: tuple[str, ...] | list[str] = DEFAULT_TIMELINE_METRICS
+) -> str:
     """Per run and time bin: requests sent, their TTFT/E2E percentiles, ITL, throughput, mean telemetry.
 
     Bins are ``bin_s`` seconds from the run's first send (``t_s`` is the bin's

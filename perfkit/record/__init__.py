@@ -11,5 +11,13 @@ from perfkit.record.sampler_process import ProcessSampler
 from perfkit.record.telemetry import GPU_MODES, Telemetry, TelemetrySpec
 from perfkit.record.workers import WorkerGroup, check_partitionable
 
-__all__ = ["GPU_MODES", "ProcessSampler", "RunResult", "Telemetry", "TelemetrySpec", "WorkerGroup",
-           "check_partitionable", "record_run"]
+__all__ = [
+    "GPU_MODES",
+    "ProcessSampler",
+    "RunResult",
+    "Telemetry",
+    "TelemetrySpec",
+    "WorkerGroup",
+    "check_partitionable",
+    "record_run",
+]

@@ -64,16 +64,23 @@ def _rollup(data_dir: Path, run_id: str) -> None:
     """Write the run's latency rollup; a failure costs the fast summaries of huge runs, never the run."""
     try:
         build_rollup(data_dir, run_id)
-    except Exception as exc:  # noqa: BLE001 - the recorded data is complete without it
+    except Exception as exc:
         logging.getLogger("perfkit").warning(
             "the latency rollup of %s could not be written (%s); summaries will read every sample; "
-            "`perfkit rollup %s` tries again", run_id, exc, run_id)
+            "`perfkit rollup %s` tries again",
+            run_id,
+            exc,
+            run_id,
+        )
 
 
 def _phase_dict(p: PhaseSpec) -> dict[str, Any]:
     """A phase as JSON for the manifest (traces and datasets summarised, not copied)."""
-    d: dict[str, Any] = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)
-                         if f.name not in ("trace", "profile", "classes", "stop_when")}
+    d: dict[str, Any] = {
+        f.name: getattr(p, f.name)
+        for f in dataclasses.fields(p)
+        if f.name not in ("trace", "profile", "classes", "stop_when")
+    }
     d["prompt_tokens"], d["output_tokens"] = str(p.prompt_tokens), str(p.output_tokens)
     d["profile"] = [list(x) for x in p.profile.points] if p.profile else None
     d["trace_requests"] = len(p.trace.offsets) if p.trace else None
@@ -88,8 +95,14 @@ async def _detect_simulator(endpoint: Endpoint, transport: Transport) -> dict[st
     """The simulator's config when ``endpoint`` is perfkit's simulator (its ``/sim/config`` answers), else None."""
     root = server_root(endpoint.base_url)
     tls = getattr(transport, "tls", None)
-    res = await asyncio.to_thread(get, root + "/sim/config", 2.0, None, 1 << 20,
-                                  tls.context if tls is not None and root.startswith("https") else None)
+    res = await asyncio.to_thread(
+        get,
+        root + "/sim/config",
+        2.0,
+        None,
+        1 << 20,
+        tls.context if tls is not None and root.startswith("https") else None,
+    )
     if res.status != 200:
         return None
     try:
@@ -101,15 +114,28 @@ async def _detect_simulator(endpoint: Endpoint, transport: Transport) -> dict[st
     return {"config": cfg, "url": redact_url(root), "detected": True}
 
 
-async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec], data_dir: str | Path = "data", *,
-                     seed: int = 0, run_id: str | None = None, label: str | None = None,
-                     simulator: dict[str, Any] | None = None, read_timeout_s: float = 60.0,
-                     drain_timeout_s: float = 60.0, flush_interval_s: float = 1.0,
-                     on_start: Callable[[LoadRunner, str], None] | None = None,
-                     command: list[str] | None = None, scenario: dict[str, Any] | None = None,
-                     router: Router | None = None, telemetry: TelemetrySpec | None = None,
-                     notify: Callable[[str], None] | None = None, tags: dict[str, str] | None = None,
-                     workers: int = 1, transport: Transport | None = None) -> RunResult:
+async def record_run(
+    endpoint: Endpoint | list[Endpoint],
+    phases: list[PhaseSpec],
+    data_dir: str | Path = "data",
+    *,
+    seed: int = 0,
+    run_id: str | None = None,
+    label: str | None = None,
+    simulator: dict[str, Any] | None = None,
+    read_timeout_s: float = 60.0,
+    drain_timeout_s: float = 60.0,
+    flush_interval_s: float = 1.0,
+    on_start: Callable[[LoadRunner, str], None] | None = None,
+    command: list[str] | None = None,
+    scenario: dict[str, Any] | None = None,
+    router: Router | None = None,
+    telemetry: TelemetrySpec | None = None,
+    notify: Callable[[str], None] | None = None,
+    tags: dict[str, str] | None = None,
+    workers: int = 1,
+    transport: Transport | None = None,
+) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
     Parameters
@@ -181,35 +207,73 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             simulator = await _detect_simulator(endpoint, transport)
         router = router or Router(len(endpoints))
         manifest: dict[str, Any] = {
-            "status": "running", "label": label, "seed": seed, "pid": os.getpid(),
-            "started_utc": anchor.utc_iso, "clock_anchor": {"mono_ns": anchor.mono_ns, "wall_ns": anchor.wall_ns},
-            "endpoint": {"base_url": redact_url(endpoint.base_url), "model": endpoint.model, "api": endpoint.api,
-                         "ignore_eos": endpoint.ignore_eos, "continuous_usage": endpoint.continuous_usage,
-                         "api_key_env": endpoint.api_key_env or "PERFKIT_API_KEY|OPENAI_API_KEY",
-                         "api_key_set": "Authorization" in endpoint.headers()},
+            "status": "running",
+            "label": label,
+            "seed": seed,
+            "pid": os.getpid(),
+            "started_utc": anchor.utc_iso,
+            "clock_anchor": {"mono_ns": anchor.mono_ns, "wall_ns": anchor.wall_ns},
+            "endpoint": {
+                "base_url": redact_url(endpoint.base_url),
+                "model": endpoint.model,
+                "api": endpoint.api,
+                "ignore_eos": endpoint.ignore_eos,
+                "continuous_usage": endpoint.continuous_usage,
+                "api_key_env": endpoint.api_key_env or "PERFKIT_API_KEY|OPENAI_API_KEY",
+                "api_key_set": "Authorization" in endpoint.headers(),
+            },
             "endpoints": [{"base_url": redact_url(e.base_url), "model": e.model} for e in endpoints],
             "routing": {"policy": router.policy, "weights": router.weights},
             "phases": [_phase_dict(p) for p in phases],
             # the transport says how chunks are timed (kernel receive stamps or the reads' times), on which
             # thread, and whether the read path is the compiled one: all bear on how far its figures hold
-            "client": {"pool_size": pool, "drain_timeout_s": drain_timeout_s, "flush_interval_s": flush_interval_s,
-                       "clock": "time.perf_counter_ns", "workers": workers, "event_loop": _loop_name(loop),
-                       "transport": transport.describe()},
-            "simulator": simulator, "tags": dict(tags or {}), "scenario": scenario, "command": command if command is not None else sys.argv,
+            "client": {
+                "pool_size": pool,
+                "drain_timeout_s": drain_timeout_s,
+                "flush_interval_s": flush_interval_s,
+                "clock": "time.perf_counter_ns",
+                "workers": workers,
+                "event_loop": _loop_name(loop),
+                "transport": transport.describe(),
+            },
+            "simulator": simulator,
+            "tags": dict(tags or {}),
+            "scenario": scenario,
+            "command": command if command is not None else sys.argv,
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }
-        group = WorkerGroup(endpoints, phases, data_dir, run_id, workers=workers, seed=seed, router=router,
-                            drain_timeout_s=drain_timeout_s, flush_interval_s=flush_interval_s,
-                            transport=transport) if workers > 1 else None
+        group = (
+            WorkerGroup(
+                endpoints,
+                phases,
+                data_dir,
+                run_id,
+                workers=workers,
+                seed=seed,
+                router=router,
+                drain_timeout_s=drain_timeout_s,
+                flush_interval_s=flush_interval_s,
+                transport=transport,
+            )
+            if workers > 1
+            else None
+        )
         # the run's one sink: the runner's records (unless workers write their own) and every sampler's rows
         sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         # side channels first: a set-up that refuses the run (--gpu sim against a real server) leaves no run behind
-        tele = Telemetry(telemetry or TelemetrySpec(), sink, data_dir, run_id, [e.base_url for e in endpoints],
-                         headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
-                         notify=notify or logging.getLogger("perfkit").warning, lag=group.lag if group else None,
-                         read_delays=group.read_delays if group else getattr(transport, "read_delays", None),
-                         tls=tls)
+        tele = Telemetry(
+            telemetry or TelemetrySpec(),
+            sink,
+            data_dir,
+            run_id,
+            [e.base_url for e in endpoints],
+            headers={k: v for k, v in endpoint.headers().items() if k == "Authorization"},
+            notify=notify or logging.getLogger("perfkit").warning,
+            lag=group.lag if group else None,
+            read_delays=group.read_delays if group else getattr(transport, "read_delays", None),  # type: ignore[arg-type]
+            tls=tls,
+        )
         first_write: asyncio.Future[Any] | None = None
         try:
             await tele.start()
@@ -221,20 +285,33 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             if first_write is not None or stopped:  # samplers may have written parts already
                 if first_write is not None:
                     await asyncio.wait([first_write])
-                manifest.update(status="interrupted" if stopped else "failed",
-                                error=f"{type(exc).__name__}: {exc}", counts={"requests": 0})
+                manifest.update(
+                    status="interrupted" if stopped else "failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    counts={"requests": 0},
+                )
                 write_manifest(data_dir, run_id, manifest)
             await loop.run_in_executor(None, tele.stop)
             await loop.run_in_executor(None, sink.close)
             raise
+
         def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
             # keep the phase windows on disk as they happen, for runs that never reach the end
             wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]
             manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
             loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
 
-        runner: Any = group or LoadRunner(endpoints, phases, sink, seed=seed, run_id=run_id, router=router,
-                                          transport=transport, drain_timeout_s=drain_timeout_s, on_phase=on_phase)
+        runner: Any = group or LoadRunner(
+            endpoints,
+            phases,
+            sink,
+            seed=seed,
+            run_id=run_id,
+            router=router,
+            transport=transport,
+            drain_timeout_s=drain_timeout_s,
+            on_phase=on_phase,
+        )
         if on_start:
             on_start(runner, run_id)
         error: BaseException | None = None
@@ -247,17 +324,27 @@ async def record_run(endpoint: Endpoint | list[Endpoint], phases: list[PhaseSpec
             manifest["telemetry"] = await loop.run_in_executor(None, tele.stop)
             await loop.run_in_executor(None, sink.close)
             p = runner.progress
-            manifest.update({
-                "status": "complete" if error is None else ("interrupted" if isinstance(
-                    error, (KeyboardInterrupt, asyncio.CancelledError)) else "failed"),
-                "error": None if error is None else f"{type(error).__name__}: {error}",
-                "finished_utc": anchor.to_datetime(now_ns()).isoformat(),
-                "phase_windows": [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows],
-                "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
-                "phases": [_phase_dict(p) for p in runner.phases],  # automatic sweep rates resolved
-                "counts": {"requests": p.done, "errors": p.errors, "errors_by_kind": p.errors_by_kind,
-                           "output_tokens": p.output_tokens, "written": group.written if group else sink.written},
-            })
+            manifest.update(
+                {
+                    "status": "complete"
+                    if error is None
+                    else (
+                        "interrupted" if isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)) else "failed"
+                    ),
+                    "error": None if error is None else f"{type(error).__name__}: {error}",
+                    "finished_utc": anchor.to_datetime(now_ns()).isoformat(),
+                    "phase_windows": [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows],
+                    "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
+                    "phases": [_phase_dict(p) for p in runner.phases],  # automatic sweep rates resolved
+                    "counts": {
+                        "requests": p.done,
+                        "errors": p.errors,
+                        "errors_by_kind": p.errors_by_kind,
+                        "output_tokens": p.output_tokens,
+                        "written": group.written if group else sink.written,
+                    },
+                }
+            )
             write_manifest(data_dir, run_id, manifest)
             if error is None:
                 await loop.run_in_executor(None, _rollup, data_dir, run_id)

@@ -56,21 +56,44 @@ class ProcessSampler:
     flush_interval_s : float
     """
 
-    def __init__(self, name: str, kind: str, args: dict[str, Any], interval_s: float, data_dir: Path, run_id: str,
-                 table: str, prefix: str, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        args: dict[str, Any],
+        interval_s: float,
+        data_dir: Path,
+        run_id: str,
+        table: str,
+        prefix: str,
+        flush_interval_s: float = 1.0,
+    ) -> None:
         if not interval_s > 0:
             raise ValueError(f"{name}: the sampling interval must be > 0 s, got {interval_s}")
         self.name = name
         self.description: Any = None
-        self.spec = {"name": name, "kind": kind, "args": args, "interval_s": interval_s, "data_dir": str(data_dir),
-                     "run_id": run_id, "table": table, "prefix": prefix, "flush_interval_s": flush_interval_s}
+        self.spec = {
+            "name": name,
+            "kind": kind,
+            "args": args,
+            "interval_s": interval_s,
+            "data_dir": str(data_dir),
+            "run_id": run_id,
+            "table": table,
+            "prefix": prefix,
+            "flush_interval_s": flush_interval_s,
+        }
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout_s: float = 30.0) -> ProcessSampler:
         """Start the child and wait (blocking) until it has taken its first reading."""
-        self._proc = subprocess.Popen([sys.executable, "-m", "perfkit.record.sampler_process"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                      text=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "perfkit.record.sampler_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps(self.spec) + "\n")
         self._proc.stdin.flush()
@@ -114,7 +137,7 @@ def main() -> int:
     stats = sampler.stop()
     try:
         sink.close()
-    except Exception as exc:  # noqa: BLE001 - a full disk: reported, not raised
+    except Exception as exc:
         stats["failures"] = stats.get("failures", 0) + 1
         stats["last_error"] = f"write failed: {type(exc).__name__}: {exc}"
     describe = getattr(source, "describe", None)

@@ -121,9 +121,19 @@ class Telemetry:
         Verification of HTTPS endpoints for the scrapes.
     """
 
-    def __init__(self, spec: TelemetrySpec, sink: Sink, data_dir: Path, run_id: str, base_urls: list[str],
-                 headers: dict[str, str] | None = None, notify: Callable[[str], None] | None = None,
-                 lag: Any = None, read_delays: ReadDelays | None = None, tls: TlsOptions | None = None) -> None:
+    def __init__(
+        self,
+        spec: TelemetrySpec,
+        sink: Sink,
+        data_dir: Path,
+        run_id: str,
+        base_urls: list[str],
+        headers: dict[str, str] | None = None,
+        notify: Callable[[str], None] | None = None,
+        lag: Any = None,
+        read_delays: ReadDelays | None = None,
+        tls: TlsOptions | None = None,
+    ) -> None:
         self.spec = spec
         self.sink = sink
         self.read_delays = read_delays
@@ -157,8 +167,10 @@ class Telemetry:
         if mode == "sim":
             devices, why = probe_sim_gpu(self.base_urls[0])
             if devices is None:
-                raise ConfigError(f"--gpu sim records the simulator's SIMULATED GPU counters, but {why}; "
-                                  "use --gpu auto or nvml for a real server")
+                raise ConfigError(
+                    f"--gpu sim records the simulator's SIMULATED GPU counters, but {why}; "
+                    "use --gpu auto or nvml for a real server"
+                )
             self.gpu.update(source="sim", simulated=True, devices=devices)
             self._sampler("gpu-sim", SimGpuSource(self.base_urls[0]), self.spec.gpu_interval_s, "gpu_samples")
             return
@@ -168,7 +180,7 @@ class Telemetry:
         except NvmlUnavailable as exc:
             self._gpu_off(str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - any NVML failure at start: GPU counters off, run goes on
+        except Exception as exc:
             self._gpu_off(f"NVML failed while listing GPUs: {type(exc).__name__}: {exc}")
             return
         if not fast.devices:
@@ -178,20 +190,25 @@ class Telemetry:
         self._nvml_devices = fast
         self.gpu.update(source="nvml", driver=fast.driver_version())
         self._sampler("gpu-fast", fast, self.spec.gpu_interval_s, "gpu_samples")
-        self._sampler("gpu-slow", NvmlSource(nv, "slow", devices=fast.devices), self.spec.gpu_slow_interval_s,
-                      "gpu_samples")
+        self._sampler(
+            "gpu-slow", NvmlSource(nv, "slow", devices=fast.devices), self.spec.gpu_slow_interval_s, "gpu_samples"
+        )
 
     def _gpu_off(self, reason: str) -> None:
         self.gpu["off_reason"] = reason
         asked = "--gpu nvml was asked for, but " if self.spec.gpu == "nvml" else ""
-        self.notify(f"GPU counters are off: {asked}{reason}. The run goes on without them "
-                    "(--gpu off silences this line).")
+        self.notify(
+            f"GPU counters are off: {asked}{reason}. The run goes on without them (--gpu off silences this line)."
+        )
 
     def _setup_metrics(self) -> None:
         if not self.spec.server_metrics:
             return
-        urls = [(self.base_urls[0], self.spec.metrics_url)] if self.spec.metrics_url else \
-            [(u, None) for u in self.base_urls]
+        urls = (
+            [(self.base_urls[0], self.spec.metrics_url)]
+            if self.spec.metrics_url
+            else [(u, None) for u in self.base_urls]
+        )
         for base, url in urls:
             src = PrometheusSource(base, headers=self.headers, url=url, tls=self.tls)
             src.read(0)  # a first scrape: does the server have /metrics at all?
@@ -203,11 +220,25 @@ class Telemetry:
             self.metrics.append(src)
             # parsing an exposition is milliseconds of pure Python: done in a child process, off our GIL
             name = f"metrics-{len(self.metrics) - 1}"
-            args = {"base_url": base, "headers": self.headers, "url": url,
-                    "tls": dataclasses.asdict(self.tls) if self.tls else None}
-            self.samplers.append(ProcessSampler(name, "prometheus", args, self.spec.metrics_interval_s, self.data_dir,
-                                                self.run_id, "server_metrics", f"part-{name}",
-                                                self.spec.flush_interval_s))
+            args = {
+                "base_url": base,
+                "headers": self.headers,
+                "url": url,
+                "tls": dataclasses.asdict(self.tls) if self.tls else None,
+            }
+            self.samplers.append(
+                ProcessSampler(
+                    name,
+                    "prometheus",
+                    args,
+                    self.spec.metrics_interval_s,
+                    self.data_dir,
+                    self.run_id,
+                    "server_metrics",
+                    f"part-{name}",
+                    self.spec.flush_interval_s,
+                )
+            )
 
     def _setup_host(self) -> None:
         if not self.spec.host:
@@ -242,7 +273,7 @@ class Telemetry:
         if self._nvml is not None and self.spec.nvml is None:
             try:
                 self._nvml.nvmlShutdown()
-            except Exception:  # noqa: BLE001, S110 - shutting down; nothing left to protect
+            except Exception:
                 pass
         return self.describe()
 
@@ -256,10 +287,16 @@ class Telemetry:
             gpu["slow_interval_s"] = self.spec.gpu_slow_interval_s if gpu["source"] == "nvml" else None
         return {
             "gpu": gpu,
-            "server_metrics": {"enabled": self.spec.server_metrics, "interval_s": self.spec.metrics_interval_s,
-                               "sources": [self.metrics_desc.get(i) or m.describe() for i, m in enumerate(self.metrics)],
-                               "problems": self.metrics_problems},
-            "host": {"enabled": self.spec.host, "interval_s": self.spec.host_interval_s,
-                     **(self.host.describe() if self.host else {})},
+            "server_metrics": {
+                "enabled": self.spec.server_metrics,
+                "interval_s": self.spec.metrics_interval_s,
+                "sources": [self.metrics_desc.get(i) or m.describe() for i, m in enumerate(self.metrics)],
+                "problems": self.metrics_problems,
+            },
+            "host": {
+                "enabled": self.spec.host,
+                "interval_s": self.spec.host_interval_s,
+                **(self.host.describe() if self.host else {}),
+            },
             "samplers": dict(self.stats),
         }

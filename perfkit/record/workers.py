@@ -61,8 +61,10 @@ def check_partitionable(phases: list[PhaseSpec]) -> None:
     """Refuse phases that need every worker's results at once (sweeps that stop or choose their own rates)."""
     for p in phases:
         if p.stop_when is not None or p.auto_rate is not None:
-            raise ConfigError(f"phase {p.name!r} is a sweep step that stops early or picks its rate from the steps "
-                              "before it; that needs one process: run it without --workers")
+            raise ConfigError(
+                f"phase {p.name!r} is a sweep step that stops early or picks its rate from the steps "
+                "before it; that needs one process: run it without --workers"
+            )
 
 
 class _RemoteLag:
@@ -73,7 +75,8 @@ class _RemoteLag:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._max, self._sum, self._n, self._cpu = 0.0, 0.0, 0, None
+        self._max, self._sum, self._n = 0.0, 0.0, 0
+        self._cpu: float | None = None
 
     def add(self, lag: tuple[float, float, int] | None, loop_cpu: float | None) -> None:
         with self._lock:
@@ -144,9 +147,20 @@ class WorkerGroup:
         :class:`~perfkit.client.fasthttp.FastTransport`.
     """
 
-    def __init__(self, endpoints: list[Endpoint], phases: list[PhaseSpec], data_dir: Path, run_id: str, *,
-                 workers: int, seed: int = 0, router: Router | None = None, drain_timeout_s: float = 60.0,
-                 flush_interval_s: float = 1.0, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: list[Endpoint],
+        phases: list[PhaseSpec],
+        data_dir: Path,
+        run_id: str,
+        *,
+        workers: int,
+        seed: int = 0,
+        router: Router | None = None,
+        drain_timeout_s: float = 60.0,
+        flush_interval_s: float = 1.0,
+        transport: Transport | None = None,
+    ) -> None:
         if workers < 2:
             raise ConfigError(f"a worker group needs 2 or more workers, not {workers}")
         check_partitionable(phases)
@@ -160,11 +174,19 @@ class WorkerGroup:
         self.phase_windows: list[tuple[str, int, int]] = []
         self.stops: list[tuple[str, str]] = []
         self.written = 0
-        self._cfg = {"endpoints": [dataclasses.asdict(e) for e in endpoints], "phases": phases,
-                     "data_dir": str(data_dir), "run_id": run_id, "seed": seed, "workers": workers,
-                     "policy": self.router.policy, "weights": self.router.weights,
-                     "drain_timeout_s": drain_timeout_s, "flush_interval_s": flush_interval_s,
-                     "transport": transport if transport is not None else FastTransport()}
+        self._cfg = {
+            "endpoints": [dataclasses.asdict(e) for e in endpoints],
+            "phases": phases,
+            "data_dir": str(data_dir),
+            "run_id": run_id,
+            "seed": seed,
+            "workers": workers,
+            "policy": self.router.policy,
+            "weights": self.router.weights,
+            "drain_timeout_s": drain_timeout_s,
+            "flush_interval_s": flush_interval_s,
+            "transport": transport if transport is not None else FastTransport(),
+        }
         self._progress: dict[int, dict[str, Any]] = {}
 
     async def run(self) -> RunProgress:
@@ -173,8 +195,7 @@ class WorkerGroup:
         pipes, procs = [], []
         for w in range(self.workers):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(w, self._cfg, child), name=f"perfkit-worker-{w}",
-                               daemon=True)
+            proc = ctx.Process(target=_worker_main, args=(w, self._cfg, child), name=f"perfkit-worker-{w}", daemon=True)
             proc.start()
             child.close()
             pipes.append(parent)
@@ -188,8 +209,9 @@ class WorkerGroup:
             start = now_ns() + _START_MARGIN_NS
             for pipe in pipes:
                 pipe.send(start)
-            results = await asyncio.gather(*(loop.run_in_executor(None, self._follow, w, pipe)
-                                             for w, pipe in enumerate(pipes)))
+            results = await asyncio.gather(
+                *(loop.run_in_executor(None, self._follow, w, pipe) for w, pipe in enumerate(pipes))
+            )
         except BaseException:
             for proc in procs:
                 if proc.is_alive():
@@ -247,7 +269,7 @@ def _recv(pipe: Any, timeout_s: float | None) -> tuple[Any, ...]:
     try:
         if timeout_s is not None and not pipe.poll(timeout_s):
             return ("failed", f"no word within {timeout_s:g} s")
-        return pipe.recv()  # type: ignore[no-any-return]
+        return pipe.recv()
     except (EOFError, OSError) as exc:
         return ("failed", f"the worker process ended without a word ({type(exc).__name__})")
 
@@ -257,7 +279,7 @@ def _worker_main(w: int, cfg: dict[str, Any], pipe: Any) -> None:
     import signal
 
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         runner_fn: Any = uvloop.run
     except ImportError:
@@ -291,17 +313,34 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
         host = HostSource(lag)
         pipe.send(("ready",))
         start_ns = await loop.run_in_executor(None, pipe.recv)
-        runner = LoadRunner(endpoints, cfg["phases"], sink, seed=cfg["seed"], run_id=cfg["run_id"],
-                            router=Router(len(endpoints), cfg["policy"], cfg["weights"]), transport=transport,
-                            drain_timeout_s=cfg["drain_timeout_s"], partition=(w, n), start_at_ns=start_ns)
+        runner = LoadRunner(
+            endpoints,
+            cfg["phases"],
+            sink,
+            seed=cfg["seed"],
+            run_id=cfg["run_id"],
+            router=Router(len(endpoints), cfg["policy"], cfg["weights"]),
+            transport=transport,
+            drain_timeout_s=cfg["drain_timeout_s"],
+            partition=(w, n),
+            start_at_ns=start_ns,
+        )
         runner.live.outbox = []
 
         async def report() -> None:
             while True:
                 await asyncio.sleep(_REPORT_S)
                 items, runner.live.outbox = runner.live.outbox, []
-                pipe.send(("progress", dataclasses.asdict(runner.progress), items, lag.take(),
-                           host.loop_cpu_pct(now_ns()), delays.take() if delays is not None else None))
+                pipe.send(
+                    (
+                        "progress",
+                        dataclasses.asdict(runner.progress),
+                        items,
+                        lag.take(),
+                        host.loop_cpu_pct(now_ns()),
+                        delays.take() if delays is not None else None,
+                    )
+                )
 
         reporter = loop.create_task(report())
         try:
@@ -311,9 +350,19 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
             lag.stop()
             await transport.close()
         await loop.run_in_executor(None, sink.close)
-        pipe.send(("done", {"progress": dataclasses.asdict(runner.progress), "items": runner.live.outbox,
-                            "phase_windows": runner.phase_windows, "written": sink.written, "pid": os.getpid()}))
-    except BaseException as exc:  # noqa: BLE001 - told to the parent, which owns the run
+        pipe.send(
+            (
+                "done",
+                {
+                    "progress": dataclasses.asdict(runner.progress),
+                    "items": runner.live.outbox,
+                    "phase_windows": runner.phase_windows,
+                    "written": sink.written,
+                    "pid": os.getpid(),
+                },
+            )
+        )
+    except BaseException as exc:
         if sink is not None:
             await loop.run_in_executor(None, sink.close)
         try:

@@ -20,6 +20,22 @@ from perfkit.report.figures import (
 )
 from perfkit.report.render import ReportFiles, build_report, chart_svg, export_figures
 
-__all__ = ["ReportFiles", "build_report", "cdf_chart", "cdf_figure", "changes_chart", "chart_svg", "compare_cdf_chart",
-           "compare_cdf_figure", "export_figures", "latency_figure", "latency_over_time_chart", "phase_windows",
-           "telemetry_chart", "telemetry_figure", "throughput_chart", "throughput_figure", "tradeoff_chart"]
+__all__ = [
+    "ReportFiles",
+    "build_report",
+    "cdf_chart",
+    "cdf_figure",
+    "changes_chart",
+    "chart_svg",
+    "compare_cdf_chart",
+    "compare_cdf_figure",
+    "export_figures",
+    "latency_figure",
+    "latency_over_time_chart",
+    "phase_windows",
+    "telemetry_chart",
+    "telemetry_figure",
+    "throughput_chart",
+    "throughput_figure",
+    "tradeoff_chart",
+]

@@ -12,8 +12,17 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-__all__ = ["TELEMETRY_PANELS", "cdf_chart", "changes_chart", "compare_cdf_chart", "latency_over_time_chart",
-           "phase_bands", "telemetry_chart", "throughput_chart", "tradeoff_chart"]
+__all__ = [
+    "TELEMETRY_PANELS",
+    "cdf_chart",
+    "changes_chart",
+    "compare_cdf_chart",
+    "latency_over_time_chart",
+    "phase_bands",
+    "telemetry_chart",
+    "throughput_chart",
+    "tradeoff_chart",
+]
 
 
 def phase_bands(phases: pd.DataFrame) -> pd.DataFrame:
@@ -37,36 +46,56 @@ def _phase_layer(phases: pd.DataFrame, domain: tuple[float, float] | None = None
         wins["end_s"] = wins.end_s.clip(upper=domain[1])
     base = alt.Chart(wins)
     rect = base.mark_rect(color="#777").encode(
-        x="start_s:Q", x2="end_s:Q", opacity=alt.Opacity("shade:Q", scale=alt.Scale(range=[0.04, 0.12]), legend=None))
+        x="start_s:Q", x2="end_s:Q", opacity=alt.Opacity("shade:Q", scale=alt.Scale(range=[0.04, 0.12]), legend=None)
+    )
     text = base.mark_text(align="left", baseline="top", dx=3, fontSize=10, color="#333").encode(
-        x="start_s:Q", y=alt.YValue(alt.expr("3 + 12 * datum.row")), text="phase:N")
+        x="start_s:Q", y=alt.YValue(alt.expr("3 + 12 * datum.row")), text="phase:N"
+    )
     return rect + text
 
 
-def latency_over_time_chart(points: pd.DataFrame, windows: pd.DataFrame, phases: pd.DataFrame,
-                            window_s: float = 2.0) -> alt.LayerChart:
+def latency_over_time_chart(
+    points: pd.DataFrame, windows: pd.DataFrame, phases: pd.DataFrame, window_s: float = 2.0
+) -> alt.LayerChart:
     """TTFT per request (``points``: ``t_s``, ``ttft_ms``, ``phase``) with windowed p50 and p99 (``windows``:
     ``t_s``, ``p50``, ``p99``) as lines, log scale, ``phases`` shaded."""
     win = windows[["t_s", "p50", "p99"]].melt("t_s", var_name="statistic", value_name="ttft_ms")
     x = alt.X("t_s:Q", title="time since start (s)")
     y = alt.Y("ttft_ms:Q", title="TTFT (ms)", scale=alt.Scale(type="log"))
-    pts = alt.Chart(points).mark_circle(opacity=0.35, size=10).encode(x=x, y=y, color=alt.Color(
-        "phase:N", title="phase", sort=None))
-    lines = alt.Chart(win).mark_line(strokeWidth=2).encode(x=x, y=y, strokeDash=alt.StrokeDash(
-        "statistic:N", title=f"{window_s:g}-s window"), color=alt.value("#000"))
-    return alt.layer(_phase_layer(phases), pts, lines).properties(
-        title="Time to first token over the run", width=640, height=240).resolve_scale(color="independent")
+    pts = (
+        alt.Chart(points)
+        .mark_circle(opacity=0.35, size=10)
+        .encode(x=x, y=y, color=alt.Color("phase:N", title="phase", sort=None))
+    )
+    lines = (
+        alt.Chart(win)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=x, y=y, strokeDash=alt.StrokeDash("statistic:N", title=f"{window_s:g}-s window"), color=alt.value("#000")
+        )
+    )
+    return (
+        alt.layer(_phase_layer(phases), pts, lines)
+        .properties(title="Time to first token over the run", width=640, height=240)
+        .resolve_scale(color="independent")
+    )
 
 
 def cdf_chart(cdf: pd.DataFrame) -> alt.Chart:
     """Empirical CDFs of TTFT, ITL (per chunk) and E2E (``cdf``: ``metric``, ``value_ms``, ``p``), log scale."""
-    return alt.Chart(cdf).mark_line(strokeWidth=2).encode(
-        x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
-        y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("metric:N", legend=None),
-    ).properties(width=200, height=200).facet(
-        column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"])
-    ).resolve_scale(x="independent").properties(title="Latency distributions (warm-up excluded)")
+    return (
+        alt.Chart(cdf)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
+            y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("metric:N", legend=None),
+        )
+        .properties(width=200, height=200)
+        .facet(column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"]))
+        .resolve_scale(x="independent")
+        .properties(title="Latency distributions (warm-up excluded)")
+    )
 
 
 def compare_cdf_chart(cdfs: dict[str, pd.DataFrame]) -> alt.Chart:
@@ -74,13 +103,19 @@ def compare_cdf_chart(cdfs: dict[str, pd.DataFrame]) -> alt.Chart:
     one panel per metric."""
     labels = list(cdfs)
     df = pd.concat([f.assign(run=lab) for lab, f in cdfs.items()], ignore_index=True)
-    return alt.Chart(df).mark_line(strokeWidth=1.8).encode(
-        x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
-        y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("run:N", sort=labels, legend=alt.Legend(orient="bottom", title=None)),
-    ).properties(width=200, height=200).facet(
-        column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"])
-    ).resolve_scale(x="independent").properties(title="Latency distributions by run (warm-up excluded)")
+    return (
+        alt.Chart(df)
+        .mark_line(strokeWidth=1.8)
+        .encode(
+            x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
+            y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("run:N", sort=labels, legend=alt.Legend(orient="bottom", title=None)),
+        )
+        .properties(width=200, height=200)
+        .facet(column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"]))
+        .resolve_scale(x="independent")
+        .properties(title="Latency distributions by run (warm-up excluded)")
+    )
 
 
 def throughput_chart(tokens: pd.DataFrame, requests: pd.DataFrame, phases: pd.DataFrame) -> alt.VConcatChart:
@@ -90,11 +125,16 @@ def throughput_chart(tokens: pd.DataFrame, requests: pd.DataFrame, phases: pd.Da
     reqs = requests[["t_s", "completed", "failed"]].melt("t_s", var_name="series", value_name="value")
     reqs["series"] = "requests/s " + reqs["series"]
     x = alt.X("t_s:Q", title="time since start (s)")
-    top = alt.layer(_phase_layer(phases), alt.Chart(toks).mark_line(interpolate="step-after").encode(
-        x=x, y=alt.Y("value:Q", title="output tokens/s"))).properties(width=640, height=160)
-    bottom = alt.layer(_phase_layer(phases), alt.Chart(reqs).mark_line(interpolate="step-after").encode(
-        x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title=None))).properties(
-        width=640, height=140)
+    top = alt.layer(
+        _phase_layer(phases),
+        alt.Chart(toks).mark_line(interpolate="step-after").encode(x=x, y=alt.Y("value:Q", title="output tokens/s")),
+    ).properties(width=640, height=160)
+    bottom = alt.layer(
+        _phase_layer(phases),
+        alt.Chart(reqs)
+        .mark_line(interpolate="step-after")
+        .encode(x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title=None)),
+    ).properties(width=640, height=140)
     return alt.vconcat(top, bottom).properties(title="Throughput over the run")
 
 
@@ -110,8 +150,9 @@ TELEMETRY_PANELS = (
 )
 
 
-def telemetry_chart(df: pd.DataFrame, phases: pd.DataFrame, bin_s: float, simulated: bool = False
-                    ) -> alt.VConcatChart | None:
+def telemetry_chart(
+    df: pd.DataFrame, phases: pd.DataFrame, bin_s: float, simulated: bool = False
+) -> alt.VConcatChart | None:
     """GPU, server and client counters over the run (``df``: ``t_s``, ``metric``, ``value`` per bin of ``bin_s``
     s), one panel each (:data:`TELEMETRY_PANELS`), on the requests' time axis.
 
@@ -130,17 +171,28 @@ def telemetry_chart(df: pd.DataFrame, phases: pd.DataFrame, bin_s: float, simula
             continue
         part["value"] *= scale
         full = f"{title}{tag}" if title.startswith("GPU") else title
-        line = alt.Chart(part).mark_line(interpolate="step-after").encode(
-            x=x, y=alt.Y("value:Q", title=unit), color=alt.Color("metric:N", title=None))
+        line = (
+            alt.Chart(part)
+            .mark_line(interpolate="step-after")
+            .encode(x=x, y=alt.Y("value:Q", title=unit), color=alt.Color("metric:N", title=None))
+        )
         panels.append(alt.layer(_phase_layer(phases, domain), line).properties(title=full, width=640, height=80))
     if not panels:
         return None
-    return alt.vconcat(*panels).resolve_scale(color="independent").properties(
-        title=f"Telemetry on the requests' clock{tag}")
+    return (
+        alt.vconcat(*panels)
+        .resolve_scale(color="independent")
+        .properties(title=f"Telemetry on the requests' clock{tag}")
+    )
 
 
-def changes_chart(series: pd.DataFrame, changes: list, title: str, *,  # type: ignore[type-arg]
-                  truth: list[tuple[float, float]] | None = None) -> alt.LayerChart:
+def changes_chart(
+    series: pd.DataFrame,
+    changes: list,
+    title: str,
+    *,
+    truth: list[tuple[float, float]] | None = None,
+) -> alt.LayerChart | alt.FacetChart:
     """A windowed series (``t_s``, ``value``) with each detected change and its location interval.
 
     Parameters
@@ -152,31 +204,47 @@ def changes_chart(series: pd.DataFrame, changes: list, title: str, *,  # type: i
     truth : list of (start_s, end_s), optional
         Injected events (ground truth on the simulator), drawn as shaded spans.
     """
-    base = alt.Chart(series).mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
-        x=alt.X("t_s:Q", title="time since first send (s)"), y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log")))
-    cdf = pd.DataFrame([{"t": c.t, "t_lo": c.t_lo, "t_hi": c.t_hi + 1e-9, "label": f"×{c.ratio:.2f}"} for c in changes],
-                       columns=["t", "t_lo", "t_hi", "label"])
+    base = (
+        alt.Chart(series)
+        .mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
+        .encode(
+            x=alt.X("t_s:Q", title="time since first send (s)"),
+            y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log")),
+        )
+    )
+    cdf = pd.DataFrame(
+        [{"t": c.t, "t_lo": c.t_lo, "t_hi": c.t_hi + 1e-9, "label": f"×{c.ratio:.2f}"} for c in changes],
+        columns=["t", "t_lo", "t_hi", "label"],
+    )
     band = alt.Chart(cdf).mark_rect(color="#D55E00", opacity=0.18).encode(x="t_lo:Q", x2="t_hi:Q")
     rule = alt.Chart(cdf).mark_rule(color="#D55E00", strokeWidth=2).encode(x="t:Q")
-    text = alt.Chart(cdf).mark_text(align="left", dx=4, dy=-4, baseline="top", color="#D55E00").encode(
-        x="t:Q", y=alt.YValue(0), text="label:N")
+    text = (
+        alt.Chart(cdf)
+        .mark_text(align="left", dx=4, dy=-4, baseline="top", color="#D55E00")
+        .encode(x="t:Q", y=alt.YValue(0), text="label:N")
+    )
     layers = [band, rule, text]
     if truth:
         tdf = pd.DataFrame(truth, columns=["start_s", "end_s"]).assign(label="injected")
         layers.insert(0, alt.Chart(tdf).mark_rect(color="#777", opacity=0.10).encode(x="start_s:Q", x2="end_s:Q"))
     return alt.layer(*layers, base).properties(
-        width=640, height=220, title=f"{title}: changes found (red, with location interval), injected events (grey)")
+        width=640, height=220, title=f"{title}: changes found (red, with location interval), injected events (grey)"
+    )
 
 
-def tradeoff_chart(tab: pd.DataFrame, x: str = "cost_per_mtok_usd", y: str = "quality") -> alt.LayerChart:
+def tradeoff_chart(
+    tab: pd.DataFrame, x: str = "cost_per_mtok_usd", y: str = "quality"
+) -> alt.LayerChart | alt.FacetChart:
     """Quality against cost per million output tokens, one point per variant, the Pareto frontier drawn.
 
     ``tab`` is :func:`perfkit.analysis.tradeoffs`' table: error bars are its ``_lo``/``_hi``
     columns, filled points are on the frontier, and each label gives the bootstrap probability of
     being on it.
     """
-    titles = {"cost_per_mtok_usd": "cost per 1M output tokens at the SLO-feasible load ($)",
-              "quality": "quality" + (f" ({tab.attrs['quality_task']})" if tab.attrs.get("quality_task") else "")}
+    titles = {
+        "cost_per_mtok_usd": "cost per 1M output tokens at the SLO-feasible load ($)",
+        "quality": "quality" + (f" ({tab.attrs['quality_task']})" if tab.attrs.get("quality_task") else ""),
+    }
     df = tab[tab[x].notna() & tab[y].notna()].copy()
     if df.empty:
         raise ValueError(f"no variant has both {x} and {y}: none met the SLOs at any load level of its runs")
@@ -188,13 +256,22 @@ def tradeoff_chart(tab: pd.DataFrame, x: str = "cost_per_mtok_usd", y: str = "qu
     xbar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=alt.X(f"{x}_lo:Q"), x2=f"{x}_hi:Q", y=ys)
     ybar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=xs, y=alt.Y(f"{y}_lo:Q"), y2=f"{y}_hi:Q")
     front = df[df["on_front"]].sort_values(x)
-    line = alt.Chart(front).mark_line(strokeDash=[5, 3], strokeWidth=1.5, color="#555", interpolate="step-after").encode(
-        x=xs, y=ys)
+    line = (
+        alt.Chart(front)
+        .mark_line(strokeDash=[5, 3], strokeWidth=1.5, color="#555", interpolate="step-after")
+        .encode(x=xs, y=ys)
+    )
     pts = base.mark_point(size=140, strokeWidth=2).encode(
-        x=xs, y=ys, fill=alt.Fill("frontier:N", scale=alt.Scale(domain=["on the Pareto frontier", "dominated"],
-                                                                  range=["#1f6fb4", "white"]),
-                                  legend=alt.Legend(orient="bottom", title=None)),
-        color=alt.value("#1f6fb4"))
+        x=xs,
+        y=ys,
+        fill=alt.Fill(
+            "frontier:N",
+            scale=alt.Scale(domain=["on the Pareto frontier", "dominated"], range=["#1f6fb4", "white"]),
+            legend=alt.Legend(orient="bottom", title=None),
+        ),
+        color=alt.value("#1f6fb4"),
+    )
     text = base.mark_text(align="left", dx=9, dy=-9, fontSize=11).encode(x=xs, y=ys, text="label:N")
     return alt.layer(line, xbar, ybar, pts, text).properties(
-        width=520, height=320, title="Compression trade-off: quality against serving cost")
+        width=520, height=320, title="Compression trade-off: quality against serving cost"
+    )

@@ -15,8 +15,22 @@ from typing import Any, Literal, Union
 
 import altair as alt
 
-__all__ = ["Block", "Bullets", "Code", "Details", "Document", "Figure", "Image", "Markdown", "Meta", "Para",
-           "RichOutput", "Section", "Table", "inline_spans"]
+__all__ = [
+    "Block",
+    "Bullets",
+    "Code",
+    "Details",
+    "Document",
+    "Figure",
+    "Image",
+    "Markdown",
+    "Meta",
+    "Para",
+    "RichOutput",
+    "Section",
+    "Table",
+    "inline_spans",
+]
 
 
 @dataclass
@@ -151,7 +165,7 @@ class Document:
     generated: str
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def blocks(self, kind: type) -> list:  # type: ignore[type-arg]
+    def blocks(self, kind: type) -> list:
         """Every block of type ``kind``, sections searched depth first, in order of appearance."""
         out = []
 
@@ -183,7 +197,7 @@ def inline_spans(text: str) -> list[tuple[str, str]]:
     pos = 0
     for m in _INLINE.finditer(text):
         if m.start() > pos:
-            spans.append(("plain", text[pos:m.start()]))
+            spans.append(("plain", text[pos : m.start()]))
         kind = "bold" if m.group(1) is not None else "italic" if m.group(2) is not None else "code"
         spans.append((kind, m.group(1) or m.group(2) or m.group(3)))
         pos = m.end()

@@ -1,4 +1,5 @@
-"""A run's figures: the frames of :mod:`perfkit.query.frames` read from a catalog, drawn by :mod:`perfkit.report.charts`.
+"""A run's figures: the frames of :mod:`perfkit.query.frames` read from a catalog, drawn by
+:mod:`perfkit.report.charts`.
 
 The thin layer the reports and notebooks use (``cdf_figure(cat, run)``); the charts themselves take
 frames, so other tools' data and fixture frames go through the same drawing code.
@@ -24,8 +25,14 @@ from perfkit.report.charts import (
 if TYPE_CHECKING:
     from perfkit.query.catalog import Catalog
 
-__all__ = ["cdf_figure", "compare_cdf_figure", "latency_figure", "phase_windows", "telemetry_figure",
-           "throughput_figure"]
+__all__ = [
+    "cdf_figure",
+    "compare_cdf_figure",
+    "latency_figure",
+    "phase_windows",
+    "telemetry_figure",
+    "throughput_figure",
+]
 
 _MAX_POINTS = 4000
 
@@ -37,16 +44,28 @@ def phase_windows(cat: Catalog, run_id: str) -> pd.DataFrame:
     wins = cat.manifest(run_id).get("phase_windows") or []
     if wins:
         last = frames.last_end_ns(cat, run_id) or t0
-        return pd.DataFrame([{"phase": w["phase"], "start_s": (w["start_ns"] - t0) / 1e9,
-                              "end_s": ((w["end_ns"] or last) - t0) / 1e9} for w in wins])
+        return pd.DataFrame(
+            [
+                {
+                    "phase": w["phase"],
+                    "start_s": (w["start_ns"] - t0) / 1e9,
+                    "end_s": ((w["end_ns"] or last) - t0) / 1e9,
+                }
+                for w in wins
+            ]
+        )
     return frames.phase_spans(cat, run_id, t0)
 
 
 def latency_figure(cat: Catalog, run_id: str, window_s: float = 2.0) -> alt.LayerChart:
     """TTFT over the run (:func:`~perfkit.report.charts.latency_over_time_chart`)."""
     t0 = frames.first_intended_ns(cat, run_id)
-    return latency_over_time_chart(frames.ttft_points(cat, run_id, t0, _MAX_POINTS),
-                                   frames.ttft_windows(cat, run_id, t0, window_s), phase_windows(cat, run_id), window_s)
+    return latency_over_time_chart(
+        frames.ttft_points(cat, run_id, t0, _MAX_POINTS),
+        frames.ttft_windows(cat, run_id, t0, window_s),
+        phase_windows(cat, run_id),
+        window_s,
+    )
 
 
 def cdf_figure(cat: Catalog, run_id: str) -> alt.Chart:
@@ -63,8 +82,11 @@ def compare_cdf_figure(cat: Catalog, run_ids: list[str], labels: list[str] | Non
 def throughput_figure(cat: Catalog, run_id: str, bin_s: float = 1.0) -> alt.VConcatChart:
     """Throughput over the run (:func:`~perfkit.report.charts.throughput_chart`)."""
     t0 = frames.first_intended_ns(cat, run_id)
-    return throughput_chart(frames.token_rate_frame(cat, run_id, t0, bin_s),
-                            frames.request_rate_frame(cat, run_id, t0, bin_s), phase_windows(cat, run_id))
+    return throughput_chart(
+        frames.token_rate_frame(cat, run_id, t0, bin_s),
+        frames.request_rate_frame(cat, run_id, t0, bin_s),
+        phase_windows(cat, run_id),
+    )
 
 
 def telemetry_figure(cat: Catalog, run_id: str, max_points: int = 1500) -> alt.VConcatChart | None:

@@ -10,7 +10,6 @@ import html
 
 import altair as alt
 import vl_convert as vlc
-
 from markdown_it import MarkdownIt
 
 from perfkit.report.document import (
@@ -61,8 +60,9 @@ def chart_svg(chart: alt.TopLevelMixin) -> str:
 
 def _inline(text: str) -> str:
     tags = {"bold": "b", "italic": "i", "code": "code"}
-    return "".join(html.escape(t) if k == "plain" else f"<{tags[k]}>{html.escape(t)}</{tags[k]}>"
-                   for k, t in inline_spans(text))
+    return "".join(
+        html.escape(t) if k == "plain" else f"<{tags[k]}>{html.escape(t)}</{tags[k]}>" for k, t in inline_spans(text)
+    )
 
 
 def _table(t: Table) -> str:
@@ -76,10 +76,12 @@ def _table(t: Table) -> str:
             if label:
                 cells.append(f'<th colspan="{span}" class="grp">{html.escape(label)}</th>')
             else:  # these columns' own headings span both heading rows
-                cells.extend(f'<th rowspan="2"{cls(col + k)}>{html.escape(t.header[col + k])}</th>'
-                             for k in range(span))
+                cells.extend(
+                    f'<th rowspan="2"{cls(col + k)}>{html.escape(t.header[col + k])}</th>' for k in range(span)
+                )
             col += span
-        sub, col = [], 0
+        sub: list[str] = []
+        col = 0
         for label, span in t.groups:
             if label:
                 sub.extend(f"<th>{html.escape(t.header[col + k])}</th>" for k in range(span))
@@ -87,8 +89,9 @@ def _table(t: Table) -> str:
         head = f"<tr>{''.join(cells)}</tr><tr>{''.join(sub)}</tr>"
     else:
         head = "<tr>" + "".join(f"<th{cls(i)}>{html.escape(h)}</th>" for i, h in enumerate(t.header)) + "</tr>"
-    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-                   for r in t.rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls(i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in t.rows
+    )
     size = ' class="small"' if t.size == "small" else ""
     return f'<div class="wide"><table{size}>{head}{body}</table></div>'
 
@@ -103,15 +106,17 @@ def _block(b: Block) -> str:
         return f"<p{cls}>{_inline(b.text)}</p>"
     if isinstance(b, Bullets):
         items = "".join(f"<li>{_inline(i)}</li>" for i in b.items) or "<li>None.</li>"
-        return f'<ul{" class=warn" if b.warn else ""}>{items}</ul>'
+        return f"<ul{' class=warn' if b.warn else ''}>{items}</ul>"
     if isinstance(b, Table):
         return _table(b)
     if isinstance(b, Meta):
         rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in b.pairs)
         return f'<table class="meta">{rows}</table>'
     if isinstance(b, Figure):
-        return (f'<figure id="fig-{html.escape(b.name)}">{chart_svg(b.chart)}'
-                f"<figcaption>{_inline(b.caption)}</figcaption></figure>")
+        return (
+            f'<figure id="fig-{html.escape(b.name)}">{chart_svg(b.chart)}'
+            f"<figcaption>{_inline(b.caption)}</figcaption></figure>"
+        )
     if isinstance(b, Markdown):
         return _MD.render(b.text)
     if isinstance(b, Code):

@@ -66,8 +66,9 @@ def table_cells(fragment: str) -> list[list[str]] | None:
     return rows
 
 
-def execute_notebook(path: str | Path, out_path: str | Path, params: dict[str, Any], *,
-                     timeout_s: float = 600) -> tuple[dict[str, Any], str | None]:
+def execute_notebook(
+    path: str | Path, out_path: str | Path, params: dict[str, Any], *, timeout_s: float = 600
+) -> tuple[dict[str, Any], str | None]:
     """Run ``path`` with papermill into ``out_path``; returns the executed notebook and the error, if any.
 
     A cell that raises stops the run; the notebook up to it is still written and returned, with the
@@ -78,18 +79,30 @@ def execute_notebook(path: str | Path, out_path: str | Path, params: dict[str, A
 
     src = Path(path)
     if src.suffix != ".ipynb" or not src.is_file():
-        raise PerfkitError(f"{src} is not a notebook file (.ipynb); the notebooks are in notebooks/, "
-                           "e.g. notebooks/01_explore_a_run.ipynb")
+        raise PerfkitError(
+            f"{src} is not a notebook file (.ipynb); the notebooks are in notebooks/, "
+            "e.g. notebooks/01_explore_a_run.ipynb"
+        )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     error = None
     try:
-        pm.execute_notebook(str(src), str(out), parameters=params, cwd=str(src.resolve().parent),
-                            kernel_name="python3", execution_timeout=timeout_s, progress_bar=False,
-                            log_output=False, report_mode=False)
+        pm.execute_notebook(
+            str(src),
+            str(out),
+            parameters=params,
+            cwd=str(src.resolve().parent),
+            kernel_name="python3",
+            execution_timeout=timeout_s,
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+        )
     except NoSuchKernel:
-        raise PerfkitError("no Jupyter kernel named python3: install one with "
-                           "`python3 -m pip install ipykernel && python3 -m ipykernel install --user`") from None
+        raise PerfkitError(
+            "no Jupyter kernel named python3: install one with "
+            "`python3 -m pip install ipykernel && python3 -m ipykernel install --user`"
+        ) from None
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}"
     return json.loads(out.read_text(encoding="utf-8")), error
@@ -132,7 +145,7 @@ def notebook_document(nb: dict[str, Any], name: str, params: dict[str, Any], err
             m = re.match(r"\s*#\s+(.+)", src)
             if m and title == name:  # the first top-level heading is the report's title
                 title = m.group(1).strip()
-                src = src[m.end():]
+                src = src[m.end() :]
             if src.strip():
                 blocks.append(Markdown(src))
         elif cell.get("cell_type") == "code":
@@ -140,17 +153,21 @@ def notebook_document(nb: dict[str, Any], name: str, params: dict[str, Any], err
                 blocks.append(Code(src, "source"))
             blocks += _outputs(cell)
     if error:
-        blocks.insert(0, Para(f"**This notebook stopped with an error**: {error}. What follows is what ran.",
-                              style="warn"))
+        blocks.insert(
+            0, Para(f"**This notebook stopped with an error**: {error}. What follows is what ran.", style="warn")
+        )
     shown = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
     from importlib import metadata
 
     subtitle = [f"Notebook `{name}` executed with papermill; parameters: {shown or 'none'}."]
-    return Document(title, subtitle, [Section("", blocks)], generated_line(metadata.version("perfkit")), meta={"notebook": name})
+    return Document(
+        title, subtitle, [Section("", blocks)], generated_line(metadata.version("perfkit")), meta={"notebook": name}
+    )
 
 
-def report_notebook(path: str | Path, out_dir: str | Path, params: dict[str, Any], *, pdf: bool = True,
-                    timeout_s: float = 600) -> ReportFiles:
+def report_notebook(
+    path: str | Path, out_dir: str | Path, params: dict[str, Any], *, pdf: bool = True, timeout_s: float = 600
+) -> ReportFiles:
     """Execute a notebook and write ``OUT_DIR/STEM.html``, ``.pdf`` and the executed ``STEM.ipynb``.
 
     Raises :class:`~perfkit.errors.PerfkitError` after writing the report when a cell failed, so a

@@ -45,8 +45,9 @@ def export_figures(doc: Document, folder: Path) -> list[Path]:
     return out
 
 
-def write_document(doc: Document, out_dir: str | Path, stem: str, *, pdf: bool = True,
-                   figures: bool = True) -> ReportFiles:
+def write_document(
+    doc: Document, out_dir: str | Path, stem: str, *, pdf: bool = True, figures: bool = True
+) -> ReportFiles:
     """Render ``doc`` to ``OUT_DIR/STEM.html`` (and ``.pdf``, and ``STEM-figures/``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,8 +61,15 @@ def write_document(doc: Document, out_dir: str | Path, stem: str, *, pdf: bool =
     return ReportFiles(html_path, pdf_path, fig_dir)
 
 
-def build_report(cat: Catalog, run_ids: str | list[str], out_dir: str | Path = "reports", *, pdf: bool = True,
-                 figures: bool = True, phase: str | None = None) -> ReportFiles:
+def build_report(
+    cat: Catalog,
+    run_ids: str | list[str],
+    out_dir: str | Path = "reports",
+    *,
+    pdf: bool = True,
+    figures: bool = True,
+    phase: str | None = None,
+) -> ReportFiles:
     """Write the report of one run (a run id, or ``latest``) or the comparison of several (a list).
 
     Parameters

@@ -62,8 +62,7 @@ def _inline(text: str) -> str:
     out = []
     for kind, t in inline_spans(text):
         s = typst_string(t)
-        out.append({"plain": f"#{s}", "bold": f"#strong({s})", "italic": f"#emph({s})",
-                    "code": f"#raw({s})"}[kind])
+        out.append({"plain": f"#{s}", "bold": f"#strong({s})", "italic": f"#emph({s})", "code": f"#raw({s})"}[kind])
     return "".join(out) or '#""'
 
 
@@ -72,7 +71,9 @@ def _table(t: Table) -> str:
     align = ", ".join("left" if i < t.left else "right" for i in range(n))
     cells: list[str] = []
     if t.groups:
-        top, sub, col = [], [], 0
+        top: list[str] = []
+        sub: list[str] = []
+        col = 0
         for label, span in t.groups:
             if label:
                 top.append(f"table.cell(colspan: {span}, align: center)[{_inline(label)}]")
@@ -87,8 +88,10 @@ def _table(t: Table) -> str:
         cells.extend(f"[{_inline(c)}]" for c in r)
     size = "6.2pt" if t.size == "small" else "8pt"
     body = ",\n  ".join([header, *cells])
-    return (f"#block(width: 100%)[#set text(size: {size}); #set par(justify: false)\n"
-            f"#table(columns: {n}, align: ({align},),\n  {body})]\n")
+    return (
+        f"#block(width: 100%)[#set text(size: {size}); #set par(justify: false)\n"
+        f"#table(columns: {n}, align: ({align},),\n  {body})]\n"
+    )
 
 
 def _block(b: Block, fig_dir: Path, names: dict[int, str]) -> str:
@@ -109,32 +112,41 @@ def _block(b: Block, fig_dir: Path, names: dict[int, str]) -> str:
         return _table(b)
     if isinstance(b, Meta):
         cells = ",\n  ".join(f"[#strong({typst_string(k)})], [{_inline_literal(v)}]" for k, v in b.pairs)
-        return (f"#block(width: 100%)[#set text(size: 8pt); #set par(justify: false)\n"
-                f"#table(columns: (auto, 1fr), align: (left, left), stroke: none,\n  {cells})]\n")
+        return (
+            f"#block(width: 100%)[#set text(size: 8pt); #set par(justify: false)\n"
+            f"#table(columns: (auto, 1fr), align: (left, left), stroke: none,\n  {cells})]\n"
+        )
     if isinstance(b, Figure):
         name = names[id(b)]
-        return (f"#figure(image({typst_string(name)}, width: 100%), caption: [{_inline(b.caption)}])"
-                f" <fig-{b.name}>\n\n")
+        return f"#figure(image({typst_string(name)}, width: 100%), caption: [{_inline(b.caption)}]) <fig-{b.name}>\n\n"
     if isinstance(b, Markdown):
         return markdown_to_typst(b.text) + "\n"
     if isinstance(b, Code):
         if b.kind == "source":
-            return (f"#block(fill: luma(245), stroke: (left: 1.5pt + rgb(\"#0072B2\")), inset: 5pt, width: 100%,"
-                    f" raw({typst_string(b.text)}, block: true, lang: \"python\"))\n\n")
+            return (
+                f'#block(fill: luma(245), stroke: (left: 1.5pt + rgb("#0072B2")), inset: 5pt, width: 100%,'
+                f' raw({typst_string(b.text)}, block: true, lang: "python"))\n\n'
+            )
         fill = ', fill: rgb("#fdecea")' if b.kind == "error" else ""
-        return (f"#block(inset: (x: 5pt, y: 2pt), width: 100%{fill})[#set text(size: 7pt); "
-                f"#raw({typst_string(b.text)}, block: true)]\n\n")
+        return (
+            f"#block(inset: (x: 5pt, y: 2pt), width: 100%{fill})[#set text(size: 7pt); "
+            f"#raw({typst_string(b.text)}, block: true)]\n\n"
+        )
     if isinstance(b, Image):
         return f"#align(center, image({typst_string(names[id(b)])}, width: 95%))\n\n"
     if isinstance(b, RichOutput) and b.rows and len(b.rows[0]) <= 16:
         return _table(Table(b.rows[0], b.rows[1:], left=1, size="small"))
     if isinstance(b, RichOutput):
-        return (f"#block(inset: (x: 5pt, y: 2pt), width: 100%)[#set text(size: 6.5pt); "
-                f"#raw({typst_string(b.text)}, block: true)]\n\n")
+        return (
+            f"#block(inset: (x: 5pt, y: 2pt), width: 100%)[#set text(size: 6.5pt); "
+            f"#raw({typst_string(b.text)}, block: true)]\n\n"
+        )
     if isinstance(b, Details):
         # pages of JSON do not belong in a PDF for print: say where the full text is
-        return (f"#text(size: 8.5pt, fill: luma(80))[{_inline(b.summary)}: "
-                f"{len(b.text.splitlines()):,} lines, in the HTML report and beside the run's data.]\n\n")
+        return (
+            f"#text(size: 8.5pt, fill: luma(80))[{_inline(b.summary)}: "
+            f"{len(b.text.splitlines()):,} lines, in the HTML report and beside the run's data.]\n\n"
+        )
     raise TypeError(f"not a report block: {type(b).__name__}")
 
 
@@ -150,7 +162,7 @@ def _md_children(node: SyntaxTreeNode) -> str:
     return "".join(_md_node(c) for c in node.children)
 
 
-def _md_node(node: SyntaxTreeNode) -> str:  # noqa: PLR0911 - one branch per node type
+def _md_node(node: SyntaxTreeNode) -> str:
     t = node.type
     if t == "root":
         return _md_children(node)
@@ -224,7 +236,7 @@ def render_typst(doc: Document, fig_dir: Path) -> str:
     sub = "".join(f"#text(size: 9.5pt, fill: luma(60))[{_inline(s)}] \\\n" for s in doc.subtitle)
     body = "".join(_block(s, fig_dir, names) for s in doc.sections)
     gen = f"#v(1em)\n#text(size: 8pt, fill: luma(110))[{_inline(doc.generated)}]\n"
-    title = f"#text(size: 17pt, weight: \"bold\")[{_inline(doc.title)}] \\\n"
+    title = f'#text(size: 17pt, weight: "bold")[{_inline(doc.title)}] \\\n'
     return f"{head}\n#block[#set par(justify: false)\n{title}{sub}]\n{body}{gen}"
 
 

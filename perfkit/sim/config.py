@@ -145,8 +145,15 @@ class SimConfig:
     events: tuple[SimEvent, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        positive = ("max_num_seqs", "max_batched_tokens", "kv_capacity_tokens", "kv_block_tokens",
-                    "stream_interval", "max_model_len", "step_base_ms")
+        positive = (
+            "max_num_seqs",
+            "max_batched_tokens",
+            "kv_capacity_tokens",
+            "kv_block_tokens",
+            "stream_interval",
+            "max_model_len",
+            "step_base_ms",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"sim config: {name} must be > 0, got {getattr(self, name)!r}")
@@ -206,6 +213,6 @@ def load_sim_config(path: str | Path) -> SimConfig:
             import yaml
 
             data = yaml.safe_load(text) or {}
-    except Exception as exc:  # noqa: BLE001 - any parse error becomes a ConfigError
+    except Exception as exc:
         raise ConfigError(f"{p}: cannot parse: {exc}") from None
     return SimConfig.from_dict(data, source=str(p))

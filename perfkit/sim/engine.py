@@ -196,8 +196,12 @@ class Engine:
             budget -= n
         prefill_tokens = sum(n for _, n in chunks)
         kv_tokens = sum(r.prompt_tokens + r.generated for r in self.running)
-        ms = (cfg.step_base_ms + cfg.prefill_ms_per_token * prefill_tokens
-              + cfg.decode_ms_per_seq * len(decode) + cfg.attn_ms_per_kv_token * kv_tokens)
+        ms = (
+            cfg.step_base_ms
+            + cfg.prefill_ms_per_token * prefill_tokens
+            + cfg.decode_ms_per_seq * len(decode)
+            + cfg.attn_ms_per_kv_token * kv_tokens
+        )
         duration = int(ms * factor * 1e6)
         end = t_ns + duration
         emitted: list[tuple[SimRequest, int]] = []

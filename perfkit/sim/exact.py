@@ -87,7 +87,7 @@ class ExactLog:
 
     def chunks(self, i: int) -> np.ndarray:
         """Write times (ns) of request ``i``'s content chunks."""
-        return self.write_ns[self.offsets[i]:self.offsets[i + 1]]
+        return self.write_ns[self.offsets[i] : self.offsets[i + 1]]
 
 
 def load_log(path: str | Path) -> ExactLog:
@@ -98,11 +98,23 @@ def load_log(path: str | Path) -> ExactLog:
 
 
 class _Stream:
-    __slots__ = ("conn", "tag", "recv_ns", "read_ns", "n", "sent", "prompt_tokens", "chat", "writes", "dues",
-                 "payloads")
+    __slots__ = (
+        "conn",
+        "tag",
+        "recv_ns",
+        "read_ns",
+        "n",
+        "sent",
+        "prompt_tokens",
+        "chat",
+        "writes",
+        "dues",
+        "payloads",
+    )
 
-    def __init__(self, conn: _Conn, tag: str, recv_ns: int, read_ns: int, n: int, prompt_tokens: int,
-                 chat: bool) -> None:
+    def __init__(
+        self, conn: _Conn, tag: str, recv_ns: int, read_ns: int, n: int, prompt_tokens: int, chat: bool
+    ) -> None:
         self.conn, self.tag, self.recv_ns, self.read_ns, self.n, self.sent = conn, tag, recv_ns, read_ns, n, 0
         self.prompt_tokens, self.chat = prompt_tokens, chat
         self.writes: array[int] = array("q")
@@ -114,8 +126,10 @@ def _chunk(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
-_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-         b"Transfer-Encoding: chunked\r\n\r\n")
+_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
 _DONE = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
 
@@ -152,14 +166,21 @@ class _Server:
     @staticmethod
     def _payload(chat: bool, prompt_tokens: int, k: int, n: int) -> bytes:
         usage = b'"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}' % (
-            prompt_tokens, k, prompt_tokens + k)
+            prompt_tokens,
+            k,
+            prompt_tokens + k,
+        )
         fin = b'"length"' if k == n else b"null"
         if chat:
-            body = b'{"id":"x","object":"chat.completion.chunk","model":"exact","choices":[{"index":0,' \
-                   b'"delta":{"content":" t%d"},"finish_reason":%s}],%s}' % (k, fin, usage)
+            body = (
+                b'{"id":"x","object":"chat.completion.chunk","model":"exact","choices":[{"index":0,'
+                b'"delta":{"content":" t%d"},"finish_reason":%s}],%s}' % (k, fin, usage)
+            )
         else:
-            body = b'{"id":"x","object":"text_completion","model":"exact","choices":[{"index":0,' \
-                   b'"text":" t%d","finish_reason":%s}],%s}' % (k, fin, usage)
+            body = (
+                b'{"id":"x","object":"text_completion","model":"exact","choices":[{"index":0,'
+                b'"text":" t%d","finish_reason":%s}],%s}' % (k, fin, usage)
+            )
         return _chunk(b"data: " + body + b"\n\n")
 
     async def pump(self) -> None:
@@ -188,8 +209,11 @@ class _Server:
                 if self.itl_ns == 0:  # every chunk due now: the heap would give this stream the next turn anyway
                     self._rest(s, tr, due)
                 else:
-                    payload = (s.payloads[s.sent] if s.payloads is not None
-                               else self._payload(s.chat, s.prompt_tokens, s.sent + 1, s.n))
+                    payload = (
+                        s.payloads[s.sent]
+                        if s.payloads is not None
+                        else self._payload(s.chat, s.prompt_tokens, s.sent + 1, s.n)
+                    )
                     t = now_ns()
                     tr.write(payload)
                     s.writes.append(t)
@@ -217,7 +241,7 @@ class _Server:
             # send the kernel does not take whole, the transport writes (in order, buffering or closing)
             stamps = array("q", bytes(8 * (s.n - k)))
             j, sent = _SEND_EACH(sock.fileno(), payloads, k, s.n, stamps)
-            writes.extend(stamps[:j - k + (j < s.n)])
+            writes.extend(stamps[: j - k + (j < s.n)])
             if j < s.n:
                 tr.write(payloads[j][sent:])
                 j += 1
@@ -233,12 +257,21 @@ class _Server:
         done, self.done = self.done, []
         offsets = np.zeros(len(done) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(s.writes) for s in done])
-        cat = (lambda attr: np.concatenate([np.frombuffer(getattr(s, attr), dtype=np.int64) for s in done])
-               if done else np.zeros(0, dtype=np.int64))
-        np.savez(path, tags=np.array([s.tag for s in done], dtype=str),
-                 recv_ns=np.array([s.recv_ns for s in done], dtype=np.int64), offsets=offsets,
-                 write_ns=cat("writes"), due_ns=cat("dues"),
-                 read_ns=np.array([s.read_ns for s in done], dtype=np.int64))
+
+        def cat(attr: str) -> np.ndarray:
+            if not done:
+                return np.zeros(0, dtype=np.int64)
+            return np.concatenate([np.frombuffer(getattr(s, attr), dtype=np.int64) for s in done])
+
+        np.savez(
+            path,
+            tags=np.array([s.tag for s in done], dtype=str),
+            recv_ns=np.array([s.recv_ns for s in done], dtype=np.int64),
+            offsets=offsets,
+            write_ns=cat("writes"),
+            due_ns=cat("dues"),
+            read_ns=np.array([s.read_ns for s in done], dtype=np.int64),
+        )
         return len(done)
 
 
@@ -279,7 +312,7 @@ class _Conn(asyncio.Protocol):
         length = int(headers.get("content-length", "0"))
         if len(self.buf) < end + 4 + length:
             return
-        body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
+        body, self.buf = self.buf[end + 4 : end + 4 + length], self.buf[end + 4 + length :]
         t, read = self.stamp  # a request pipelined behind a stream gets the time of the latest bytes
         method, target, _ = (head[0].split(" ") + ["", "", ""])[:3]
         path = urlsplit(target).path
@@ -291,8 +324,17 @@ class _Conn(asyncio.Protocol):
             n = int(req.get("max_tokens") or self.server.tokens)
             prompt = req.get("prompt") or " ".join(m.get("content", "") for m in req.get("messages") or ())
             self.busy = True
-            self.server.start(_Stream(self, headers.get("x-request-id", ""), t, read, max(1, n),
-                                      max(1, len(str(prompt)) // 4), path.endswith("/chat/completions")))
+            self.server.start(
+                _Stream(
+                    self,
+                    headers.get("x-request-id", ""),
+                    t,
+                    read,
+                    max(1, n),
+                    max(1, len(str(prompt)) // 4),
+                    path.endswith("/chat/completions"),
+                )
+            )
         elif method == "GET" and path.endswith("/models"):
             self._reply(200, b'{"object":"list","data":[{"id":"exact","object":"model","owned_by":"perfkit"}]}')
         elif method == "POST" and path == "/truth/dump":
@@ -305,13 +347,22 @@ class _Conn(asyncio.Protocol):
     def _reply(self, status: int, body: bytes) -> None:
         assert self.transport is not None
         reason = {200: b"OK", 400: b"Bad Request", 404: b"Not Found"}[status]
-        self.transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                             % (status, reason, len(body), body))
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (status, reason, len(body), body)
+        )
         self.next_request()
 
 
-async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0, itl_ms: float = 10.0,
-                tokens: int = 128, ready: Any = None) -> None:
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ttft_ms: float = 50.0,
+    itl_ms: float = 10.0,
+    tokens: int = 128,
+    ready: Any = None,
+) -> None:
     """Serve until cancelled.  ``ready`` (a callable) receives the bound port."""
     server = _Server(ttft_ms, itl_ms, tokens)
     loop = asyncio.get_running_loop()
@@ -322,7 +373,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, ttft_ms: float = 50.0
     lsock.setblocking(False)
 
     def accept() -> None:  # connections read with the kernel's receive stamps: a request's arrival is
-        while True:       # when it came, not when this loop, busy writing chunks, got to it
+        while True:  # when it came, not when this loop, busy writing chunks, got to it
             try:
                 sock, _ = lsock.accept()
             except (BlockingIOError, InterruptedError):
@@ -366,8 +417,9 @@ class ExactServerProcess:
         self.url = ""
 
     def __enter__(self) -> ExactServerProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "perfkit.sim.exact", *self.args],
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "perfkit.sim.exact", *self.args], stdout=subprocess.PIPE, text=True
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line.startswith("port "):
@@ -407,14 +459,22 @@ def main(argv: list[str] | None = None) -> None:
         os.sched_setaffinity(0, {a.cpu})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
     try:
-        runner(serve(a.host, a.port, ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens,
-                     ready=lambda p: print(f"port {p}", flush=True)))
+        runner(
+            serve(
+                a.host,
+                a.port,
+                ttft_ms=a.ttft_ms,
+                itl_ms=a.itl_ms,
+                tokens=a.tokens,
+                ready=lambda p: print(f"port {p}", flush=True),
+            )
+        )
     except (KeyboardInterrupt, SystemExit):
         pass
 

@@ -96,7 +96,8 @@ class SimGpu:
         power = s.idle_power_w + (s.max_power_w - s.idle_power_w) * active * (clock / s.sm_clock_max_mhz) ** 2
         self.energy_j += power * dt_s
         target = s.temp_idle_c + (s.temp_full_c - s.temp_idle_c) * (power - s.idle_power_w) / (
-            s.max_power_w - s.idle_power_w)
+            s.max_power_w - s.idle_power_w
+        )
         if dt_s > 0:
             self.temperature_c += (target - self.temperature_c) * min(1.0, dt_s / s.thermal_tau_s)
         rx = (e.prompt_tokens_total - self.prompt_tokens) * 4 / dt_s if dt_s > 0 else 0.0
@@ -107,11 +108,21 @@ class SimGpu:
         self.prompt_tokens, self.gen_tokens = e.prompt_tokens_total, e.generation_tokens_total
         self.prefill_tokens = e.prefill_tokens_total
         return {
-            "gpu_util_pct": 100 * self.util, "mem_util_pct": 100 * self.util * (0.3 + 0.5 * e.kv_usage),
+            "gpu_util_pct": 100 * self.util,
+            "mem_util_pct": 100 * self.util * (0.3 + 0.5 * e.kv_usage),
             "mem_used_bytes": float(s.weights_bytes + s.reserve_bytes + kv_tokens * s.kv_bytes_per_token),
-            "mem_total_bytes": float(s.mem_total_bytes), "power_w": power, "power_instant_w": power,
-            "energy_j": self.energy_j, "sm_clock_mhz": clock, "mem_clock_mhz": s.mem_clock_mhz,
-            "temperature_c": self.temperature_c, "clocks_event_reasons": float(reasons),
-            "throttle_thermal": float(factor > 1), "throttle_power": 0.0, "throttle_hw_slowdown": float(factor > 1),
-            "pcie_rx_bytes_per_s": rx, "pcie_tx_bytes_per_s": tx, "sm_active_pct": 100 * active,
+            "mem_total_bytes": float(s.mem_total_bytes),
+            "power_w": power,
+            "power_instant_w": power,
+            "energy_j": self.energy_j,
+            "sm_clock_mhz": clock,
+            "mem_clock_mhz": s.mem_clock_mhz,
+            "temperature_c": self.temperature_c,
+            "clocks_event_reasons": float(reasons),
+            "throttle_thermal": float(factor > 1),
+            "throttle_power": 0.0,
+            "throttle_hw_slowdown": float(factor > 1),
+            "pcie_rx_bytes_per_s": rx,
+            "pcie_tx_bytes_per_s": tx,
+            "sm_active_pct": 100 * active,
         }

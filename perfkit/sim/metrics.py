@@ -10,8 +10,27 @@ if TYPE_CHECKING:
 
 __all__ = ["Histogram", "render_metrics"]
 
-_LATENCY_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
-                      2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0)
+_LATENCY_BUCKETS_S = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
 
 
 class Histogram:
@@ -44,30 +63,47 @@ def _sample(kind: str, name: str, help_text: str, labels: str, value: float) -> 
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{{{labels}}} {value!r}"]
 
 
-def render_metrics(engine: Engine, model: str, histograms: list[Histogram], success_total: int,
-                   errors_total: int) -> str:
+def render_metrics(
+    engine: Engine, model: str, histograms: list[Histogram], success_total: int, errors_total: int
+) -> str:
     """Render the exposition text served at ``/metrics``."""
     labels = f'model_name="{model}"'
     kv = engine.kv_usage
     lines: list[str] = []
-    lines += _sample("gauge", "vllm:num_requests_running", "Requests in the running batch.", labels,
-                     float(len(engine.running)))
-    lines += _sample("gauge", "vllm:num_requests_waiting", "Requests waiting to be scheduled.", labels,
-                     float(len(engine.waiting)))
+    lines += _sample(
+        "gauge", "vllm:num_requests_running", "Requests in the running batch.", labels, float(len(engine.running))
+    )
+    lines += _sample(
+        "gauge", "vllm:num_requests_waiting", "Requests waiting to be scheduled.", labels, float(len(engine.waiting))
+    )
     lines += _sample("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage, 1 means 100 percent.", labels, kv)
     lines += _sample("gauge", "vllm:gpu_cache_usage_perc", "KV-cache usage (older vLLM name).", labels, kv)
-    lines += _sample("counter", "vllm:num_preemptions_total", "Cumulative preemptions.", labels,
-                     float(engine.preemptions_total))
-    lines += _sample("counter", "vllm:prompt_tokens_total", "Prefill tokens processed.", labels,
-                     float(engine.prompt_tokens_total))
-    lines += _sample("counter", "vllm:generation_tokens_total", "Generation tokens produced.", labels,
-                     float(engine.generation_tokens_total))
-    lines += _sample("counter", "vllm:request_success_total", "Requests finished successfully.", labels,
-                     float(success_total))
-    lines += _sample("counter", "perfkit_sim:request_errors_total", "Requests answered with an error.",
-                     labels, float(errors_total))
-    lines += _sample("counter", "perfkit_sim:busy_seconds_total", "Seconds the engine spent in steps.",
-                     labels, engine.busy_ns_total / 1e9)
+    lines += _sample(
+        "counter", "vllm:num_preemptions_total", "Cumulative preemptions.", labels, float(engine.preemptions_total)
+    )
+    lines += _sample(
+        "counter", "vllm:prompt_tokens_total", "Prefill tokens processed.", labels, float(engine.prompt_tokens_total)
+    )
+    lines += _sample(
+        "counter",
+        "vllm:generation_tokens_total",
+        "Generation tokens produced.",
+        labels,
+        float(engine.generation_tokens_total),
+    )
+    lines += _sample(
+        "counter", "vllm:request_success_total", "Requests finished successfully.", labels, float(success_total)
+    )
+    lines += _sample(
+        "counter", "perfkit_sim:request_errors_total", "Requests answered with an error.", labels, float(errors_total)
+    )
+    lines += _sample(
+        "counter",
+        "perfkit_sim:busy_seconds_total",
+        "Seconds the engine spent in steps.",
+        labels,
+        engine.busy_ns_total / 1e9,
+    )
     for h in histograms:
         lines += h.render(labels)
     return "\n".join(lines) + "\n"

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,14 +29,20 @@ READY_PREFIX = "perfkit-sim listening on "
 
 def _use_uvloop() -> None:
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
     except ImportError:
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def _serve(config: SimConfig, host: str, port: int, log_path: str | None,
-                 faults: Sequence[Fault] = (), fault_options: FaultOptions | None = None) -> None:
+async def _serve(
+    config: SimConfig,
+    host: str,
+    port: int,
+    log_path: str | None,
+    faults: Sequence[Fault] = (),
+    fault_options: FaultOptions | None = None,
+) -> None:
     app = make_app(config, log_path)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
@@ -62,13 +68,22 @@ async def _serve(config: SimConfig, host: str, port: int, log_path: str | None,
     await stop.wait()
     if proxy is not None:
         await proxy.stop()
-        print(f"perfkit sim: faults injected {dict(proxy.injected) or 'none'} over {proxy.requests} completion "
-              "requests", file=sys.stderr, flush=True)
+        print(
+            f"perfkit sim: faults injected {dict(proxy.injected) or 'none'} over {proxy.requests} completion requests",
+            file=sys.stderr,
+            flush=True,
+        )
     await runner.cleanup()
 
 
-def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8000, log_path: str | None = None,
-          faults: Sequence[Fault] = (), fault_options: FaultOptions | None = None) -> None:
+def serve(
+    config: SimConfig,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_path: str | None = None,
+    faults: Sequence[Fault] = (),
+    fault_options: FaultOptions | None = None,
+) -> None:
     """Serve the simulated endpoint until SIGTERM or SIGINT (blocking).
 
     Prints ``perfkit-sim listening on http://HOST:PORT`` once the socket is
@@ -102,8 +117,14 @@ class SimProcess:
     ...     print(sim.url)
     """
 
-    def __init__(self, config: SimConfig | None = None, host: str = "127.0.0.1", log_path: str | None = None,
-                 start_timeout_s: float = 30.0, faults: Sequence[Fault | str] = ()) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        host: str = "127.0.0.1",
+        log_path: str | None = None,
+        start_timeout_s: float = 30.0,
+        faults: Sequence[Fault | str] = (),
+    ) -> None:
         self.config = config or SimConfig()
         self.faults = [str(f) for f in faults]
         self.host = host
@@ -120,11 +141,11 @@ class SimProcess:
         cmd = [sys.executable, "-m", "perfkit.sim", "--host", self.host, "--port", "0", "--config", self._cfg_file]
         if self.log_path:
             cmd += ["--log", self.log_path]
-        for f in self.faults:
-            cmd += ["--fault", f]
+        for fault in self.faults:
+            cmd += ["--fault", fault]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._read_ready_line()
-        self.url = line[len(READY_PREFIX):].strip()
+        self.url = line[len(READY_PREFIX) :].strip()
         return self
 
     def _read_ready_line(self) -> str:
@@ -160,7 +181,7 @@ class SimProcess:
         return self._proc.pid if self._proc else None
 
     def _get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=30) as r:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(self.url + path, timeout=30) as r:
             return json.loads(r.read())
 
     def request_log(self) -> list[dict[str, Any]]:
@@ -172,9 +193,10 @@ class SimProcess:
         from dataclasses import asdict
 
         data = json.dumps([asdict(e) for e in events]).encode()
-        req = urllib.request.Request(self.url + "/sim/events", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 - loopback only
+        req = urllib.request.Request(
+            self.url + "/sim/events", data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
             return int(json.loads(r.read())["epoch_ns"])
 
     def __enter__(self) -> SimProcess:

@@ -34,8 +34,10 @@ from perfkit.sim.metrics import Histogram, render_metrics
 
 __all__ = ["SimServer", "make_app"]
 
-_WORDS = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt "
-          "ut labore et dolore magna aliqua").split()
+_WORDS = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt "
+    "ut labore et dolore magna aliqua"
+).split()
 _LOG_MAX = 20_000  # per-token lists make entries large; --log keeps everything on disk
 
 
@@ -81,7 +83,7 @@ class SimServer:
         self.stepper = Stepper(self.engine, self.schedule, self.epoch_ns)
         self.log: deque[dict[str, Any]] = deque(maxlen=_LOG_MAX)
         # line-buffered: one write per finished request, readable while the simulator runs
-        self._log_file = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
+        self._log_file = open(log_path, "a", buffering=1) if log_path else None
         self._wake = asyncio.Event()
         self._rng = np.random.default_rng(config.seed)
         self._n_arrivals = 0
@@ -126,24 +128,44 @@ class SimServer:
 
     # -- handlers ----------------------------------------------------------
     async def models(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [
-            {"id": self.cfg.model, "object": "model", "created": 0, "owned_by": "perfkit-sim",
-             "max_model_len": self.cfg.max_model_len}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": self.cfg.model,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "perfkit-sim",
+                        "max_model_len": self.cfg.max_model_len,
+                    }
+                ],
+            }
+        )
 
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def metrics(self, request: web.Request) -> web.Response:
-        text = render_metrics(self.engine, self.cfg.model, list(self.hist.values()), self.success_total,
-                              self.errors_total)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        text = render_metrics(
+            self.engine, self.cfg.model, list(self.hist.values()), self.success_total, self.errors_total
+        )
+        return web.Response(
+            text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
+        )
 
     async def get_gpu(self, request: web.Request) -> web.Response:
         """SIMULATED GPU counters driven by the engine (see :mod:`perfkit.sim.gpu`)."""
         t = now_ns()
-        return web.json_response({"simulated": True, "t_ns": t, "devices": [
-            {"index": 0, "name": self.gpu.spec.name, "uuid": "GPU-SIMULATED-0", "metrics": self.gpu.read(t)}]})
+        return web.json_response(
+            {
+                "simulated": True,
+                "t_ns": t,
+                "devices": [
+                    {"index": 0, "name": self.gpu.spec.name, "uuid": "GPU-SIMULATED-0", "metrics": self.gpu.read(t)}
+                ],
+            }
+        )
 
     async def get_log(self, request: web.Request) -> web.Response:
         return web.json_response(list(self.log))
@@ -186,9 +208,12 @@ class SimServer:
         if not isinstance(max_tokens, int) or max_tokens < 1 or not isinstance(min_tokens, int):
             return _error(400, "max_tokens must be an integer >= 1 and min_tokens an integer")
         if not self.engine.fits(prompt_tokens, max_tokens):
-            return _error(400, f"This model's maximum context length is {self.cfg.max_model_len} tokens "
-                               f"and its KV cache holds {self.cfg.kv_capacity_tokens}; the request asks "
-                               f"for {prompt_tokens} prompt + {max_tokens} output tokens.")
+            return _error(
+                400,
+                f"This model's maximum context length is {self.cfg.max_model_len} tokens "
+                f"and its KV cache holds {self.cfg.kv_capacity_tokens}; the request asks "
+                f"for {prompt_tokens} prompt + {max_tokens} output tokens.",
+            )
         rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         index = self._n_arrivals
         self._n_arrivals += 1
@@ -214,8 +239,9 @@ class SimServer:
         if burst is not None and self._rng.random() < burst.rate:
             if burst.status:
                 self.errors_total += 1
-                self._record(rid, http_arrival, arrival, None, prompt_tokens, 0, [], [], burst.status,
-                             "injected_error_burst")
+                self._record(
+                    rid, http_arrival, arrival, None, prompt_tokens, 0, [], [], burst.status, "injected_error_burst"
+                )
                 return _error(burst.status, "injected error burst", "ServiceUnavailableError")
             fail_in_stream = True
         req = SimRequest(rid, arrival, prompt_tokens, target)
@@ -227,9 +253,15 @@ class SimServer:
         opts = body.get("stream_options") or {}
         try:
             if stream:
-                return await self._stream(request, req, chat, http_arrival, fail_in_stream,
-                                          bool(opts.get("include_usage")),
-                                          bool(opts.get("continuous_usage_stats")))
+                return await self._stream(
+                    request,
+                    req,
+                    chat,
+                    http_arrival,
+                    fail_in_stream,
+                    bool(opts.get("include_usage")),
+                    bool(opts.get("continuous_usage_stats")),
+                )
             return await self._unary(req, chat, http_arrival)
         finally:
             if req.state in ("waiting", "running"):
@@ -246,17 +278,34 @@ class SimServer:
             choice["message"] = {"role": "assistant", "content": text}
         else:
             choice["text"] = text
-        return web.json_response({
-            "id": f"cmpl-{req.rid}", "object": "chat.completion" if chat else "text_completion",
-            "created": int(time.time()), "model": self.cfg.model, "choices": [choice],
-            "usage": self._usage(req)})
+        return web.json_response(
+            {
+                "id": f"cmpl-{req.rid}",
+                "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()),
+                "model": self.cfg.model,
+                "choices": [choice],
+                "usage": self._usage(req),
+            }
+        )
 
-    async def _stream(self, request: web.Request, req: SimRequest, chat: bool, http_arrival: int,
-                      fail_in_stream: bool, include_usage: bool, continuous_usage: bool) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.Request,
+        req: SimRequest,
+        chat: bool,
+        http_arrival: int,
+        fail_in_stream: bool,
+        include_usage: bool,
+        continuous_usage: bool,
+    ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         obj = "chat.completion.chunk" if chat else "text_completion"
-        head = f'{{"id":"cmpl-{req.rid}","object":"{obj}","created":{int(time.time())},"model":"{self.cfg.model}","choices":['
+        head = (
+            f'{{"id":"cmpl-{req.rid}","object":"{obj}","created":{int(time.time())},'
+            f'"model":"{self.cfg.model}","choices":['
+        )
         write_ns: list[int] = []
         tok_ns: list[int] = []
         sent = 0
@@ -276,19 +325,30 @@ class SimServer:
                 sent += pending
                 pending = 0
                 if continuous_usage:
-                    chunk += f',"usage":{{"prompt_tokens":{req.prompt_tokens},"completion_tokens":{sent},' \
-                             f'"total_tokens":{req.prompt_tokens + sent}}}'
+                    chunk += (
+                        f',"usage":{{"prompt_tokens":{req.prompt_tokens},"completion_tokens":{sent},'
+                        f'"total_tokens":{req.prompt_tokens + sent}}}'
+                    )
                 await resp.write(f"data: {chunk}}}\n\n".encode())
                 t = now_ns()
                 write_ns.append(t)
                 tok_ns.extend([t] * (sent - len(tok_ns)))
                 if fail_in_stream:
-                    err = {"error": {"message": "injected in-stream error", "type": "InternalServerError",
-                                     "code": 500}}
+                    err = {"error": {"message": "injected in-stream error", "type": "InternalServerError", "code": 500}}
                     await resp.write(f"data: {json.dumps(err)}\n\ndata: [DONE]\n\n".encode())
                     self.errors_total += 1
-                    self._record(req.rid, http_arrival, req.arrival_ns, req, req.prompt_tokens, sent,
-                                 write_ns, tok_ns, 200, "injected_stream_error")
+                    self._record(
+                        req.rid,
+                        http_arrival,
+                        req.arrival_ns,
+                        req,
+                        req.prompt_tokens,
+                        sent,
+                        write_ns,
+                        tok_ns,
+                        200,
+                        "injected_stream_error",
+                    )
                     return resp
                 if n is None:
                     break
@@ -300,8 +360,18 @@ class SimServer:
             await resp.write((out + "data: [DONE]\n\n").encode())
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError) as exc:
-            self._record(req.rid, http_arrival, req.arrival_ns, req, req.prompt_tokens, sent, write_ns, tok_ns,
-                         499, f"client_disconnected: {type(exc).__name__}")
+            self._record(
+                req.rid,
+                http_arrival,
+                req.arrival_ns,
+                req,
+                req.prompt_tokens,
+                sent,
+                write_ns,
+                tok_ns,
+                499,
+                f"client_disconnected: {type(exc).__name__}",
+            )
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
@@ -311,18 +381,30 @@ class SimServer:
     # -- helpers -----------------------------------------------------------
     def _text(self, req: SimRequest, start: int, n: int) -> str:
         words = req.words
-        return "".join(" " + (words[k] if words and k < len(words) else _WORDS[k % len(_WORDS)])
-                       for k in range(start, start + n))
+        return "".join(
+            " " + (words[k] if words and k < len(words) else _WORDS[k % len(_WORDS)]) for k in range(start, start + n)
+        )
 
     def _usage(self, req: SimRequest) -> dict[str, int]:
-        return {"prompt_tokens": req.prompt_tokens, "completion_tokens": req.generated,
-                "total_tokens": req.prompt_tokens + req.generated}
+        return {
+            "prompt_tokens": req.prompt_tokens,
+            "completion_tokens": req.generated,
+            "total_tokens": req.prompt_tokens + req.generated,
+        }
 
     def _finish_reason(self, req: SimRequest) -> str:
         return "length" if req.generated >= req.target_tokens and req.target_tokens > 0 else "stop"
 
-    def _finish(self, req: SimRequest, http_arrival: int, end: int, write_ns: list[int], status: int,
-                error: str | None, tok_ns: list[int] | None = None) -> None:
+    def _finish(
+        self,
+        req: SimRequest,
+        http_arrival: int,
+        end: int,
+        write_ns: list[int],
+        status: int,
+        error: str | None,
+        tok_ns: list[int] | None = None,
+    ) -> None:
         self.success_total += 1
         ttft = ((write_ns[0] if write_ns else end) - http_arrival) / 1e9
         self.hist["ttft"].observe(ttft)
@@ -332,21 +414,49 @@ class SimServer:
         for a, b in zip(req.token_ns, req.token_ns[1:]):
             self.hist["itl"].observe((b - a) / 1e9)
             self.hist["tpot"].observe((b - a) / 1e9)
-        self._record(req.rid, http_arrival, req.arrival_ns, req, req.prompt_tokens, req.generated,
-                     write_ns, tok_ns if tok_ns is not None else write_ns, status, error, end)
+        self._record(
+            req.rid,
+            http_arrival,
+            req.arrival_ns,
+            req,
+            req.prompt_tokens,
+            req.generated,
+            write_ns,
+            tok_ns if tok_ns is not None else write_ns,
+            status,
+            error,
+            end,
+        )
 
-    def _record(self, rid: str, http_arrival: int, arrival: int, req: SimRequest | None, prompt_tokens: int,
-                output_tokens: int, write_ns: list[int], tok_ns: list[int], status: int, error: str | None,
-                end: int | None = None) -> None:
+    def _record(
+        self,
+        rid: str,
+        http_arrival: int,
+        arrival: int,
+        req: SimRequest | None,
+        prompt_tokens: int,
+        output_tokens: int,
+        write_ns: list[int],
+        tok_ns: list[int],
+        status: int,
+        error: str | None,
+        end: int | None = None,
+    ) -> None:
         rec = {
-            "request_id": rid, "http_arrival_ns": http_arrival, "arrival_ns": arrival,
+            "request_id": rid,
+            "http_arrival_ns": http_arrival,
+            "arrival_ns": arrival,
             "scheduled_ns": req.scheduled_ns if req else None,
             "first_token_ns": write_ns[0] if write_ns else None,
             "finish_ns": end if end is not None else now_ns(),
-            "chunk_write_ns": write_ns, "token_write_ns": tok_ns,
+            "chunk_write_ns": write_ns,
+            "token_write_ns": tok_ns,
             "token_virtual_ns": list(req.token_ns) if req else [],
-            "prompt_tokens": prompt_tokens, "output_tokens": output_tokens,
-            "preemptions": req.preemptions if req else 0, "status": status, "error": error,
+            "prompt_tokens": prompt_tokens,
+            "output_tokens": output_tokens,
+            "preemptions": req.preemptions if req else 0,
+            "status": status,
+            "error": error,
         }
         self.log.append(rec)
         if self._log_file:

@@ -18,8 +18,9 @@ from perfkit.sim.engine import replay
 __all__ = ["DenseSweep", "dense_sweep", "replay_latencies"]
 
 
-def replay_latencies(config: SimConfig, rate: float, duration_s: float, prompt_tokens: int, output_tokens: int,
-                     seed: int) -> dict[str, np.ndarray]:
+def replay_latencies(
+    config: SimConfig, rate: float, duration_s: float, prompt_tokens: int, output_tokens: int, seed: int
+) -> dict[str, np.ndarray]:
     """Replay one Poisson schedule of ``rate`` requests/s for ``duration_s`` s; latencies in ms.
 
     Returns ``ttft_ms`` and ``e2e_ms`` per request and ``itl_ms`` per token gap, in arrival order.
@@ -28,8 +29,8 @@ def replay_latencies(config: SimConfig, rate: float, duration_s: float, prompt_t
     n = int(rng.poisson(rate * duration_s))
     times = np.sort(rng.uniform(0.0, duration_s, n))
     reqs = replay(config, [(int(t * 1e9), prompt_tokens, output_tokens) for t in times])
-    ttft = np.array([(r.first_token_ns - r.arrival_ns) / 1e6 for r in reqs])
-    e2e = np.array([(r.finish_ns - r.arrival_ns) / 1e6 for r in reqs])
+    ttft = np.array([(r.first_token_ns - r.arrival_ns) / 1e6 for r in reqs if r.first_token_ns is not None])
+    e2e = np.array([(r.finish_ns - r.arrival_ns) / 1e6 for r in reqs if r.finish_ns is not None])
     itl = np.concatenate([np.diff(r.token_ns) / 1e6 for r in reqs]) if reqs else np.array([])
     return {"ttft_ms": ttft, "e2e_ms": e2e, "itl_ms": itl}
 
@@ -49,18 +50,35 @@ class DenseSweep:
         return f"dense sweep over {len(self.rates)} rates: the bound {self.limit_ms:g} ms is reached at {cap}"
 
 
-def dense_sweep(config: SimConfig, rates: np.ndarray | list[float], *, metric: str = "ttft_ms", q: float = 0.9,
-                limit_ms: float, duration_s: float, prompt_tokens: int, output_tokens: int,
-                seeds: int = 20) -> DenseSweep:
+def dense_sweep(
+    config: SimConfig,
+    rates: np.ndarray | list[float],
+    *,
+    metric: str = "ttft_ms",
+    q: float = 0.9,
+    limit_ms: float,
+    duration_s: float,
+    prompt_tokens: int,
+    output_tokens: int,
+    seeds: int = 20,
+) -> DenseSweep:
     """The rate at which the mean (over ``seeds`` schedules) ``q``-quantile of ``metric`` reaches ``limit_ms``.
 
     The crossing is interpolated linearly in log latency between the two rates around it; with
     rates 0.25 req/s apart that interpolation error is far below the seed-to-seed spread.
     """
     rates = np.asarray(sorted(rates), dtype=float)
-    vals = np.array([[np.quantile(replay_latencies(config, r, duration_s, prompt_tokens, output_tokens,
-                                                   seed=1000 * s + i)[metric], q)
-                      for s in range(seeds)] for i, r in enumerate(rates)])
+    vals = np.array(
+        [
+            [
+                np.quantile(
+                    replay_latencies(config, r, duration_s, prompt_tokens, output_tokens, seed=1000 * s + i)[metric], q
+                )
+                for s in range(seeds)
+            ]
+            for i, r in enumerate(rates)
+        ]
+    )
     mean, se = vals.mean(axis=1), vals.std(axis=1, ddof=1) / np.sqrt(seeds)
     logm = np.log(mean / limit_ms)
     above = np.flatnonzero(logm > 0)

@@ -54,9 +54,16 @@ def variant_config(name: str, base: SimConfig | None = None, **overrides: Any) -
     v, b = SIM_VARIANTS[name], base or SimConfig()
     kv = int(b.kv_capacity_tokens * v.kv_capacity) // b.kv_block_tokens * b.kv_block_tokens
     model = b.model if name == "fp16" else f"{b.model}-{name}"
-    cfg = dataclasses.replace(b, model=model, step_base_ms=b.step_base_ms * v.step_base,
-                              prefill_ms_per_token=b.prefill_ms_per_token * v.prefill,
-                              decode_ms_per_seq=b.decode_ms_per_seq * v.decode, kv_capacity_tokens=kv,
-                              variant=name, quality=v.quality, quality_stderr=v.quality_stderr,
-                              quality_task="simulated accuracy (5-shot, 14k questions)")
+    cfg = dataclasses.replace(
+        b,
+        model=model,
+        step_base_ms=b.step_base_ms * v.step_base,
+        prefill_ms_per_token=b.prefill_ms_per_token * v.prefill,
+        decode_ms_per_seq=b.decode_ms_per_seq * v.decode,
+        kv_capacity_tokens=kv,
+        variant=name,
+        quality=v.quality,
+        quality_stderr=v.quality_stderr,
+        quality_task="simulated accuracy (5-shot, 14k questions)",
+    )
     return dataclasses.replace(cfg, **overrides) if overrides else cfg

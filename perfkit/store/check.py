@@ -90,9 +90,11 @@ class CheckReport:
     def summary(self) -> str:
         """One line."""
         runs = sum(self.statuses.values())
-        s = (f"{runs} runs ({', '.join(f'{k} {v}' for k, v in sorted(self.statuses.items())) or 'none'}), "
-             f"{self.parts} Parquet parts, {len(self.unreadable)} unreadable, {len(self.stale_tmp)} left-over "
-             f"temporary files, {len(self.bad_manifests)} unreadable manifests")
+        s = (
+            f"{runs} runs ({', '.join(f'{k} {v}' for k, v in sorted(self.statuses.items())) or 'none'}), "
+            f"{self.parts} Parquet parts, {len(self.unreadable)} unreadable, {len(self.stale_tmp)} left-over "
+            f"temporary files, {len(self.bad_manifests)} unreadable manifests"
+        )
         if self.quarantined or self.removed:
             s += f"; repaired: {len(self.quarantined)} moved to {QUARANTINE}/, {len(self.removed)} removed"
         return s
@@ -101,8 +103,10 @@ class CheckReport:
         """The summary, then one line per problem with what to do about it."""
         out = [self.summary()]
         if len(self.schema_versions) > 1:
-            out.append(f"schema versions: {dict(sorted(self.schema_versions.items()))} (read together, columns "
-                       "matched by name; a column missing from older runs reads as null)")
+            out.append(
+                f"schema versions: {dict(sorted(self.schema_versions.items()))} (read together, columns "
+                "matched by name; a column missing from older runs reads as null)"
+            )
         for p, why in self.unreadable:
             done = " (moved to quarantine)" if not p.exists() else " - `perfkit check --repair` moves it aside"
             out.append(f"unreadable part {p}: {why}{done}")
@@ -169,7 +173,7 @@ def check_data(data_dir: str | Path, *, repair: bool = False, deep: bool = False
             else:
                 try:
                     pq.read_table(part) if deep else pq.read_metadata(part)
-                except Exception as exc:  # noqa: BLE001 - any failure to read is the finding
+                except Exception as exc:
                     why = f"{type(exc).__name__}: {exc}"[:300]
             if why is not None:
                 rep.unreadable.append((part, why))

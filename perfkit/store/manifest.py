@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,22 @@ from perfkit.clock import ClockAnchor
 from perfkit.secrets import redact
 from perfkit.store.schema import SCHEMA_VERSION
 
-__all__ = ["effective_status", "environment_info", "manifest_path", "new_run_id", "read_manifest",
-           "redact_url", "write_manifest"]
+__all__ = [
+    "effective_status",
+    "environment_info",
+    "manifest_path",
+    "new_run_id",
+    "read_manifest",
+    "redact_url",
+    "write_manifest",
+]
 
 _PACKAGES = ("aiohttp", "duckdb", "pyarrow", "polars", "pandas", "numpy", "altair", "vl-convert-python", "uvloop")
 
 
 def new_run_id(anchor: ClockAnchor | None = None) -> str:
     """A sortable, unique run id: ``YYYYmmddTHHMMSSZ-xxxxxx``."""
-    when = datetime.fromtimestamp(anchor.wall_ns / 1e9, tz=timezone.utc) if anchor else datetime.now(timezone.utc)
+    when = datetime.fromtimestamp(anchor.wall_ns / 1e9, tz=UTC) if anchor else datetime.now(UTC)
     return f"{when:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
@@ -58,8 +65,7 @@ def redact_url(url: str) -> str:
 def _git_commit() -> str | None:
     try:
         here = Path(__file__).resolve().parent
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5)
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -67,7 +73,7 @@ def _git_commit() -> str | None:
 
 def environment_info() -> dict[str, Any]:
     """Versions of perfkit, Python and key packages, and a description of the host."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("perfkit", *_PACKAGES):
         try:
             versions[name] = metadata.version(name)
@@ -77,14 +83,19 @@ def environment_info() -> dict[str, Any]:
         import psutil
 
         mem = psutil.virtual_memory().total
-    except Exception:  # noqa: BLE001 - optional detail
+    except Exception:
         mem = None
     return {
         "versions": versions,
         "python": sys.version.split()[0],
         "git_commit": _git_commit(),
-        "host": {"hostname": socket.gethostname(), "platform": platform.platform(),
-                 "machine": platform.machine(), "cpu_count": os.cpu_count(), "memory_bytes": mem},
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "memory_bytes": mem,
+        },
     }
 
 

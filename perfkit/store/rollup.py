@@ -30,13 +30,24 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["BUCKETS_PER_OCTAVE", "ROLLUP_METRICS", "ROLLUP_SCHEMA", "ZERO_BUCKET", "build_rollup",
-           "fresh_rollup", "fresh_rollup_info", "rollup_info", "rollup_path", "rollup_sources"]
+__all__ = [
+    "BUCKETS_PER_OCTAVE",
+    "ROLLUP_METRICS",
+    "ROLLUP_SCHEMA",
+    "ZERO_BUCKET",
+    "build_rollup",
+    "fresh_rollup",
+    "fresh_rollup_info",
+    "rollup_info",
+    "rollup_path",
+    "rollup_sources",
+]
 
 BUCKETS_PER_OCTAVE = 128
 ZERO_BUCKET = -(1 << 20)  # values <= 0 ms (two chunks read at the same instant)
@@ -44,15 +55,17 @@ ROLLUP_METRICS = ("ttft_ms", "itl_ms", "e2e_ms")
 _META_KEY = b"perfkit.rollup"
 _VERSION = 1
 
-ROLLUP_SCHEMA = pa.schema([
-    pa.field("metric", pa.string(), nullable=False),
-    pa.field("phase_index", pa.int32(), nullable=False),
-    pa.field("phase", pa.string(), nullable=False),
-    pa.field("second", pa.int32(), nullable=False),
-    pa.field("bucket", pa.int32(), nullable=False),
-    pa.field("count", pa.int64(), nullable=False),
-    pa.field("sum_ms", pa.float64(), nullable=False),
-])
+ROLLUP_SCHEMA = pa.schema(
+    [
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("phase_index", pa.int32(), nullable=False),
+        pa.field("phase", pa.string(), nullable=False),
+        pa.field("second", pa.int32(), nullable=False),
+        pa.field("bucket", pa.int32(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("sum_ms", pa.float64(), nullable=False),
+    ]
+)
 
 
 def rollup_path(data_dir: str | Path, run_id: str) -> Path:
@@ -60,7 +73,7 @@ def rollup_path(data_dir: str | Path, run_id: str) -> Path:
     return Path(data_dir) / "rollups" / f"run_id={run_id}" / "latency.parquet"
 
 
-def rollup_sources(data_dir: str | Path, run_id: str) -> dict[str, list[list[object]]]:
+def rollup_sources(data_dir: str | Path, run_id: str) -> dict[str, list[list[Any]]]:
     """The run's ``requests`` and ``chunks`` parts as ``{table: [[name, size], ...]}`` (sorted)."""
     out: dict[str, list[list[object]]] = {}
     for table in ("requests", "chunks"):
@@ -102,13 +115,14 @@ def _list(paths: list[str]) -> str:
 
 
 def _rollup_sql(req_parts: list[str], chunk_parts: list[str]) -> str:
-    bucket = (f"CASE WHEN v > 0 THEN CAST(floor(log2(v) * {BUCKETS_PER_OCTAVE}) AS INTEGER) "
-              f"ELSE {ZERO_BUCKET} END")
+    bucket = f"CASE WHEN v > 0 THEN CAST(floor(log2(v) * {BUCKETS_PER_OCTAVE}) AS INTEGER) ELSE {ZERO_BUCKET} END"
     itl = ""
     if chunk_parts:
-        itl = (f"UNION ALL SELECT 'itl_ms', r.phase_index, r.phase, c.arrival_ns, c.itl_ms "
-               f"FROM read_parquet({_list(chunk_parts)}, union_by_name=true) c JOIN r USING (request_id) "
-               "WHERE c.itl_ms IS NOT NULL")
+        itl = (
+            f"UNION ALL SELECT 'itl_ms', r.phase_index, r.phase, c.arrival_ns, c.itl_ms "
+            f"FROM read_parquet({_list(chunk_parts)}, union_by_name=true) c JOIN r USING (request_id) "
+            "WHERE c.itl_ms IS NOT NULL"
+        )
     return f"""
 WITH allr AS (SELECT * FROM read_parquet({_list(req_parts)}, union_by_name=true)),
 t0 AS (SELECT min(sent_ns) AS t0 FROM allr),
@@ -127,8 +141,9 @@ ORDER BY metric, phase_index, second, bucket
 """
 
 
-def build_rollup(data_dir: str | Path, run_id: str, *, threads: int | None = None,
-                 memory_limit_mb: int = 1024) -> Path | None:
+def build_rollup(
+    data_dir: str | Path, run_id: str, *, threads: int | None = None, memory_limit_mb: int = 1024
+) -> Path | None:
     """Write the rollup of ``run_id`` (see the module docstring); None when the run has no requests.
 
     One pass over the run's Parquet with DuckDB.  The file is written under a temporary name and
@@ -167,8 +182,17 @@ def build_rollup(data_dir: str | Path, run_id: str, *, threads: int | None = Non
     table = table.cast(ROLLUP_SCHEMA)
     totals = table.group_by("metric").aggregate([("count", "sum")]).to_pylist()
     samples = {r["metric"]: int(r["count_sum"]) for r in totals}
-    meta = {_META_KEY: json.dumps({"version": _VERSION, "buckets_per_octave": BUCKETS_PER_OCTAVE,
-                                   "zero_bucket": ZERO_BUCKET, "samples": samples, "sources": sources}).encode()}
+    meta = {
+        _META_KEY: json.dumps(
+            {
+                "version": _VERSION,
+                "buckets_per_octave": BUCKETS_PER_OCTAVE,
+                "zero_bucket": ZERO_BUCKET,
+                "samples": samples,
+                "sources": sources,
+            }
+        ).encode()
+    }
     table = table.replace_schema_metadata(meta)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd")

@@ -22,17 +22,28 @@ import pyarrow as pa
 from perfkit import rows
 from perfkit.rows import GPU_METRICS, HOST_METRICS, SCHEMA_VERSION, SERVER_COMMON, TABLE_COLUMNS, Column
 
-__all__ = ["CHUNKS", "GPU_METRICS", "GPU_SAMPLES", "HOST_METRICS", "HOST_SAMPLES", "REQUESTS", "SCHEMA_VERSION",
-           "SERVER_COMMON", "SERVER_METRICS", "TABLES", "TELEMETRY_TABLES", "arrow_schema", "schema_markdown"]
+__all__ = [
+    "CHUNKS",
+    "GPU_METRICS",
+    "GPU_SAMPLES",
+    "HOST_METRICS",
+    "HOST_SAMPLES",
+    "REQUESTS",
+    "SCHEMA_VERSION",
+    "SERVER_COMMON",
+    "SERVER_METRICS",
+    "TABLES",
+    "TELEMETRY_TABLES",
+    "arrow_schema",
+    "schema_markdown",
+]
 
-_TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
-          "string": pa.string()}
+_TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "string": pa.string()}
 
 
 def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
     """The Arrow schema of a table's columns, each field carrying its meaning as ``doc`` metadata."""
-    return pa.schema([pa.field(c.name, _TYPES[c.type], nullable=c.nullable, metadata={"doc": c.doc})
-                      for c in columns])
+    return pa.schema([pa.field(c.name, _TYPES[c.type], nullable=c.nullable, metadata={"doc": c.doc}) for c in columns])
 
 
 TABLES: dict[str, pa.Schema] = {name: arrow_schema(cols) for name, cols in TABLE_COLUMNS.items()}
@@ -48,15 +59,28 @@ def schema_markdown() -> str:
     """The schema as Markdown (``perfkit schema`` prints it; docs/schema.md is made from it)."""
     layout = (__doc__ or "").strip().split("\n\n", 1)[1]
     definitions = (rows.__doc__ or "").strip().split("\n\n", 4)[-2:]
-    out = ["# perfkit data schema", "", f"Schema version {SCHEMA_VERSION}.", "", layout, "", definitions[0], "",
-           definitions[1], ""]
+    out = [
+        "# perfkit data schema",
+        "",
+        f"Schema version {SCHEMA_VERSION}.",
+        "",
+        layout,
+        "",
+        definitions[0],
+        "",
+        definitions[1],
+        "",
+    ]
     for name, columns in TABLE_COLUMNS.items():
         out += [f"## `{name}`", "", "| column | type | null | meaning |", "|---|---|---|---|"]
         for c in columns:
             out.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.doc} |")
         out.append("")
-    for title, names in (("`gpu_samples.metric`", GPU_METRICS), ("`host_samples.metric`", HOST_METRICS),
-                         ("`server_metrics.common_name`", SERVER_COMMON)):
+    for title, names in (
+        ("`gpu_samples.metric`", GPU_METRICS),
+        ("`host_samples.metric`", HOST_METRICS),
+        ("`server_metrics.common_name`", SERVER_COMMON),
+    ):
         out += [f"### Values of {title}", "", "| name | meaning |", "|---|---|"]
         out += [f"| `{k}` | {v} |" for k, v in names.items()]
         out.append("")

@@ -28,8 +28,17 @@ def _table(schema: pa.Schema, cols: dict[str, object], n: int) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def write_synthetic_run(data_dir: str | Path, run_id: str, n_req: int, per_req: int, *, rate_rps: float = 2000.0,
-                        seed: int = 0, part_requests: int = 500_000, progress: bool = False) -> None:
+def write_synthetic_run(
+    data_dir: str | Path,
+    run_id: str,
+    n_req: int,
+    per_req: int,
+    *,
+    rate_rps: float = 2000.0,
+    seed: int = 0,
+    part_requests: int = 500_000,
+    progress: bool = False,
+) -> None:
     """Write a run of ``n_req`` requests with ``per_req`` chunks each under ``data_dir``.
 
     Parameters
@@ -71,30 +80,67 @@ def write_synthetic_run(data_dir: str | Path, run_id: str, n_req: int, per_req: 
         last = arrival[:, -1]
         e2e = (last - sent) / 1e6
         tpot = (last - first) / 1e6 / max(per_req - 1, 1)
-        req = _table(REQUESTS, {
-            "request_id": ids, "phase": np.where(phase_index == 1, "surge", "steady").tolist(),
-            "phase_index": phase_index, "warmup": np.zeros(n, bool), "class_name": ["default"] * n,
-            "turn": np.zeros(n, np.int32), "intended_ns": sent, "sent_ns": sent, "headers_ns": sent,
-            "first_token_ns": first, "last_token_ns": last, "end_ns": last, "schedule_lag_ms": np.zeros(n),
-            "ttft_ms": ttft, "e2e_ms": e2e, "ttft_from_intended_ms": ttft, "e2e_from_intended_ms": e2e,
-            "tpot_ms": tpot, "itl_mean_ms": tpot,
-            "prompt_tokens_target": np.full(n, 256, np.int32), "prompt_tokens": np.full(n, 256, np.int32),
-            "output_tokens_target": np.full(n, per_req, np.int32), "output_tokens": np.full(n, per_req, np.int32),
-            "output_tokens_source": ["usage"] * n, "n_chunks": np.full(n, per_req, np.int32),
-            "empty_chunks": np.zeros(n, np.int32), "malformed_chunks": np.zeros(n, np.int32),
-            "status": np.full(n, 200, np.int32), "ok": np.ones(n, bool), "finish_reason": ["length"] * n,
-        }, n)
+        req = _table(
+            REQUESTS,
+            {
+                "request_id": ids,
+                "phase": np.where(phase_index == 1, "surge", "steady").tolist(),
+                "phase_index": phase_index,
+                "warmup": np.zeros(n, bool),
+                "class_name": ["default"] * n,
+                "turn": np.zeros(n, np.int32),
+                "intended_ns": sent,
+                "sent_ns": sent,
+                "headers_ns": sent,
+                "first_token_ns": first,
+                "last_token_ns": last,
+                "end_ns": last,
+                "schedule_lag_ms": np.zeros(n),
+                "ttft_ms": ttft,
+                "e2e_ms": e2e,
+                "ttft_from_intended_ms": ttft,
+                "e2e_from_intended_ms": e2e,
+                "tpot_ms": tpot,
+                "itl_mean_ms": tpot,
+                "prompt_tokens_target": np.full(n, 256, np.int32),
+                "prompt_tokens": np.full(n, 256, np.int32),
+                "output_tokens_target": np.full(n, per_req, np.int32),
+                "output_tokens": np.full(n, per_req, np.int32),
+                "output_tokens_source": ["usage"] * n,
+                "n_chunks": np.full(n, per_req, np.int32),
+                "empty_chunks": np.zeros(n, np.int32),
+                "malformed_chunks": np.zeros(n, np.int32),
+                "status": np.full(n, 200, np.int32),
+                "ok": np.ones(n, bool),
+                "finish_reason": ["length"] * n,
+            },
+            n,
+        )
         m = n * per_req
-        chunks = _table(CHUNKS, {
-            "request_id": np.repeat(ids, per_req), "chunk_index": np.tile(np.arange(per_req, dtype=np.int32), n),
-            "arrival_ns": arrival.ravel(), "itl_ms": pa.array(itl.ravel(), from_pandas=True),
-            "tokens": np.ones(m, np.int32), "chars": np.full(m, 4, np.int32),
-        }, m)
+        chunks = _table(
+            CHUNKS,
+            {
+                "request_id": np.repeat(ids, per_req),
+                "chunk_index": np.tile(np.arange(per_req, dtype=np.int32), n),
+                "arrival_ns": arrival.ravel(),
+                "itl_ms": pa.array(itl.ravel(), from_pandas=True),
+                "tokens": np.ones(m, np.int32),
+                "chars": np.full(m, 4, np.int32),
+            },
+            m,
+        )
         write_part(chunks, data / "chunks" / f"run_id={run_id}", part)
         write_part(req, data / "requests" / f"run_id={run_id}", part)
         if progress:
             print(f"  wrote part {part}: requests {start + n:,}", flush=True)
-    write_manifest(data, run_id, {"status": "complete", "label": "synthetic (perfkit.store.synthetic)",
-                                  "counts": {"requests": n_req}, "seed": seed,
-                                  "synthetic": {"requests": n_req, "chunks_per_request": per_req,
-                                                "rate_rps": rate_rps}})
+    write_manifest(
+        data,
+        run_id,
+        {
+            "status": "complete",
+            "label": "synthetic (perfkit.store.synthetic)",
+            "counts": {"requests": n_req},
+            "seed": seed,
+            "synthetic": {"requests": n_req, "chunks_per_request": per_req, "rate_rps": rate_rps},
+        },
+    )

@@ -50,20 +50,45 @@ def records_to_tables(records: Iterable[RequestRecord]) -> tuple[pa.Table, pa.Ta
         first, last = r.first_token_ns, r.last_token_ns
         span = _ms(first, last)
         row = {
-            "request_id": r.request_id, "phase": r.phase, "phase_index": r.phase_index, "warmup": r.warmup,
-            "user_id": r.user_id, "class_name": r.class_name, "session_id": r.session_id, "turn": r.turn,
-            "endpoint": r.endpoint, "target_rate_rps": r.target_rate_rps, "intended_ns": r.intended_ns,
-            "sent_ns": r.sent_ns, "headers_ns": r.headers_ns, "first_token_ns": first, "last_token_ns": last,
-            "end_ns": r.end_ns, "schedule_lag_ms": _ms(r.intended_ns, r.sent_ns), "ttft_ms": r.ttft_ms,
-            "e2e_ms": r.e2e_ms, "ttft_from_intended_ms": _ms(r.intended_ns, first),
-            "e2e_from_intended_ms": _ms(r.intended_ns, r.end_ns), "tpot_ms": r.tpot_ms,
+            "request_id": r.request_id,
+            "phase": r.phase,
+            "phase_index": r.phase_index,
+            "warmup": r.warmup,
+            "user_id": r.user_id,
+            "class_name": r.class_name,
+            "session_id": r.session_id,
+            "turn": r.turn,
+            "endpoint": r.endpoint,
+            "target_rate_rps": r.target_rate_rps,
+            "intended_ns": r.intended_ns,
+            "sent_ns": r.sent_ns,
+            "headers_ns": r.headers_ns,
+            "first_token_ns": first,
+            "last_token_ns": last,
+            "end_ns": r.end_ns,
+            "schedule_lag_ms": _ms(r.intended_ns, r.sent_ns),
+            "ttft_ms": r.ttft_ms,
+            "e2e_ms": r.e2e_ms,
+            "ttft_from_intended_ms": _ms(r.intended_ns, first),
+            "e2e_from_intended_ms": _ms(r.intended_ns, r.end_ns),
+            "tpot_ms": r.tpot_ms,
             "itl_mean_ms": span / (n - 1) if span is not None and n > 1 else None,
-            "prompt_tokens_target": r.prompt_tokens_target, "prompt_tokens": r.prompt_tokens,
-            "output_tokens_target": r.output_tokens_target, "output_tokens": r.output_tokens,
-            "output_tokens_source": r.output_tokens_source, "n_chunks": n, "empty_chunks": r.empty_chunks,
-            "malformed_chunks": r.malformed_chunks, "status": r.status, "ok": r.ok,
-            "error_kind": r.error_kind, "error_message": redact(r.error_message), "finish_reason": r.finish_reason,
-            "slo_ok": r.slo_ok, "check_ok": r.check_ok, "check_message": redact(r.check_message),
+            "prompt_tokens_target": r.prompt_tokens_target,
+            "prompt_tokens": r.prompt_tokens,
+            "output_tokens_target": r.output_tokens_target,
+            "output_tokens": r.output_tokens,
+            "output_tokens_source": r.output_tokens_source,
+            "n_chunks": n,
+            "empty_chunks": r.empty_chunks,
+            "malformed_chunks": r.malformed_chunks,
+            "status": r.status,
+            "ok": r.ok,
+            "error_kind": r.error_kind,
+            "error_message": redact(r.error_message),
+            "finish_reason": r.finish_reason,
+            "slo_ok": r.slo_ok,
+            "check_ok": r.check_ok,
+            "check_message": redact(r.check_message),
         }
         for k, v in row.items():
             req_cols[k].append(v)
@@ -174,6 +199,8 @@ class ParquetSink:
 
     def _loop(self) -> None:
         buf: dict[str, list[Any]] = {}
+        name: str
+        rows: Sequence[Any]
         next_flush = time.monotonic() + self.flush_interval_s
         stop = False
         while not stop:
@@ -184,8 +211,8 @@ class ParquetSink:
             if item is _STOP:
                 stop = True
             elif item is not None:
-                table, rows = item  # type: ignore[misc]
-                buf.setdefault(table, []).extend(rows)
+                name, rows = item  # type: ignore[misc]
+                buf.setdefault(name, []).extend(rows)
             if stop or time.monotonic() >= next_flush:
                 if stop:  # anything put before the stop marker was seen
                     while True:
@@ -194,8 +221,8 @@ class ParquetSink:
                         except queue.Empty:
                             break
                         if item is not _STOP:
-                            table, rows = item  # type: ignore[misc]
-                            buf.setdefault(table, []).extend(rows)
+                            name, rows = item  # type: ignore[misc]
+                            buf.setdefault(name, []).extend(rows)
                 self._flush(buf)
                 buf = {}
                 next_flush = time.monotonic() + self.flush_interval_s
@@ -207,7 +234,7 @@ class ParquetSink:
             try:
                 self._write(table, rows)
                 self.rows_written[table] = self.rows_written.get(table, 0) + len(rows)
-            except BaseException as exc:  # noqa: BLE001 - reported by close(); the run goes on
+            except BaseException as exc:
                 if self.error is None:
                     self.error = exc
 

@@ -31,8 +31,15 @@ import numpy as np
 
 from perfkit.errors import ConfigError
 
-__all__ = ["ArrivalProcess", "ConstantArrivals", "GammaArrivals", "PoissonArrivals", "RateProfile",
-           "TraceArrivals", "make_arrivals"]
+__all__ = [
+    "ArrivalProcess",
+    "ConstantArrivals",
+    "GammaArrivals",
+    "PoissonArrivals",
+    "RateProfile",
+    "TraceArrivals",
+    "make_arrivals",
+]
 
 _BATCH = 1024
 

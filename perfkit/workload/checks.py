@@ -57,8 +57,10 @@ class Check:
         """(passed, why not)."""
         text = answer.strip()
         if self.kind == "exact":
-            return (text == self.expected.strip(), None if text == self.expected.strip()
-                    else f"expected exactly {self.expected!r}, got {text[:80]!r}")
+            return (
+                text == self.expected.strip(),
+                None if text == self.expected.strip() else f"expected exactly {self.expected!r}, got {text[:80]!r}",
+            )
         if self.kind == "contains":
             ok = self.expected.lower() in text.lower()
             return ok, None if ok else f"answer does not contain {self.expected!r}: {text[:80]!r}"
@@ -73,8 +75,9 @@ class Check:
             return True, None
         import jsonschema
 
-        err = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(self.expected)(
-            self.expected).iter_errors(value))
+        err = jsonschema.exceptions.best_match(
+            jsonschema.validators.validator_for(self.expected)(self.expected).iter_errors(value)
+        )
         return (err is None, None if err is None else f"answer fails the schema: {err.message}")
 
     def oracle(self) -> str | None:

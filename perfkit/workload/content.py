@@ -115,8 +115,10 @@ class UserClass:
         if self.think_time_s < 0 or self.shared_prefix_tokens < 0:
             raise ConfigError(f"{where}: think_time_s and shared_prefix_tokens must be >= 0")
         if self.shared_prefix_tokens > MAX_TOKENS:  # the prefix is made once, whole: 10^9 words would be GBs
-            raise ConfigError(f"{where}: shared_prefix_tokens {self.shared_prefix_tokens} is more than {MAX_TOKENS}, "
-                              f"the longest prompt perfkit makes")
+            raise ConfigError(
+                f"{where}: shared_prefix_tokens {self.shared_prefix_tokens} is more than {MAX_TOKENS}, "
+                f"the longest prompt perfkit makes"
+            )
         if self.imperfect is not None and self.imperfect not in IMPERFECT_KINDS:
             raise ConfigError(f"{where}: imperfect {self.imperfect!r} is not one of {', '.join(IMPERFECT_KINDS)}")
         if not 0 <= self.cancel_fraction <= 1 or not self.cancel_after_s > 0:
@@ -164,8 +166,9 @@ class Workload:
         w = np.array([c.weight for c in classes], dtype=float)
         self._p = w / w.sum()
         self._prompts = PromptFactory(seed)
-        self._prefix = {c.name: PromptFactory(seed + 7919 + i).make(c.shared_prefix_tokens)
-                        for i, c in enumerate(classes)}
+        self._prefix = {
+            c.name: PromptFactory(seed + 7919 + i).make(c.shared_prefix_tokens) for i, c in enumerate(classes)
+        }
 
     def pick(self, rng: np.random.Generator) -> UserClass:
         """A class drawn by weight."""
@@ -178,9 +181,16 @@ class Workload:
         entry = cls.dataset[int(rng.integers(len(cls.dataset)))] if cls.dataset else None
         return Conversation(self._prefix[cls.name]), entry
 
-    def next_user_turn(self, cls: UserClass, rng: np.random.Generator, conv: Conversation, turn: int,
-                       entry: DatasetEntry | None, prompt_tokens: int | None = None,
-                       output_tokens: int | None = None) -> tuple[int, int, Probe | None]:
+    def next_user_turn(
+        self,
+        cls: UserClass,
+        rng: np.random.Generator,
+        conv: Conversation,
+        turn: int,
+        entry: DatasetEntry | None,
+        prompt_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> tuple[int, int, Probe | None]:
         """Append the next user message to ``conv``; return (its target tokens, max_tokens, its probe)."""
         assert isinstance(cls.prompt_tokens, LengthDist) and isinstance(cls.output_tokens, LengthDist)
         n_out = output_tokens if output_tokens is not None else int(cls.output_tokens.sample(rng)[0])

@@ -84,9 +84,15 @@ def load_trace(path: str | Path, time_scale: float = 1.0) -> TraceArrivals:
     if not time_scale > 0:
         raise ConfigError(f"{p}: time_scale must be > 0, got {time_scale}")
     tcol, icol, ocol = _col(rows[0], _TIME), _col(rows[0], _PROMPT), _col(rows[0], _OUTPUT)
-    missing = [what for what, c in (("a time column " + "/".join(_TIME), tcol),
-                                    ("a prompt-length column " + "/".join(_PROMPT), icol),
-                                    ("an output-length column " + "/".join(_OUTPUT), ocol)) if c is None]
+    missing = [
+        what
+        for what, c in (
+            ("a time column " + "/".join(_TIME), tcol),
+            ("a prompt-length column " + "/".join(_PROMPT), icol),
+            ("an output-length column " + "/".join(_OUTPUT), ocol),
+        )
+        if c is None
+    ]
     if missing:
         raise ConfigError(f"{p}: the trace lacks {'; '.join(missing)} (columns found: {list(rows[0])})")
     assert tcol and icol and ocol
@@ -95,8 +101,11 @@ def load_trace(path: str | Path, time_scale: float = 1.0) -> TraceArrivals:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{p}: a row has a value that is not a time or a token count ({exc})") from None
     t0 = items[0][0]
-    return TraceArrivals(tuple(int(round((t - t0) * time_scale * 1e9)) for t, _, _ in items),
-                         tuple(max(0, i) for _, i, _ in items), tuple(max(1, o) for _, _, o in items))
+    return TraceArrivals(
+        tuple(int(round((t - t0) * time_scale * 1e9)) for t, _, _ in items),
+        tuple(max(0, i) for _, i, _ in items),
+        tuple(max(1, o) for _, _, o in items),
+    )
 
 
 def load_dataset(path: str | Path) -> tuple[DatasetEntry, ...]:
@@ -108,7 +117,8 @@ def load_dataset(path: str | Path) -> tuple[DatasetEntry, ...]:
             raise ConfigError(f"{p}: entry {i} is not an object")
         conv = row.get("conversations") or row.get("conversation")
         if isinstance(conv, list):
-            users, answers = [], []
+            users: list[str] = []
+            answers: list[int | None] = []
             for turn in conv:
                 who = str(turn.get("from", turn.get("role", ""))).lower()
                 text = str(turn.get("value", turn.get("content", "")))

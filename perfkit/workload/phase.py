@@ -33,13 +33,15 @@ class StopRule:
     ttft_p99_ms: float | None = None
     min_completion: float | None = None
 
-    def fired(self, errors: int, done: int, ttft_p99_ms: float | None,
-              completion_ratio: float | None = None) -> str | None:
+    def fired(
+        self, errors: int, done: int, ttft_p99_ms: float | None, completion_ratio: float | None = None
+    ) -> str | None:
         """The reason to stop, or None."""
-        if self.min_completion is not None and completion_ratio is not None \
-                and completion_ratio < self.min_completion:
-            return f"saturated: requests completed at {completion_ratio:.0%} of the rate they were scheduled " \
-                   f"(< {self.min_completion:.0%})"
+        if self.min_completion is not None and completion_ratio is not None and completion_ratio < self.min_completion:
+            return (
+                f"saturated: requests completed at {completion_ratio:.0%} of the rate they were scheduled "
+                f"(< {self.min_completion:.0%})"
+            )
         if self.error_rate is not None and done and errors / done > self.error_rate:
             return f"error rate {errors / done:.1%} > {self.error_rate:.1%}"
         if self.ttft_p99_ms is not None and ttft_p99_ms is not None and ttft_p99_ms > self.ttft_p99_ms:
@@ -116,8 +118,9 @@ class PhaseSpec:
         where = f"phase {self.name!r}"
         open_loop = sum(x is not None for x in (self.rate, self.profile, self.trace))
         if (self.concurrency is None) == (open_loop == 0) or open_loop > 1:
-            raise ConfigError(f"{where}: give exactly one of concurrency (closed loop), rate, a rate profile "
-                              "or a trace (open loop)")
+            raise ConfigError(
+                f"{where}: give exactly one of concurrency (closed loop), rate, a rate profile or a trace (open loop)"
+            )
         if self.concurrency is not None and self.concurrency < 1:
             raise ConfigError(f"{where}: concurrency must be >= 1, got {self.concurrency}")
         if self.duration_s is None and self.requests is None and self.trace is None:
@@ -136,8 +139,10 @@ class PhaseSpec:
             object.__setattr__(self, "classes", (UserClass("default", 1.0, self.prompt_tokens, self.output_tokens),))
         else:
             Workload(self.classes)  # validates names
-        object.__setattr__(self, "prompt_tokens", self.classes[0].prompt_tokens)
-        object.__setattr__(self, "output_tokens", self.classes[0].output_tokens)
+        classes = self.classes
+        assert classes is not None
+        object.__setattr__(self, "prompt_tokens", classes[0].prompt_tokens)
+        object.__setattr__(self, "output_tokens", classes[0].output_tokens)
 
     @property
     def closed_loop(self) -> bool:

@@ -44,10 +44,34 @@ __all__ = ["Scenario", "load_scenario", "parse_scenario"]
 
 _TOP = ("name", "description", "seed", "api", "defaults", "classes", "phases")
 _PHASE = ("name", "duration_s", "requests", "warmup", "load", "classes", "prompt_tokens", "output_tokens")
-_LOAD = ("users", "think_time_s", "ramp_s", "arrival", "rate", "burstiness", "ramp", "spikes", "trace",
-         "time_scale", "max_in_flight", "sweep")
-_CLASS = ("name", "weight", "prompt_tokens", "output_tokens", "turns", "think_time_s", "shared_prefix_tokens",
-          "dataset", "imperfect", "cancel", "slo", "probes")
+_LOAD = (
+    "users",
+    "think_time_s",
+    "ramp_s",
+    "arrival",
+    "rate",
+    "burstiness",
+    "ramp",
+    "spikes",
+    "trace",
+    "time_scale",
+    "max_in_flight",
+    "sweep",
+)
+_CLASS = (
+    "name",
+    "weight",
+    "prompt_tokens",
+    "output_tokens",
+    "turns",
+    "think_time_s",
+    "shared_prefix_tokens",
+    "dataset",
+    "imperfect",
+    "cancel",
+    "slo",
+    "probes",
+)
 _SLO = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 _ARRIVALS = ("constant", "poisson", "gamma")
 
@@ -85,8 +109,9 @@ class _Ctx:
         self.source, self.path = source, path
 
     def at(self, part: str) -> _Ctx:
-        return _Ctx(self.source, f"{self.path}.{part}" if self.path and not part.startswith("[") else
-                    f"{self.path}{part}")
+        return _Ctx(
+            self.source, f"{self.path}.{part}" if self.path and not part.startswith("[") else f"{self.path}{part}"
+        )
 
     def error(self, message: str) -> ConfigError:
         return ConfigError(f"{self.source}: {self.path or '(top level)'}: {message}")
@@ -105,8 +130,16 @@ class _Ctx:
                 raise self.error(f"missing required field {key!r}")
         return obj
 
-    def number(self, obj: dict[str, Any], key: str, *, minimum: float | None = None, strict: bool = False,
-               integer: bool = False, default: Any = None) -> Any:
+    def number(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        *,
+        minimum: float | None = None,
+        strict: bool = False,
+        integer: bool = False,
+        default: Any = None,
+    ) -> Any:
         if key not in obj or obj[key] is None:
             return default
         v = obj[key]
@@ -134,7 +167,7 @@ def load_scenario(path: str | Path) -> Scenario:
             import yaml
 
             data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - YAML and JSON errors carry the line
+    except Exception as exc:
         raise ConfigError(f"{p}: not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {exc}") from None
     return parse_scenario(data, source=str(p), base_dir=p.parent)
 
@@ -163,8 +196,15 @@ def parse_scenario(data: Any, source: str = "scenario", base_dir: Path | None = 
     dup = sorted(n for n, k in Counter(names).items() if k > 1)
     if dup:
         raise ctx.at("phases").error(f"phase names must be unique; repeated: {', '.join(dup)}")
-    return Scenario(str(top.get("name") or Path(source).stem), tuple(phases), seed, api,
-                    str(top.get("description") or ""), source, data)
+    return Scenario(
+        str(top.get("name") or Path(source).stem),
+        tuple(phases),
+        seed,
+        api,
+        str(top.get("description") or ""),
+        source,
+        data,
+    )
 
 
 def _phase(ctx: _Ctx, raw: dict[str, Any], classes: tuple[UserClass, ...] | None, base: Path) -> list[PhaseSpec]:
@@ -173,9 +213,12 @@ def _phase(ctx: _Ctx, raw: dict[str, Any], classes: tuple[UserClass, ...] | None
     own_classes = _classes(ctx.at("classes"), raw["classes"], base) if raw.get("classes") is not None else classes
     if own_classes is not None:  # a class without its own lengths takes the phase's (and the defaults')
         try:
-            own_classes = tuple(replace(c, **{k: raw[k] for k in ("prompt_tokens", "output_tokens")
-                                              if k in raw and k not in c.explicit})
-                                for c in own_classes)
+            own_classes = tuple(
+                replace(
+                    c, **{k: raw[k] for k in ("prompt_tokens", "output_tokens") if k in raw and k not in c.explicit}
+                )
+                for c in own_classes
+            )
         except ConfigError as exc:
             raise ctx.wrap(exc) from None
     common: dict[str, Any] = {
@@ -183,13 +226,16 @@ def _phase(ctx: _Ctx, raw: dict[str, Any], classes: tuple[UserClass, ...] | None
         "requests": ctx.number(raw, "requests", minimum=1, integer=True),
         "warmup": bool(raw.get("warmup", False)),
         "classes": own_classes,
-        "prompt_tokens": raw.get("prompt_tokens", 256), "output_tokens": raw.get("output_tokens", 128),
+        "prompt_tokens": raw.get("prompt_tokens", 256),
+        "output_tokens": raw.get("output_tokens", 128),
         "max_in_flight": lctx.number(load, "max_in_flight", minimum=1, integer=True),
     }
     kinds = [k for k in ("users", "rate", "ramp", "trace", "sweep") if load.get(k) is not None]
     if len(kinds) != 1:
-        raise lctx.error("give exactly one of users (closed loop), rate, ramp, trace or sweep (open loop); "
-                         f"got {', '.join(kinds) or 'none'}")
+        raise lctx.error(
+            "give exactly one of users (closed loop), rate, ramp, trace or sweep (open loop); "
+            f"got {', '.join(kinds) or 'none'}"
+        )
     try:
         if "sweep" in load:
             return _sweep(lctx.at("sweep"), str(raw["name"]), load["sweep"], common)
@@ -202,9 +248,11 @@ def _phase(ctx: _Ctx, raw: dict[str, Any], classes: tuple[UserClass, ...] | None
 
 def _load(ctx: _Ctx, load: dict[str, Any], raw: dict[str, Any], base: Path) -> dict[str, Any]:
     if "users" in load:
-        return {"concurrency": ctx.number(load, "users", minimum=1, integer=True),
-                "think_time_s": ctx.number(load, "think_time_s", minimum=0, default=0.0),
-                "ramp_users_s": ctx.number(load, "ramp_s", minimum=0, default=0.0)}
+        return {
+            "concurrency": ctx.number(load, "users", minimum=1, integer=True),
+            "think_time_s": ctx.number(load, "think_time_s", minimum=0, default=0.0),
+            "ramp_users_s": ctx.number(load, "ramp_s", minimum=0, default=0.0),
+        }
     for key in ("think_time_s", "ramp_s"):
         if key in load:
             raise ctx.at(key).error(f"{key} applies to closed-loop users only (load.users)")
@@ -241,8 +289,13 @@ def _load(ctx: _Ctx, load: dict[str, Any], raw: dict[str, Any], base: Path) -> d
         for j, sp in enumerate(load["spikes"]):
             sc = ctx.at(f"spikes[{j}]")
             sp = sc.mapping(sp, ("at_s", "duration_s", "factor"), required=("at_s", "duration_s", "factor"))
-            spikes.append((sc.number(sp, "at_s", minimum=0), sc.number(sp, "duration_s", minimum=0, strict=True),
-                           sc.number(sp, "factor", minimum=0, strict=True)))
+            spikes.append(
+                (
+                    sc.number(sp, "at_s", minimum=0),
+                    sc.number(sp, "duration_s", minimum=0, strict=True),
+                    sc.number(sp, "factor", minimum=0, strict=True),
+                )
+            )
         profile = profile.with_spikes(spikes)
     out["profile"] = profile
     return out
@@ -252,8 +305,11 @@ _MAX_SWEEP_STEPS = 1000
 
 
 def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[PhaseSpec]:
-    sw = ctx.mapping(raw, ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when", "auto",
-                           "max_users"), required=("step_duration_s",))
+    sw = ctx.mapping(
+        raw,
+        ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when", "auto", "max_users"),
+        required=("step_duration_s",),
+    )
     auto = bool(sw.get("auto", False))
     if auto and ("rates" in sw or "from" in sw):
         raise ctx.error("an automatic sweep measures its own rates; drop rates/from/to")
@@ -261,8 +317,11 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         rates = []
     elif "rates" in sw:
         rates = sw["rates"]
-        if not isinstance(rates, list) or not rates or not all(
-                isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates):
+        if (
+            not isinstance(rates, list)
+            or not rates
+            or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0 for r in rates)
+        ):
             raise ctx.at("rates").error(f"value {rates!r} must be a non-empty list of rates > 0 requests/s")
         if len(rates) > _MAX_SWEEP_STEPS:
             raise ctx.at("rates").error(f"{len(rates)} rates is more than {_MAX_SWEEP_STEPS} steps")
@@ -271,17 +330,21 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         hi = ctx.number(sw, "to", minimum=0, strict=True)
         n = ctx.number(sw, "steps", minimum=2, integer=True, default=5)
         if n > _MAX_SWEEP_STEPS:
-            raise ctx.at("steps").error(f"value {n} is more than {_MAX_SWEEP_STEPS} steps; a sweep that long is "
-                                        "a mistake (split it into several scenarios if it is not)")
+            raise ctx.at("steps").error(
+                f"value {n} is more than {_MAX_SWEEP_STEPS} steps; a sweep that long is "
+                "a mistake (split it into several scenarios if it is not)"
+            )
         if lo is None or hi is None:
             raise ctx.error("give rates: [...] or from, to (and steps)")
         rates = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
     stop = None
     if sw.get("stop_when") is not None:
         st = ctx.at("stop_when").mapping(sw["stop_when"], ("error_rate", "ttft_p99_ms", "min_completion"))
-        stop = StopRule(ctx.at("stop_when").number(st, "error_rate", minimum=0),
-                        ctx.at("stop_when").number(st, "ttft_p99_ms", minimum=0, strict=True),
-                        ctx.at("stop_when").number(st, "min_completion", minimum=0, strict=True))
+        stop = StopRule(
+            ctx.at("stop_when").number(st, "error_rate", minimum=0),
+            ctx.at("stop_when").number(st, "ttft_p99_ms", minimum=0, strict=True),
+            ctx.at("stop_when").number(st, "min_completion", minimum=0, strict=True),
+        )
     arrival = sw.get("arrival", "poisson")
     if arrival not in _ARRIVALS:
         raise ctx.at("arrival").error(f"value {arrival!r} is not one of {', '.join(_ARRIVALS)}")
@@ -292,12 +355,19 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         if n > _MAX_SWEEP_STEPS:
             raise ctx.at("steps").error(f"value {n} is more than {_MAX_SWEEP_STEPS} steps")
         users = ctx.number(sw, "max_users", minimum=2, integer=True, default=64)
-        head = [PhaseSpec(f"{name}-synchronous", concurrency=1, group=name, **{**base, "max_in_flight": None}),
-                PhaseSpec(f"{name}-throughput", concurrency=users, group=name, **{**base, "max_in_flight": None})]
-        return head + [PhaseSpec(f"{name}-step{i}", rate=1.0, arrival=arrival, group=name, stop_when=stop,
-                                 auto_rate=(i, n), **base) for i in range(1, n + 1)]
-    return [PhaseSpec(f"{name}@{r:g}", rate=float(r), arrival=arrival, group=name, stop_when=stop, **base)
-            for r in rates]
+        head = [
+            PhaseSpec(f"{name}-synchronous", concurrency=1, group=name, **{**base, "max_in_flight": None}),
+            PhaseSpec(f"{name}-throughput", concurrency=users, group=name, **{**base, "max_in_flight": None}),
+        ]
+        return head + [
+            PhaseSpec(
+                f"{name}-step{i}", rate=1.0, arrival=arrival, group=name, stop_when=stop, auto_rate=(i, n), **base
+            )
+            for i in range(1, n + 1)
+        ]
+    return [
+        PhaseSpec(f"{name}@{r:g}", rate=float(r), arrival=arrival, group=name, stop_when=stop, **base) for r in rates
+    ]
 
 
 def _probes(ctx: _Ctx, raw: Any, base: Path) -> tuple[Probe, ...]:
@@ -354,8 +424,11 @@ def _classes(ctx: _Ctx, raw: Any, base: Path) -> tuple[UserClass, ...]:
             if tpot is not None and itl is not None:
                 raise sc.error("give tpot_ms or its alias itl_ms, not both")
             try:
-                kw["slo"] = Slo(sc.number(s, "ttft_ms", minimum=0, strict=True), tpot if tpot is not None else itl,
-                                sc.number(s, "e2e_ms", minimum=0, strict=True))
+                kw["slo"] = Slo(
+                    sc.number(s, "ttft_ms", minimum=0, strict=True),
+                    tpot if tpot is not None else itl,
+                    sc.number(s, "e2e_ms", minimum=0, strict=True),
+                )
             except ConfigError as exc:
                 raise sc.wrap(exc) from None
         if c.get("dataset") is not None:
