@@ -24,6 +24,8 @@ MODES: dict[str, bytes] = {
     "keepalive_comments": _HEAD + b": ping\n\n" + _CHUNK + b": ping\n\n" + _CHUNK + b"data: [DONE]\n\n",
     "http_429": b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
     b"Content-Length: 40\r\nConnection: close\r\n\r\n" + b'{"error": {"message": "slow down now!!"}}'[:40],
+    "http_404": b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 44\r\n"
+    b"Connection: close\r\n\r\n" + b'{"error": {"message": "no route /v1/things"}}'[:44],
     "reset": b"",  # handled specially: close the socket mid-response
     "echo_key": b"",  # handled specially: HTTP 401 quoting the Authorization header's key
     "echo_key_stream": b"",  # handled specially: a stream whose text and error object quote the key
