@@ -94,3 +94,20 @@ def test_generated_data_and_reports_are_ignored():
 
 def test_version_is_the_installed_one():
     assert re.match(r"\d+\.\d+", perfkit.__version__)
+
+
+def test_the_command_line_imports_neither_duckdb_nor_pyarrow_until_a_command_needs_them():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import perfkit.cli; perfkit.cli.build_parser()"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    heavy = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
+    assert not heavy & {"duckdb", "pyarrow", "pandas", "polars", "altair", "aiohttp", "numpy"}, heavy
+    version = subprocess.run([sys.executable, "-m", "perfkit.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("perfkit ")
