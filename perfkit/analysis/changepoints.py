@@ -61,7 +61,7 @@ from perfkit.analysis.percentiles import circular_block_indices
 
 __all__ = ["Change", "ChangepointDetector", "ChangepointResult", "f1_margin", "pelt_l2", "robust_noise"]
 
-TRANSFORMS = ("log", "rank", "none")
+TRANSFORMS = ("auto", "log", "rank", "none")
 
 
 @dataclass(frozen=True)
@@ -227,8 +227,10 @@ class ChangepointDetector:
 
     Parameters
     ----------
-    transform : {"log", "rank", "none"}
-        Applied before the search (``log`` needs positive values).
+    transform : {"auto", "log", "rank", "none"}
+        Applied before the search.  ``auto`` (the default, as :func:`perfkit.analysis.detect_changes`
+        does): ``log`` for a series of positive values (a latency: a shift is a ratio), ``rank`` for any
+        other real-valued series (counts and rates that can be zero, differences that can be negative).
     penalty : "bic" or float
         The rule ``beta · σ̂² · τ̂ · log n``, or a fixed penalty on the transformed scale.
     beta : float
@@ -238,9 +240,11 @@ class ChangepointDetector:
         the runs without one (real, small swings of the Poisson load); β = 3 found every injection,
         reported none in runs without one, and kept F1 at 0.98; β = 4 lowered F1 to 0.96.
     min_size : int
-        Shortest segment, samples.
+        Shortest segment, samples: 2, so that a transient event of two windows (a spike, a brief
+        outage) is found as a start and an end.
     clip : float
-        Spike clipping bound, in robust standard deviations from the running median (``inf``: none).
+        Spike clipping bound, in robust standard deviations from a running median of three samples
+        (``inf``: none): a single sample off on its own is a spike, two in a row are an event.
     alpha : float
         Family-wise level of the significance tests (Holm across candidates).
     min_effect : float
@@ -256,10 +260,10 @@ class ChangepointDetector:
     def __init__(
         self,
         *,
-        transform: str = "log",
+        transform: str = "auto",
         penalty: str | float = "bic",
         beta: float = 3.0,
-        min_size: int = 5,
+        min_size: int = 2,
         clip: float = 3.0,
         alpha: float = 0.05,
         min_effect: float = 0.05,
@@ -278,12 +282,20 @@ class ChangepointDetector:
         self.alpha, self.level, self.n_perm, self.n_boot, self.seed = alpha, level, n_perm, n_boot, seed
         self.min_effect = min_effect
 
+    def transform_for(self, y: np.ndarray) -> str:
+        """The transform this detector applies to ``y`` (``auto`` resolved)."""
+        if self.transform == "auto":
+            return "log" if len(y) and bool((np.asarray(y) > 0).all()) else "rank"
+        return self.transform
+
     def _transform(self, y: np.ndarray) -> np.ndarray:
-        if self.transform == "log":
+        how = self.transform_for(y)
+        if how == "log":
             if (y <= 0).any():
-                raise ValueError("transform='log' needs positive values; use transform='rank' for this series")
+                raise ValueError("transform='log' needs positive values; use transform='rank' (or 'auto') for "
+                                 "this series")
             return np.log(y)
-        if self.transform == "rank":
+        if how == "rank":
             return stats.norm.ppf((stats.rankdata(y) - 0.5) / len(y))
         return y.astype(float)
 
@@ -297,7 +309,7 @@ class ChangepointDetector:
         if n < 2 * self.min_size:
             raise ValueError(f"a series of {n} samples is too short for segments of at least {self.min_size}")
         z = self._transform(ya)
-        med = ndimage.median_filter(z, size=2 * self.min_size + 1, mode="nearest")
+        med = ndimage.median_filter(z, size=3, mode="nearest")
         resid = z - med  # the centred running median follows level shifts, so this is the noise alone
         sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) or float(np.std(z)) or 1.0
         if np.isfinite(self.clip):
@@ -309,7 +321,8 @@ class ChangepointDetector:
         block = max(1, math.ceil(tau))
         bounds = [0, *cands, n]
         pvals = [
-            self._p_value(z[bounds[k - 1] : bounds[k + 1]], block, sigma * math.sqrt(tau), rng)
+            self._p_value(z[bounds[k - 1] : bounds[k + 1]], bounds[k] - bounds[k - 1], block, sigma * math.sqrt(tau),
+                          rng)
             for k in range(1, len(bounds) - 1)
         ]
         padj = holm(np.array(pvals)) if pvals else np.array([])
@@ -319,33 +332,37 @@ class ChangepointDetector:
                 rejected.append(c)
                 continue
             ch = self._describe(ya, z, tt, bounds[k], c, bounds[k + 2], block, rng, pvals[k], padj[k])
-            if (
-                np.isfinite(ch.ratio)
-                and abs(ch.ratio - 1) < self.min_effect
-                and abs(1 / ch.ratio - 1) < self.min_effect
-            ):
+            small = abs(ch.ratio - 1) < self.min_effect and abs(1 / ch.ratio - 1) < self.min_effect
+            unsure = ch.ratio_lo <= 1 <= ch.ratio_hi  # the size's own interval does not exclude no change
+            if np.isfinite(ch.ratio) and (small or unsure):
                 rejected.append(c)
                 continue
             changes.append(ch)
-        return ChangepointResult(changes, n, pen, sigma, tau, self.transform, rejected, algo, tt)
+        return ChangepointResult(changes, n, pen, sigma, tau, self.transform_for(ya), rejected, algo, tt)
 
-    def _p_value(self, seg: np.ndarray, block: int, lr_sd: float, rng: np.random.Generator) -> float:
-        """Is there a change in ``seg``?  Block permutations when they are many, else the CUSUM limit.
+    def _p_value(self, seg: np.ndarray, at: int, block: int, lr_sd: float, rng: np.random.Generator) -> float:
+        """Is there a change in ``seg`` (the candidate at ``at``)?  Block permutations when they are many,
+        else the two sides' means against the long-run standard deviation.
 
-        When the blocks can be arranged in enough ways to resolve a p-value of ``1/(n_perm+1)``
-        (see :func:`_permutation_floor`), the largest standardised CUSUM is compared with its value
-        on ``n_perm`` block permutations.  Otherwise no arrangement of so few blocks could make even
-        a fourfold shift significant (8 blocks with 3 after the change: p ≥ 1/56), so the
-        unweighted CUSUM, scaled by the robust long-run standard deviation, is compared with its
-        Kolmogorov limit (the supremum of a Brownian bridge).
+        When the blocks can be arranged in enough ways to resolve a p-value of ``1/(n_perm+1)`` (see
+        :func:`_permutation_floor`), the largest standardised CUSUM is compared with its value on
+        ``n_perm`` block permutations.  Otherwise (a short event: too few blocks on one side for any
+        arrangement to reach a small p-value) the difference of the two sides' means is set against the
+        robust long-run standard deviation ``lr_sd``, two-sided, and multiplied by the number of splits
+        the search could have chosen in ``seg`` (Bonferroni over the scan), which pays for having
+        picked the largest.
         """
         n = len(seg)
         obs, split = (v[0] for v in _cusum_stat(seg, self.min_size))
         if _permutation_floor(n, block, min(split, n - split)) * (1 + self.n_perm) <= 1:
             null = _cusum_stat(seg[_block_permutations(n, block, rng, self.n_perm)], self.min_size)[0]
             return (1 + int(np.sum(null >= obs))) / (1 + self.n_perm)
-        c = np.cumsum(seg - seg.mean())
-        return float(stats.kstwobign.sf(np.max(np.abs(c)) / (lr_sd * math.sqrt(n))))
+        left, right = seg[:at], seg[at:]
+        if not len(left) or not len(right) or lr_sd <= 0:
+            return 1.0
+        zstat = abs(float(left.mean() - right.mean())) / (lr_sd * math.sqrt(1 / len(left) + 1 / len(right)))
+        scans = max(1, n - 2 * self.min_size + 1)
+        return float(min(1.0, 2 * stats.norm.sf(zstat) * scans))
 
     def _penalty(self, z: np.ndarray) -> tuple[float, float, float]:
         """The penalty, and the noise scale and autocorrelation time it rests on (see :func:`robust_noise`)."""

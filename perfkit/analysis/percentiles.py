@@ -52,7 +52,7 @@ procedure for stationary data", 1992 (block bootstrap).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -184,15 +184,92 @@ def overlapping_batch_means_time(x: np.ndarray, batches: int = _OBM_BATCHES) -> 
     return max(1.0, float(sums @ sums) / (n - b + 1) / b / var * n / (n - b))
 
 
-def _ess(x: np.ndarray, q: float | None, at: float | None) -> tuple[float, bool]:
-    """Effective sample size, and whether the batch-means estimate of τ (not Geyer's) set it."""
+# tuning of the indicator's autocorrelation time (checked on bench/percentile_coverage.py's AR(1) grid)
+BATCH_TAUS = 4.0  # overlapping batches are this many pilot autocorrelation times long (bias ~ 1/batch)
+DECIDE_ALPHA = 0.05  # a percentile is estimable when the (1 - DECIDE_ALPHA) upper bound on tau allows it
+
+
+@dataclass(frozen=True)
+class AutocorrelationTime:
+    """The integrated autocorrelation time of a series, with the uncertainty of its estimate.
+
+    Attributes
+    ----------
+    tau : float
+        Point estimate (1 for independent samples), from overlapping batch means.
+    df : float
+        Degrees of freedom of the long-run variance behind it (about 1.5 (n / batch - 1)).
+    upper : float
+        One-sided upper confidence bound at ``1 - DECIDE_ALPHA`` (chi-square on ``df``).
+    batch : int
+        Batch length, samples: about :data:`BATCH_TAUS` pilot autocorrelation times, at least n^(1/3).
+    """
+
+    tau: float
+    df: float
+    upper: float
+    batch: int
+
+    def effective(self, n: int) -> float:
+        """The effective sample size of ``n`` samples at this autocorrelation."""
+        return n / self.tau
+
+
+def autocorrelation_time(series: np.ndarray) -> AutocorrelationTime:
+    """τ of ``series`` (in its order) from overlapping batch means whose length grows with a pilot τ.
+
+    Batches must be long against the memory of the series, or batch means underestimate the long-run
+    variance (by about ``2 Σ k ρ_k / (τ b)``); and the fewer batches there are, the less the estimate
+    is worth.  So the batch length is :data:`BATCH_TAUS` times a pilot (Geyer's initial positive
+    sequence, which alone truncates a long memory too early), at least ``n^(1/3)``, at most ``n/4``,
+    and the estimate carries its degrees of freedom (Meketon & Schmeiser): intervals use a t quantile
+    on them, and the decision to give an interval uses an upper confidence bound on τ.
+    """
+    x = np.asarray(series)
+    n = len(x)
+    if n < 8 or _variance(x if x.dtype == np.bool_ else np.asarray(x, dtype=float)) == 0:
+        return AutocorrelationTime(1.0, 0.0 if n < 8 else math.inf, 1.0 if n >= 8 else math.inf, 1)
+    pilot = integrated_autocorrelation_time(x)
+    b = int(min(n // 4, max(math.ceil(BATCH_TAUS * pilot), math.ceil(n ** (1 / 3)))))
+    tau = max(1.0, overlapping_batch_means_time(x, batches=max(1, n // b)))
+    df = max(1.0, 1.5 * (n / b - 1))
+    upper = tau * df / float(stats.chi2.ppf(DECIDE_ALPHA, df))
+    return AutocorrelationTime(tau, df, upper, b)
+
+
+def _indicator_time(x: np.ndarray, q: float | None, at: float | None) -> AutocorrelationTime:
     x = np.asarray(x, dtype=float)
     if q is not None and len(x):
         series = x <= (np.quantile(x, q) if at is None else at)
     else:
         series = x
-    geyer, obm = integrated_autocorrelation_time(series), overlapping_batch_means_time(series)
-    return len(x) / max(geyer, obm), obm > geyer
+    return autocorrelation_time(series)
+
+
+def _ess(x: np.ndarray, q: float | None, at: float | None) -> tuple[float, bool]:
+    """Effective sample size (point estimate), and whether batch means set it (always, now)."""
+    t = _indicator_time(x, q, at)
+    return len(x) / t.tau, True
+
+
+def samples_needed(tau: AutocorrelationTime | float, q: float) -> int:
+    """Samples a series with this autocorrelation needs before its ``q``-quantile is estimable.
+
+    The same rule as :func:`percentile_cis`: ``n / upper(τ) >= min_samples(q)``, where the upper bound
+    tightens as the series grows (its degrees of freedom grow with ``n / batch``).
+    """
+    need = min_samples(q)
+    if not isinstance(tau, AutocorrelationTime):
+        return int(math.ceil(need * max(1.0, float(tau))))
+    t, b = max(1.0, tau.tau), max(1, tau.batch)
+    n = need * t
+    for _ in range(50):
+        df = max(1.0, 1.5 * (n / b - 1))
+        nxt = need * t * df / float(stats.chi2.ppf(DECIDE_ALPHA, df))
+        if abs(nxt - n) < 1:
+            break
+        n = nxt
+    return int(math.ceil(n))
 
 
 def effective_sample_size(x: np.ndarray, q: float | None = None, *, at: float | None = None) -> float:
@@ -232,7 +309,11 @@ class PercentileEstimate:
     method : str
     estimable : bool
     note : str or None
-        Why it is not estimable, or a caveat on the interval.
+        Why it is not estimable (and how many samples would do), or a caveat on the interval.
+    tau : float or None
+        Integrated autocorrelation time of the indicator below the estimate (1: independent samples).
+    n_needed : int or None
+        Samples this autocorrelation needs for the percentile to be estimable (at most ``n`` when it is).
     """
 
     q: float
@@ -245,37 +326,53 @@ class PercentileEstimate:
     method: str
     estimable: bool
     note: str | None = None
+    tau: float | None = None
+    n_needed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def bound_levels(q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
-    """Quantile levels of a ``1 - alpha`` interval's bounds, and a note when a bound sits at an extreme.
+def interval_levels(q: float, m: float, alpha: float, df: float = math.inf,
+                    n: int | None = None) -> tuple[float, float, str | None]:
+    """Sample-quantile levels of a ``1 - alpha`` interval for the ``q``-quantile from ``m`` effectively
+    independent samples, and a note where a bound falls beyond the ``n`` samples' range.
 
-    Sample quantile levels (Weibull) of the bounds from Binomial(m, q) ranks (m = n for the exact interval)."""
-    mi = max(1, int(round(m)))
-    lo_rank = stats.binom.ppf(alpha / 2, mi, q)  # bound ranks, 1-based, in a sample of mi
-    hi_rank = stats.binom.ppf(1 - alpha / 2, mi, q) + 1
+    The fractional order statistics of an independent sample: the level below the true quantile is
+    Beta(q (m + 1), (1 - q) (m + 1)) (Hutson 1999); its quantiles at ``alpha/2`` and ``1 - alpha/2`` are
+    the bounds' levels, read off the sample by the same interpolation as the estimate.  Unlike whole
+    ranks, these are not conservative by the binomial's discreteness.  Where ``m`` itself is estimated
+    with ``df`` degrees of freedom, it is divided by ``(t_df / z)²``: a t interval in place of a normal one.
+    """
+    if math.isfinite(df):
+        m = m / (float(stats.t.ppf(1 - alpha / 2, df)) / float(stats.norm.ppf(1 - alpha / 2))) ** 2
+    m = max(m, 1.0)
+    a, b = q * (m + 1), (1 - q) * (m + 1)
+    lo, hi = float(stats.beta.ppf(alpha / 2, a, b)), float(stats.beta.ppf(1 - alpha / 2, a, b))
+    n = int(round(m)) if n is None else n
     note = None
-    if lo_rank < 1:
+    if lo < 1 / (n + 1):
         note = "lower bound at the sample minimum: its coverage is below the nominal level"
-    if hi_rank > mi:
+    if hi > n / (n + 1):
         note = "upper bound at the sample maximum: its coverage is below the nominal level"
-    return max(lo_rank, 1) / (mi + 1), min(hi_rank, mi) / (mi + 1), note
+    return lo, hi, note
 
 
-def _order_bounds(x: np.ndarray, q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
-    """Bounds from Binomial(m, q) ranks, read at sample quantile levels (m = n for the exact interval)."""
-    p_lo, p_hi, note = bound_levels(q, m, alpha)
-    lo, hi = np.quantile(x, [p_lo, p_hi], method="weibull")
+def bound_levels(q: float, m: float, alpha: float) -> tuple[float, float, str | None]:
+    """:func:`interval_levels` for ``m`` independent samples (kept for the rollup's intervals)."""
+    return interval_levels(q, m, alpha)
+
+
+def _order_bounds(x: np.ndarray, q: float, m: float, alpha: float, df: float = math.inf) -> tuple[float, float, str | None]:
+    """Bounds at the levels of :func:`interval_levels`, read off the sample ``x``."""
+    p_lo, p_hi, note = interval_levels(q, m, alpha, df, len(x))
+    lo, hi = np.quantile(x, [p_lo, p_hi])
     return float(lo), float(hi), note
 
 
-def ess_widen(alpha: float) -> float:
-    """Factor dividing the effective sample size when batch means set it: their variance estimate has
-    its own error (about 13.5 degrees of freedom), which a t quantile in place of z accounts for."""
-    return float((stats.t.ppf(1 - alpha / 2, _OBM_DF) / stats.norm.ppf(1 - alpha / 2)) ** 2)
+def ess_widen(alpha: float, df: float = 13.5) -> float:
+    """Factor dividing an effective sample size estimated with ``df`` degrees of freedom: ``(t_df / z)²``."""
+    return float((stats.t.ppf(1 - alpha / 2, df) / stats.norm.ppf(1 - alpha / 2)) ** 2)
 
 
 def percentile_ci(
@@ -339,28 +436,37 @@ def percentile_cis(
     pending: list[tuple[int, float, str | None]] = []  # (position, n_eff, note) of ess/order estimates
     for j, q in enumerate(qs):
         est = float(ests[j])
-        n_eff, by_batches = _ess(arr, q, est) if method != "order" else (float(n), False)
         need = min_samples(q)
-        if n_eff < need:
+        if method == "order":
+            tau = AutocorrelationTime(1.0, math.inf, 1.0, 1)
+        else:
+            tau = _indicator_time(arr, q, est)
+        n_eff = n / tau.tau
+        if n / tau.upper < need:
+            more = samples_needed(tau, q)
             why = (
                 f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
-                f"{percentile_name(q)} needs at least {need}"
+                f"{percentile_name(q)} needs at least {need}; at this correlation (τ ≈ {tau.tau:.1g}) about "
+                f"{more:,} samples would do"
             )
-            out[j] = PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why)
+            out[j] = PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why, tau.tau, more)
         elif method == "block":
             lo, hi = _block_bootstrap(arr, q, alpha, n_boot, seed)
-            out[j] = PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True)
+            out[j] = PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, None,
+                                        tau.tau, n)
         else:
-            m = n_eff / ess_widen(alpha) if by_batches else n_eff
-            p_lo, p_hi, note = bound_levels(q, m, alpha)
+            p_lo, p_hi, note = interval_levels(q, n_eff, alpha, tau.df, n)
             levels += [p_lo, p_hi]
             pending.append((j, n_eff, note))
+            out[j] = PercentileEstimate(q, n, n_eff, est, None, None, level, method, True, note, tau.tau, n)
     if pending:
-        bounds = np.quantile(arr, levels, method="weibull")
+        bounds = np.quantile(arr, levels)
         for i, (j, n_eff, note) in enumerate(pending):
             est = float(ests[j])
             lo, hi = float(bounds[2 * i]), float(bounds[2 * i + 1])
-            out[j] = PercentileEstimate(qs[j], n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note)
+            e = out[j]
+            assert e is not None
+            out[j] = replace(e, lo=min(lo, est), hi=max(hi, est))
     return [e for e in out if e is not None]
 
 
@@ -378,11 +484,11 @@ def percentile_lower_bound(x: np.ndarray | list[float], q: float, *, level: floa
     if len(arr) < 2:
         return None
     alpha = 1 - level
-    n_eff, by_batches = _ess(arr, q, None)
-    m = n_eff / ess_widen(alpha) if by_batches else n_eff
+    t = _indicator_time(arr, q, None)
+    m = len(arr) / t.upper  # a bound that is to hold even where the sample is short: the conservative size
     if stats.binom.ppf(alpha / 2, max(1, int(round(m))), q) < 1:
         return None
-    lo, _, _ = _order_bounds(arr, q, m, alpha)
+    lo, _, _ = _order_bounds(arr, q, m, alpha, t.df)
     return lo
 
 

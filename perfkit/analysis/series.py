@@ -10,6 +10,8 @@ data are left out, not filled.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 
@@ -18,7 +20,7 @@ from perfkit.query.catalog import Catalog
 from perfkit.query.frames import first_sent_ns
 from perfkit.query.rollup import LatencyHistogram, per_second_quantile, read_rollup, rollup_for
 
-__all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "injected_events", "run_series"]
+__all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "injected_events", "run_series", "stable_seed"]
 
 DEFAULT_CHANGE_SERIES = (
     "ttft_p50_ms",
@@ -86,6 +88,12 @@ def run_series(
     return out[np.isfinite(out["value"].astype(float))].reset_index(drop=True)
 
 
+def stable_seed(*parts: object) -> int:
+    """A seed derived from names (a run, a phase, a series): the same analysis of the same data draws the same
+    random numbers every time, and different runs draw different ones."""
+    return zlib.crc32(":".join(map(str, parts)).encode())
+
+
 def detect_changes(
     cat: Catalog,
     run_id: str,
@@ -96,24 +104,45 @@ def detect_changes(
 ) -> ChangepointResult:
     """Changepoints of one series of a run; times (``t``, ``t_lo``, ``t_hi``) in s since its first send.
 
-    The default detector is :class:`ChangepointDetector` with a log transform for positive series
-    and a rank transform otherwise (counts and rates can be zero).
+    The default detector is :class:`ChangepointDetector` with its ``auto`` transform (log for a positive
+    series, ranks otherwise), seeded from the run and the series.
     """
-    s = run_series(cat, cat.require_run(run_id), metric, bin_s=bin_s)
+    rid = cat.require_run(run_id)
+    s = run_series(cat, rid, metric, bin_s=bin_s)
     y = s["value"].to_numpy(dtype=float)
-    det = detector or ChangepointDetector(transform="log" if (y > 0).all() else "rank")
+    det = detector or ChangepointDetector(seed=stable_seed(rid, metric))
     return det.fit(y, s["t_s"].to_numpy(dtype=float))
 
 
 def change_table(
-    cat: Catalog, run_id: str, series: tuple[str, ...] = DEFAULT_CHANGE_SERIES, *, bin_s: float = 1.0
+    cat: Catalog,
+    run_id: str,
+    series: tuple[str, ...] = DEFAULT_CHANGE_SERIES,
+    *,
+    bin_s: float = 1.0,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Every change found in each of ``series`` (those the run has), one row per change, by time."""
-    rows = []
+    """Every change found in each of ``series`` (those the run has), one row per change, by time.
+
+    False alarms are controlled per run, not per series: each series is tested at ``alpha`` divided by
+    the number of series the run has (Bonferroni), and Holm's adjustment runs across each series'
+    candidates, so the chance that a steady run reports any change at all is at most about ``alpha``.
+    """
+    rid = cat.require_run(run_id)
+    present: list[tuple[str, pd.DataFrame]] = []
     for metric in series:
         try:
-            res = detect_changes(cat, run_id, metric, bin_s=bin_s)
-        except ValueError:  # the run has no such series, or too few windows of it
+            s = run_series(cat, rid, metric, bin_s=bin_s)
+        except ValueError:  # the run has no such series
+            continue
+        if len(s) >= 4:
+            present.append((metric, s))
+    rows = []
+    for metric, s in present:
+        det = ChangepointDetector(alpha=alpha / len(present), seed=stable_seed(rid, metric))
+        try:
+            res = det.fit(s["value"].to_numpy(dtype=float), s["t_s"].to_numpy(dtype=float))
+        except ValueError:  # too few windows of it
             continue
         for c in res.changes:
             rows.append(

@@ -74,6 +74,7 @@ class _Conn(asyncio.Protocol):
 
     def __init__(self, client: FastTransport, key: tuple[str, str, int]) -> None:
         self.client, self.key = client, key
+        self._take = client._take  # the compiled take of this transport's read path (None: Python)
         self.transport: asyncio.Transport | None = None
         self._fast: Any = None
         self.closed = False
@@ -127,7 +128,7 @@ class _Conn(asyncio.Protocol):
             and self.framing == "chunked"
             and not self.closed
             and self._at_event_start()
-            and self.client._take is not None
+            and self._take is not None
         ):
             # the next reads, whole one-event chunks as a rule, go from the reading thread's queue to the
             # record in C (StampedTransport.fast) until one is not, which comes back here
@@ -164,7 +165,7 @@ class _Conn(asyncio.Protocol):
             if not data:
                 return
         if self.framing == "chunked":
-            take = self.client._take
+            take = self._take
             if self.cstate in (1, 2) and take is not None:  # a chunk begun in the last read: end it first,
                 # so that the rest of this read, whole chunks as a rule, takes the compiled path
                 k = self.remaining + 2 if self.cstate == 1 else 2 - len(self.cbuf)

@@ -30,13 +30,15 @@ Sarathi-Serve", OSDI 2024 (chunked prefill under a token budget).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from perfkit.sim.config import SimConfig, SimEvent
 
-__all__ = ["Engine", "EventSchedule", "SimRequest", "StepResult", "Stepper", "replay"]
+__all__ = ["Engine", "EventSchedule", "SimRequest", "StepResult", "Stepper", "closed_loop_replay", "replay"]
 
 
 def _blocks(tokens: int, block: int) -> int:
@@ -319,3 +321,47 @@ def replay(config: SimConfig, arrivals: Iterable[tuple[int, int, int]], *, epoch
     while stepper.inbox or engine.has_work:
         stepper.advance()
     return reqs
+
+
+def closed_loop_replay(
+    config: SimConfig,
+    users: int,
+    duration_s: float,
+    *,
+    prompt_tokens: Callable[[np.random.Generator], int] | int = 256,
+    output_tokens: int = 128,
+    think_s: float = 0.0,
+    seed: int = 0,
+    epoch_ns: int = 0,
+) -> list[SimRequest]:
+    """Run the engine offline under ``users`` closed-loop users for ``duration_s`` s (virtual).
+
+    Each user sends its next request ``think_s`` after its previous one finished (the first at
+    ``epoch_ns``, users a microsecond apart), until ``duration_s`` has passed; requests in the engine
+    then finish.  ``prompt_tokens`` is a length or a function drawing one from the generator.  Returns
+    every request, in arrival order: ground truth for a closed-loop run, as :func:`replay` is for an
+    open-loop one.
+    """
+    rng = np.random.default_rng(seed)
+
+    def draw() -> int:
+        return int(prompt_tokens(rng)) if callable(prompt_tokens) else int(prompt_tokens)
+
+    engine = Engine(config)
+    stepper = Stepper(engine, EventSchedule(config.events, epoch_ns), epoch_ns)
+    end_ns = epoch_ns + int(duration_s * 1e9)
+    think_ns = int(think_s * 1e9)
+    out: list[SimRequest] = []
+    for u in range(users):
+        req = SimRequest(str(len(out)), epoch_ns + 1000 * u, draw(), output_tokens)
+        out.append(req)
+        stepper.offer(req)
+    while stepper.inbox or engine.has_work:
+        res = stepper.advance()
+        for done in res.finished if res is not None else ():
+            nxt = (done.finish_ns or stepper.t_ns) + think_ns
+            if nxt < end_ns:
+                req = SimRequest(str(len(out)), nxt, draw(), output_tokens)
+                out.append(req)
+                stepper.offer(req)
+    return sorted(out, key=lambda r: r.arrival_ns)
