@@ -13,7 +13,7 @@ share that got one and, where at least 40 did, how many of those covered the tru
 effective size is below perfkit's threshold (``min_samples(q)``: 6 for p50, 30 for p90, 300 for p99)
 should give an interval in at most 5% of its replicates: such cells are marked ``below`` and checked.
 
-    python bench/percentile_coverage.py [--reps 400] [--first-seed 0] [--quick] [--workers 2]
+    python bench/percentile_coverage.py [--reps 1000] [--first-seed 0] [--quick] [--workers 2]
 
 The last line reads ``coverage_min=... coverage_max=... cells=... below_given_max=...``.
 """
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import stats
@@ -51,7 +51,7 @@ def true_quantile(kind: str, q: float) -> float:
     return float(_PARETO_SCALE * (1 - q) ** (-1 / _PARETO_ALPHA))
 
 
-@lru_cache(maxsize=None)
+@cache
 def true_tau(phi: float, q: float) -> float:
     """Integrated autocorrelation time of the indicator below the q-quantile of an AR(1) Gaussian series."""
     if phi == 0:
@@ -97,7 +97,7 @@ def cell(args: tuple[str, float, int, int, int]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=400)
+    ap.add_argument("--reps", type=int, default=1000)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="100 replicates a cell")
     ap.add_argument("--workers", type=int, default=2)
@@ -108,9 +108,11 @@ def main() -> None:
     with ProcessPoolExecutor(a.workers) as pool:
         rows = list(pool.map(cell, jobs))
     rows.sort(key=lambda r: (MARGINALS.index(r["kind"]), r["phi"], r["n"]))
-    print(f"{reps} replicates a cell; 95% intervals; 'given': share of replicates with an interval; 'cover': share "
-          "of those covering the truth\n(not scored where fewer than 40 got one); 'below': the true effective size "
-          "is under perfkit's threshold, so at most 5% should get one\n")
+    print(
+        f"{reps} replicates a cell; 95% intervals; 'given': share of replicates with an interval; 'cover': share "
+        "of those covering the truth\n(not scored where fewer than 40 got one); 'below': the true effective size "
+        "is under perfkit's threshold, so at most 5% should get one\n"
+    )
     head = " ".join(f"{'p' + format(100 * q, 'g') + ' n_eff/given/cover':>32}" for q in QS)
     print(f"{'marginal':<10} {'phi':>4} {'n':>6} | {head}")
     scored: list[float] = []
@@ -129,8 +131,10 @@ def main() -> None:
             cells.append(f"{c['n_eff']:8.0f}{mark} {share:6.3f} {cover:>8}")
         print(f"{r['kind']:<10} {r['phi']:>4.1f} {r['n']:>6} | " + " ".join(f"{x:>32}" for x in cells))
     print()
-    print(f"coverage_min={min(scored):.3f} coverage_max={max(scored):.3f} cells={len(scored)} "
-          f"below_given_max={max(below_given) if below_given else 0.0:.3f}")
+    print(
+        f"coverage_min={min(scored):.3f} coverage_max={max(scored):.3f} cells={len(scored)} "
+        f"below_given_max={max(below_given) if below_given else 0.0:.3f}"
+    )
 
 
 if __name__ == "__main__":

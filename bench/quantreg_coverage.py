@@ -5,11 +5,11 @@ Two designs, ``--reps`` datasets each, 95% intervals of the slope at q = 0.5 and
 * **clusters**: 40 clusters of 15 rows, ``y = 1 + 2x + u_g + e`` with ``x`` mostly shared within a
   cluster and a cluster effect ``u_g``; intervals clustered on the group (the slope is 2 at every q).
 * **blocks**: 600 rows in time order whose regressor and error are both AR(1) with φ = 0.9 (a load
-  that drifts, a queue that remembers); intervals from clusters of ``--block`` consecutive rows.  The
-  error is a location shift, so the slope is 2 at every q.
+  that drifts, a queue that remembers); intervals from clusters of ``--block`` consecutive rows, and
+  (``blocks_auto``) with ``block="auto"``.  The error is a location shift, so the slope is 2 at every q.
 
 Besides perfkit's intervals, the same fits with each row its own cluster (what ignoring the dependence
-gives).  The last line reads ``coverage_q90 clusters=... blocks=... datasets=...``.
+gives).  The last line reads ``coverage_q90 clusters=... blocks=... blocks_auto=... datasets=...``.
 
     python bench/quantreg_coverage.py [--reps 300] [--block 30]
 """
@@ -54,9 +54,13 @@ def one(args: tuple[int, int]) -> dict[str, list[bool]]:
     out: dict[str, list[bool]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' iteration notes on small samples
-        for design, df, kw in (("clusters", clustered(rng), {"cluster": "g"}),
-                               ("blocks", blocked(rng), {"block": block, "order": "t"})):
-            for how, k in (("perfkit", kw), ("independent", {})):
+        blocks = blocked(rng)
+        for design, df, kw in (
+            ("clusters", clustered(rng), {"cluster": "g"}),
+            ("blocks", blocks, {"block": block, "order": "t"}),
+            ("blocks_auto", blocks, {"block": "auto", "order": "t"}),
+        ):
+            for how, k in (("perfkit", kw), ("independent", {})) if design != "blocks_auto" else (("perfkit", kw),):
                 r = quantile_regression(df, "y ~ x", QS, **k)
                 out[f"{design}/{how}"] = [bool(r.lo.at["x", q] <= 2 <= r.hi.at["x", q]) for q in QS]
     return out
@@ -77,8 +81,10 @@ def main() -> None:
         hits = np.mean([r[key] for r in runs], axis=0)
         cover[key] = hits
         print(f"{key:<26} " + " ".join(f"{h:8.3f}" for h in hits))
-    print(f"\ncoverage_q90 clusters={cover['clusters/perfkit'][1]:.3f} blocks={cover['blocks/perfkit'][1]:.3f} "
-          f"datasets={a.reps}")
+    print(
+        f"\ncoverage_q90 clusters={cover['clusters/perfkit'][1]:.3f} blocks={cover['blocks/perfkit'][1]:.3f} "
+        f"blocks_auto={cover['blocks_auto/perfkit'][1]:.3f} datasets={a.reps}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,25 @@ def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
 
 
 def _short_run(url: str, data, *extra: str) -> subprocess.CompletedProcess[str]:
-    return _cli("run", "--endpoint", url, "--requests", "6", "--concurrency", "2", "--prompt-tokens", "8",
-                "--output-tokens", "4", "--gpu", "off", "--quiet", "--data-dir", str(data), *extra)
+    return _cli(
+        "run",
+        "--endpoint",
+        url,
+        "--requests",
+        "6",
+        "--concurrency",
+        "2",
+        "--prompt-tokens",
+        "8",
+        "--output-tokens",
+        "4",
+        "--gpu",
+        "off",
+        "--quiet",
+        "--data-dir",
+        str(data),
+        *extra,
+    )
 
 
 def test_exit_0_when_the_run_went_through(sim, tmp_path):
@@ -40,12 +57,15 @@ def test_exit_1_when_a_check_fails(sim, tmp_path):
     assert out.returncode == 1 and "unreadable part" in out.stdout
 
 
-@pytest.mark.parametrize("args, said", [
-    (("run", "--endpoint", "http://127.0.0.1:9", "--rate", "-"), "invalid float value"),  # argparse
-    (("run", "--endpoint", "http://127.0.0.1:9", "--prompt-tokens", "zipf:3"), "zipf"),
-    (("compare", "nope", "nada", "--data-dir", "/nonexistent-perfkit-dir"), "does not exist"),
-    (("slo", "latest", "--slo", "ttft<=3", "--data-dir", "."), "--slo"),
-])
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (("run", "--endpoint", "http://127.0.0.1:9", "--rate", "-"), "invalid float value"),  # argparse
+        (("run", "--endpoint", "http://127.0.0.1:9", "--prompt-tokens", "zipf:3"), "zipf"),
+        (("compare", "nope", "nada", "--data-dir", "/nonexistent-perfkit-dir"), "does not exist"),
+        (("slo", "latest", "--slo", "ttft<=3", "--data-dir", "."), "--slo"),
+    ],
+)
 def test_exit_2_on_a_usage_mistake(args, said, tmp_path):
     out = _cli(*args)
     assert out.returncode == ExitCode.USAGE == 2, (out.stdout, out.stderr)

@@ -62,7 +62,7 @@ def test_intervals_cover_the_truth_on_autocorrelated_data_where_iid_ones_do_not(
             e = percentile_ci(x, q, method=method)
             if e.estimable:
                 hits[method].append(e.lo <= truth <= e.hi)
-    assert len(hits["ess"]) >= 140
+    assert len(hits["ess"]) >= 125  # decided on an upper bound of tau: most runs of this size get an interval
     # 150 replicates: a true 95% shows between about 90% and 99%
     assert 0.90 <= np.mean(hits["ess"]) <= 0.995, np.mean(hits["ess"])
     assert np.mean(hits["order"]) < 0.85  # assuming independence is far too optimistic here
@@ -145,3 +145,30 @@ def test_overlapping_batch_means_see_the_autocorrelation_of_an_ar1():
         ]
         assert np.mean(many) == pytest.approx(want, rel=0.15), phi
     assert overlapping_batch_means_time(np.ones(50)) == 1.0 and overlapping_batch_means_time(np.arange(9.0)) == 1.0
+
+
+def test_a_short_strongly_correlated_series_is_not_estimable_and_says_how_many_samples_would_do():
+    # AR(1) with phi = 0.9: the p99's true effective size in 1,000 samples is about 170, under the 300 it needs
+    rng = np.random.default_rng(21)
+    given, needed = 0, []
+    for _ in range(100):
+        e = percentile_ci(ar1_lognormal(1000, 0.9, rng), 0.99)
+        given += e.estimable
+        if not e.estimable:
+            needed.append(e.n_needed)
+            assert "samples would do" in e.note and f"{e.n_needed:,}" in e.note
+    assert given <= 5, given  # at most 5% of such runs get an interval
+    # the plan is about right: at the median planned size, most series of that correlation are estimable
+    n_plan = int(np.median(needed))
+    assert 1_500 < n_plan < 12_000, n_plan
+    ok = sum(percentile_ci(ar1_lognormal(n_plan, 0.9, rng), 0.99).estimable for _ in range(40))
+    assert ok >= 20, (n_plan, ok)
+
+
+def test_samples_needed_grows_with_the_autocorrelation_time():
+    from perfkit.analysis.percentiles import AutocorrelationTime, samples_needed
+
+    assert samples_needed(1.0, 0.99) == 300
+    short = samples_needed(AutocorrelationTime(2.0, 30.0, 3.0, 10), 0.99)
+    long = samples_needed(AutocorrelationTime(8.0, 30.0, 12.0, 80), 0.99)
+    assert 600 <= short < long and long >= 2400

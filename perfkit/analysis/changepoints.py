@@ -4,11 +4,12 @@ Latency series are heavy-tailed: a Gaussian cost on raw values treats every
 spike as a new regime and does worse than predicting no change at all.
 :class:`ChangepointDetector` is robust by default:
 
-1. **Transform**: ``log`` (latency is multiplicative: a shift is a ratio) or
-   ``rank`` (normal scores of the ranks), then **spike clipping**: values
-   farther than ``clip`` robust standard deviations from a centred running
-   median are pulled back to that bound, so a single spike cannot pay for a
-   segment of its own while a sustained shift passes untouched.
+1. **Transform**: ``log`` (latency is multiplicative: a shift is a ratio) for
+   a positive series, ``rank`` (normal scores of the ranks) for any other, then
+   **spike clipping**: a value farther than ``clip`` robust standard deviations
+   from the median of it and its two neighbours is pulled back to that bound, so
+   a single spike cannot pay for a segment of its own while an event of two
+   windows or more (the shortest segment) passes untouched.
 2. **Penalty by a stated rule** (``penalty="bic"``): ``β · σ̂² · τ̂ · log n``
    with ``β = 3`` (a location and a mean per change), the BIC penalty of an
    L2 cost with the noise variance replaced by the long-run one: ``σ̂`` from the median absolute deviation of the
@@ -22,14 +23,24 @@ spike as a new regime and does worse than predicting no change at all.
 3. **Search**: PELT with an L2 cost (:func:`pelt_l2`, vectorised over the
    candidate set; it returns exactly what ruptures' ``Pelt(model="l2",
    jump=1)`` returns, which the tests check, 100–1000× faster).
-4. **Significance**: for each candidate, the largest standardised CUSUM
-   between its neighbours, against the same statistic on block permutations
-   of that stretch (blocks of ``τ̂`` samples keep the autocorrelation); a
-   stretch with too few blocks to resolve a small p-value (a change 3 blocks
-   from the end of 8 blocks cannot reach p < 1/56) uses the CUSUM's
-   Kolmogorov limit with the robust long-run variance instead.  P-values are adjusted with Holm across
-   candidates; a change is reported when its adjusted p is below ``alpha``
-   and its size is at least ``min_effect`` (5%).
+4. **Significance**: first a gate for the whole series, "no change anywhere", Bonferroni over two
+   scans.  Long episodes and level shifts: the largest standardised sum of any stretch of 13 windows or
+   more (a stretch reaching an end is a shift, one in the middle an episode that ends), on the series
+   clipped about a wide running median, in long-run standard deviations (σ and τ̂ of the residuals about
+   the candidate segments), against the same scan of independent normal series.  Short events: the
+   largest mean of 2 to 12 consecutive residuals about that median, against series drawn from the other
+   residuals (with the event's own windows kept in the draws when the noise is heavy-tailed, so that two
+   spikes side by side are as common there as in the data).  The search
+   picks its candidates where the series looks most changed, so testing each candidate on its own
+   stretch would be biased toward finding them; the gate pays for the whole search and keeps a
+   steady series' chance of any reported change near ``alpha``.  Then each candidate: the largest
+   standardised CUSUM between its neighbours against block permutations of that stretch (blocks of
+   ``τ̂`` samples, τ̂ from batch means of the residuals about the candidate segments, so that a
+   slowly wandering level counts as noise); a stretch with too few blocks on one side for any
+   arrangement to give a small p-value (a short event) sets the two sides' means against the
+   robust long-run standard deviation instead, Bonferroni over the splits it could have taken.
+   P-values are adjusted with Holm across candidates; a change is reported when its adjusted p is
+   below ``alpha``, its size is at least ``min_effect`` (5%), and its size's interval excludes 1.
 5. **Uncertainty**: each change's location interval from a residual block
    bootstrap of the CUSUM's argmax, and its magnitude (ratio of the segments'
    medians, in the original unit) with a block-bootstrap interval.
@@ -48,6 +59,7 @@ Probability Letters* 53, 2001.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -57,11 +69,16 @@ import pandas as pd
 from scipy import ndimage, stats
 
 from perfkit.analysis.compare import holm
-from perfkit.analysis.percentiles import circular_block_indices
+from perfkit.analysis.percentiles import autocorrelation_time, circular_block_indices
 
 __all__ = ["Change", "ChangepointDetector", "ChangepointResult", "f1_margin", "pelt_l2", "robust_noise"]
 
 TRANSFORMS = ("auto", "log", "rank", "none")
+HEAVY_TAIL = 4.5  # robust standard deviations beyond which a residual marks the noise as heavy-tailed
+GATE_DRAWS = 1999  # permutations and noise series behind the gate's p-value
+GATE_BONFERRONI = 2.0  # over the gate's two statistics
+EVENT_WINDOWS = 12  # the gate scans for short events of 2 to this many windows (ChangepointDetector._gate)
+GATE_CLIP_WIDTH = 2 * EVENT_WINDOWS + 1  # the gate clips its long stretches about a running median this wide
 
 
 @dataclass(frozen=True)
@@ -146,7 +163,7 @@ def robust_noise(z: np.ndarray, max_lag: int = 10) -> tuple[float, float]:
         if r <= 0:
             break
         tau += 2 * r
-    return math.sqrt(sigma2), min(tau, 10.0)
+    return math.sqrt(sigma2), tau
 
 
 def pelt_l2(z: np.ndarray, pen: float, min_size: int = 2) -> list[int]:
@@ -202,6 +219,59 @@ def _cusum_stat(z: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
     return stat[np.arange(len(z2)), k], s[k]
 
 
+def _segment_lengths(n: int, min_size: int) -> np.ndarray:
+    """The segment lengths :func:`_segment_scan` tries: every one from just above :data:`EVENT_WINDOWS` to 40, then
+    steps of about 5%, up to ``n - min_size`` (a long segment that starts at 0 is a late shift's other side).
+
+    Shorter episodes are the event scan's (see ``ChangepointDetector._gate``): block permutations break up a
+    chance cluster of spikes, so on heavy-tailed series they would count two spikes side by side as rarer than
+    they are.
+    """
+    top = n - min_size
+    dense = np.arange(EVENT_WINDOWS + 1, min(40, top) + 1)
+    sparse = np.unique(np.round(np.geomspace(41, max(41, top), 100)).astype(int))
+    return np.unique(np.r_[dense, sparse[sparse <= top]])
+
+
+def _segment_scan(z: np.ndarray, min_size: int, chunk: int = 256) -> np.ndarray:
+    """Largest ``|Σ (z - z̄)| / √(L (n - L) / n)`` over the segments of each row of ``z``.
+
+    A segment is any ``L`` consecutive samples (``L`` from :func:`_segment_lengths`); one that reaches either end
+    of the series is a single level shift, one in the middle an episode that ends (a slowdown, an outage), for
+    which the single-split statistic of :func:`_cusum_stat` has little power.  Rows are taken ``chunk`` at a time
+    to bound the memory.
+    """
+    z2 = np.atleast_2d(z)
+    n = z2.shape[1]
+    lengths = _segment_lengths(n, min_size)
+    out = np.zeros(len(z2))
+    if not len(lengths):
+        return out
+    norm = np.sqrt(lengths * (n - lengths) / n)
+    for lo in range(0, len(z2), chunk):
+        part = z2[lo : lo + chunk]
+        c = np.concatenate([np.zeros((len(part), 1)), np.cumsum(part - part.mean(axis=1, keepdims=True), axis=1)], 1)
+        best = np.zeros(len(part))
+        for length, w in zip(lengths, norm, strict=True):
+            best = np.maximum(best, np.abs(c[:, length:] - c[:, :-length]).max(axis=1) / w)
+        out[lo : lo + chunk] = best
+    return out
+
+
+def _segment_means(z: np.ndarray, bounds: list[int]) -> np.ndarray:
+    """Each sample replaced by the mean of its segment (``bounds``: 0, the changes, ``len(z)``)."""
+    return np.concatenate([np.full(b - a, z[a:b].mean()) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+
+
+@functools.lru_cache(maxsize=16)
+def _scan_null(n: int, min_size: int, reps: int) -> np.ndarray:
+    """:func:`_segment_scan` of ``reps`` series of ``n`` independent standard normals (a fixed seed: the same null
+    for every call), the null of the scan in long-run standard deviations."""
+    null = _segment_scan(np.random.default_rng(n).standard_normal((reps, n)), min_size)
+    null.setflags(write=False)
+    return null
+
+
 def _permutation_floor(n: int, block: int, short: int) -> float:
     """Smallest p-value block permutations can give to a split whose shorter side is ``short`` samples.
 
@@ -220,6 +290,24 @@ def _block_permutations(n: int, block: int, rng: np.random.Generator, reps: int)
     base = np.arange(k * block).reshape(k, block)
     idx = base[np.argsort(rng.random((reps, k)), axis=1)].reshape(reps, k * block)
     return idx[idx < n].reshape(reps, n)  # the short last block loses the same count in every row
+
+
+def _event_scan(r: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The largest ``|mean of L consecutive values| · √L`` over L = 2 .. EVENT_WINDOWS of each row of ``r``, in
+    robust standard deviations of ``r``; and, for the first row, where it starts and its length."""
+    r2 = np.atleast_2d(r)
+    n = r2.shape[1]
+    scale = 1.4826 * float(np.median(np.abs(r2[0] - np.median(r2[0])))) or float(np.std(r2[0])) or 1.0
+    c = np.concatenate([np.zeros((len(r2), 1)), np.cumsum(r2, axis=1)], axis=1)
+    best = np.zeros(len(r2))
+    at, best_len, top = 0, 2, -1.0
+    for length in range(2, min(EVENT_WINDOWS, n) + 1):
+        stat = np.abs(c[:, length:] - c[:, :-length]) / length * math.sqrt(length) / scale
+        best = np.maximum(best, stat.max(axis=1))
+        k = int(np.argmax(stat[0]))
+        if stat[0, k] > top:
+            top, at, best_len = float(stat[0, k]), k, length
+    return best, at, best_len
 
 
 class ChangepointDetector:
@@ -292,8 +380,9 @@ class ChangepointDetector:
         how = self.transform_for(y)
         if how == "log":
             if (y <= 0).any():
-                raise ValueError("transform='log' needs positive values; use transform='rank' (or 'auto') for "
-                                 "this series")
+                raise ValueError(
+                    "transform='log' needs positive values; use transform='rank' (or 'auto') for this series"
+                )
             return np.log(y)
         if how == "rank":
             return stats.norm.ppf((stats.rankdata(y) - 0.5) / len(y))
@@ -308,7 +397,7 @@ class ChangepointDetector:
         n = len(ya)
         if n < 2 * self.min_size:
             raise ValueError(f"a series of {n} samples is too short for segments of at least {self.min_size}")
-        z = self._transform(ya)
+        z = raw = self._transform(ya)
         med = ndimage.median_filter(z, size=3, mode="nearest")
         resid = z - med  # the centred running median follows level shifts, so this is the noise alone
         sigma = 1.4826 * float(np.median(np.abs(resid - np.median(resid)))) or float(np.std(z)) or 1.0
@@ -318,11 +407,20 @@ class ChangepointDetector:
         pen, sigma, tau = self._penalty(z)
         cands = algo.predict(pen=pen)[:-1]
         rng = np.random.default_rng(self.seed)
-        block = max(1, math.ceil(tau))
         bounds = [0, *cands, n]
+        if len(bounds) > 2:
+            # the tests' blocks and long-run variance from the residuals about the candidate segments, by batch
+            # means that grow with the memory they find: a slowly wandering level (a closed loop's batch
+            # composition) is noise to be paid for, not a change, and short-lag estimates miss it
+            tau = max(tau, autocorrelation_time(z - _segment_means(z, bounds)).tau)
+        block = max(1, math.ceil(tau))
+        if cands and self._gate(raw, bounds, tau, rng) >= self.alpha:
+            # the series as a whole is not shown to have any change: its candidates are the search's noise
+            return ChangepointResult([], n, pen, sigma, tau, self.transform_for(ya), list(cands), algo, tt)
         pvals = [
-            self._p_value(z[bounds[k - 1] : bounds[k + 1]], bounds[k] - bounds[k - 1], block, sigma * math.sqrt(tau),
-                          rng)
+            self._p_value(
+                z[bounds[k - 1] : bounds[k + 1]], bounds[k] - bounds[k - 1], block, sigma * math.sqrt(tau), rng
+            )
             for k in range(1, len(bounds) - 1)
         ]
         padj = holm(np.array(pvals)) if pvals else np.array([])
@@ -363,6 +461,45 @@ class ChangepointDetector:
         zstat = abs(float(left.mean() - right.mean())) / (lr_sd * math.sqrt(1 / len(left) + 1 / len(right)))
         scans = max(1, n - 2 * self.min_size + 1)
         return float(min(1.0, 2 * stats.norm.sf(zstat) * scans))
+
+    def _gate(self, raw: np.ndarray, bounds: list[int], tau: float, rng: np.random.Generator) -> float:
+        """A p-value for "no change anywhere in the series".
+
+        Two statistics, each the largest over every place the search could have looked, Bonferroni over the
+        two.  A level shift or an episode: the standardised sum of any stretch of the series (see
+        :func:`_segment_scan`), against block permutations of the series.  A short event:
+        the mean of 2 to :data:`EVENT_WINDOWS` consecutive residuals of the unclipped series about a running
+        median wide enough not to follow it, against series of independent draws from the other residuals.
+        When the rest of the series is light-tailed (no value beyond :data:`HEAVY_TAIL` robust deviations) the
+        event's own windows are left out of the draws, so that an event of two windows stands out; when it is
+        heavy-tailed they are kept in, so that two spikes side by side are as common in the draws as in the
+        data.  The search picks its candidates where the series looks most changed, so testing each candidate
+        on its own stretch would be biased toward finding them; this gate pays for the whole search and keeps
+        a steady series' chance of any reported change near ``alpha``.
+        """
+        n = len(raw)
+        reps = max(self.n_perm, GATE_DRAWS)
+        med = ndimage.median_filter(raw, size=GATE_CLIP_WIDTH, mode="nearest")
+        sigma = 1.4826 * float(np.median(np.abs(raw - med))) or 1.0
+        long = np.clip(raw, med - self.clip * sigma, med + self.clip * sigma) if np.isfinite(self.clip) else raw
+        # the noise about the candidate segments, not about one mean, which a real change would inflate
+        noise = float(np.std(long - _segment_means(long, bounds))) * math.sqrt(tau) or 1.0
+        obs = _segment_scan(long, self.min_size)[0] / noise
+        p_shift = 1 + int(np.sum(_scan_null(n, self.min_size, reps) >= obs))
+        resid = raw - ndimage.median_filter(raw, size=2 * EVENT_WINDOWS + 1, mode="nearest")
+        obs, at, length = _event_scan(resid)
+        pool = np.delete(resid, np.arange(at, at + length))
+        scale = 1.4826 * float(np.median(np.abs(pool - np.median(pool)))) or 1.0
+        if len(pool) < 2 * EVENT_WINDOWS:
+            p_event = reps + 1
+        else:
+            # heavy-tailed noise (a value of the rest far out): the event's windows are drawn too, so that chance
+            # neighbours among the spikes are as common in the draws as in the data; light-tailed noise: they are
+            # left out, and an event of two windows can stand out
+            source = resid if np.abs(pool - np.median(pool)).max() > HEAVY_TAIL * scale else pool
+            draws = source[rng.integers(0, len(source), (reps, n))]
+            p_event = 1 + int(np.sum(_event_scan(draws)[0] >= obs[0]))
+        return min(1.0, GATE_BONFERRONI * min(p_shift, p_event) / (1 + reps))
 
     def _penalty(self, z: np.ndarray) -> tuple[float, float, float]:
         """The penalty, and the noise scale and autocorrelation time it rests on (see :func:`robust_noise`)."""

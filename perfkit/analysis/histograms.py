@@ -26,14 +26,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 from perfkit.analysis.percentiles import (
+    DECIDE_ALPHA,
+    EVENT_DF,
+    OBM_DF,
+    AutocorrelationTime,
     PercentileEstimate,
-    bound_levels,
-    ess_widen,
     geyer_time,
+    interval_levels,
     min_samples,
     percentile_name,
+    samples_needed,
 )
 from perfkit.query.rollup import LatencyHistogram, hist_quantiles, order_stat
 from perfkit.store.rollup import BUCKETS_PER_OCTAVE, ZERO_BUCKET
@@ -91,6 +96,16 @@ def histogram_ess(h: LatencyHistogram, at: float) -> tuple[float, bool]:
     return n / max(geyer, obm), obm > geyer
 
 
+def _histogram_time(n: int, n_eff: float, by_batches: bool, q: float) -> AutocorrelationTime:
+    """τ of a rollup's indicator with the degrees of freedom of the estimate that set it (batch means over
+    tenths of the run: 13.5; Geyer's over seconds: many), the events' count included as for samples."""
+    tau = n / max(n_eff, 1e-9)
+    df = OBM_DF * (10 - 1) if by_batches else 1e6
+    events = n * min(q, 1 - q)
+    df = max(1.0, 1.0 / (1.0 / df + EVENT_DF * tau / (2.0 * events)))
+    return AutocorrelationTime(tau, df, tau * df / float(stats.chi2.ppf(DECIDE_ALPHA, df)), 1)
+
+
 def hist_percentile_cis(
     h: LatencyHistogram, qs: tuple[float, ...] | list[float], *, level: float = 0.95, method: str = "ess"
 ) -> list[PercentileEstimate]:
@@ -111,17 +126,22 @@ def hist_percentile_cis(
     for q, est in zip(qs, ests):
         est = float(est)
         n_eff, by_batches = histogram_ess(h, est) if method == "ess" else (float(n), False)
+        tau = (
+            _histogram_time(n, n_eff, by_batches, q) if method == "ess" else AutocorrelationTime(1.0, math.inf, 1.0, 1)
+        )
         need = min_samples(q)
-        if n_eff < need:
+        if n / tau.upper < need:
+            more = samples_needed(tau, q)
             why = (
                 f"not estimable: {n} samples ({n_eff:.0f} effectively independent) where the "
-                f"{percentile_name(q)} needs at least {need}"
+                f"{percentile_name(q)} needs at least {need}; at this correlation about {more:,} samples would do"
             )
-            out.append(PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why))
+            out.append(PercentileEstimate(q, n, n_eff, None, None, None, level, method, False, why, tau.tau, more))
             continue
-        m = n_eff / ess_widen(alpha) if by_batches else n_eff
-        p_lo, p_hi, note = bound_levels(q, m, alpha)
+        p_lo, p_hi, note = interval_levels(q, n_eff, alpha, tau.df, n)
         lo, hi = _weibull_bracket(ub, cum, p_lo, p_hi)
         note = HIST_NOTE if note is None else f"{note}; {HIST_NOTE}"
-        out.append(PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note))
+        out.append(
+            PercentileEstimate(q, n, n_eff, est, min(lo, est), max(hi, est), level, method, True, note, tau.tau, n)
+        )
     return out

@@ -17,7 +17,7 @@ import pandas as pd
 
 from perfkit.analysis.changepoints import ChangepointDetector, ChangepointResult
 from perfkit.query.catalog import Catalog
-from perfkit.query.frames import first_sent_ns
+from perfkit.query.frames import first_sent_ns, last_sent_ns
 from perfkit.query.rollup import LatencyHistogram, per_second_quantile, read_rollup, rollup_for
 
 __all__ = ["DEFAULT_CHANGE_SERIES", "change_table", "detect_changes", "injected_events", "run_series", "stable_seed"]
@@ -28,7 +28,6 @@ DEFAULT_CHANGE_SERIES = (
     "itl_p50_ms",
     "itl_p99_ms",
     "e2e_p50_ms",
-    "requests",
     "output_tokens_per_s",
     "error_rate",
     "sm_clock_mhz",
@@ -127,14 +126,21 @@ def change_table(
     False alarms are controlled per run, not per series: each series is tested at ``alpha`` divided by
     the number of series the run has (Bonferroni), and Holm's adjustment runs across each series'
     candidates, so the chance that a steady run reports any change at all is at most about ``alpha``.
+    Only whole windows inside the traffic (up to the last send) are scanned: the drain after it, when
+    fewer and fewer requests are in flight, is the schedule's end, not a change of the deployment.  The
+    request rate is left out by default for the same reason (it is what the scenario asked for; give
+    ``series`` with ``"requests"`` to scan it).
     """
     rid = cat.require_run(run_id)
+    t0, t1 = first_sent_ns(cat, rid), last_sent_ns(cat, rid)
+    end_s = (t1 - t0) / 1e9 if t0 is not None and t1 is not None else np.inf
     present: list[tuple[str, pd.DataFrame]] = []
     for metric in series:
         try:
             s = run_series(cat, rid, metric, bin_s=bin_s)
         except ValueError:  # the run has no such series
             continue
+        s = s[s["t_s"] + bin_s <= end_s].reset_index(drop=True)
         if len(s) >= 4:
             present.append((metric, s))
     rows = []

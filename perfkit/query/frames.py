@@ -77,6 +77,12 @@ def first_sent_ns(cat: Catalog, run_id: str) -> int | None:
     return None if t0 is None else int(t0)
 
 
+def last_sent_ns(cat: Catalog, run_id: str) -> int | None:
+    """The run's last actual send, ns (None without requests)."""
+    t1 = _one(cat, "SELECT max(sent_ns) FROM requests WHERE run_id = $run", run=run_id)
+    return None if t1 is None else int(t1)
+
+
 def last_end_ns(cat: Catalog, run_id: str) -> int | None:
     """When the run's last request ended, ns (None without requests)."""
     t1 = _one(cat, "SELECT max(end_ns) FROM requests WHERE run_id = $run", run=run_id)

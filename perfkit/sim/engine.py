@@ -329,16 +329,16 @@ def closed_loop_replay(
     duration_s: float,
     *,
     prompt_tokens: Callable[[np.random.Generator], int] | int = 256,
-    output_tokens: int = 128,
+    output_tokens: Callable[[np.random.Generator], int] | int = 128,
     think_s: float = 0.0,
     seed: int = 0,
     epoch_ns: int = 0,
 ) -> list[SimRequest]:
     """Run the engine offline under ``users`` closed-loop users for ``duration_s`` s (virtual).
 
-    Each user sends its next request ``think_s`` after its previous one finished (the first at
-    ``epoch_ns``, users a microsecond apart), until ``duration_s`` has passed; requests in the engine
-    then finish.  ``prompt_tokens`` is a length or a function drawing one from the generator.  Returns
+    Each user sends its next request ``think_s`` after its previous one finished (the first at ``epoch_ns``,
+    users a microsecond apart), until ``duration_s`` has passed; requests in the engine then finish.
+    ``prompt_tokens`` and ``output_tokens`` are lengths or functions drawing one from the generator.  Returns
     every request, in arrival order: ground truth for a closed-loop run, as :func:`replay` is for an
     open-loop one.
     """
@@ -347,13 +347,16 @@ def closed_loop_replay(
     def draw() -> int:
         return int(prompt_tokens(rng)) if callable(prompt_tokens) else int(prompt_tokens)
 
+    def length() -> int:
+        return max(1, int(output_tokens(rng))) if callable(output_tokens) else int(output_tokens)
+
     engine = Engine(config)
     stepper = Stepper(engine, EventSchedule(config.events, epoch_ns), epoch_ns)
     end_ns = epoch_ns + int(duration_s * 1e9)
     think_ns = int(think_s * 1e9)
     out: list[SimRequest] = []
     for u in range(users):
-        req = SimRequest(str(len(out)), epoch_ns + 1000 * u, draw(), output_tokens)
+        req = SimRequest(str(len(out)), epoch_ns + 1000 * u, draw(), length())
         out.append(req)
         stepper.offer(req)
     while stepper.inbox or engine.has_work:
@@ -361,7 +364,7 @@ def closed_loop_replay(
         for done in res.finished if res is not None else ():
             nxt = (done.finish_ns or stepper.t_ns) + think_ns
             if nxt < end_ns:
-                req = SimRequest(str(len(out)), nxt, draw(), output_tokens)
+                req = SimRequest(str(len(out)), nxt, draw(), length())
                 out.append(req)
                 stepper.offer(req)
     return sorted(out, key=lambda r: r.arrival_ns)
