@@ -10,7 +10,8 @@ import pytest
 from conftest import perfkit_cmd
 
 import perfkit
-from perfkit.analysis.percentiles import percentile_lower_bound
+from perfkit.analysis import run_knee
+from perfkit.analysis.percentiles import percentile_ci, percentile_lower_bound
 from perfkit.analysis.slo import SLO_PRESETS, SloTarget, max_sustainable_load, parse_slos, slo_table
 from perfkit.client import Endpoint
 from perfkit.client.runner import PhaseSpec
@@ -36,7 +37,9 @@ def test_slo_specs_read_as_written_and_mistakes_say_how_to_write_them():
 
 def test_a_lower_bound_exists_where_the_percentile_does_not():
     rng = np.random.default_rng(0)
-    x = 1000 + np.cumsum(rng.exponential(10, 200))  # a queue that only grows: few independent samples
+    e = rng.normal(0, 100, 400)
+    x = 1000 + np.abs(np.array([sum(0.9**k * e[i - k] for k in range(min(i + 1, 60))) for i in range(400)]))
+    assert not percentile_ci(x, 0.9).estimable  # a long queue's memory: few independent samples
     lb = percentile_lower_bound(x, 0.9)
     assert lb is not None and 1000 < lb < np.quantile(x, 0.9)
     assert percentile_lower_bound([5.0], 0.9) is None
@@ -82,6 +85,10 @@ def test_max_load_from_a_sweep_brackets_the_capacity_of_a_dense_sweep(sweep):
     # effectively independent samples for a p90, and then "uncertain" is the honest verdict
     assert set(lv["verdict"].iloc[:2]) <= {"met", "uncertain"} and (lv["verdict"] == "met").any()
     assert cap.binding == "TTFT p90 ≤ 250 ms"
+    assert "req/s [" in str(cap) and "req/s]" in str(cap)  # units on every figure
+    with perfkit.open(d) as cat:
+        k = run_knee(cat, run_id)
+    assert k.unit == "req/s" and 15 < k.x0 < 32 and "req/s" in str(k), str(k)
 
 
 def test_slo_cli_prints_verdicts_and_the_bracket(sweep):
@@ -121,5 +128,5 @@ def test_failed_requests_count_as_misses_not_as_fast_answers(data_dir):
     p90, p25 = tab.iloc[0], tab.iloc[1]
     assert math.isinf(p90["sample_ms"]) and p90["verdict"] == "missed"  # half the requests failed
     assert p25["verdict"] == "met"
-    with perfkit.open(data_dir) as cat, pytest.raises(ValueError, match="needs a sweep of two or more rates"):
+    with perfkit.open(data_dir) as cat, pytest.raises(ValueError, match="not a sweep of load levels"):
         max_sustainable_load(cat, res.run_id, "chat")

@@ -2,12 +2,21 @@
 stability, tail regression, SLO capacity, compression trade-offs, bottleneck attribution."""
 
 from perfkit.analysis.attribution import VERDICTS, PhaseAttribution, attribute, attribution_table
-from perfkit.analysis.capacity import KneeFit, UslFit, knee, usl_fit
+from perfkit.analysis.capacity import KneeFit, UslFit, knee, run_knee, run_usl, usl_fit
 from perfkit.analysis.changepoints import Change, ChangepointDetector, ChangepointResult, f1_margin, pelt_l2
 from perfkit.analysis.compare import ComparisonResult, compare_runs, compare_to_history, holm
 from perfkit.analysis.datasets import heavy_tailed_shifts
 from perfkit.analysis.evt import TailEstimate, gpd_pwm, pot_quantile
-from perfkit.analysis.intervals import LATENCY_METRICS, latency_clusters, latency_samples, percentile_table
+from perfkit.analysis.intervals import (
+    LATENCY_METRICS,
+    SamplePlan,
+    latency_clusters,
+    latency_samples,
+    metric_percentiles,
+    percentile_table,
+    sample_plans,
+)
+from perfkit.analysis.levels import LoadLevels, NotASweepError, load_levels
 from perfkit.analysis.percentiles import (
     METHODS,
     PercentileEstimate,
@@ -20,6 +29,7 @@ from perfkit.analysis.percentiles import (
     overlapping_batch_means_time,
     percentile_ci,
     percentile_cis,
+    samples_needed,
 )
 from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
 from perfkit.analysis.recovery import Recovery, recovery_time
@@ -75,6 +85,11 @@ __all__ = [
     "injected_events",
     "integrated_autocorrelation_time",
     "knee",
+    "run_knee",
+    "run_usl",
+    "LoadLevels",
+    "NotASweepError",
+    "load_levels",
     "latency_clusters",
     "latency_samples",
     "max_sustainable_load",
@@ -87,6 +102,10 @@ __all__ = [
     "percentile_ci",
     "percentile_cis",
     "percentile_table",
+    "metric_percentiles",
+    "sample_plans",
+    "SamplePlan",
+    "samples_needed",
     "phase_stability",
     "pot_quantile",
     "quality_from_manifests",

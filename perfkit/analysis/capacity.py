@@ -19,12 +19,16 @@ Gunther, N. J., *Guerrilla Capacity Planning*, Springer, 2007 (ch. 4-6).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["KneeFit", "UslFit", "knee", "usl_fit"]
+from perfkit.analysis.levels import load_levels
+from perfkit.query.catalog import Catalog
+
+__all__ = ["KneeFit", "UslFit", "knee", "run_knee", "run_usl", "usl_fit"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,14 @@ class KneeFit:
     slope_before: float
     slope_after: float
     level: float
+    unit: str = ""
+
+    def __str__(self) -> str:
+        u = f" {self.unit}" if self.unit else ""
+        return (
+            f"knee at {self.x0:.1f}{u} [{self.x0_lo:.1f}{u}, {self.x0_hi:.1f}{u}] ({100 * self.level:.0f}% interval; "
+            f"slope {self.slope_before:.3g} before, {self.slope_after:.3g} after, per{u or ' unit of load'})"
+        )
 
 
 def _two_segments(x: np.ndarray, y: np.ndarray, x0: float) -> tuple[float, np.ndarray]:
@@ -166,3 +178,33 @@ def usl_fit(
     return UslFit(
         float(lam), float(sig), float(kap), (float(se[0]), float(se[1]), float(se[2])), ci, n_peak, x_peak, level
     )
+
+
+def run_knee(
+    cat: Catalog, run_id: str, metric: str = "ttft_p50_ms", *, load: str = "achieved", log: bool = True, **kw: Any
+) -> KneeFit:
+    """:func:`knee` of one sweep run: ``metric`` of its summary (its log with ``log``) against each level's load.
+
+    ``load``: ``"achieved"`` (the rate the client sent) or ``"target"`` (the rate asked for).  Refuses a run that
+    is not a sweep of five or more rising rates (:class:`perfkit.analysis.NotASweepError`, naming the scenario
+    to run).
+    """
+    levels = load_levels(cat, run_id, minimum=5, purpose="a knee")
+    summary = cat.summary(levels.run_id).df()
+    lv = levels.frame.merge(summary[["phase", metric]], on="phase")
+    y = lv[metric].to_numpy(dtype=float)
+    x = (lv["achieved_rate_rps"] if load == "achieved" else lv["load"]).to_numpy(dtype=float)
+    fit = knee(x, np.log(y) if log else y, **kw)
+    return replace(fit, unit=levels.unit)
+
+
+def run_usl(cat: Catalog, run_id: str, **kw: Any) -> UslFit:
+    """:func:`usl_fit` of one closed-loop sweep run: completed requests/s against users, one point per level.
+
+    Refuses a run that is not four or more closed-loop phases of rising users
+    (:class:`perfkit.analysis.NotASweepError`).
+    """
+    levels = load_levels(cat, run_id, axis="users", minimum=4, purpose="a USL fit")
+    summary = cat.summary(levels.run_id).df()
+    lv = levels.frame.merge(summary[["phase", "request_throughput_rps"]], on="phase")
+    return usl_fit(lv["load"].to_numpy(dtype=float), lv["request_throughput_rps"].to_numpy(dtype=float), **kw)

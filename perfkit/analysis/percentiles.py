@@ -413,8 +413,9 @@ def interval_levels(
     with ``df`` degrees of freedom, it is divided by ``(t_df / z)²``: a t interval in place of a normal one.
     """
     if math.isfinite(df):
+        df = max(df, 0.5)  # no degrees of freedom at all: as good as no information, not a NaN
         m = m / (float(stats.t.ppf(1 - alpha / 2, df)) / float(stats.norm.ppf(1 - alpha / 2))) ** 2
-    m = max(m, 1.0)
+    m = max(m, 1.0) if math.isfinite(m) else 1.0
     a, b = q * (m + 1), (1 - q) * (m + 1)
     lo, hi = float(stats.beta.ppf(alpha / 2, a, b)), float(stats.beta.ppf(1 - alpha / 2, a, b))
     n = int(round(m)) if n is None else n
@@ -562,8 +563,11 @@ def percentile_lower_bound(x: np.ndarray | list[float], q: float, *, level: floa
         return None
     alpha = 1 - level
     t = _indicator_time(arr, q, None)
-    m = len(arr) / t.upper  # a bound that is to hold even where the sample is short: the conservative size
-    if stats.binom.ppf(alpha / 2, max(1, int(round(m))), q) < 1:
+    # a bound that is to hold where the sample is short: the size at the geometric mean of τ and its upper bound,
+    # as the planner uses (the upper bound alone would leave an overloaded phase, whose queue only grows, without
+    # any bound although every request in it was late)
+    m = len(arr) / math.sqrt(t.tau * t.upper) if math.isfinite(t.upper) else 0.0
+    if not m >= 1 or stats.binom.ppf(alpha / 2, int(round(m)), q) < 1:
         return None
     lo, _, _ = _order_bounds(arr, q, m, alpha, t.df)
     return lo

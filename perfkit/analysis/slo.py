@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from perfkit.analysis.intervals import latency_samples
-from perfkit.analysis.percentiles import percentile_ci, percentile_lower_bound
+from perfkit.analysis.intervals import latency_samples, metric_percentiles
+from perfkit.analysis.levels import load_levels
+from perfkit.analysis.percentiles import PercentileEstimate, percentile_ci, percentile_lower_bound
 from perfkit.query.catalog import Catalog
-from perfkit.query.frames import phase_order
+from perfkit.query.frames import phase_order, send_spans
 
 __all__ = ["SLO_PRESETS", "SloCapacity", "SloTarget", "max_sustainable_load", "parse_slos", "slo_table"]
 
@@ -158,7 +159,11 @@ def slo_table(
     -------
     pandas.DataFrame
         Columns ``phase, slo, metric, q, limit_ms, n, n_eff, estimate_ms, lo_ms, hi_ms, sample_ms,
-        margin, verdict``, in phase order.  ``estimate_ms`` is null where the percentile is not
+        margin, verdict, n_needed, rate_per_s``, in phase order (``n_needed``: about how many samples
+        the percentile would need at the phase's autocorrelation, see
+        :func:`perfkit.analysis.sample_plans`).  Where a phase has no failed request and no class is
+        picked, the figures are those of :func:`perfkit.analysis.percentile_table`, from the same code.
+        ``estimate_ms`` is null where the percentile is not
         estimable; ``sample_ms`` is the sample quantile all the same (use it with care), and
         ``margin`` is ``sample_ms / limit_ms`` (above 1: beyond the bound), infinite where failed
         requests decide the percentile.  Where the percentile is not estimable, ``lo_ms`` may still
@@ -169,11 +174,25 @@ def slo_table(
     run_id = cat.require_run(run_id)
     order = phase_order(cat, run_id, include_warmup=False)
     per_metric = {t.metric: _samples(cat, run_id, t.metric, class_name) for t in targets}
+    shared: dict[str, dict[str, list[PercentileEstimate]]] = {}
+    if class_name is None:
+        # the run summary's own figures (one code path): for every phase without a failed request the samples
+        # are the same, so the estimate and its interval must be too
+        for metric in {t.metric for t in targets}:
+            qs = tuple(sorted({t.q for t in targets if t.metric == metric}))
+            shared[metric] = {
+                ph: list(ests)
+                for ph, ests in metric_percentiles(cat, run_id, metric, qs, level=level, method=method).items()
+            }
+    sp = send_spans(cat, run_id)
+    spans = dict(zip(sp["phase"], sp["span_s"], strict=True))
     rows = []
     for phase in order:
         for t in targets:
             x = per_metric[t.metric].get(phase, np.array([]))
-            e = percentile_ci(x, t.q, level=level, method=method)
+            failed = bool(len(x)) and bool((x >= _FAILED_MS).any())
+            same = None if failed else next((e for e in shared.get(t.metric, {}).get(phase, []) if e.q == t.q), None)
+            e = same or percentile_ci(x, t.q, level=level, method=method)
             est, lo, hi = e.estimate, e.lo, e.hi
             verdict = _verdict(est, lo, hi, t.limit_ms)
             if est is None and len(x):
@@ -182,6 +201,7 @@ def slo_table(
                 if lb is not None and lb > t.limit_ms:
                     verdict, lo = "missed", lb
             sample = float(np.quantile(x, t.q)) if len(x) else None
+            span = spans.get(phase, 0.0)
             rows.append(
                 {
                     "phase": phase,
@@ -197,6 +217,8 @@ def slo_table(
                     "sample_ms": _fmt(sample),
                     "margin": None if (fs := _fmt(sample)) is None else fs / t.limit_ms,
                     "verdict": verdict,
+                    "n_needed": e.n_needed,
+                    "rate_per_s": len(x) / span if span > 0 else None,
                 }
             )
     return pd.DataFrame(rows)
@@ -228,13 +250,15 @@ class SloCapacity:
     level: float
     binding: str | None
     levels: pd.DataFrame = field(repr=False)
+    unit: str = "req/s"
 
     def __str__(self) -> str:
-        hi = "∞" if math.isinf(self.hi) else f"{self.hi:g}"
-        est = "none" if self.estimate is None else f"{self.estimate:.1f}"
+        u = self.unit
+        hi = "∞" if math.isinf(self.hi) else f"{self.hi:g} {u}"
+        est = "none" if self.estimate is None else f"{self.estimate:.1f} {u}"
         if math.isinf(self.hi) and self.estimate is not None and self.estimate >= self.levels["load"].max():
             est = f"at least {est} (the sweep's highest rate met them)"
-        return f"max load meeting the SLOs: {est} [{self.lo:g}, {hi}] ({100 * self.level:.0f}% bracket)" + (
+        return f"max load meeting the SLOs: {est} [{self.lo:g} {u}, {hi}] ({100 * self.level:.0f}% bracket)" + (
             f"; {self.binding} gives way first" if self.binding else ""
         )
 
@@ -289,25 +313,20 @@ def max_sustainable_load(
 
     Raises
     ------
-    ValueError
-        When the run has fewer than two open-loop phases.
+    perfkit.analysis.NotASweepError
+        When the run is not a sweep: its open-loop phases are not two or more steady rates rising from
+        phase to phase, untouched by injected events (:func:`perfkit.analysis.load_levels`).
     """
     if load not in ("target", "achieved"):
         raise ValueError(f"load must be 'target' or 'achieved', got {load!r}")
     targets = parse_slos(slos)
     k = len(targets)
     each = 1 - (1 - level) / k  # two-sided per SLO: each end of the bracket is one-sided at (1-level)/2 overall
+    levels = load_levels(cat, run_id, minimum=2, purpose="the maximum load meeting SLOs")
     tab = slo_table(cat, run_id, targets, class_name=class_name, level=each, method=method)
-    fid = cat.fidelity(run_id).df()
-    fid = fid[fid["target_rate_rps"].notna()]
-    col = "target_rate_rps" if load == "target" else "achieved_rate_rps"
-    loads = dict(zip(fid["phase"], fid[col]))
+    col = "load" if load == "target" else "achieved_rate_rps"
+    loads = dict(zip(levels.frame["phase"], levels.frame[col], strict=True))
     tab = tab[tab["phase"].isin(loads)]
-    if tab["phase"].nunique() < 2:
-        raise ValueError(
-            f"run {run_id} has {tab['phase'].nunique()} open-loop phase(s); the maximum sustainable "
-            "load needs a sweep of two or more rates (e.g. scenarios/sweep.yaml)"
-        )
     rows = []
     for phase, g in tab.groupby("phase", sort=False):
         logm = np.array([_log_margin(m) for m in g["margin"]], dtype=float)
@@ -342,7 +361,7 @@ def max_sustainable_load(
         est = min(max(est, lo), hi)
     first_bad = np.flatnonzero(worst > 0)
     binding = str(lv["binding"].iloc[first_bad[0]]) if len(first_bad) else None
-    return SloCapacity(est, lo, hi, level, binding, lv)
+    return SloCapacity(est, lo, hi, level, binding, lv, levels.unit)
 
 
 def capacity_replicates(

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from perfkit.analysis.levels import NotASweepError, load_levels
 from perfkit.analysis.percentiles import circular_block_indices
 from perfkit.analysis.slo import capacity_replicates, max_sustainable_load, parse_slos, slo_table
 from perfkit.errors import ConfigError
@@ -277,6 +278,14 @@ _OBJECTIVES = {
 }
 
 
+def _is_sweep(cat: Catalog, run_id: str) -> bool:
+    try:
+        load_levels(cat, run_id, minimum=2)
+    except NotASweepError:
+        return False
+    return True
+
+
 def _token_bins(cat: Catalog, run_id: str, phase: str, bin_s: float = 1.0) -> np.ndarray:
     return token_series(cat, run_id, phase, bin_s) / bin_s
 
@@ -370,7 +379,8 @@ def tradeoffs(
         open_loop = g[g["rate_rps"].notna()]
         feas = g[g["feasible"]]
         best = feas.loc[feas["output_tokens_per_s"].idxmax()] if len(feas) else None
-        if len(open_loop) >= 2 and len(g["run_id"].unique()) == 1:
+        sweep = len(open_loop) >= 2 and len(g["run_id"].unique()) == 1 and _is_sweep(cat, str(g["run_id"].iloc[0]))
+        if sweep:
             # a sweep: the interpolated maximum sustainable rate, its bracket, and its bootstrap spread
             run_id = str(g["run_id"].iloc[0])
             cap = max_sustainable_load(cat, run_id, slos, level=level)

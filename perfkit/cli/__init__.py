@@ -24,6 +24,7 @@ COMMANDS = (
     "chaos",
     "run",
     "demo",
+    "summary",
     "query",
     "report",
     "compare",

@@ -34,6 +34,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(a: argparse.Namespace) -> int:
+    from perfkit.analysis.levels import NotASweepError
     from perfkit.analysis.slo import max_sustainable_load, parse_slos, slo_table
     from perfkit.cli.tables import print_slo_table
     from perfkit.query.catalog import Catalog
@@ -50,8 +51,12 @@ def run(a: argparse.Namespace) -> int:
         print_slo_table(tab)
         fid = cat.fidelity(run_id).df()
         if fid["target_rate_rps"].notna().sum() >= 2:
-            cap = max_sustainable_load(cat, run_id, targets, level=a.level, class_name=a.class_name)
+            # a run with several open-loop rates may be a sweep; when it is not (a ramp, a burst, a throttle),
+            # the maximum load is not computed and the note says what to run instead
             print()
-            print(cap)
+            try:
+                print(max_sustainable_load(cat, run_id, targets, level=a.level, class_name=a.class_name))
+            except NotASweepError as exc:
+                print(f"max load meeting the SLOs: not computed. {exc}")
     missed = bool((tab["verdict"] == "missed").any()) if len(tab) else False
     return ExitCode.CHECK_FAILED if missed and a.fail_on_miss else ExitCode.OK

@@ -268,6 +268,18 @@ def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
     console.print(
         "n/e: not estimable: too few effectively independent samples for that percentile (p99 needs about 300)"
     )
+    print_plans(df, console)
+
+
+def print_plans(df: pd.DataFrame, console: Console, limit: int = 8) -> None:
+    """One line per percentile that is not estimable: how many samples, and how many more seconds, would do."""
+    from perfkit.analysis.intervals import sample_plans
+
+    plans = sample_plans(df)
+    for p in plans[:limit]:
+        console.print(f"  {p}", soft_wrap=True)
+    if len(plans) > limit:
+        console.print(f"  ({len(plans) - limit} more not estimable; perfkit.analysis.sample_plans lists them all)")
 
 
 def print_changes(df: pd.DataFrame, console: Console | None = None) -> None:
@@ -328,6 +340,7 @@ def print_slo_table(tab: pd.DataFrame, console: Console | None = None) -> None:
             f"[{style[v]}]{v}[/]" if v in style else v,
         )
     console.print(t)
+    print_plans(tab, console)
 
 
 def print_tradeoffs(tab: pd.DataFrame, console: Console | None = None) -> None:

@@ -27,11 +27,13 @@ __all__ = [
     "first_intended_ns",
     "first_sent_ns",
     "last_end_ns",
+    "last_sent_ns",
     "latency_clusters",
     "latency_samples",
     "phase_order",
     "phase_spans",
     "request_spans",
+    "send_spans",
     "request_rate_frame",
     "stability_samples",
     "telemetry_long",
@@ -120,6 +122,20 @@ def phase_spans(cat: Catalog, run_id: str, t0_ns: int) -> pd.DataFrame:
                        FROM requests WHERE run_id = $run GROUP BY phase ORDER BY 2""",
         run=run_id,
         t0=t0_ns,
+    )
+
+
+def send_spans(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """Each phase's stretch of sending, warm-up left out: ``phase``, ``span_s`` (first to last actual send, s),
+    and ``start_s``, ``end_s`` (those sends, s since the run's first send)."""
+    return _df(
+        cat,
+        """WITH t0 AS (SELECT min(sent_ns) AS t0 FROM requests WHERE run_id = $run)
+           SELECT phase, (max(sent_ns) - min(sent_ns)) / 1e9 AS span_s,
+                  (min(sent_ns) - any_value(t0.t0)) / 1e9 AS start_s, (max(sent_ns) - any_value(t0.t0)) / 1e9 AS end_s
+           FROM requests, t0 WHERE run_id = $run AND NOT warmup AND sent_ns IS NOT NULL
+           GROUP BY phase ORDER BY min(phase_index)""",
+        run=run_id,
     )
 
 
