@@ -45,6 +45,7 @@ from perfkit.analysis.slo import (
 )
 from perfkit.analysis.stability import StabilityVerdict, mser5, phase_stability, stability_table
 from perfkit.analysis.tradeoff import pareto_front, quality_from_manifests, read_quality, tradeoff_levels, tradeoffs
+from perfkit.analysis.workloads import WorkloadDifference, WorkloadMismatchError, workload_differences
 
 __all__ = [
     "Change",
@@ -85,6 +86,9 @@ __all__ = [
     "injected_events",
     "integrated_autocorrelation_time",
     "knee",
+    "WorkloadDifference",
+    "WorkloadMismatchError",
+    "workload_differences",
     "run_knee",
     "run_usl",
     "LoadLevels",

@@ -16,10 +16,13 @@ For each phase of a run this gives
   ============================  ====================================================================
   ``error-bound``               5 % or more of the requests failed (cancelled ones, which the client
                                 gave up on, do not count)
-  ``client-bound``              the client sent late (schedule lag p99 > 10 ms) or its event loop
-                                stalled (median of the per-second worst loop lag > 20 ms), by 10 % or
-                                more of the time to first token (a late send of 10 ms does not limit
-                                a request that queues for a second)
+  ``client-bound``              the client moved the measurements (the run summary's rule,
+                                :func:`perfkit.query.metrics.fidelity_sql`): its reads waited in
+                                their sockets, its closed-loop turnaround was late, it sent fewer
+                                requests than scheduled, or it sent late (schedule lag p99 > 10 ms)
+                                by 10 % or more of the time to first token (a late send of 10 ms
+                                does not limit a request that queues for a second).  A late event
+                                loop alone is a note where the kernel stamped the reads
   ``power/thermal-throttled``   a GPU throttle reason was active in 30 % or more of the seconds, or
                                 the SM clock ran below 85 % of the run's usual clock
   ``KV-capacity-bound``         the server preempted (more than 0.2 preemptions/s) or its KV cache was
@@ -49,6 +52,7 @@ import pandas as pd
 from perfkit.analysis.percentiles import circular_block_indices
 from perfkit.query.catalog import Catalog, check_run_id
 from perfkit.query.frames import request_spans, telemetry_long
+from perfkit.query.metrics import LAG_P99_LIMIT_MS, client_findings, client_note
 
 __all__ = ["VERDICTS", "PhaseAttribution", "attribute", "attribution_table"]
 
@@ -63,8 +67,6 @@ VERDICTS = (
 )
 
 ERROR_RATE = 0.05
-LAG_P99_MS = 10.0
-LOOP_LAG_MS = 20.0
 CLIENT_SHARE = 0.1
 THROTTLED_SHARE = 0.3
 CLOCK_RATIO = 0.85
@@ -83,8 +85,6 @@ _TELEMETRY = (
     "throttle_thermal",
     "throttle_power",
     "throttle_hw_slowdown",
-    "client_loop_lag_max_ms",
-    "client_cpu_pct",
     "gpu_util_pct",
 )
 
@@ -158,17 +158,17 @@ def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
     why: list[str] = []
     if ev["error_rate"] >= ERROR_RATE:
         return "error-bound", [f"{100 * ev['error_rate']:.1f}% of requests failed (≥ {100 * ERROR_RATE:.0f}%)"]
-    loop_lag = ev.get("client_loop_lag_ms") or 0.0
-    client_delay = max(ev["schedule_lag_mean_ms"], loop_lag)
-    if (ev["schedule_lag_p99_ms"] > LAG_P99_MS or loop_lag > LOOP_LAG_MS) and client_delay >= CLIENT_SHARE * ev[
-        "ttft_ms"
-    ]:
-        return "client-bound", [
-            f"schedule lag p99 {ev['schedule_lag_p99_ms']:.1f} ms (limit {LAG_P99_MS:g}), "
-            f"event-loop lag {loop_lag:.1f} ms (limit {LOOP_LAG_MS:g}), "
-            f"{client_delay / ev['ttft_ms'] if ev['ttft_ms'] else math.inf:.0%} of the time to "
-            "first token"
-        ]
+    late = ev["schedule_lag_p99_ms"] > LAG_P99_LIMIT_MS and ev["schedule_lag_mean_ms"] >= CLIENT_SHARE * ev["ttft_ms"]
+    if late or ev.get("client_other"):
+        why = list(ev.get("client_other") or [])
+        if late:
+            share = ev["schedule_lag_mean_ms"] / ev["ttft_ms"] if ev["ttft_ms"] else math.inf
+            why.insert(
+                0,
+                f"schedule lag p99 {ev['schedule_lag_p99_ms']:.1f} ms (limit {LAG_P99_LIMIT_MS:g}), "
+                f"{share:.0%} of the time to first token",
+            )
+        return "client-bound", why
     if ev.get("throttled_share") is not None and (
         ev["throttled_share"] >= THROTTLED_SHARE or (ev.get("clock_ratio") or 1) < CLOCK_RATIO
     ):
@@ -197,8 +197,11 @@ def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
     ]
 
 
-def _evidence(b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | None) -> dict[str, Any]:
-    """Phase evidence from per-second bins ``b`` (request sums, telemetry means) and the schedule lag p99 (ms)."""
+def _evidence(
+    b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | None, client_other: list[str]
+) -> dict[str, Any]:
+    """Phase evidence from per-second bins ``b`` (request sums, telemetry means), the schedule lag p99 (ms) and
+    the client's other evidence that it moved the measurements (in words)."""
     req = b["requests"].sum()
     n_ok = b["n_ok"].sum()
     means = {
@@ -209,9 +212,8 @@ def _evidence(b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | 
         "error_rate": float(b["errors"].sum() / req) if req else 0.0,
         "schedule_lag_p99_ms": lag_p99,
         "schedule_lag_mean_ms": float(b["sum_lag"].sum() / req) if req else 0.0,
+        "client_other": client_other,
     }
-    if "client_loop_lag_max_ms" in b and b["client_loop_lag_max_ms"].notna().any():
-        ev["client_loop_lag_ms"] = float(b["client_loop_lag_max_ms"].median())
     flags = [c for c in ("throttle_thermal", "throttle_power", "throttle_hw_slowdown") if c in b]
     if flags and b[flags].notna().any().any():
         ev["throttled_share"] = float((b[flags].fillna(0).max(axis=1) > 0.5).mean())
@@ -259,6 +261,7 @@ def attribute(
     order = req.groupby("phase", sort=False)["phase_index"].min().sort_values()
     starts = req.groupby("phase")["intended_ns"].min()
     rng = np.random.default_rng(seed)
+    fidelity = {str(rec["phase"]): rec for rec in cat.fidelity(run_id).df().to_dict("records")}
     out = []
     phases = list(order.index)
     for i, phase in enumerate(phases):
@@ -285,17 +288,22 @@ def attribute(
         by_bin = [lag_vals[(lag_bin == k) & np.isfinite(lag_vals)] for k in range(len(b))]
         all_lag = lag_vals[np.isfinite(lag_vals)]
         lag_p99 = float(np.quantile(all_lag, 0.99)) if len(all_lag) else 0.0
-        ev = _evidence(b, lag_p99, bin_s, clock_ref)
+        fid = fidelity.get(str(phase), {})
+        other = [words for kind, words in client_findings(fid) if kind != "schedule"]
+        ev = _evidence(b, lag_p99, bin_s, clock_ref, other)
         verdict, why = _decide(ev)
+        note = client_note(fid)
         # confidence: resample the phase's seconds in blocks (with their requests), recompute evidence and verdict
         agree = 0
         reps = circular_block_indices(len(b), min(3, len(b)), rng, n_boot) if n_boot else np.empty((0, 0), int)
         for row in reps:
             lags = np.concatenate([by_bin[k] for k in row])
             agree += (
-                _decide(_evidence(b.iloc[row], float(np.quantile(lags, 0.99)) if len(lags) else 0.0, bin_s, clock_ref))[
-                    0
-                ]
+                _decide(
+                    _evidence(
+                        b.iloc[row], float(np.quantile(lags, 0.99)) if len(lags) else 0.0, bin_s, clock_ref, other
+                    )
+                )[0]
                 == verdict
             )
         conf = agree / n_boot if n_boot else math.nan
@@ -316,8 +324,15 @@ def attribute(
         evidence = {
             k: v
             for k, v in ev.items()
-            if k not in ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms", "ttft_ms", "schedule_lag_mean_ms")
+            if k
+            not in ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms", "ttft_ms", "schedule_lag_mean_ms", "client_other")
         }
+        for k in ("loop_lag_ms", "read_delay_ms", "turnaround_p99_ms"):
+            v = fid.get(k)
+            if v is not None and v == v:
+                evidence[f"client_{k}" if not k.startswith("client") else k] = float(v)
+        if note:
+            evidence["client_note"] = note
         out.append(PhaseAttribution(str(phase), verdict, conf, evidence, breakdown, little, why))
     return out
 

@@ -1,4 +1,4 @@
-"""Did run B regress against run A?  Percentile differences with intervals, rank tests, one verdict.
+"""Did run B regress against run A?  Percentile differences with intervals, one verdict.
 
 For each latency metric and percentile, the relative difference
 ``Q_B / Q_A − 1`` gets a bootstrap interval: each run is resampled on its
@@ -11,9 +11,13 @@ tested with Holm's step-down method, which bounds the chance of any false
 alarm in the table at ``alpha``.  A row is *regressed* (or *improved*) when
 its adjusted p-value is below ``alpha`` and the change exceeds
 ``min_effect`` (default 5%): significance says the change is real, the
-effect size says it matters.  A Mann–Whitney rank test on one value per
-request (its median sample), thinned to about one per effective sample, is
-shown beside it, for the whole distribution rather than one percentile.
+effect size says it matters.  A percentile is tested only where both runs
+can estimate it (:func:`perfkit.analysis.percentile_cis`); elsewhere the row
+says how many samples each run would need at its own autocorrelation.
+
+Before any of it, the two runs' workloads are checked
+(:mod:`perfkit.analysis.workloads`): a difference of model, API, lengths or
+load shape refuses the comparison unless that kind is allowed on purpose.
 
 Against a *history* of runs (:func:`compare_to_history`), each percentile of
 the candidate is set against the same percentile of every history run: on
@@ -33,14 +37,22 @@ Politis, D. N. & Romano, J. P., "A circular block-resampling procedure for stati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from perfkit.analysis.intervals import latency_clusters
-from perfkit.analysis.percentiles import block_length, circular_block_indices, effective_sample_size, min_samples
+from perfkit.analysis.percentiles import (
+    PercentileEstimate,
+    block_length,
+    circular_block_indices,
+    min_samples,
+    percentile_cis,
+    percentile_name,
+)
+from perfkit.analysis.workloads import WorkloadDifference, check_workloads
 from perfkit.query.catalog import Catalog
 
 __all__ = ["ComparisonResult", "compare_runs", "compare_to_history", "holm"]
@@ -85,14 +97,6 @@ def _boot_quantiles(
     return out
 
 
-def _rank_sample(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """One value per request (its median sample), thinned to about one per effective sample."""
-    bounds = np.searchsorted(k, np.arange(int(k[-1]) + 2))
-    per_req = np.array([np.median(x[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a])
-    stride = max(1, math.ceil(len(per_req) / max(effective_sample_size(per_req), 1.0)))
-    return per_req[::stride]
-
-
 @dataclass
 class ComparisonResult:
     """The table of :func:`compare_runs` and its verdict.
@@ -101,8 +105,8 @@ class ComparisonResult:
     ----------
     table : pandas.DataFrame
         One row per metric × percentile: ``a``, ``b`` (ms), ``rel_change`` and its interval
-        ``rel_lo``/``rel_hi``, ``p_boot``, ``p_adjusted`` (Holm), ``p_rank`` (Mann–Whitney on thinned
-        samples), ``verdict`` and a ``note`` for rows not tested.
+        ``rel_lo``/``rel_hi``, ``p_boot``, ``p_adjusted`` (Holm), ``verdict`` and a ``note`` for rows not
+        tested (saying what sample would allow the test).
     verdict : str
         ``regressed`` if any row regressed, else ``improved`` if any improved, else ``no significant change``.
     """
@@ -113,6 +117,8 @@ class ComparisonResult:
     verdict: str
     alpha: float
     min_effect: float
+    differences: list[WorkloadDifference] = field(default_factory=list)
+    """Differences of workload that were allowed (``allow``): to be read beside the verdict."""
 
     @property
     def regressed(self) -> bool:
@@ -132,6 +138,7 @@ def compare_runs(
     min_effect: float = 0.05,
     n_boot: int = 1000,
     seed: int = 0,
+    allow: tuple[str, ...] = (),
 ) -> ComparisonResult:
     """Compare run B against baseline run A on latency percentiles (lower is better).
 
@@ -155,27 +162,28 @@ def compare_runs(
     n_boot : int
         Bootstrap resamples per run and metric.
     seed : int
+    allow : tuple of str
+        Kinds of workload difference to accept (:data:`perfkit.analysis.workloads.KINDS`, or ``"all"``);
+        any other difference raises :class:`perfkit.analysis.WorkloadMismatchError`.
     """
     run_a, run_b = cat.require_run(run_a), cat.require_run(run_b)
+    differences = check_workloads(cat, run_a, run_b, phase=phase, allow=allow)
     rng = np.random.default_rng(seed)
     rows = []
     for metric in metrics:
         (xa, ka), (xb, kb) = (latency_clusters(cat, r, metric, phase) for r in (run_a, run_b))
         ba = _boot_quantiles(xa, ka, qs, n_boot, rng) if len(xa) >= 2 else None
         bb = _boot_quantiles(xb, kb, qs, n_boot, rng) if len(xb) >= 2 else None
-        ra, rb = (_rank_sample(x, k) if len(x) else x for x, k in ((xa, ka), (xb, kb)))
-        p_rank = float(stats.mannwhitneyu(ra, rb).pvalue) if min(len(ra), len(rb)) >= 8 else float("nan")
+        est_a, est_b = percentile_cis(xa, qs), percentile_cis(xb, qs)
         for j, q in enumerate(qs):
-            row = {"metric": metric, "q": q, "n_a": len(xa), "n_b": len(xb), "p_rank": p_rank}
-            need = min_samples(q)
-            ess_a = effective_sample_size(xa, q) if len(xa) else 0.0
-            ess_b = effective_sample_size(xb, q) if len(xb) else 0.0
-            if ba is None or bb is None or min(ess_a, ess_b) < need:
+            row = {"metric": metric, "q": q, "n_a": len(xa), "n_b": len(xb)}
+            short = [(name, e) for name, e in (("A", est_a[j]), ("B", est_b[j])) if not e.estimable]
+            if ba is None or bb is None or short:
                 row.update(
                     a=float(np.quantile(xa, q)) if len(xa) else None,
                     b=float(np.quantile(xb, q)) if len(xb) else None,
                     p_boot=float("nan"),
-                    note=f"not tested: fewer than {need} effectively independent samples in a run",
+                    note=_not_tested(short, q),
                 )
                 rows.append(row)
                 continue
@@ -185,7 +193,24 @@ def compare_runs(
             p_boot = min(1.0, 2 * min(np.mean(ratio <= 0), np.mean(ratio >= 0)) + 1 / n_boot)
             row.update(a=a, b=b, rel_change=b / a - 1, rel_lo=float(lo), rel_hi=float(hi), p_boot=p_boot, note=None)
             rows.append(row)
-    return _verdicts(pd.DataFrame(rows), run_a, run_b, alpha, min_effect)
+    res = _verdicts(pd.DataFrame(rows), run_a, run_b, alpha, min_effect)
+    res.differences = differences
+    return res
+
+
+def _not_tested(short: list[tuple[str, PercentileEstimate]], q: float) -> str:
+    """What sample would allow the test: each short run's effective size and the samples it would need."""
+    parts = []
+    for name, e in short:
+        if not e.n:
+            parts.append(f"run {name} has no samples")
+        else:
+            need = f"; about {e.n_needed:,} at its correlation would do" if e.n_needed else ""
+            parts.append(
+                f"run {name} has {e.n:,} samples ({e.n_eff:.0f} effectively independent) where the "
+                f"{percentile_name(q)} needs {min_samples(q)} effectively independent{need}"
+            )
+    return "not tested: " + "; ".join(parts)
 
 
 def compare_to_history(
@@ -199,6 +224,7 @@ def compare_to_history(
     level: float = 0.95,
     alpha: float = 0.05,
     min_effect: float = 0.05,
+    allow: tuple[str, ...] = (),
 ) -> ComparisonResult:
     """Compare ``run`` against a history of at least 3 runs of the same kind (lower latency is better).
 
@@ -210,13 +236,16 @@ def compare_to_history(
     run = cat.require_run(run)
     if len(history) < 3:
         raise ValueError(f"a history needs at least 3 runs to estimate its spread; got {len(history)}")
+    differences: list[WorkloadDifference] = []
+    for h in history:  # every history run must measure the candidate's workload
+        differences += check_workloads(cat, h, run, phase=phase, allow=allow)
     k = len(history)
     rows = []
     for metric in metrics:
         hist = [latency_clusters(cat, h, metric, phase)[0] for h in history]
         cand = latency_clusters(cat, run, metric, phase)[0]
         for q in qs:
-            row = {"metric": metric, "q": q, "n_a": k, "n_b": len(cand), "p_rank": float("nan")}
+            row = {"metric": metric, "q": q, "n_a": k, "n_b": len(cand)}
             if len(cand) == 0 or any(len(h) == 0 for h in hist):
                 row.update(a=None, b=None, p_boot=float("nan"), note="not tested: a run has no samples")
                 rows.append(row)
@@ -238,7 +267,9 @@ def compare_to_history(
                 note=None,
             )
             rows.append(row)
-    return _verdicts(pd.DataFrame(rows), ",".join(history), run, alpha, min_effect)
+    res = _verdicts(pd.DataFrame(rows), ",".join(history), run, alpha, min_effect)
+    res.differences = list({str(d): d for d in differences}.values())
+    return res
 
 
 def _verdicts(table: pd.DataFrame, run_a: str, run_b: str, alpha: float, min_effect: float) -> ComparisonResult:
@@ -276,7 +307,6 @@ def _verdicts(table: pd.DataFrame, run_a: str, run_b: str, alpha: float, min_eff
         "rel_hi",
         "p_boot",
         "p_adjusted",
-        "p_rank",
         "verdict",
         "note",
     ]

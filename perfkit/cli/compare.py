@@ -16,8 +16,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         NAME,
         help="compare two runs' latency percentiles; exit 1 on a regression",
         description="Compare run B against baseline run A: percentile differences with bootstrap "
-        "intervals, rank tests and a verdict with false alarms controlled across the "
-        "table (Holm). Exits 1 when B regressed, so it can gate CI.",
+        "intervals and a verdict with false alarms controlled across the table (Holm). "
+        "The two runs' workloads must match (model, API, lengths, load shape) unless a "
+        "difference is allowed. Exits 1 when B regressed, so it can gate CI.",
     )
     c.add_argument("run_a", help="baseline run id ('latest' allowed), or a history: 3 or more ids separated by commas")
     c.add_argument("run_b", help="candidate run id")
@@ -30,6 +31,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--min-effect", type=float, default=0.05, help="smallest relative change that counts (default 0.05 = 5%%)"
     )
     c.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    c.add_argument(
+        "--allow-different",
+        default="",
+        metavar="KINDS",
+        help="compare although the workloads differ in these ways (comma-separated: model, api, sampling, prompt, "
+        "output, load, or all); the differences are printed beside the verdict",
+    )
     return c
 
 
@@ -45,6 +53,7 @@ def run(a: argparse.Namespace) -> int:
         raise ConfigError(
             f"--percentiles {a.percentiles!r} must be numbers separated by commas, e.g. 50,90,99"
         ) from None
+    allow = tuple(k.strip() for k in a.allow_different.split(",") if k.strip())
     with Catalog(a.data_dir) as cat:
         try:
             if "," in a.run_a:
@@ -57,6 +66,7 @@ def run(a: argparse.Namespace) -> int:
                     phase=a.phase,
                     alpha=a.alpha,
                     min_effect=a.min_effect,
+                    allow=allow,
                 )
             else:
                 res = compare_runs(
@@ -69,6 +79,7 @@ def run(a: argparse.Namespace) -> int:
                     alpha=a.alpha,
                     min_effect=a.min_effect,
                     seed=a.seed,
+                    allow=allow,
                 )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None

@@ -24,6 +24,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_data_dir(rp)
     add_out(rp)
     rp.add_argument("--phase", help="compare this phase only (with several runs)")
+    rp.add_argument(
+        "--allow-different",
+        default="",
+        metavar="KINDS",
+        help="with several runs: compare although the workloads differ in these ways (as perfkit compare)",
+    )
     rp.add_argument("--no-pdf", action="store_true", help="HTML only")
     rp.add_argument("--no-figures", action="store_true", help="do not export the figures one by one")
     rp.add_argument(
@@ -77,7 +83,10 @@ def run(a: argparse.Namespace) -> int:
             raise ConfigError("name a run (or 'latest'), several runs to compare, or --notebook NOTEBOOK")
         with Catalog(a.data_dir) as cat:
             try:
-                files = build_report(cat, a.run_ids, a.out, pdf=not a.no_pdf, figures=not a.no_figures, phase=a.phase)
+                allow = tuple(k.strip() for k in a.allow_different.split(",") if k.strip())
+                files = build_report(
+                    cat, a.run_ids, a.out, pdf=not a.no_pdf, figures=not a.no_figures, phase=a.phase, allow=allow
+                )
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
     print(files.html.resolve())

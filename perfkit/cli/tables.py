@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from perfkit.query.metrics import client_evidence
+from perfkit.query.metrics import client_evidence, client_note
 
 __all__ = [
     "print_attribution",
@@ -170,6 +170,8 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
                 f"[bold yellow]client-bound:[/] phase {rec['phase']}: {client_evidence(rec)}; its latencies "
                 "measure the client as well as the server (more client processes: --workers)"
             )
+        elif client_note(rec):
+            console.print(f"[dim]note:[/] phase {rec['phase']}: {client_note(rec)}", soft_wrap=True)
 
 
 def telemetry_line(t: dict | None) -> str:
@@ -211,7 +213,7 @@ def print_comparison(res, console: Console | None = None) -> None:
     console = console or Console(width=200)
     base = f"a history of {res.table['n_a'].iloc[0]} runs" if "," in res.run_a else f"baseline {res.run_a}"
     t = Table(title=f"run {res.run_b} against {base} (ms; interval 95%, Holm-adjusted p)", title_justify="left")
-    for h in ("metric", "pct", "n A", "n B", "A", "B", "change", "interval", "p adj", "p rank", "verdict"):
+    for h in ("metric", "pct", "n A", "n B", "A", "B", "change", "interval", "p adj", "verdict"):
         t.add_column(h, justify="left" if h in ("metric", "verdict") else "right")
     style = {"regressed": "bold red", "improved": "green"}
     for r in res.table.to_dict("records"):
@@ -232,7 +234,6 @@ def print_comparison(res, console: Console | None = None) -> None:
             _pct(r["rel_change"]),
             interval,
             _cell(r["p_adjusted"], "p"),
-            _cell(r["p_rank"], "p"),
             f"[{style[r['verdict']]}]{verdict}[/]" if r["verdict"] in style else verdict,
         )
     console.print(t)
@@ -240,6 +241,10 @@ def print_comparison(res, console: Console | None = None) -> None:
         f"verdict: [bold]{res.verdict}[/] (a change counts when Holm-adjusted p < {res.alpha:g} "
         f"and it exceeds {100 * res.min_effect:g}%)"
     )
+    if res.differences:
+        console.print("[yellow]the workloads differ (allowed), so part of any change is theirs:[/]")
+        for d in res.differences:
+            console.print(f"  {d}", soft_wrap=True)
 
 
 def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:

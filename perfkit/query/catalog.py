@@ -135,6 +135,7 @@ class Catalog:
             endpoint = m.get("endpoint") or {}
             tags = m.get("tags") or {}
             sim_cfg = (m.get("simulator") or {}).get("config") or {}
+            transport = (m.get("client") or {}).get("transport") or {}
             rows.append(
                 {
                     "run_id": path.parent.name.removeprefix("run_id="),
@@ -151,6 +152,8 @@ class Catalog:
                     "perfkit_version": ((m.get("environment") or {}).get("versions") or {}).get("perfkit"),
                     "variant": tags.get("variant") or sim_cfg.get("variant"),
                     "tags": json.dumps(tags, sort_keys=True),
+                    "rx_stamps": transport.get("rx_stamps"),
+                    "read_thread": transport.get("read_thread"),
                 }
             )
         schema = pa.schema(
@@ -169,6 +172,8 @@ class Catalog:
                 ("perfkit_version", pa.string()),
                 ("variant", pa.string()),
                 ("tags", pa.string()),
+                ("rx_stamps", pa.string()),
+                ("read_thread", pa.string()),
             ]
         )
         return pa.Table.from_pylist(rows, schema=schema)

@@ -34,6 +34,7 @@ __all__ = [
     "phase_spans",
     "request_spans",
     "send_spans",
+    "token_means",
     "request_rate_frame",
     "stability_samples",
     "telemetry_long",
@@ -137,6 +138,24 @@ def send_spans(cat: Catalog, run_id: str) -> pd.DataFrame:
            GROUP BY phase ORDER BY min(phase_index)""",
         run=run_id,
     )
+
+
+def token_means(cat: Catalog, run_id: str, phase: str | None = None) -> dict[str, float | None]:
+    """Mean prompt and output tokens the server reported (``prompt_tokens``, ``output_tokens``) over the run's
+    successful non-warm-up requests, or one phase's."""
+    df = _df(
+        cat,
+        """SELECT avg(prompt_tokens) AS prompt_tokens, avg(output_tokens) AS output_tokens FROM requests
+           WHERE run_id = $run AND NOT warmup AND ok AND ($phase IS NULL OR phase = $phase)""",
+        run=run_id,
+        phase=phase,
+    )
+    out: dict[str, float | None] = {"prompt_tokens": None, "output_tokens": None}
+    if len(df):
+        for k in out:
+            value = df[k].iloc[0]
+            out[k] = None if pd.isna(value) else float(value)
+    return out
 
 
 # -- samples for the estimators -------------------------------------------------------------------------

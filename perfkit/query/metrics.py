@@ -16,6 +16,8 @@ __all__ = [
     "SLO_COLUMNS",
     "SUMMARY_COLUMNS",
     "client_evidence",
+    "client_findings",
+    "client_note",
     "endpoint_sql",
     "fidelity_sql",
     "slo_sql",
@@ -25,7 +27,9 @@ __all__ = [
 # the client fell behind its schedule when its p99 lag or its rate shortfall passes these
 LAG_P99_LIMIT_MS = 10.0
 RATE_SHORTFALL = 0.05
-# ... and it is client-bound when, besides, its event loop was late or busy for most of the phase
+# in closed loop, the next request of a user left this much later than usual after the previous ended (p99)
+TURNAROUND_LIMIT_MS = 10.0
+# the event loop was late or busy for most of the phase: evidence only where the loop times the reads
 LOOP_LAG_LIMIT_MS = 10.0
 LOOP_CPU_LIMIT_PCT = 90.0
 READ_DELAY_LIMIT_MS = 10.0
@@ -145,13 +149,16 @@ FIDELITY_COLUMNS = (
     "read_delay_ms",
     "read_delay_max_ms",
     "read_delay_limit_ms",
+    "turnaround_p99_ms",
+    "rx_stamps",
     "client_behind",
     "client_bound",
 )
 
 
 def fidelity_sql(where: str = "TRUE") -> str:
-    """Schedule fidelity per run and phase: requested vs achieved rate, lag, latency from the intended send.
+    """Schedule fidelity per run and phase: requested vs achieved rate, lag, latency from the intended send,
+    and whether the client moved the measurements (``client_bound``).
 
     ``target_rate_rps`` is the nominal mean rate the phase asked for;
     ``scheduled_rate_rps`` is (sessions − 1) / (last − first *intended* send):
@@ -161,24 +168,35 @@ def fidelity_sql(where: str = "TRUE") -> str:
     null in closed loop.  ``client_behind`` is true when the p99 schedule lag
     exceeds 10 ms or the achieved rate falls more than 5 % short of the
     scheduled one: the latencies then measure the client as well as the server.
+    In closed loop, ``turnaround_p99_ms`` is the send path's delay: the p99 over
+    a user's requests of the time from the previous request's end to the next
+    send, less the smallest such time of the phase and user class (which holds
+    the think time); a late turnaround offers the server less load than asked.
 
     From the client's own telemetry over the phase's span (null without it):
     ``loop_lag_ms`` is the median, over the sampling intervals, of the latest
     wake-up of the event-loop probe (half the intervals had a later one);
     ``loop_cpu_pct`` the mean CPU of the event loop's thread and
     ``client_cpu_pct`` of the whole client process (percent of one core);
-    where reads carry kernel receive stamps, ``read_delay_ms`` is the 75th
-    percentile over the intervals of the p99 wait of received bytes in their
-    sockets before they were read, by the reading thread or the loop (a quarter
-    of the intervals had a longer one), ``read_delay_max_ms`` the longest wait, and ``read_delay_limit_ms``
-    half the median time between a request's chunks (TPOT), at most 10 ms: a
-    read that waits longer than that gap takes two chunks of a stream at once
-    under one stamp, and reads waiting half of it at p99 leave the slowest
-    hundredth near it.  ``client_bound`` is ``client_behind``, or a loop late
-    by more than 10 ms in most intervals, or a loop thread busy more than
-    90 % of the time, or ``read_delay_ms`` over ``read_delay_limit_ms``: in
-    closed loop, where there is no schedule to fall behind, the last three
-    are the only evidence.  Needs the ``telemetry`` view (a :class:`Catalog`).
+    where reads carry kernel receive stamps (``rx_stamps`` is ``kernel``),
+    ``read_delay_ms`` is the 75th percentile over the intervals of the p99 wait
+    of received bytes in their sockets before they were read, by the reading
+    thread or the loop (a quarter of the intervals had a longer one),
+    ``read_delay_max_ms`` the longest wait, and ``read_delay_limit_ms`` half
+    the median time between a request's chunks (TPOT), at most 10 ms: a read
+    that waits longer than that gap takes two chunks of a stream at once under
+    one stamp, and reads waiting half of it at p99 leave the slowest hundredth
+    near it.
+
+    ``client_bound`` holds only on evidence that moved the measurements: the
+    client fell behind its schedule, its closed-loop turnaround was late by more
+    than 10 ms at p99, or its reads waited past ``read_delay_limit_ms``.  A late
+    or busy event loop (lag over 10 ms in most intervals, its thread busy over
+    90 %) is such evidence only where the loop itself timed the reads (no kernel
+    stamps); where the kernel stamped them, the loop's lag reached the
+    measurements only through the sends and the reads, which are measured, and
+    it is a note (:func:`client_note`).  Needs the ``telemetry`` and ``runs``
+    views (a :class:`Catalog`).
     """
     return f"""
 WITH r AS (SELECT * FROM requests WHERE {where}),
@@ -202,6 +220,18 @@ f AS (
       , min(sent_ns) AS _t0, max(coalesce(end_ns, sent_ns)) AS _t1
   FROM r GROUP BY run_id, phase
 ),
+gaps AS (
+  SELECT run_id, phase, class_name,
+      (sent_ns - lag(end_ns) OVER (PARTITION BY run_id, phase, user_id ORDER BY intended_ns, request_id)) / 1e6
+          AS gap_ms
+  FROM r WHERE user_id IS NOT NULL AND target_rate_rps IS NULL
+),
+turn AS (
+  SELECT run_id, phase, max(excess_ms) AS turnaround_p99_ms FROM (
+      SELECT run_id, phase, class_name, quantile_cont(gap_ms, 0.99) - min(gap_ms) AS excess_ms
+      FROM gaps WHERE gap_ms IS NOT NULL GROUP BY run_id, phase, class_name HAVING count(*) >= 20)
+  GROUP BY run_id, phase
+),
 tel AS (
   SELECT f.run_id, f.phase,
       quantile_cont(t.value, 0.5) FILTER (WHERE t.metric = 'client_loop_lag_max_ms') AS loop_lag_ms,
@@ -214,48 +244,102 @@ tel AS (
 ),
 g AS (
   SELECT f.* EXCLUDE (_t0, _t1, read_delay_limit_ms), tel.loop_lag_ms, tel.loop_cpu_pct, tel.client_cpu_pct,
-      tel.read_delay_ms, tel.read_delay_max_ms, f.read_delay_limit_ms,
+      tel.read_delay_ms, tel.read_delay_max_ms, f.read_delay_limit_ms, turn.turnaround_p99_ms,
+      (SELECT any_value(runs.rx_stamps) FROM runs WHERE runs.run_id = f.run_id) AS rx_stamps,
       coalesce(schedule_lag_p99_ms > {LAG_P99_LIMIT_MS}, FALSE)
       OR coalesce(achieved_rate_rps < (1 - {RATE_SHORTFALL}) * scheduled_rate_rps, FALSE) AS client_behind
-  FROM f LEFT JOIN tel USING (run_id, phase)
+  FROM f LEFT JOIN tel USING (run_id, phase) LEFT JOIN turn USING (run_id, phase)
 )
 SELECT * EXCLUDE (_order),
-    client_behind OR coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE)
-    OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE)
-    OR coalesce(read_delay_ms > read_delay_limit_ms, FALSE) AS client_bound
+    client_behind
+    OR coalesce(turnaround_p99_ms > {TURNAROUND_LIMIT_MS}, FALSE)
+    OR coalesce(read_delay_ms > read_delay_limit_ms, FALSE)
+    OR (coalesce(rx_stamps, 'read') <> 'kernel'
+        AND (coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE) OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE)))
+        AS client_bound
 FROM g ORDER BY run_id, _order
 """
 
 
-def client_evidence(rec: dict) -> str:
-    """Why a phase of :func:`fidelity_sql` is client-bound, in words (empty when it is not)."""
-    if not rec.get("client_bound"):
-        return ""
+def _num(rec: dict, k: str) -> float | None:
+    v = rec.get(k)
+    return None if v is None or v != v else float(v)
 
-    def num(k: str) -> float | None:
-        v = rec.get(k)
-        return None if v is None or v != v else float(v)
 
+def _loop_findings(rec: dict) -> list[str]:
     out = []
-    lag, ach, sch = num("schedule_lag_p99_ms"), num("achieved_rate_rps"), num("scheduled_rate_rps")
-    if lag is not None and lag > LAG_P99_LIMIT_MS:
-        out.append(f"schedule lag p99 {lag:.1f} ms (limit {LAG_P99_LIMIT_MS:g})")
-    if ach is not None and sch and ach < (1 - RATE_SHORTFALL) * sch:
-        out.append(f"sent {ach:.1f} of {sch:.1f} scheduled req/s")
-    loop, cpu = num("loop_lag_ms"), num("loop_cpu_pct")
+    loop, cpu = _num(rec, "loop_lag_ms"), _num(rec, "loop_cpu_pct")
     if loop is not None and loop > LOOP_LAG_LIMIT_MS:
         out.append(f"event loop late by {loop:.1f} ms in half its intervals (limit {LOOP_LAG_LIMIT_MS:g})")
     if cpu is not None and cpu > LOOP_CPU_LIMIT_PCT:
         out.append(f"event-loop thread busy {cpu:.0f} % of the time (limit {LOOP_CPU_LIMIT_PCT:g})")
-    wait, limit = num("read_delay_ms"), num("read_delay_limit_ms")
+    return out
+
+
+def _kernel_stamped(rec: dict) -> bool:
+    return rec.get("rx_stamps") == "kernel"
+
+
+def client_findings(rec: dict) -> list[tuple[str, str]]:
+    """The evidence that a phase of :func:`fidelity_sql` is client-bound, as ``(kind, words)`` pairs.
+
+    ``kind`` is ``schedule`` (late sends), ``rate`` (fewer sends than scheduled), ``turnaround`` (closed
+    loop's late next request), ``reads`` (bytes waiting in their sockets) or ``loop`` (a late or busy loop
+    that timed the reads).  Empty when the phase is not client-bound.
+    """
+    if not rec.get("client_bound"):
+        return []
+    out = []
+    lag, ach, sch = _num(rec, "schedule_lag_p99_ms"), _num(rec, "achieved_rate_rps"), _num(rec, "scheduled_rate_rps")
+    if lag is not None and lag > LAG_P99_LIMIT_MS:
+        out.append(("schedule", f"schedule lag p99 {lag:.1f} ms (limit {LAG_P99_LIMIT_MS:g})"))
+    if ach is not None and sch and ach < (1 - RATE_SHORTFALL) * sch:
+        out.append(("rate", f"sent {ach:.1f} of {sch:.1f} scheduled req/s"))
+    turn = _num(rec, "turnaround_p99_ms")
+    if turn is not None and turn > TURNAROUND_LIMIT_MS:
+        out.append(
+            (
+                "turnaround",
+                f"the next request of a user left {turn:.1f} ms later than usual after the previous ended, at "
+                f"p99 (limit {TURNAROUND_LIMIT_MS:g}), so the server saw less load than asked",
+            )
+        )
+    wait, limit = _num(rec, "read_delay_ms"), _num(rec, "read_delay_limit_ms")
     limit = READ_DELAY_LIMIT_MS if limit is None else limit
     if wait is not None and wait > limit:
         out.append(
-            f"received bytes waited {wait:.1f} ms in their sockets at p99 in a quarter of its intervals "
-            f"(limit {limit:.1f}: half the median time between chunks, at most {READ_DELAY_LIMIT_MS:g}), "
-            f"so chunks of a stream shared reads and stamps"
+            (
+                "reads",
+                f"received bytes waited {wait:.1f} ms in their sockets at p99 in a quarter of its intervals "
+                f"(limit {limit:.1f}: half the median time between chunks, at most {READ_DELAY_LIMIT_MS:g}), "
+                f"so chunks of a stream shared reads and stamps",
+            )
         )
-    return "; ".join(out)
+    if not _kernel_stamped(rec):
+        out += [("loop", f"{f}, and the loop timed the reads") for f in _loop_findings(rec)]
+    return out
+
+
+def client_evidence(rec: dict) -> str:
+    """Why a phase of :func:`fidelity_sql` is client-bound, in words (empty when it is not)."""
+    return "; ".join(words for _, words in client_findings(rec))
+
+
+def client_note(rec: dict) -> str:
+    """A late or busy event loop that did not move the measurements of a phase of :func:`fidelity_sql`, in
+    words (empty when there is none): the kernel stamped the reads and the sends and reads stayed timely."""
+    if rec.get("client_bound") or not _kernel_stamped(rec):
+        return ""
+    found = _loop_findings(rec)
+    if not found:
+        return ""
+    wait = _num(rec, "read_delay_ms")
+    timely = f"reads waited {wait:.1f} ms at p99" if wait is not None else "reads were stamped by the kernel"
+    return (
+        "; ".join(found)
+        + f", but {timely} and the sends kept their schedule, so the latencies are the server's (a note, not a "
+        "verdict)"
+    )
 
 
 SLO_COLUMNS = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
@@ -34,7 +36,6 @@ def _comparison_table(res) -> Table:
                 _pct(r.get("rel_change")),
                 interval,
                 "–" if pd.isna(r.get("p_adjusted")) else f"{r['p_adjusted']:.3g}",
-                "–" if pd.isna(r.get("p_rank")) else f"{r['p_rank']:.3g}",
             ]
         )
     return Table(
@@ -49,14 +50,15 @@ def _comparison_table(res) -> Table:
             "change",
             "95% interval",
             "p (Holm)",
-            "p (rank)",
         ],
         rows,
         left=3,
     )
 
 
-def comparison_document(cat: Catalog, run_ids: list[str], *, phase: str | None = None, seed: int = 0) -> Document:
+def comparison_document(
+    cat: Catalog, run_ids: list[str], *, phase: str | None = None, seed: int = 0, allow: tuple[str, ...] = ()
+) -> Document:
     """A report comparing runs: the first is the baseline, every other is compared with it.
 
     Each comparison is :func:`perfkit.analysis.compare_runs` (request-block bootstrap of the
@@ -82,14 +84,20 @@ def comparison_document(cat: Catalog, run_ids: list[str], *, phase: str | None =
                 "are relative to the baseline with 95% intervals from a bootstrap that resamples blocks of consecutive "
                 "requests (the autocorrelation of a run is kept); p-values are Holm-adjusted across each table; a "
                 "change counts as a regression or an improvement when its adjusted p is below 0.05 and it exceeds 5%. "
-                "p (rank) is a Mann–Whitney test on per-request medians, thinned to effectively independent samples."
+                "A percentile is tested only where both runs can estimate it; elsewhere the row says what sample "
+                "would allow the test. The runs' workloads are checked first: a difference of model, API, lengths "
+                "or load shape is listed under the table."
             )
         ],
     )
     for cand in runs[1:]:
-        res = compare_runs(cat, base, cand, phase=phase, seed=seed)
+        res = compare_runs(cat, base, cand, phase=phase, seed=seed, allow=allow)
         verdicts.append(f"**{cand}** against {base}: **{res.verdict}**")
-        comp.add(Section(f"{cand} against {base}", [_comparison_table(res)], level=3))
+        blocks: list[Any] = [_comparison_table(res)]
+        if res.differences:
+            blocks.append(Para("The workloads differ (allowed for this report), so read the changes with them:"))
+            blocks.append(Bullets([str(d) for d in res.differences]))
+        comp.add(Section(f"{cand} against {base}", blocks, level=3))
     sections.append(Section("Verdict", [Bullets(verdicts)]))
     sections.append(comp)
     summ = Section(

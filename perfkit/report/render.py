@@ -69,6 +69,7 @@ def build_report(
     pdf: bool = True,
     figures: bool = True,
     phase: str | None = None,
+    allow: tuple[str, ...] = (),
 ) -> ReportFiles:
     """Write the report of one run (a run id, or ``latest``) or the comparison of several (a list).
 
@@ -85,6 +86,8 @@ def build_report(
         Also export each figure as SVG and PDF into ``STEM-figures/``.
     phase : str, optional
         For a comparison: compare this phase only.
+    allow : tuple of str
+        For a comparison: kinds of workload difference to accept (see :func:`perfkit.analysis.compare_runs`).
     """
     from perfkit.report.compare_report import comparison_document
     from perfkit.report.run_report import run_document
@@ -93,5 +96,5 @@ def build_report(
     if len(ids) == 1:
         rid = cat.require_run(ids[0])
         return write_document(run_document(cat, rid), out_dir, rid, pdf=pdf, figures=figures)
-    doc = comparison_document(cat, ids, phase=phase)
+    doc = comparison_document(cat, ids, phase=phase, allow=allow)
     return write_document(doc, out_dir, "compare-" + "-vs-".join(doc.meta["run_ids"]), pdf=pdf, figures=figures)

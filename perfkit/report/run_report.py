@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
-from perfkit.query.metrics import client_evidence
+from perfkit.query.metrics import client_evidence, client_note
 from perfkit.report.document import Bullets, Details, Document, Figure, Meta, Para, Section, Table
 from perfkit.report.figures import cdf_figure, latency_figure, telemetry_figure, throughput_figure
 
@@ -462,6 +462,8 @@ def run_warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFram
                 f"{prefix}Phase **{rec['phase']}** is **client-bound** ({client_evidence(rec)}): its latencies "
                 "measure the client as well as the server."
             )
+        elif client_note(rec):
+            out.append(f"{prefix}Phase **{rec['phase']}**: {client_note(rec)}.")
     if any(p.get("concurrency") and not p.get("warmup") for p in m.get("phases") or []):
         out.append(
             f"{prefix}Closed-loop phases send the next request only when one ends: under overload their "
