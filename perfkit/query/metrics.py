@@ -255,7 +255,8 @@ SELECT * EXCLUDE (_order),
     OR coalesce(turnaround_p99_ms > {TURNAROUND_LIMIT_MS}, FALSE)
     OR coalesce(read_delay_ms > read_delay_limit_ms, FALSE)
     OR (coalesce(rx_stamps, 'read') <> 'kernel'
-        AND (coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE) OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE)))
+        AND (coalesce(loop_lag_ms > {LOOP_LAG_LIMIT_MS}, FALSE)
+             OR coalesce(loop_cpu_pct > {LOOP_CPU_LIMIT_PCT}, FALSE)))
         AS client_bound
 FROM g ORDER BY run_id, _order
 """
