@@ -12,6 +12,9 @@ client starved of CPU) whose limit is known by construction:
                                   run) at a light 6 req/s
 ``client-bound``                  a light 10 req/s, but the client's event loop is blocked for 40 ms in
                                   every 100 (synchronous work on the loop), so it sends and reads late
+``front-end-bound``               an API server that takes 100 ms per request, one at a time (10 req/s at
+                                  most), in front of a light engine, at 15 req/s with 32-token answers:
+                                  requests wait before the engine sees them
 ``prefill-compute-bound``         6,000-token prompts with 4-token answers at 2 req/s: each prompt takes
                                   two full prefill chunks, longer than its few decode steps
 ``error-bound``                   an error burst answering 30 % of the requests with HTTP 503, at 6 req/s
@@ -59,6 +62,7 @@ BOTTLENECK_PRESETS: dict[str, BottleneckPreset] = {
     ),
     "power/thermal-throttled": BottleneckPreset(rate=6.0, throttle=3.0),
     "client-bound": BottleneckPreset(rate=10.0, starve_client=True),
+    "front-end-bound": BottleneckPreset(config={"frontend_ms": 100.0}, rate=15.0, output_tokens=32),
     "prefill-compute-bound": BottleneckPreset(rate=2.0, prompt_tokens=6000, output_tokens=4),
     "error-bound": BottleneckPreset(rate=6.0, error_rate=0.3),
     "decode-bound": BottleneckPreset(rate=4.0),

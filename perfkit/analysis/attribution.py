@@ -2,11 +2,16 @@
 
 For each phase of a run this gives
 
-* a **decomposition** of the mean request into client schedule lag (sent late by the client),
-  connection (send to response headers), server queue, prefill (the rest of the wait for the first
-  token), decode (first to last token) and the end of the stream.  The queue is not visible in a
-  stream; it comes from the server's own ``waiting`` gauge by Little's law (mean queue length over
-  arrival rate), and prefill is what is left of the first-token wait;
+* a **decomposition** of the mean request.  Where the server exposes per-request time histograms
+  (vLLM's queue, prefill and decode; SGLang's queue, first token and whole request; TGI's queue,
+  inference and whole request: :data:`perfkit.query.telemetry.SERVER_TIMINGS`), the parts are the
+  engine's own queue, prefill and decode, and what the client saw beyond the engine's time is its own
+  part, ``outside_server`` (the client, the network, the API server or a proxy in front of the
+  engine), so that no part is a remainder that hides another.  Without them, the parts come from the
+  stream: connection (send to response headers), queue (the server's ``waiting`` gauge by Little's
+  law: mean queue length over arrival rate), prefill (what is left of the first-token wait), decode
+  (first to last token) and the end of the stream.  ``parts`` names the ones that add up to the
+  end-to-end time; the client's schedule lag comes before the send and is outside it;
 * a **Little's-law check**: the server's mean ``running + waiting`` against arrival rate × mean
   end-to-end time on the client's clock.  A ratio far from 1 means requests spend time somewhere the
   server does not count (the client, a proxy) or the phase is not steady;
@@ -14,15 +19,20 @@ For each phase of a run this gives
   the phase):
 
   ============================  ====================================================================
-  ``error-bound``               5 % or more of the requests failed (cancelled ones, which the client
-                                gave up on, do not count)
   ``client-bound``              the client moved the measurements (the run summary's rule,
                                 :func:`perfkit.query.metrics.fidelity_sql`): its reads waited in
                                 their sockets, its closed-loop turnaround was late, it sent fewer
-                                requests than scheduled, or it sent late (schedule lag p99 > 10 ms)
-                                by 10 % or more of the time to first token (a late send of 10 ms
+                                requests than scheduled, or it sent late (schedule lag p99 > 10 ms
+                                and ≥ 10 % of the mean time to first token: a late send of 10 ms
                                 does not limit a request that queues for a second).  A late event
                                 loop alone is a note where the kernel stamped the reads
+  ``front-end-bound``           requests spent half or more of their time before or beside the
+                                engine (the time outside the server's own histograms, or else the
+                                wait for response headers) and the server counted fewer than half
+                                of the requests the client had in flight (Little's-law ratio < 0.5):
+                                a saturated API server, proxy or connection pool
+  ``error-bound``               5 % or more of the requests failed (cancelled ones, which the client
+                                gave up on, do not count)
   ``power/thermal-throttled``   a GPU throttle reason was active in 30 % or more of the seconds, or
                                 the SM clock ran below 85 % of the run's usual clock
   ``KV-capacity-bound``         the server preempted (more than 0.2 preemptions/s) or its KV cache was
@@ -51,14 +61,15 @@ import pandas as pd
 
 from perfkit.analysis.percentiles import circular_block_indices
 from perfkit.query.catalog import Catalog, check_run_id
-from perfkit.query.frames import request_spans, telemetry_long
+from perfkit.query.frames import request_spans, server_timings, telemetry_long
 from perfkit.query.metrics import LAG_P99_LIMIT_MS, client_findings, client_note
 
 __all__ = ["VERDICTS", "PhaseAttribution", "attribute", "attribution_table"]
 
 VERDICTS = (
-    "error-bound",
     "client-bound",
+    "front-end-bound",
+    "error-bound",
     "power/thermal-throttled",
     "KV-capacity-bound",
     "queue-bound",
@@ -75,6 +86,8 @@ KV_FULL = 0.95
 KV_FULL_SHARE = 0.3
 QUEUE_MIN = 1.0
 QUEUE_SHARE = 0.5
+FRONT_END_SHARE = 0.5
+LITTLE_LOW = 0.5
 
 _TELEMETRY = (
     "waiting",
@@ -100,6 +113,7 @@ class PhaseAttribution:
     breakdown: dict[str, float]
     little: dict[str, float]
     reasons: list[str] = field(default_factory=list)
+    parts: tuple[str, ...] = ("connect", "queue", "prefill", "decode", "stream_end")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +121,7 @@ class PhaseAttribution:
             "verdict": self.verdict,
             "confidence": self.confidence,
             "why": "; ".join(self.reasons),
+            "parts": " + ".join(self.parts),
             **{f"{k}_ms": v for k, v in self.breakdown.items()},
             **self.little,
             **self.evidence,
@@ -135,6 +150,7 @@ def _bins(req: pd.DataFrame, tel: pd.DataFrame, start: int, end: int, bin_s: flo
     out["errors"] = failed.groupby(t).sum().astype(float)
     ok = req[req["ok"].astype(bool)].assign(b=t[req["ok"].astype(bool)].to_numpy())
     parts = {
+        "connect": ("headers_ns", "sent_ns"),
         "first_token_wait": ("first_token_ns", "headers_ns"),
         "decode": ("last_token_ns", "first_token_ns"),
         "ttft": ("first_token_ns", "sent_ns"),
@@ -156,19 +172,27 @@ def _bins(req: pd.DataFrame, tel: pd.DataFrame, start: int, end: int, bin_s: flo
 def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
     """The first rule that holds (see the module docstring), and why."""
     why: list[str] = []
-    if ev["error_rate"] >= ERROR_RATE:
-        return "error-bound", [f"{100 * ev['error_rate']:.1f}% of requests failed (≥ {100 * ERROR_RATE:.0f}%)"]
-    late = ev["schedule_lag_p99_ms"] > LAG_P99_LIMIT_MS and ev["schedule_lag_mean_ms"] >= CLIENT_SHARE * ev["ttft_ms"]
+    late = ev["schedule_lag_p99_ms"] > LAG_P99_LIMIT_MS and ev["schedule_lag_p99_ms"] >= CLIENT_SHARE * ev["ttft_ms"]
     if late or ev.get("client_other"):
         why = list(ev.get("client_other") or [])
         if late:
-            share = ev["schedule_lag_mean_ms"] / ev["ttft_ms"] if ev["ttft_ms"] else math.inf
+            share = ev["schedule_lag_p99_ms"] / ev["ttft_ms"] if ev["ttft_ms"] else math.inf
             why.insert(
                 0,
                 f"schedule lag p99 {ev['schedule_lag_p99_ms']:.1f} ms (limit {LAG_P99_LIMIT_MS:g}), "
-                f"{share:.0%} of the time to first token",
+                f"{share:.0%} of the mean time to first token",
             )
         return "client-bound", why
+    little = ev.get("little_ratio")
+    beside = max(ev.get("outside_share") or 0.0, ev.get("connect_share") or 0.0)
+    if little is not None and little < LITTLE_LOW and beside >= FRONT_END_SHARE:
+        where = "outside the server's own timing" if ev.get("outside_share") is not None else "waiting for headers"
+        return "front-end-bound", [
+            f"{beside:.0%} of each request {where}; the server counted {little:.2f} of the requests the "
+            f"client had in flight (Little's law; limit {LITTLE_LOW:g}): they wait in front of the engine"
+        ]
+    if ev["error_rate"] >= ERROR_RATE:
+        return "error-bound", [f"{100 * ev['error_rate']:.1f}% of requests failed (≥ {100 * ERROR_RATE:.0f}%)"]
     if ev.get("throttled_share") is not None and (
         ev["throttled_share"] >= THROTTLED_SHARE or (ev.get("clock_ratio") or 1) < CLOCK_RATIO
     ):
@@ -198,14 +222,22 @@ def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _evidence(
-    b: pd.DataFrame, lag_p99: float, bin_s: float, clock_ref: float | None, client_other: list[str]
+    b: pd.DataFrame,
+    lag_p99: float,
+    bin_s: float,
+    clock_ref: float | None,
+    client_other: list[str],
+    server: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Phase evidence from per-second bins ``b`` (request sums, telemetry means), the schedule lag p99 (ms) and
-    the client's other evidence that it moved the measurements (in words)."""
+    """Phase evidence from per-second bins ``b`` (request sums, telemetry means), the schedule lag p99 (ms),
+    the client's other evidence that it moved the measurements (in words) and the server's own mean times
+    per part (ms, :func:`_server_means`)."""
+    server = server or {}
     req = b["requests"].sum()
     n_ok = b["n_ok"].sum()
     means = {
-        k: float(b[f"sum_{k}"].sum() / n_ok) if n_ok else 0.0 for k in ("first_token_wait", "decode", "ttft", "e2e")
+        k: float(b[f"sum_{k}"].sum() / n_ok) if n_ok else 0.0
+        for k in ("connect", "first_token_wait", "decode", "ttft", "e2e")
     }
     rate = req / (len(b) * bin_s)
     ev: dict[str, Any] = {
@@ -228,13 +260,49 @@ def _evidence(
     else:
         queue_ms = 0.0
     wait = means["first_token_wait"]
-    ev["queue_ms"] = min(queue_ms, wait)
+    if server:
+        ev["queue_ms"] = server.get("queue", 0.0)
+        if "prefill" in server:
+            ev["prefill_ms"] = server["prefill"]
+        elif "ttft" in server:
+            ev["prefill_ms"] = max(server["ttft"] - ev["queue_ms"], 0.0)
+        ev["decode_ms"] = server.get("decode", means["decode"])
+        if "e2e" in server and "ttft" in server and "decode" not in server:
+            ev["decode_ms"] = max(server["e2e"] - server["ttft"], 0.0)
+        if "prefill_ms" not in ev:  # TGI: the engine's whole time less its queue and the stream's decoding
+            inside = server.get("inference", server.get("e2e", 0.0) - ev["queue_ms"])
+            ev["prefill_ms"] = max(inside - ev["decode_ms"], 0.0)
+        engine = server.get("e2e", ev["queue_ms"] + ev["prefill_ms"] + ev["decode_ms"])
+        ev["outside_ms"] = means["e2e"] - engine
+        ev["outside_share"] = max(ev["outside_ms"], 0.0) / means["e2e"] if means["e2e"] > 0 else 0.0
+    else:
+        ev["queue_ms"] = min(queue_ms, wait)
+        ev["prefill_ms"] = max(wait - ev["queue_ms"], 0.0)
+        ev["decode_ms"] = means["decode"]
     ev["queue_share"] = ev["queue_ms"] / means["ttft"] if means["ttft"] > 0 else 0.0
-    ev["prefill_ms"] = max(wait - ev["queue_ms"], 0.0)
-    ev["decode_ms"] = means["decode"]
+    ev["connect_share"] = means["connect"] / means["e2e"] if means["e2e"] > 0 else 0.0
+    if {"running", "waiting"} <= set(b.columns) and b[["running", "waiting"]].notna().any().all():
+        lam_w = rate * means["e2e"] / 1000
+        if lam_w > 0:
+            ev["little_ratio"] = float((b["running"] + b["waiting"]).mean()) / lam_w
     ev["e2e_ms"] = means["e2e"]
     ev["ttft_ms"] = means["ttft"]
     return ev
+
+
+def _server_means(timings: pd.DataFrame, start: int, end: int) -> dict[str, float]:
+    """The server's mean time per request of each part (ms) between the first scrape at or after ``start`` and
+    the last at or before ``end`` (ns): the change of each histogram's sum over the change of its count."""
+    inside = timings[(timings["t_ns"] >= start) & (timings["t_ns"] <= end)]
+    out: dict[str, float] = {}
+    for part, g in inside.groupby("part"):
+        g = g.dropna(subset=["sum_s", "count"])
+        if len(g) < 2:
+            continue
+        d_count = float(g["count"].iloc[-1] - g["count"].iloc[0])
+        if d_count > 0:
+            out[str(part)] = 1000 * float(g["sum_s"].iloc[-1] - g["sum_s"].iloc[0]) / d_count
+    return out if ({"queue", "prefill", "e2e"} & set(out)) else {}
 
 
 def attribute(
@@ -256,6 +324,7 @@ def attribute(
     rid = check_run_id(run_id)
     req = _requests(cat, rid)
     tel = _telemetry(cat, rid)
+    timings = server_timings(cat, rid)
     clocks = tel.loc[tel["metric"] == "sm_clock_mhz", "value"]
     clock_ref = float(np.quantile(clocks, 0.95)) if len(clocks) else None
     order = req.groupby("phase", sort=False)["phase_index"].min().sort_values()
@@ -290,7 +359,8 @@ def attribute(
         lag_p99 = float(np.quantile(all_lag, 0.99)) if len(all_lag) else 0.0
         fid = fidelity.get(str(phase), {})
         other = [words for kind, words in client_findings(fid) if kind != "schedule"]
-        ev = _evidence(b, lag_p99, bin_s, clock_ref, other)
+        server = _server_means(timings, start, end)
+        ev = _evidence(b, lag_p99, bin_s, clock_ref, other, server)
         verdict, why = _decide(ev)
         note = client_note(fid)
         # confidence: resample the phase's seconds in blocks (with their requests), recompute evidence and verdict
@@ -301,7 +371,12 @@ def attribute(
             agree += (
                 _decide(
                     _evidence(
-                        b.iloc[row], float(np.quantile(lags, 0.99)) if len(lags) else 0.0, bin_s, clock_ref, other
+                        b.iloc[row],
+                        float(np.quantile(lags, 0.99)) if len(lags) else 0.0,
+                        bin_s,
+                        clock_ref,
+                        other,
+                        server,
                     )
                 )[0]
                 == verdict
@@ -312,10 +387,14 @@ def attribute(
             "connect": means["connect"],
             "queue": ev["queue_ms"],
             "prefill": ev["prefill_ms"],
-            "decode": means["decode"],
+            "decode": ev["decode_ms"],
             "stream_end": means["stream_end"],
             "e2e": means["e2e"],
         }
+        parts: tuple[str, ...] = ("connect", "queue", "prefill", "decode", "stream_end")
+        if server:
+            breakdown["outside_server"] = ev["outside_ms"]
+            parts = ("queue", "prefill", "decode", "outside_server")
         little: dict[str, float] = {"arrival_rate_rps": rate}
         if {"running", "waiting"} <= set(b.columns) and b[["running", "waiting"]].notna().any().all():
             l_server = float((b["running"] + b["waiting"]).mean())
@@ -325,15 +404,26 @@ def attribute(
             k: v
             for k, v in ev.items()
             if k
-            not in ("queue_ms", "prefill_ms", "decode_ms", "e2e_ms", "ttft_ms", "schedule_lag_mean_ms", "client_other")
+            not in (
+                "queue_ms",
+                "prefill_ms",
+                "decode_ms",
+                "e2e_ms",
+                "ttft_ms",
+                "schedule_lag_mean_ms",
+                "client_other",
+                "outside_ms",
+                "little_ratio",
+            )
         }
+        evidence["timing_source"] = "server histograms" if server else "client stream and Little's law"
         for k in ("loop_lag_ms", "read_delay_ms", "turnaround_p99_ms"):
             v = fid.get(k)
             if v is not None and v == v:
                 evidence[f"client_{k}" if not k.startswith("client") else k] = float(v)
         if note:
             evidence["client_note"] = note
-        out.append(PhaseAttribution(str(phase), verdict, conf, evidence, breakdown, little, why))
+        out.append(PhaseAttribution(str(phase), verdict, conf, evidence, breakdown, little, why, parts))
     return out
 
 

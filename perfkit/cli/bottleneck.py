@@ -14,10 +14,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     bn = sub.add_parser(
         NAME,
         help="where each phase's time went, and what limited it",
-        description="Per phase: the mean request's time split into client lag, connection, server "
-        "queue, prefill and decode; a Little's-law check; and the bottleneck (client-, "
-        "queue-, prefill-, decode-, KV-capacity-bound, throttled, error-bound) with "
-        "its evidence and confidence.",
+        description="Per phase: the mean request's time split into server queue, prefill and decode (the "
+        "server's own histograms where it has them, and the time outside the server as its own part), a "
+        "Little's-law check, and the bottleneck (client-, front-end-, error-, queue-, prefill-, decode-, "
+        "KV-capacity-bound, throttled) with its evidence and confidence.",
     )
     bn.add_argument("run", help="run id ('latest' allowed)")
     add_data_dir(bn)

@@ -389,11 +389,16 @@ def print_attribution(res: list, console: Console | None = None) -> None:
     for p in res:
         b = p.breakdown
         console.print(f"[bold]{p.phase}[/]: {p.verdict} (confidence {100 * p.confidence:.0f}%): {'; '.join(p.reasons)}")
+        names = {"connect": "connect", "stream_end": "stream end", "outside_server": "outside the server"}
+        parts = " + ".join(f"{names.get(k, k)} {_num(b[k])}" for k in p.parts)
+        source = p.evidence.get("timing_source", "")
         console.print(
-            f"  mean request (ms): client lag {_num(b['schedule_lag'])} | connect {_num(b['connect'])} | "
-            f"queue {_num(b['queue'])} | prefill {_num(b['prefill'])} | decode {_num(b['decode'])} | "
-            f"end to end {_num(b['e2e'])}"
+            f"  mean request (ms): {parts} = end to end {_num(b['e2e'])}; client lag before the send "
+            f"{_num(b['schedule_lag'])} ({source})",
+            soft_wrap=True,
         )
+        if p.evidence.get("client_note"):
+            console.print(f"  note: {p.evidence['client_note']}", soft_wrap=True)
         if "little_ratio" in p.little:
             console.print(
                 f"  Little's law: server holds {p.little['L_server']:.2f} on average, arrival rate x time "

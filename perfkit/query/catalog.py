@@ -179,9 +179,12 @@ class Catalog:
         return pa.Table.from_pylist(rows, schema=schema)
 
     # -- queries -----------------------------------------------------------
-    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
-        """Run SQL against the views; returns a lazy DuckDB relation."""
-        return self.con.sql(query)
+    def sql(self, query: str, params: dict[str, Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """Run SQL against the views; returns a lazy DuckDB relation.
+
+        ``params`` binds ``$name`` placeholders (a run id is bound, never spliced into the text).
+        """
+        return self.con.sql(query, params=params)
 
     def query_frame(self, query: str) -> pd.DataFrame | None:
         """A user's SQL as a pandas frame (None for a statement that returns no rows).

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from perfkit.query.telemetry import SERVER_TIMINGS
+
 if TYPE_CHECKING:
     from perfkit.query.catalog import Catalog
 
@@ -34,6 +36,7 @@ __all__ = [
     "phase_spans",
     "request_spans",
     "send_spans",
+    "server_timings",
     "token_means",
     "request_rate_frame",
     "stability_samples",
@@ -249,6 +252,26 @@ def request_spans(cat: Catalog, run_id: str) -> pd.DataFrame:
                            headers_ns, first_token_ns, last_token_ns, end_ns, schedule_lag_ms
                        FROM requests WHERE run_id = $run AND NOT warmup ORDER BY intended_ns, request_id""",
         run=run_id,
+    )
+
+
+def server_timings(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """The engine's cumulative per-request time histograms, one row per scrape and part: ``t_ns``, ``part``
+    (``queue``, ``prefill``, ``decode``, ``ttft``, ``inference``, ``e2e``; see
+    :data:`perfkit.query.telemetry.SERVER_TIMINGS`), ``sum_s`` (seconds) and ``count`` (requests), summed over
+    labels and endpoints.  Empty when the server exposed none of them."""
+    names = sorted(SERVER_TIMINGS)
+    return _df(
+        cat,
+        """SELECT t_ns, part, sum(value) FILTER (WHERE name = base || '_sum') AS sum_s,
+                  sum(value) FILTER (WHERE name = base || '_count') AS count
+           FROM (SELECT t_ns, value, name, regexp_replace(name, '_(sum|count)$', '') AS base
+                 FROM server_metrics WHERE run_id = $run AND le IS NULL AND (name LIKE '%_sum' OR name LIKE '%_count'))
+           JOIN (SELECT unnest($names) AS base, unnest($parts) AS part) USING (base)
+           GROUP BY t_ns, part ORDER BY t_ns, part""",
+        run=run_id,
+        names=names,
+        parts=[SERVER_TIMINGS[n] for n in names],
     )
 
 

@@ -30,11 +30,29 @@ from perfkit.store.schema import GPU_METRICS, HOST_METRICS
 __all__ = [
     "DEFAULT_REQUEST_METRICS",
     "DEFAULT_TIMELINE_METRICS",
+    "SERVER_TIMINGS",
     "TELEMETRY_VIEW_SQL",
     "request_telemetry_sql",
     "timeline_sql",
     "wide_sql",
 ]
+
+# Per-request time histograms (seconds) that engines expose, and the part of a request each one times.  vLLM
+# times each stage from the request's arrival in the engine; SGLang its queue, first token and whole request;
+# TGI its queue, inference and whole request.  What the client sees beyond the engine's ``e2e`` is outside it.
+SERVER_TIMINGS: dict[str, str] = {
+    "vllm:request_queue_time_seconds": "queue",
+    "vllm:request_prefill_time_seconds": "prefill",
+    "vllm:request_decode_time_seconds": "decode",
+    "vllm:time_to_first_token_seconds": "ttft",
+    "vllm:e2e_request_latency_seconds": "e2e",
+    "sglang:queue_time_seconds": "queue",
+    "sglang:time_to_first_token_seconds": "ttft",
+    "sglang:e2e_request_latency_seconds": "e2e",
+    "tgi_request_queue_duration": "queue",
+    "tgi_request_inference_duration": "inference",
+    "tgi_request_duration": "e2e",
+}
 
 _ADDITIVE_GPU = ("power_w", "power_instant_w", "energy_j", "mem_used_bytes", "mem_total_bytes")
 _GAUGES = ("running", "waiting", "kv_usage")

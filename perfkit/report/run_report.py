@@ -192,6 +192,7 @@ def _bottleneck_section(cat: Catalog, run_id: str) -> Section:
         ("queue_ms", "queue"),
         ("prefill_ms", "prefill"),
         ("decode_ms", "decode"),
+        ("outside_server_ms", "outside"),
         ("e2e_ms", "E2E"),
         ("little_ratio", "L / λW"),
     ]
@@ -200,10 +201,13 @@ def _bottleneck_section(cat: Catalog, run_id: str) -> Section:
         "Bottleneck per phase",
         [
             Para(
-                "Where the mean request's time went (ms): sent late by the client, connection, server queue (the "
-                "server's waiting gauge over the arrival rate, by Little's law), prefill (the rest of the wait for "
-                "the first token), decode. The bottleneck is the first rule that holds, in order: error-bound, "
-                "client-bound, power/thermal-throttled, KV-capacity-bound, queue-bound, prefill-compute-bound, "
+                "Where the mean request's time went (ms). Where the server exposes its own per-request time "
+                "histograms (vLLM, SGLang, TGI), queue, prefill and decode are the engine's, and the time the client "
+                "saw beyond the engine's is its own part (outside: client, network, API server or proxy); else they "
+                "come from the stream: connection, queue (the server's waiting gauge over the arrival rate, by "
+                "Little's law), prefill (the rest of the wait for the first token), decode. The bottleneck is the "
+                "first rule that holds, in order: client-bound, front-end-bound, error-bound, "
+                "power/thermal-throttled, KV-capacity-bound, queue-bound, prefill-compute-bound, "
                 "decode-bound; its confidence is the share of block-bootstrap replicates of the phase's seconds that "
                 "reach it. L / λW compares the server's count of requests inside with arrival rate × time inside."
             ),

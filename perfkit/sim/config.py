@@ -116,6 +116,9 @@ class SimConfig:
         The variant's quality score on ``quality_task`` and its standard error: a stated,
         SIMULATED figure (the simulator cannot evaluate a model), so that trade-off analyses have
         a quality axis to read from the manifest.
+    frontend_ms : float
+        API-server time per request before the engine sees it (parsing, tokenising), served one request
+        at a time, ms: a front end that saturates at 1000 / ``frontend_ms`` req/s.  0 (the default): none.
     quality_task : str
         What ``quality`` measures.
     events : tuple of SimEvent
@@ -142,6 +145,7 @@ class SimConfig:
     quality: float | None = None
     quality_stderr: float | None = None
     quality_task: str = "simulated accuracy"
+    frontend_ms: float = 0.0
     events: tuple[SimEvent, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -157,7 +161,7 @@ class SimConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"sim config: {name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("prefill_ms_per_token", "decode_ms_per_seq", "attn_ms_per_kv_token"):
+        for name in ("prefill_ms_per_token", "decode_ms_per_seq", "attn_ms_per_kv_token", "frontend_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"sim config: {name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("probe_wrong_rate", "probe_wrong_rate_full"):

@@ -95,7 +95,11 @@ class SimServer:
             "tpot": Histogram("vllm:time_per_output_token_seconds", "Time per output token (older name)."),
             "e2e": Histogram("vllm:e2e_request_latency_seconds", "End-to-end request latency."),
             "queue": Histogram("vllm:request_queue_time_seconds", "Time waiting before first scheduled."),
+            "prefill": Histogram("vllm:request_prefill_time_seconds", "Time from first scheduled to first token."),
+            "decode": Histogram("vllm:request_decode_time_seconds", "Time from first token to last token."),
+            "inference": Histogram("vllm:request_inference_time_seconds", "Time from first scheduled to last token."),
         }
+        self._frontend = asyncio.Lock()
         self.gpu = SimGpu(self.engine, self.schedule, self.epoch_ns)
         self._task: asyncio.Task[None] | None = None
 
@@ -233,6 +237,9 @@ class SimServer:
         else:
             natural = int(draw.lognormal(np.log(self.cfg.natural_output_median), self.cfg.natural_output_sigma))
             target = min(max_tokens, max(min_tokens, natural, 1))
+        if self.cfg.frontend_ms > 0:  # the API server, one request at a time, before the engine sees it
+            async with self._frontend:
+                await asyncio.sleep(self.cfg.frontend_ms / 1000)
         arrival = now_ns()
         burst = self.schedule.error_burst(arrival)
         fail_in_stream = False
@@ -406,11 +413,17 @@ class SimServer:
         tok_ns: list[int] | None = None,
     ) -> None:
         self.success_total += 1
-        ttft = ((write_ns[0] if write_ns else end) - http_arrival) / 1e9
+        # as vLLM's engine counts them: from the request's arrival in the engine, after the front end
+        ttft = ((write_ns[0] if write_ns else end) - req.arrival_ns) / 1e9
         self.hist["ttft"].observe(ttft)
-        self.hist["e2e"].observe((end - http_arrival) / 1e9)
+        self.hist["e2e"].observe((end - req.arrival_ns) / 1e9)
         if req.scheduled_ns is not None:
             self.hist["queue"].observe(max(0, req.scheduled_ns - req.arrival_ns) / 1e9)
+            if req.token_ns:
+                first, last = req.token_ns[0], req.token_ns[-1]
+                self.hist["prefill"].observe(max(0, first - req.scheduled_ns) / 1e9)
+                self.hist["decode"].observe(max(0, last - first) / 1e9)
+                self.hist["inference"].observe(max(0, last - req.scheduled_ns) / 1e9)
         for a, b in zip(req.token_ns, req.token_ns[1:]):
             self.hist["itl"].observe((b - a) / 1e9)
             self.hist["tpot"].observe((b - a) / 1e9)
