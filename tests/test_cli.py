@@ -190,13 +190,20 @@ def test_demo_prints_a_summary_and_the_report_path(tmp_path):
     assert "SIMULATED" in open(html, encoding="utf-8").read()
 
 
-def test_every_cli_command_is_documented_in_the_readme():
+def test_every_cli_command_is_documented_and_every_link_of_the_docs_leads_somewhere():
+    import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    commands = (root / "docs" / "commands.md").read_text()
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     for name in sub.choices:
-        assert f"perfkit {name}" in readme, name
+        assert f"`perfkit {name}" in commands, name
+    readme = (root / "README.md").read_text()
+    assert "docs/commands.md" in readme and len(readme.splitlines()) <= 200
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md")), root / "bench" / "README.md"]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
 
 
 def test_python_dash_m_entry_points():

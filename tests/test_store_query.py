@@ -157,6 +157,29 @@ def test_missing_data_dir_and_unknown_run_say_what_to_do(tmp_path, data_dir):
         cat.summary("x'; DROP TABLE requests; --")
 
 
+def test_a_run_is_named_by_latest_or_a_unique_prefix_and_perfkit_runs_lists_them_all(data_dir):
+    import subprocess
+
+    from conftest import perfkit_cmd
+
+    for rid in ("alpha-1", "alpha-2", "beta", "c1", "c2", "c3", "c4"):
+        write_run(data_dir, rid, hand_made())
+    with perfkit.open(data_dir) as cat:
+        assert cat.require_run("bet") == "beta"
+        with pytest.raises(RunNotFoundError, match="ambiguous.*2 runs start with it"):
+            cat.require_run("alpha")
+        with pytest.raises(RunNotFoundError, match="the newest 5 of 7; `perfkit runs` lists them all"):
+            cat.require_run("zzz")
+    out = subprocess.run(perfkit_cmd("runs", "--data-dir", str(data_dir)), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert all(rid in out.stdout for rid in ("alpha-1", "alpha-2", "beta", "c4")) and "complete" in out.stdout
+    assert max(len(line) for line in out.stdout.splitlines()) <= 120
+    out = subprocess.run(
+        perfkit_cmd("runs", "--data-dir", str(data_dir), "--limit", "2"), capture_output=True, text=True, timeout=60
+    )
+    assert "the newest 2 of 7 runs" in out.stdout
+
+
 def test_killed_run_manifest_reads_as_incomplete(data_dir):
     write_manifest(
         data_dir,

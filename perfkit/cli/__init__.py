@@ -24,6 +24,7 @@ COMMANDS = (
     "chaos",
     "run",
     "demo",
+    "runs",
     "summary",
     "query",
     "report",

@@ -219,16 +219,28 @@ class Catalog:
         return [r[0] for r in rows]
 
     def require_run(self, run_id: str) -> str:
-        """Check that ``run_id`` exists; ``latest`` names the newest run."""
+        """The run ``run_id`` names: ``latest`` the newest, a unique prefix the one it starts; else an error
+        that lists the runs here (and says when the list is cut)."""
         ids = self.run_ids()
         if run_id == "latest":
             if not ids:
                 raise RunNotFoundError(f"{self.data_dir} holds no run yet")
             return ids[-1]
-        if run_id not in ids:
-            hint = f"; runs here: {', '.join(ids[-5:])}" if ids else "; it holds no run yet"
-            raise RunNotFoundError(f"run {run_id!r} is not in {self.data_dir}{hint}")
-        return run_id
+        if run_id in ids:
+            return run_id
+        starts = [i for i in ids if i.startswith(run_id)] if run_id else []
+        if len(starts) == 1:
+            return starts[0]
+        if len(starts) > 1:
+            raise RunNotFoundError(
+                f"run {run_id!r} is ambiguous in {self.data_dir}: {len(starts)} runs start with it "
+                f"({', '.join(starts[-5:])}{', ...' if len(starts) > 5 else ''}); give more of the id"
+            )
+        if not ids:
+            raise RunNotFoundError(f"run {run_id!r} is not in {self.data_dir}; it holds no run yet")
+        shown = ", ".join(ids[-5:])
+        more = f" (the newest 5 of {len(ids)}; `perfkit runs` lists them all)" if len(ids) > 5 else ""
+        raise RunNotFoundError(f"run {run_id!r} is not in {self.data_dir}; runs here: {shown}{more}")
 
     def manifest(self, run_id: str) -> dict[str, Any]:
         from perfkit.store.manifest import read_manifest
