@@ -81,13 +81,30 @@ def latency_over_time_chart(
     )
 
 
+def _log_latency_x() -> alt.X:
+    """A log latency axis whose labels never overlap (every other label goes where they would)."""
+    return alt.X(
+        "value_ms:Q",
+        title="latency (ms)",
+        scale=alt.Scale(type="log"),
+        axis=alt.Axis(labelOverlap="greedy", format="~g", labelFlush=True),
+    )
+
+
+def _positive(cdf: pd.DataFrame) -> pd.DataFrame:
+    """The points of a CDF a log axis can draw: a zero gap (chunks under one read) has no place on it, and the
+    line then starts at the share of zeros."""
+    return cdf[cdf["value_ms"] > 0]
+
+
 def cdf_chart(cdf: pd.DataFrame) -> alt.Chart:
-    """Empirical CDFs of TTFT, ITL (per chunk) and E2E (``cdf``: ``metric``, ``value_ms``, ``p``), log scale."""
+    """Empirical CDFs of TTFT, ITL (per chunk) and E2E (``cdf``: ``metric``, ``value_ms``, ``p``), log scale; zero
+    values are left out of the drawing (the line starts at their share)."""
     return (
-        alt.Chart(cdf)
+        alt.Chart(_positive(cdf))
         .mark_line(strokeWidth=2)
         .encode(
-            x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
+            x=_log_latency_x(),
             y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("metric:N", legend=None),
         )
@@ -102,12 +119,12 @@ def compare_cdf_chart(cdfs: dict[str, pd.DataFrame]) -> alt.Chart:
     """The CDFs of several runs overlaid (``cdfs``: label -> CDF frame, the baseline first), one colour per run,
     one panel per metric."""
     labels = list(cdfs)
-    df = pd.concat([f.assign(run=lab) for lab, f in cdfs.items()], ignore_index=True)
+    df = pd.concat([_positive(f).assign(run=lab) for lab, f in cdfs.items()], ignore_index=True)
     return (
         alt.Chart(df)
         .mark_line(strokeWidth=1.8)
         .encode(
-            x=alt.X("value_ms:Q", title="latency (ms)", scale=alt.Scale(type="log")),
+            x=_log_latency_x(),
             y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("run:N", sort=labels, legend=alt.Legend(orient="bottom", title=None)),
         )

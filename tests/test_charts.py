@@ -1,0 +1,32 @@
+"""Chart specs from frames: the defects a reader saw, each caught on the spec before any rendering."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from perfkit.report.charts import cdf_chart, compare_cdf_chart
+
+
+def _cdf(zero_share: float) -> pd.DataFrame:
+    ps = [(i + 0.5) / 100 for i in range(100)]
+    rows = []
+    for metric, scale in (("TTFT", 40.0), ("ITL", 8.0), ("E2E", 1200.0)):
+        for p in ps:
+            v = 0.0 if metric == "ITL" and p < zero_share else scale * (1 + 3 * p)
+            rows.append({"metric": metric, "value_ms": v, "p": p})
+    return pd.DataFrame(rows)
+
+
+def _values(spec: dict) -> list[dict]:
+    data = spec.get("datasets") or {}
+    return [row for rows in data.values() for row in rows]
+
+
+def test_zero_chunk_gaps_are_not_drawn_on_a_log_axis_and_its_labels_do_not_overlap():
+    """The ITL CDF was a vertical line with no ticks: 1-8% of chunk gaps are 0, which a log scale cannot place."""
+    for chart in (cdf_chart(_cdf(0.08)), compare_cdf_chart({"base": _cdf(0.05), "new": _cdf(0.02)})):
+        spec = chart.to_dict()
+        values = _values(spec)
+        assert values and min(r["value_ms"] for r in values) > 0
+        x = spec["spec"]["encoding"]["x"]
+        assert x["scale"]["type"] == "log" and x["axis"]["labelOverlap"] == "greedy" and x["title"] == "latency (ms)"
