@@ -9,9 +9,9 @@ requests, writes Parquet, prints the summary, writes the HTML report.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from perfkit.aio import run_sync
 from perfkit.client.endpoint import Endpoint
@@ -31,13 +31,17 @@ class DemoPlan:
     """Durations (s) and rates (requests/s) of the demo's phases."""
 
     warmup_s: float = 3.0
-    light_s: float = 15.0
-    heavy_s: float = 15.0
-    throttle_s: float = 15.0
+    light_s: float = 6.0
+    steady_s: float = 60.0
+    throttle_s: float = 12.0
     light_rate: float = 4.0
-    heavy_rate: float = 20.0
-    throttle_rate: float = 6.0
+    # the headline phase: ~3,600 short requests below the knee, enough for a TTFT and ITL p99 with an interval at
+    # their own autocorrelation (a p99 needs about 300 effectively independent requests, and the decision is
+    # made on an upper bound of the autocorrelation time, which a tail's few exceedances leave wide)
+    steady_rate: float = 60.0
+    throttle_rate: float = 10.0
     throttle_factor: float = 3.0
+    output_tokens: int = 16
     variant_step_s: float = 8.0
     variant_rates: tuple[float, ...] = (18.0, 28.0, 38.0)
 
@@ -47,7 +51,7 @@ class DemoPlan:
             self,
             warmup_s=self.warmup_s * k,
             light_s=self.light_s * k,
-            heavy_s=self.heavy_s * k,
+            steady_s=self.steady_s * k,
             throttle_s=self.throttle_s * k,
             # a variant's levels need ~100 requests each for a p90 with an interval: no shorter than 8 s
             variant_step_s=max(8.0, self.variant_step_s * k),
@@ -57,14 +61,15 @@ class DemoPlan:
 def demo_phases(plan: DemoPlan) -> tuple[list[PhaseSpec], list[SimEvent]]:
     """The demo's phases, and the simulator event that throttles its GPU (times from run start)."""
     # one class of chat users with an interactive SLO: TTFT within 100 ms, 30 ms per output token
-    chat = (UserClass("chat", prompt_tokens="lognormal:256,0.4", output_tokens=128, slo=Slo(ttft_ms=100, tpot_ms=30)),)
+    slo = Slo(ttft_ms=100, tpot_ms=30)
+    chat = (UserClass("chat", prompt_tokens="lognormal:256,0.4", output_tokens=plan.output_tokens, slo=slo),)
     phases = [
         PhaseSpec("warmup", duration_s=plan.warmup_s, concurrency=2, prompt_tokens=256, output_tokens=64, warmup=True),
         PhaseSpec("light", duration_s=plan.light_s, rate=plan.light_rate, arrival="poisson", classes=chat),
-        PhaseSpec("heavy", duration_s=plan.heavy_s, rate=plan.heavy_rate, arrival="poisson", classes=chat),
+        PhaseSpec("steady", duration_s=plan.steady_s, rate=plan.steady_rate, arrival="poisson", classes=chat),
         PhaseSpec("throttle", duration_s=plan.throttle_s, rate=plan.throttle_rate, arrival="poisson", classes=chat),
     ]
-    start = plan.warmup_s + plan.light_s + plan.heavy_s
+    start = plan.warmup_s + plan.light_s + plan.steady_s
     event = SimEvent("throttle", start_s=start, end_s=start + plan.throttle_s, factor=plan.throttle_factor)
     return phases, [event]
 
@@ -86,13 +91,20 @@ async def run_demo(
     from perfkit.record.run import record_run
 
     phases, events = demo_phases(plan)
-    epoch = await asyncio.get_running_loop().run_in_executor(None, sim.schedule_events, events)  # blocking HTTP
-    simulator = {
+    simulator: dict[str, Any] = {
         "config": sim.config.to_dict(),
         "events": [asdict(e) for e in events],
-        "epoch_ns": epoch,
+        "epoch_ns": None,
         "url": sim.url,
     }
+
+    def start(runner: Any, run_id: str) -> None:
+        # the events count from the moment the traffic starts (a local call of a few ms): scheduled before the
+        # run's set-up, the throttle would begin before the phase it belongs to and spill into the one before
+        simulator["epoch_ns"] = sim.schedule_events(events)
+        if on_start is not None:
+            on_start(runner, run_id)
+
     return await record_run(
         Endpoint(sim.url),
         phases,
@@ -100,7 +112,7 @@ async def run_demo(
         seed=seed,
         label="perfkit demo (simulated endpoint)",
         simulator=simulator,
-        on_start=on_start,
+        on_start=start,
         drain_timeout_s=30.0,
         telemetry=telemetry or TelemetrySpec(gpu="sim", metrics_interval_s=0.5, server_pid=sim.pid),
         notify=notify,

@@ -83,7 +83,7 @@ def open_data(data_dir: str | Path | None = None, *, min_runs: int = 1, scale: f
     for seed in range(have, min_runs):
         print(
             f"{path} holds {have} run(s); making demo run {seed + 1} of {min_runs} on the simulated endpoint "
-            f"(seed {seed}, about {50 * scale:.0f} s) ...",
+            f"(seed {seed}, about {70 * scale:.0f} s) ...",
             file=sys.stderr,
         )
         with SimProcess(default_sim_config(seed)) as sim:

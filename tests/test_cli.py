@@ -172,10 +172,18 @@ def test_bad_length_and_missing_data_dir_are_clear_errors(tmp_path, sim):
 
 def test_demo_prints_a_summary_and_the_report_path(tmp_path):
     out = run_cli(
-        "demo", "--scale", "0.15", "--data-dir", str(tmp_path / "d"), "--reports-dir", str(tmp_path / "r"), timeout=600
+        "demo",
+        "--variants",
+        "--scale",
+        "0.15",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--reports-dir",
+        str(tmp_path / "r"),
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    for phase in ("light", "heavy", "throttle"):
+    for phase in ("light", "steady", "throttle"):
         assert phase in out.stdout
     assert "SLO met %" in out.stdout and "schedule fidelity" in out.stdout
     report = [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines() if ln.startswith("report:")][0]

@@ -23,7 +23,7 @@ def demo_run(tmp_path_factory):
     """The demo's shape, short: light, heavy, then moderate load under an injected GPU throttle."""
     d = tmp_path_factory.mktemp("demo-shape")
     with SimProcess(SimConfig(seed=0)) as sim:
-        res = asyncio.run(run_demo(d, DemoPlan(warmup_s=0.5, light_s=1.5, heavy_s=1.5, throttle_s=1.5), sim))
+        res = asyncio.run(run_demo(d, DemoPlan(warmup_s=0.5, light_s=1.5, steady_s=1.5, throttle_s=1.5), sim))
     return d, res.run_id
 
 

@@ -17,19 +17,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     d = sub.add_parser(
         NAME,
         help="run the whole pipeline on the simulated endpoint",
-        description="Start the simulator, run a short multi-phase load, print the summary "
-        "and write the HTML report; then measure three simulated model variants and "
-        "their trade-off (--no-variants skips that).",
+        description="Start the simulator, run a short multi-phase load (about 80 s), print the summary "
+        "and write the HTML report; with --variants, first measure three simulated model variants and "
+        "their cost-quality trade-off (about 80 s more).",
     )
     add_data_dir(d)
     add_out(d, "--reports-dir")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--scale", type=float, default=1.0, metavar="K", help="multiply every phase duration by this")
     d.add_argument(
-        "--no-variants",
+        "--variants",
         action="store_true",
-        help="skip the three simulated model variants (fp16, int8, int4) and their trade-off report",
+        help="also measure three simulated model variants (fp16, int8, int4) and write their trade-off report",
     )
+    d.add_argument("--no-variants", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     add_telemetry_flags(d, "sim")
     return d
 
@@ -50,15 +51,15 @@ def run(a: argparse.Namespace) -> int:
     plan = DemoPlan().scaled(a.scale)
     data_dir = Path(a.data_dir)
     tradeoff_lines: list[str] = []
-    if not a.no_variants:
+    if a.variants and not a.no_variants:
         # first, so that the main run below is the newest one ('latest')
         tradeoff_lines = _demo_variants(a, plan, data_dir)
     print("starting the simulated LLM endpoint (no GPU, no model) ...", file=sys.stderr)
     with SimProcess(default_sim_config(a.seed)) as sim:
-        total = plan.warmup_s + plan.light_s + plan.heavy_s + plan.throttle_s
+        total = plan.warmup_s + plan.light_s + plan.steady_s + plan.throttle_s
         print(
-            f"simulator at {sim.url}; running about {total:.0f} s of traffic: warm-up, light, heavy, and an "
-            "injected GPU clock throttle (3x slower steps)",
+            f"simulator at {sim.url}; running about {total:.0f} s of traffic: warm-up, light, a steady "
+            f"{plan.steady_rate:g} req/s (the headline phase), and an injected GPU clock throttle (3x slower steps)",
             file=sys.stderr,
         )
         display = ProgressDisplay()
@@ -86,6 +87,9 @@ def run(a: argparse.Namespace) -> int:
         f'query:    perfkit query "SELECT phase, count(*), median(ttft_ms) FROM requests GROUP BY ALL" '
         f"--data-dir {data_dir}"
     )
+    print(f"next:     open the report above; perfkit bottleneck latest --data-dir {data_dir}; jupyter lab notebooks/")
+    if not tradeoff_lines:
+        print("          perfkit demo --variants adds three simulated model variants and their cost-quality trade-off")
     return 0
 
 

@@ -28,18 +28,10 @@ _SUMMARY = [
     ("request_throughput_rps", "req/s"),
     ("output_token_throughput_tps", "tok/s"),
     ("ttft_mean_ms", "TTFT mean"),
-    ("ttft_p50_ms", "p50"),
-    ("ttft_p90_ms", "p90"),
-    ("ttft_p99_ms", "p99"),
     ("itl_mean_ms", "ITL mean"),
-    ("itl_p50_ms", "p50"),
-    ("itl_p90_ms", "p90"),
-    ("itl_p99_ms", "p99"),
     ("e2e_mean_ms", "E2E mean"),
-    ("e2e_p50_ms", "p50"),
-    ("e2e_p90_ms", "p90"),
-    ("e2e_p99_ms", "p99"),
 ]
+# the percentiles are in the table with intervals (print_percentiles): one figure per question
 
 
 def _cell(v: object, col: str) -> str:
@@ -56,9 +48,9 @@ def _cell(v: object, col: str) -> str:
 
 def print_summary(df: pd.DataFrame, console: Console | None = None) -> None:
     """Print a summary frame (from ``Catalog.summary``); latencies in ms."""
-    console = console or Console(width=200)
+    console = console or Console(width=120)
     runs = df["run_id"].unique().tolist() if len(df) else []
-    title = f"run {runs[0]} (latencies in ms, warm-up excluded)" if len(runs) == 1 else "summary (ms)"
+    title = f"run {runs[0]} (means, ms; warm-up excluded)" if len(runs) == 1 else "summary (means, ms)"
     t = Table(title=title, title_justify="left")
     for col, head in _SUMMARY:
         t.add_column(head, justify="left" if col == "phase" else "right")
@@ -69,7 +61,7 @@ def print_summary(df: pd.DataFrame, console: Console | None = None) -> None:
 
 def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = None) -> None:
     """Print any frame as a table, at most ``limit`` rows."""
-    console = console or Console(width=200)
+    console = console or Console(width=120)
     t = Table(show_lines=False)
     for c in df.columns:
         t.add_column(str(c))
@@ -86,7 +78,7 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
     from perfkit.analysis.series import change_table
     from perfkit.analysis.stability import stability_table
 
-    console = console or Console(width=200)
+    console = console or Console(width=120)
     print_summary(cat.summary(run_id).df(), console)
     print_percentiles(percentile_table(cat, run_id), console)
     print_changes(change_table(cat, run_id), console)
@@ -210,7 +202,7 @@ def _pct(v: object) -> str:
 
 def print_comparison(res, console: Console | None = None) -> None:
     """Print a :class:`~perfkit.analysis.compare.ComparisonResult` and its verdict."""
-    console = console or Console(width=200)
+    console = console or Console(width=120)
     base = f"a history of {res.table['n_a'].iloc[0]} runs" if "," in res.run_a else f"baseline {res.run_a}"
     t = Table(title=f"run {res.run_b} against {base} (ms; interval 95%, Holm-adjusted p)", title_justify="left")
     for h in ("metric", "pct", "n A", "n B", "A", "B", "change", "interval", "p adj", "verdict"):
@@ -249,7 +241,7 @@ def print_comparison(res, console: Console | None = None) -> None:
 
 def print_percentiles(df: pd.DataFrame, console: Console | None = None) -> None:
     """Print a percentile table (from ``perfkit.analysis.percentile_table``): estimates with intervals."""
-    console = console or Console(width=200)
+    console = console or Console(width=120)
     if df.empty:
         console.print("latency percentiles: no successful request, so no latency to summarise")
         return
@@ -289,7 +281,7 @@ def print_plans(df: pd.DataFrame, console: Console, limit: int = 8) -> None:
 
 def print_changes(df: pd.DataFrame, console: Console | None = None) -> None:
     """Print a change table (from ``perfkit.analysis.change_table``): when each series changed, by how much."""
-    console = console or Console(width=200)
+    console = console or Console(width=120)
     if df.empty:
         console.print("changes: none detected in TTFT, E2E, throughput, errors or the counters (1-s windows)")
         return
