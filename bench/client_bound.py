@@ -35,6 +35,7 @@ import numpy as np
 import perfkit
 from perfkit.analysis import attribute
 from perfkit.client import Endpoint, PhaseSpec
+from perfkit.client.endpoint import request_uuid
 from perfkit.query.metrics import client_evidence, client_note
 from perfkit.record import TelemetrySpec, record_run
 from perfkit.sim.exact import ExactServerProcess
@@ -104,7 +105,7 @@ def one_run(
         ).df()
     rep, true = [], []
     for r in reqs.itertuples():
-        i = index.get(f"{name}-{r.request_id}")
+        i = index.get(request_uuid(name, r.request_id))
         if i is not None:
             rep.append((r.first_token_ns - r.sent_ns) / 1e6)
             true.append((truth.chunks(i)[0] - truth.recv_ns[i]) / 1e6)

@@ -48,6 +48,7 @@ import numpy as np
 
 import perfkit
 from perfkit.client import Endpoint, PhaseSpec
+from perfkit.client.endpoint import request_uuid
 from perfkit.query.metrics import client_evidence
 from perfkit.record import TelemetrySpec, record_run
 from perfkit.sim.exact import ExactLog, ExactServerProcess
@@ -108,7 +109,7 @@ def compare(run_id: str, reqs, chunks, truth: ExactLog, skip_s: float, c: int, c
     ttft_c, ttft_t, itl_c, itl_t, delay, late, read_lag = [], [], [], [], [], [], []
     n_all = len(reqs)
     for r in reqs.itertuples():
-        i = index.get(f"{run_id}-{r.request_id}")
+        i = index.get(request_uuid(run_id, r.request_id))
         if i is None or r.error_kind is not None or r.sent_ns < t0 + skip_s * 1e9:
             continue
         w = truth.chunks(i)

@@ -17,7 +17,7 @@ from perfkit.client import (
     Request,
     RequestRecord,
 )
-from perfkit.client.endpoint import discover_model, normalize_base_url
+from perfkit.client.endpoint import discover_model, normalize_base_url, request_uuid
 from perfkit.errors import ConfigError, EndpointError
 from perfkit.record import record_run
 from perfkit.rows import MemorySink
@@ -78,7 +78,7 @@ async def test_light_load_ttft_and_itl_medians_match_the_simulator_log_within_1_
     assert len(reqs) == 40
     sim_ttft, sim_itl = [], []
     for rid, _ in reqs:
-        entry = log[f"{res.run_id}-{rid}"]
+        entry = log[request_uuid(res.run_id, rid)]
         sim_ttft.append((entry["first_token_ns"] - entry["http_arrival_ns"]) / 1e6)
         sim_itl += list(np.diff(entry["chunk_write_ns"]) / 1e6)
     ours_ttft = np.median([t for _, t in reqs])

@@ -193,3 +193,44 @@ def test_a_shared_prefix_longer_than_any_prompt_is_refused_before_it_is_made():
     with pytest.raises(ConfigError, match="shared_prefix_tokens 1000000000000 is more than 131072"):
         UserClass("c", prompt_tokens=10, output_tokens=5, shared_prefix_tokens=10**12)
     assert UserClass("c", prompt_tokens=10, output_tokens=5, shared_prefix_tokens=131072).shared_prefix_tokens == 131072
+
+
+def test_runs_send_their_own_words_unless_asked_for_the_same_ones_with_the_same_ids_every_server_accepts():
+    """A second run against one server found 71-85% of its prompt tokens in the first run's prefix cache."""
+    import asyncio
+    import json
+    import uuid
+
+    from perfkit.client import Endpoint, PhaseSpec
+    from perfkit.client.runner import LoadRunner
+    from perfkit.rows import MemorySink
+
+    class Capture:  # a transport that answers at once and keeps what it was sent
+        def __init__(self) -> None:
+            self.sent: list[tuple[dict, dict]] = []
+
+        async def send(self, request, record):
+            self.sent.append((dict(request.headers), json.loads(request.body)))
+            record.sent_ns = record.end_ns = record.intended_ns
+            return record
+
+        async def close(self) -> None:
+            pass
+
+        def describe(self) -> dict:
+            return {"kind": "capture"}
+
+    def prompts(run_id: str, salt: str | None, request_id: bool = True) -> tuple[list[str], list[dict]]:
+        t = Capture()
+        phase = PhaseSpec("p", requests=6, concurrency=1, prompt_tokens="lognormal:64,0.3", output_tokens=4)
+        ep = Endpoint("http://127.0.0.1:9", model="m", request_id=request_id)
+        asyncio.run(LoadRunner(ep, [phase], MemorySink(), seed=3, run_id=run_id, transport=t, prompt_salt=salt).run())
+        return [b["prompt"] for _, b in t.sent], [h for h, _ in t.sent]
+
+    a, heads = prompts("run-a", "run-a")
+    b, _ = prompts("run-b", "run-b")
+    assert [len(x.split()) for x in a] == [len(x.split()) for x in b]  # the seed's lengths either way
+    assert all(x != y for x, y in zip(a, b))  # different words: nothing for a prefix cache to find
+    assert prompts("run-a", None)[0] == prompts("run-b", None)[0]  # the same words, on request
+    assert all(uuid.UUID(h["X-Request-Id"]) for h in heads)  # llama-cpp-python accepts only a UUID
+    assert "X-Request-Id" not in prompts("run-c", "run-c", request_id=False)[1][0]

@@ -99,6 +99,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, help="default: the scenario's seed, else 0")
     q.add_argument("--no-ignore-eos", action="store_true", help="do not send ignore_eos/min_tokens")
     q.add_argument("--no-continuous-usage", action="store_true", help="do not ask for usage in every chunk")
+    q.add_argument(
+        "--same-prompts",
+        action="store_true",
+        help="send the seed's prompt words in every run (by default they are salted by the run id, so that no "
+        "prefix cache carries over from an earlier run); lengths and timing are the seed's either way",
+    )
+    q.add_argument(
+        "--no-request-id",
+        action="store_true",
+        help="send no X-Request-Id header (by default each request carries a UUID, which every server accepts)",
+    )
     add_client_flags(r)
     o = r.add_argument_group("output")
     add_data_dir(o, "where the run's Parquet and manifest go (default data/)")
@@ -186,7 +197,12 @@ def run(a: argparse.Namespace) -> int:
     api = a.api or (scenario.api if scenario and scenario.api else "completions")
     endpoints = [
         Endpoint(
-            u, model=a.model or "", api=api, ignore_eos=not a.no_ignore_eos, continuous_usage=not a.no_continuous_usage
+            u,
+            model=a.model or "",
+            api=api,
+            ignore_eos=not a.no_ignore_eos,
+            continuous_usage=not a.no_continuous_usage,
+            request_id=not a.no_request_id,
         )
         for u in a.endpoint
     ]
@@ -230,6 +246,7 @@ def run(a: argparse.Namespace) -> int:
                 notify=notice,
                 workers=a.workers,
                 transport=transport,
+                same_prompts=a.same_prompts,
             )
         finally:
             if display:

@@ -12,6 +12,7 @@ import difflib
 import json
 import os
 import ssl
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,15 @@ from perfkit.errors import ConfigError, EndpointError
 from perfkit.net.get import get
 from perfkit.secrets import register_secret
 
-__all__ = ["API_KEY_ENV", "Endpoint", "check_model", "discover_model", "list_models", "normalize_base_url"]
+__all__ = [
+    "API_KEY_ENV",
+    "Endpoint",
+    "check_model",
+    "discover_model",
+    "list_models",
+    "normalize_base_url",
+    "request_uuid",
+]
 
 API_KEY_ENV = ("PERFKIT_API_KEY", "OPENAI_API_KEY")
 
@@ -44,6 +53,10 @@ class Endpoint:
     api_key_env : str, optional
         Environment variable holding the API key; by default the first set of
         ``PERFKIT_API_KEY`` and ``OPENAI_API_KEY``.
+    request_id : bool
+        Send each request's id as an ``X-Request-Id`` header, a UUID (:func:`request_uuid`), the one form
+        every server accepts (llama-cpp-python's refuses anything else with HTTP 400); off for a server
+        or proxy that wants none.
     """
 
     base_url: str
@@ -52,6 +65,7 @@ class Endpoint:
     ignore_eos: bool = True
     continuous_usage: bool = True
     api_key_env: str | None = None
+    request_id: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
@@ -103,6 +117,15 @@ class Endpoint:
         else:
             body["prompt"] = prompt
         return json.dumps(body).encode()
+
+
+_ID_NAMESPACE = uuid.UUID("6f1d5c1e-3a5b-4c1e-9a57-70657266b17d")
+
+
+def request_uuid(run_id: str, request_id: int) -> str:
+    """The ``X-Request-Id`` of a run's request: a UUID derived from the run id and request number (version 5), so
+    a server's log can be joined to the run's rows by computing it again."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{run_id}-{request_id}"))
 
 
 def normalize_base_url(url: str) -> str:

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import gc
 import sys
+import zlib
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from perfkit.client.endpoint import Endpoint
+from perfkit.client.endpoint import Endpoint, request_uuid
 from perfkit.client.fasthttp import FastTransport
 from perfkit.client.live import LiveWindow
 from perfkit.client.routing import Router
@@ -84,7 +85,8 @@ class LoadRunner:
         Seeds arrivals, class draws, lengths and text: the same phases and seed
         send the same requests at the same offsets.
     run_id : str
-        Sent with each request as ``X-Request-Id: RUN_ID-REQUEST_ID``.
+        Each request's ``X-Request-Id`` is a UUID derived from it and the request number
+        (:func:`perfkit.client.endpoint.request_uuid`), unless the endpoint sends none.
     router : Router, optional
         How requests are spread over several endpoints (default: round robin).
     transport : Transport, optional
@@ -106,6 +108,9 @@ class LoadRunner:
     start_at_ns : int, optional
         Start the first phase at this instant (ns), and each later phase at the
         planned end of a timed phase before it, so that workers share one clock.
+    prompt_salt : str, optional
+        Mixed into the prompt text's seed (:class:`perfkit.workload.content.Workload`): ``record_run``
+        passes the run id, so that each run sends its own words and no prefix cache carries over.
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class LoadRunner:
         on_phase: Callable[[int, PhaseSpec, int], None] | None = None,
         partition: tuple[int, int] = (0, 1),
         start_at_ns: int | None = None,
+        prompt_salt: str | None = None,
     ) -> None:
         if not phases:
             raise ConfigError("a run needs at least one phase")
@@ -138,6 +144,7 @@ class LoadRunner:
         self.sink = sink
         self.seed = seed
         self.run_tag = run_id
+        self.salt = None if prompt_salt is None else zlib.crc32(prompt_salt.encode())
         self._own_transport = transport is None
         self.transport: Transport = transport or FastTransport(connect_timeout_s, read_timeout_s)
         self.drain_timeout_s = drain_timeout_s
@@ -219,7 +226,7 @@ class LoadRunner:
         state = _PhaseState(
             index,
             spec,
-            Workload(spec.classes, self.seed + 1000 * index + 100_003 * w),
+            Workload(spec.classes, self.seed + 1000 * index + 100_003 * w, self.salt),
             np.random.default_rng([self.seed, index] if n == 1 else [self.seed, index, w, n]),
             start + int(spec.duration_s * 1e9) if spec.duration_s else None,
             -1 if budget is None else budget,
@@ -401,7 +408,8 @@ class LoadRunner:
         oracle = probe.check.oracle() if probe is not None else None
         try:
             headers = endpoint.headers()
-            headers["X-Request-Id"] = f"{self.run_tag}-{rec.request_id}"
+            if endpoint.request_id:
+                headers["X-Request-Id"] = request_uuid(self.run_tag, rec.request_id)
             if oracle:  # the answer perfkit's simulator should give a probe (real servers ignore it)
                 headers["X-Perfkit-Expected"] = oracle
             coro = self.transport.send(Request(endpoint.url, headers, bodies[endpoint.model]), rec)

@@ -135,6 +135,7 @@ async def record_run(
     tags: dict[str, str] | None = None,
     workers: int = 1,
     transport: Transport | None = None,
+    same_prompts: bool = False,
 ) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
@@ -182,6 +183,10 @@ async def record_run(
         What sends the requests (:mod:`perfkit.client.transport`); default a
         :class:`~perfkit.client.fasthttp.FastTransport`.  The manifest records its ``describe()``;
         its read delays, where it keeps them, are the host sampler's.  Closed at the end.
+    same_prompts : bool
+        Send the seed's prompt words in every run (for studies of a prefix cache across runs).  By default
+        the words are salted by the run id: lengths, classes and arrival times stay the seed's, but a second
+        run against the same server does not find its prompts in the first run's prefix cache.
     """
     if workers < 1:
         raise ConfigError(f"workers must be 1 or more, not {workers}")
@@ -219,12 +224,15 @@ async def record_run(
                 "api": endpoint.api,
                 "ignore_eos": endpoint.ignore_eos,
                 "continuous_usage": endpoint.continuous_usage,
+                "request_id": "uuid" if endpoint.request_id else "none",
                 "api_key_env": endpoint.api_key_env or "PERFKIT_API_KEY|OPENAI_API_KEY",
                 "api_key_set": "Authorization" in endpoint.headers(),
             },
             "endpoints": [{"base_url": redact_url(e.base_url), "model": e.model} for e in endpoints],
             "routing": {"policy": router.policy, "weights": router.weights},
             "phases": [_phase_dict(p) for p in phases],
+            # the prompt words: salted by the run id (no prefix cache carries over between runs) or the seed's
+            "prompts": "the seed's, the same in every run" if same_prompts else "salted by the run id",
             # the transport says how chunks are timed (kernel receive stamps or the reads' times), on which
             # thread, and whether the read path is the compiled one: all bear on how far its figures hold
             "client": {
@@ -243,6 +251,7 @@ async def record_run(
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }
+        salt = None if same_prompts else run_id
         group = (
             WorkerGroup(
                 endpoints,
@@ -255,6 +264,7 @@ async def record_run(
                 drain_timeout_s=drain_timeout_s,
                 flush_interval_s=flush_interval_s,
                 transport=transport,
+                prompt_salt=salt,
             )
             if workers > 1
             else None
@@ -311,6 +321,7 @@ async def record_run(
             transport=transport,
             drain_timeout_s=drain_timeout_s,
             on_phase=on_phase,
+            prompt_salt=salt,
         )
         if on_start:
             on_start(runner, run_id)

@@ -160,6 +160,7 @@ class WorkerGroup:
         drain_timeout_s: float = 60.0,
         flush_interval_s: float = 1.0,
         transport: Transport | None = None,
+        prompt_salt: str | None = None,
     ) -> None:
         if workers < 2:
             raise ConfigError(f"a worker group needs 2 or more workers, not {workers}")
@@ -180,6 +181,7 @@ class WorkerGroup:
             "data_dir": str(data_dir),
             "run_id": run_id,
             "seed": seed,
+            "prompt_salt": prompt_salt,
             "workers": workers,
             "policy": self.router.policy,
             "weights": self.router.weights,
@@ -323,6 +325,7 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
             transport=transport,
             drain_timeout_s=cfg["drain_timeout_s"],
             partition=(w, n),
+            prompt_salt=cfg["prompt_salt"],
             start_at_ns=start_ns,
         )
         runner.live.outbox = []

@@ -154,9 +154,13 @@ class Workload:
     ----------
     classes : sequence of UserClass
     seed : int
+    salt : int, optional
+        Mixed into the seed of the prompt text only (lengths, classes and arrivals stay the seed's): runs
+        with different salts send different words, so a server's prefix cache does not carry over between
+        them.  None: the text is the seed's alone.
     """
 
-    def __init__(self, classes: tuple[UserClass, ...], seed: int = 0) -> None:
+    def __init__(self, classes: tuple[UserClass, ...], seed: int = 0, salt: int | None = None) -> None:
         if not classes:
             raise ConfigError("a workload needs at least one user class")
         names = [c.name for c in classes]
@@ -165,10 +169,12 @@ class Workload:
         self.classes = classes
         w = np.array([c.weight for c in classes], dtype=float)
         self._p = w / w.sum()
-        self._prompts = PromptFactory(seed)
-        self._prefix = {
-            c.name: PromptFactory(seed + 7919 + i).make(c.shared_prefix_tokens) for i, c in enumerate(classes)
-        }
+
+        def factory(s: int) -> PromptFactory:
+            return PromptFactory(s if salt is None else [s, salt])
+
+        self._prompts = factory(seed)
+        self._prefix = {c.name: factory(seed + 7919 + i).make(c.shared_prefix_tokens) for i, c in enumerate(classes)}
 
     def pick(self, rng: np.random.Generator) -> UserClass:
         """A class drawn by weight."""

@@ -38,13 +38,13 @@ class PromptFactory:
 
     Parameters
     ----------
-    seed : int
-        Seed of the word draws.
+    seed : int or sequence of int
+        Seed of the word draws (numpy's seed sequence).
     """
 
     vocab: tuple[str, ...] = tuple(_VOCAB)
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int | list[int] = 0) -> None:
         self._rng = np.random.default_rng(seed)
 
     def make(self, n_tokens: int) -> str:
