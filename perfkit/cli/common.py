@@ -262,6 +262,17 @@ def add_client_flags(p: argparse.ArgumentParser) -> None:
         "--connect-timeout", type=float, default=10.0, metavar="S", help="longest wait for a connection, s (default 10)"
     )
     g.add_argument(
+        "--ca-bundle",
+        metavar="PEM",
+        default=None,
+        help="trust the certificate authorities in this PEM file for https:// endpoints (a private or test CA)",
+    )
+    g.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify an https:// endpoint's certificate (recorded in the manifest; never the default)",
+    )
+    g.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -274,12 +285,14 @@ def add_client_flags(p: argparse.ArgumentParser) -> None:
 def make_transport(a: argparse.Namespace, pool_size: int) -> Any:
     """The :class:`~perfkit.client.transport.Transport` the client flags ask for."""
     from perfkit.net import ReadPath
+    from perfkit.net.tls import TlsOptions
 
+    tls = TlsOptions(ca_bundle=a.ca_bundle, insecure=a.insecure)
     if a.transport == "aiohttp":
         from perfkit.client.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(pool_size, a.connect_timeout, a.read_timeout)
+        return AiohttpTransport(pool_size, a.connect_timeout, a.read_timeout, tls=tls)
     from perfkit.client.fasthttp import FastTransport
 
     path = ReadPath.from_env(stamps=a.rx_stamps, thread=a.read_thread, compiled=a.compiled_reads)
-    return FastTransport(a.connect_timeout, a.read_timeout, read_path=path)
+    return FastTransport(a.connect_timeout, a.read_timeout, read_path=path, tls=tls)

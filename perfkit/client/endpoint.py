@@ -170,11 +170,15 @@ async def discover_model(endpoint: Endpoint, context: ssl.SSLContext | None = No
     """
     models, why = await list_models(endpoint, context=context)
     if models is None:
-        hint = (
-            "Is the server running? (`perfkit sim` starts a simulated one)"
-            if why and why.startswith("cannot")
-            else "pass --model to skip discovery"
-        )
+        if why and "CERTIFICATE_VERIFY_FAILED" in why:
+            hint = (
+                "The server's TLS certificate is not signed by an authority this machine trusts: give its CA "
+                "with --ca-bundle FILE.pem (or, knowingly, --insecure)"
+            )
+        elif why and why.startswith("cannot"):
+            hint = "Is the server running? (`perfkit sim` starts a simulated one)"
+        else:
+            hint = "pass --model to skip discovery"
         raise EndpointError(f"{why}. {hint}")
     if not models:
         raise EndpointError(f"{endpoint.base_url}/models lists no model; pass --model")
