@@ -14,6 +14,7 @@ import pytest
 from conftest import perfkit_cmd
 
 from perfkit.cli import build_parser
+from perfkit.client.endpoint import request_uuid
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,8 @@ def test_run_records_every_request_it_sent_and_duckdb_sees_them(sim, data_dir, t
     )
     assert out.returncode == 0, out.stderr
     assert "run cli-run" in out.stdout and "main" in out.stdout  # the summary table
-    sent = [r for r in sim.request_log() if r["request_id"].startswith("cli-run-")]
+    ids = {request_uuid("cli-run", i) for i in range(5000)}  # what each request's X-Request-Id was
+    sent = [r for r in sim.request_log() if r["request_id"] in ids]
     n = duckdb.sql(
         f"SELECT count(*) FROM read_parquet('{data_dir}/requests/**/*.parquet', hive_partitioning=true)"
     ).fetchall()[0][0]
@@ -91,8 +93,9 @@ def test_sigkill_mid_run_keeps_every_request_finished_a_second_before(sim, data_
     kill_ns = time.perf_counter_ns()  # same monotonic clock as the simulator (CLOCK_MONOTONIC)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    log = [r for r in sim.request_log() if r["request_id"].startswith("killed-") and r["status"] == 200]
-    done_before = {int(r["request_id"].split("-")[-1]) for r in log if r["finish_ns"] < kill_ns - 1.2e9}
+    number = {request_uuid("killed", i): i for i in range(5000)}  # X-Request-Id -> request id
+    log = [r for r in sim.request_log() if r["request_id"] in number and r["status"] == 200]
+    done_before = {number[r["request_id"]] for r in log if r["finish_ns"] < kill_ns - 1.2e9}
     assert len(done_before) > 30
     rows = duckdb.sql(
         f"SELECT request_id, ok FROM read_parquet('{data_dir}/requests/run_id=killed/*.parquet')"

@@ -57,7 +57,7 @@ def test_the_demo_is_not_a_sweep_and_slo_says_what_to_run_instead(demo_run):
             run_knee(cat, run_id)
     msg = str(err.value)
     assert "phase 'throttle' ran under an injected throttle (x3)" in msg, msg
-    assert "4, 20, 6 req/s, not rising" in msg and "scenarios/sweep.yaml" in msg, msg
+    assert "4, 60, 10 req/s, not rising" in msg and "scenarios/sweep.yaml" in msg, msg
     out = subprocess.run(perfkit_cmd("slo", run_id, "--data-dir", str(d)), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "max load meeting the SLOs: not computed" in out.stdout and "scenarios/sweep.yaml" in out.stdout
