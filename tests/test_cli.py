@@ -294,3 +294,64 @@ def test_an_api_key_reaches_no_file_and_no_output(sim, tmp_path):
     for p in files:  # ...and is written nowhere
         assert canary.encode() not in p.read_bytes(), p
     assert canary not in run.stdout + run.stderr + rep.stdout + rep.stderr
+
+
+def test_the_flags_vllm_and_aiperf_users_type_a_dataset_and_extra_fields_reach_the_server(sim, tmp_path):
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    convs = [
+        {
+            "id": str(i),
+            "conversations": [
+                {"from": "human", "value": " ".join(words[: 3 + i % 7]) + " please"},
+                {"from": "gpt", "value": " ".join(words * (2 + i % 3))},
+            ],
+        }
+        for i in range(12)
+    ]
+    path = tmp_path / "sharegpt.json"
+    path.write_text(json.dumps(convs))
+    out = run_cli(
+        "run",
+        "--base-url",
+        sim.url,
+        "--dataset",
+        "sharegpt",
+        "--dataset-path",
+        str(path),
+        "--extra-body",
+        '{"temperature": 0}',
+        "--request-rate",
+        "5",
+        "--max-concurrency",
+        "4",
+        "--num-prompts",
+        "40",
+        "--run-id",
+        "peer-flags",
+        "--gpu",
+        "off",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    ids = {request_uuid("peer-flags", i) for i in range(100)}
+    log = [r for r in sim.request_log() if r["request_id"] in ids]
+    assert len(log) == 40 and all(r["params"] == {"temperature": 0} for r in log)  # the count and the field
+    events = sorted([(r["http_arrival_ns"], 1) for r in log] + [(r["finish_ns"], -1) for r in log])
+    depth = max(__import__("itertools").accumulate(d for _, d in events))
+    assert depth <= 4  # the cap
+    assert {r["prompt_tokens"] for r in log} <= {4 + i % 7 for i in range(12)}  # the dataset's prompts
+    manifest = json.loads((tmp_path / "data" / "runs" / "run_id=peer-flags" / "manifest.json").read_text())
+    assert manifest["endpoint"]["extra_body"] == {"temperature": 0}
+    # the run as a vLLM bench serve result: its keys and definitions, perfkit's intervals beside them
+    exp = run_cli("export", "peer-flags", "--data-dir", str(tmp_path / "data"), "--format", "vllm-bench")
+    assert exp.returncode == 0, exp.stderr
+    res = json.loads(exp.stdout)
+    ttft = duckdb.sql(
+        f"SELECT median(ttft_ms) FROM read_parquet('{tmp_path}/data/requests/run_id=peer-flags/*.parquet') WHERE ok"
+    ).fetchall()[0][0]
+    assert res["completed"] == 40 and res["median_ttft_ms"] == pytest.approx(ttft)
+    assert {"request_throughput", "output_throughput", "p99_itl_ms", "mean_tpot_ms", "std_e2el_ms"} <= set(res)
+    assert len(res["ttfts"]) == len(res["itls"]) == 40 and res["ttfts"][0] < 10  # seconds, as vLLM writes them
+    assert "p50" in res["perfkit"]["percentiles_ms"]["main"]["ttft_ms"]

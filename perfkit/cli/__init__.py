@@ -27,6 +27,7 @@ COMMANDS = (
     "runs",
     "summary",
     "query",
+    "export",
     "report",
     "compare",
     "slo",

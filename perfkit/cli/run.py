@@ -45,6 +45,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     e = r.add_argument_group("endpoint")
     e.add_argument(
         "--endpoint",
+        "--base-url",
+        "--url",
+        dest="endpoint",
         required=True,
         action="append",
         metavar="URL",
@@ -62,7 +65,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     load = r.add_argument_group("load shape (without a scenario)")
     g = load.add_mutually_exclusive_group()
     g.add_argument("--concurrency", type=int, metavar="N", help="closed loop: this many users (default 1)")
-    g.add_argument("--rate", type=float, metavar="R", help="open loop: requests per second")
+    g.add_argument(
+        "--rate", "--request-rate", dest="rate", type=float, metavar="R", help="open loop: requests per second"
+    )
     load.add_argument(
         "--arrival",
         choices=("constant", "poisson", "gamma"),
@@ -77,8 +82,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="gamma shape: 1 = Poisson, < 1 burstier (inter-arrival CV = 1/sqrt(B))",
     )
     load.add_argument("--max-in-flight", type=int, metavar="N", help="open loop: cap on requests in flight")
+    load.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="as in vLLM's bench serve and AIPerf: with --rate, a cap on requests in flight (--max-in-flight); "
+        "alone, N requests always in flight (--concurrency N)",
+    )
     load.add_argument("--duration", type=float, metavar="S", help="seconds of traffic (default 30 unless --requests)")
-    load.add_argument("--requests", type=int, metavar="N", help="stop after this many requests")
+    load.add_argument(
+        "--requests",
+        "--num-prompts",
+        "--request-count",
+        dest="requests",
+        type=int,
+        metavar="N",
+        help="stop after this many requests",
+    )
     load.add_argument(
         "--warmup", type=float, default=0.0, metavar="S", help="seconds of warm-up before, left out of summaries"
     )
@@ -96,6 +116,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="N|DIST",
         help="max_tokens: N or a distribution as for --prompt-tokens (default 128)",
     )
+    q.add_argument(
+        "--dataset",
+        choices=("sharegpt", "jsonl", "csv"),
+        help="prompts (and answer lengths, where it has them) from a dataset file instead of --prompt-tokens",
+    )
+    q.add_argument("--dataset-path", metavar="FILE", help="the --dataset file (ShareGPT JSON/JSONL, JSONL or CSV)")
+    q.add_argument(
+        "--extra-body",
+        metavar="JSON",
+        help='fields merged into every request body, e.g. \'{"temperature": 0, "top_p": 0.9}\'',
+    )
+    q.add_argument("--temperature", type=float, help="sampling temperature sent with every request")
+    q.add_argument("--top-p", type=float, help="nucleus sampling top_p sent with every request")
     q.add_argument("--seed", type=int, help="default: the scenario's seed, else 0")
     q.add_argument("--no-ignore-eos", action="store_true", help="do not send ignore_eos/min_tokens")
     q.add_argument("--no-continuous-usage", action="store_true", help="do not ask for usage in every chunk")
@@ -130,8 +163,26 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 def _cli_phases(a: argparse.Namespace) -> list[Any]:
     from perfkit.workload.phase import PhaseSpec
 
+    if a.max_concurrency is not None:
+        if a.max_concurrency < 1:
+            raise ConfigError(f"--max-concurrency must be 1 or more, got {a.max_concurrency}")
+        if a.rate is not None:
+            a.max_in_flight = a.max_in_flight or a.max_concurrency
+        elif a.concurrency is None:
+            a.concurrency = a.max_concurrency
     if a.concurrency is None and a.rate is None:
         a.concurrency = 1
+    classes = None
+    if a.dataset or a.dataset_path:
+        if not (a.dataset and a.dataset_path):
+            raise ConfigError("--dataset and --dataset-path go together: the format and the file")
+        from perfkit.workload.content import UserClass
+        from perfkit.workload.loaders import load_dataset
+
+        if not Path(a.dataset_path).is_file():
+            raise ConfigError(f"--dataset-path {a.dataset_path!r} is not a file")
+        entries = load_dataset(a.dataset_path)
+        classes = (UserClass("dataset", 1.0, a.prompt_tokens, a.output_tokens, dataset=entries),)
     load: dict[str, Any]
     if a.rate is not None:
         load = {"rate": a.rate, "arrival": a.arrival, "burstiness": a.burstiness, "max_in_flight": a.max_in_flight}
@@ -158,10 +209,31 @@ def _cli_phases(a: argparse.Namespace) -> list[Any]:
             requests=a.requests,
             prompt_tokens=a.prompt_tokens,
             output_tokens=a.output_tokens,
+            classes=classes,
             **load,
         )
     )
     return phases
+
+
+def _extra_body(a: argparse.Namespace) -> str:
+    """``--extra-body`` with the sampling flags merged in, as canonical JSON ("" for none)."""
+    import json
+
+    extra: dict[str, Any] = {}
+    if a.extra_body:
+        try:
+            extra = json.loads(a.extra_body)
+        except ValueError as exc:
+            raise ConfigError(
+                f"--extra-body is not JSON ({exc}); give an object, e.g. '{{\"temperature\": 0}}'"
+            ) from None
+        if not isinstance(extra, dict):
+            raise ConfigError("--extra-body must be a JSON object of fields, e.g. '{\"temperature\": 0}'")
+    for key, value in (("temperature", a.temperature), ("top_p", a.top_p)):
+        if value is not None:
+            extra[key] = value
+    return json.dumps(extra, sort_keys=True) if extra else ""
 
 
 def _check_data_dir(path: str) -> None:
@@ -203,6 +275,7 @@ def run(a: argparse.Namespace) -> int:
             ignore_eos=not a.no_ignore_eos,
             continuous_usage=not a.no_continuous_usage,
             request_id=not a.no_request_id,
+            extra_body=_extra_body(a),
         )
         for u in a.endpoint
     ]

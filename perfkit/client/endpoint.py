@@ -53,6 +53,10 @@ class Endpoint:
     api_key_env : str, optional
         Environment variable holding the API key; by default the first set of
         ``PERFKIT_API_KEY`` and ``OPENAI_API_KEY``.
+    extra_body : str
+        A JSON object whose fields are merged into every request body (sampling parameters, ``stop``,
+        ``response_format``, vendor fields); they override perfkit's own fields of the same name.  ""
+        for none.
     request_id : bool
         Send each request's id as an ``X-Request-Id`` header, a UUID (:func:`request_uuid`), the one form
         every server accepts (llama-cpp-python's refuses anything else with HTTP 400); off for a server
@@ -66,11 +70,19 @@ class Endpoint:
     continuous_usage: bool = True
     api_key_env: str | None = None
     request_id: bool = True
+    extra_body: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
         if self.api not in ("completions", "chat"):
             raise ConfigError(f"api {self.api!r} is not one of completions, chat")
+        if self.extra_body:
+            try:
+                extra = json.loads(self.extra_body)
+            except ValueError as exc:
+                raise ConfigError(f"extra_body is not JSON: {exc}") from None
+            if not isinstance(extra, dict):
+                raise ConfigError("extra_body must be a JSON object of fields")
         self.api_key()  # registered for redaction before anything can be written
 
     def api_key(self) -> str | None:
@@ -116,6 +128,8 @@ class Endpoint:
             body["messages"] = messages if messages is not None else [{"role": "user", "content": prompt}]
         else:
             body["prompt"] = prompt
+        if self.extra_body:
+            body.update(json.loads(self.extra_body))
         return json.dumps(body).encode()
 
 

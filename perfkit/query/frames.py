@@ -25,6 +25,8 @@ __all__ = [
     "CDF_POINTS",
     "LATENCY_METRICS",
     "cdf_frame",
+    "export_gaps",
+    "export_requests",
     "first_error",
     "first_intended_ns",
     "first_sent_ns",
@@ -253,6 +255,37 @@ def request_spans(cat: Catalog, run_id: str) -> pd.DataFrame:
                        FROM requests WHERE run_id = $run AND NOT warmup ORDER BY intended_ns, request_id""",
         run=run_id,
     )
+
+
+def export_requests(cat: Catalog, run_id: str, phase: str | None = None) -> pd.DataFrame:
+    """Every non-warm-up request of a run (or one phase) in send order, with what another tool's result file
+    holds: ``request_id``, ``ok``, ``sent_ns``, ``end_ns``, ``ttft_ms``, ``e2e_ms``, ``tpot_ms``,
+    ``prompt_tokens`` (the server's count, else the target), ``output_tokens``, ``error_message``."""
+    return _df(
+        cat,
+        """SELECT request_id, ok, sent_ns, end_ns, ttft_ms, e2e_ms, tpot_ms,
+                  coalesce(prompt_tokens, prompt_tokens_target) AS prompt_tokens, output_tokens,
+                  coalesce(error_message, '') AS error_message
+           FROM requests WHERE run_id = $run AND NOT warmup AND ($phase IS NULL OR phase = $phase)
+           ORDER BY sent_ns, request_id""",
+        run=run_id,
+        phase=phase,
+    )
+
+
+def export_gaps(cat: Catalog, run_id: str, phase: str | None = None) -> dict[int, list[float]]:
+    """Each successful non-warm-up request's gaps between content chunks (ms), in arrival order."""
+    df = _df(
+        cat,
+        """SELECT c.request_id, list(c.itl_ms ORDER BY c.chunk_index) AS gaps
+           FROM chunks c JOIN requests r USING (run_id, request_id)
+           WHERE c.run_id = $run AND r.ok AND NOT r.warmup AND c.itl_ms IS NOT NULL
+                 AND ($phase IS NULL OR r.phase = $phase)
+           GROUP BY c.request_id""",
+        run=run_id,
+        phase=phase,
+    )
+    return {int(r): [float(x) for x in g] for r, g in zip(df["request_id"], df["gaps"])}
 
 
 def server_timings(cat: Catalog, run_id: str) -> pd.DataFrame:

@@ -225,6 +225,7 @@ async def record_run(
                 "ignore_eos": endpoint.ignore_eos,
                 "continuous_usage": endpoint.continuous_usage,
                 "request_id": "uuid" if endpoint.request_id else "none",
+                "extra_body": json.loads(endpoint.extra_body) if endpoint.extra_body else None,
                 "api_key_env": endpoint.api_key_env or "PERFKIT_API_KEY|OPENAI_API_KEY",
                 "api_key_set": "Authorization" in endpoint.headers(),
             },

@@ -69,6 +69,7 @@ class SimRequest:
     token_ns: list[int] = field(default_factory=list)
     handle: Any = None
     words: list[str] | None = None  # a probe's answer, token by token
+    params: dict[str, Any] = field(default_factory=dict)  # sampling and other fields the request carried
 
     def __post_init__(self) -> None:
         self.prefill_total = self.prompt_tokens

@@ -41,6 +41,13 @@ _WORDS = (
 _LOG_MAX = 20_000  # per-token lists make entries large; --log keeps everything on disk
 
 
+# the fields every request of perfkit's carries; the log keeps the others (sampling, stop, vendor fields)
+_STANDARD_FIELDS = frozenset(
+    {"model", "prompt", "messages", "max_tokens", "max_completion_tokens", "min_tokens", "stream", "stream_options"}
+    | {"ignore_eos"}
+)
+
+
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
     body = {"error": {"message": message, "type": kind, "code": status}}
     headers = {"Retry-After": "1"} if status == 429 else None
@@ -253,6 +260,7 @@ class SimServer:
             fail_in_stream = True
         req = SimRequest(rid, arrival, prompt_tokens, target)
         req.words = words
+        req.params = {k: v for k, v in body.items() if k not in _STANDARD_FIELDS}
         req.handle = asyncio.Queue()
         self.stepper.offer(req)
         self._wake.set()
@@ -470,6 +478,7 @@ class SimServer:
             "preemptions": req.preemptions if req else 0,
             "status": status,
             "error": error,
+            "params": req.params if req else {},
         }
         self.log.append(rec)
         if self._log_file:
