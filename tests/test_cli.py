@@ -355,3 +355,12 @@ def test_the_flags_vllm_and_aiperf_users_type_a_dataset_and_extra_fields_reach_t
     assert {"request_throughput", "output_throughput", "p99_itl_ms", "mean_tpot_ms", "std_e2el_ms"} <= set(res)
     assert len(res["ttfts"]) == len(res["itls"]) == 40 and res["ttfts"][0] < 10  # seconds, as vLLM writes them
     assert "p50" in res["perfkit"]["percentiles_ms"]["main"]["ttft_ms"]
+
+
+def test_a_notebook_reads_the_data_directory_where_the_user_stands(tmp_path, monkeypatch):
+    """`perfkit report --notebook notebooks/02_... -p run_id=latest` made new demo runs in notebooks/data/."""
+    from perfkit.cli.report import notebook_params
+
+    monkeypatch.chdir(tmp_path)
+    assert notebook_params(["run_id=latest"], "data") == {"run_id": "latest", "data_dir": str(tmp_path / "data")}
+    assert notebook_params(["data_dir=runs/a", "n=3"], "data")["data_dir"] == str(tmp_path / "runs" / "a")

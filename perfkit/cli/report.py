@@ -61,6 +61,11 @@ def notebook_params(pairs: list[str], data_dir: str) -> dict[str, object]:
         except ValueError:
             params[key] = value
     params.setdefault("data_dir", data_dir)
+    # the kernel runs in the notebook's folder: a relative data directory means the one where the user stands
+    if isinstance(params["data_dir"], str):
+        from pathlib import Path
+
+        params["data_dir"] = str(Path(params["data_dir"]).resolve())
     return params
 
 

@@ -144,7 +144,11 @@ def request_uuid(run_id: str, request_id: int) -> str:
 
 def normalize_base_url(url: str) -> str:
     """``http://h:8000``, ``http://h:8000/``, ``http://h:8000/v1/`` -> ``http://h:8000/v1``."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"endpoint {url!r} is not a URL ({exc}); use e.g. http://127.0.0.1:8000") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"endpoint {url!r} is not an http(s) URL; use e.g. http://127.0.0.1:8000 "
