@@ -154,3 +154,25 @@ def test_a_late_event_loop_is_a_note_where_the_kernel_stamped_the_reads_and_a_ve
     late_turn = {**rec, "client_bound": True, "turnaround_p99_ms": 45.0}
     assert [k for k, _ in client_findings(late_turn)] == ["turnaround"]
     assert "less load than asked" in client_evidence(late_turn)
+
+
+def test_the_servers_view_stands_beside_the_clients(presets):
+    """Client TTFT and E2E against the engine's own histograms: the client's are longer by the time outside it."""
+    from perfkit.analysis.serverview import histogram_quantile, server_view
+
+    d, ids = presets
+    with perfkit.open(d) as cat:
+        views = {(v.phase, v.metric): v for v in server_view(cat, ids["decode-bound"])}
+        front = {(v.phase, v.metric): v for v in server_view(cat, ids["front-end-bound"])}
+    for metric in ("ttft", "itl", "e2e"):
+        v = views[("load", metric)]
+        assert v.bucket_lo_ms <= v.server_p50_ms <= v.bucket_hi_ms and v.requests > 10
+        if metric != "itl":  # per request: the same requests on both sides
+            assert abs(v.requests - v.client_requests) <= 1, v
+        assert abs(v.outside_p50_ms) <= v.bucket_hi_ms - v.bucket_lo_ms, v
+    for metric in ("ttft", "e2e"):  # a local simulator: a little time outside the engine, never negative
+        assert 0 <= views[("load", metric)].outside_mean_ms < 30, views[("load", metric)]
+    assert front[("load", "ttft")].outside_mean_ms > 200  # the saturated front end, before the engine
+    assert "outside the engine" in str(views[("load", "ttft")])
+    # a histogram's quantile: inside its bucket, linearly
+    assert histogram_quantile([0.01, 0.02, float("inf")], [0, 10, 10], 0.5) == (0.015, 0.01, 0.02)

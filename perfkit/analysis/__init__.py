@@ -34,6 +34,7 @@ from perfkit.analysis.percentiles import (
 from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
 from perfkit.analysis.recovery import Recovery, recovery_time
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
+from perfkit.analysis.serverview import ServerView, histogram_quantile, server_view, server_view_table
 from perfkit.analysis.slo import (
     SLO_PRESETS,
     SloCapacity,
@@ -64,6 +65,7 @@ __all__ = [
     "Recovery",
     "SLO_PRESETS",
     "SamplePlan",
+    "ServerView",
     "SloCapacity",
     "SloTarget",
     "StabilityVerdict",
@@ -87,6 +89,7 @@ __all__ = [
     "f1_margin",
     "gpd_pwm",
     "heavy_tailed_shifts",
+    "histogram_quantile",
     "holm",
     "injected_events",
     "integrated_autocorrelation_time",
@@ -116,6 +119,8 @@ __all__ = [
     "run_usl",
     "sample_plans",
     "samples_needed",
+    "server_view",
+    "server_view_table",
     "slo_table",
     "stability_table",
     "tradeoff_levels",

@@ -100,11 +100,17 @@ class Sampler:
         self._thread.start()
         return self
 
-    def stop(self, timeout_s: float = 10.0) -> dict[str, Any]:
-        """Stop after the reading in progress; returns the stats summary (the sink writes what it holds)."""
+    def stop(self, timeout_s: float = 10.0, *, final: bool = False) -> dict[str, Any]:
+        """Stop after the reading in progress; returns the stats summary (the sink writes what it holds).
+
+        ``final`` takes one more reading once the loop has stopped: a scrape after the run's last request,
+        without which a server's counters and histograms would stop short of the run by up to an interval.
+        """
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        if final and not self._thread.is_alive():
+            self.read_once()
         return self.stats.summary()
 
     def read_once(self) -> None:

@@ -39,6 +39,7 @@ __all__ = [
     "request_rate_frame",
     "request_spans",
     "send_spans",
+    "server_buckets",
     "server_timings",
     "stability_samples",
     "telemetry_long",
@@ -302,6 +303,24 @@ def server_timings(cat: Catalog, run_id: str) -> pd.DataFrame:
                  FROM server_metrics WHERE run_id = $run AND le IS NULL AND (name LIKE '%_sum' OR name LIKE '%_count'))
            JOIN (SELECT unnest($names) AS base, unnest($parts) AS part) USING (base)
            GROUP BY t_ns, part ORDER BY t_ns, part""",
+        run=run_id,
+        names=names,
+        parts=[SERVER_TIMINGS[n] for n in names],
+    )
+
+
+def server_buckets(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """The engine's cumulative per-request time histograms bucket by bucket: ``t_ns``, ``part`` (as in
+    :func:`server_timings`), ``le`` (the bucket's upper bound, s) and ``count`` (requests at or below it since the
+    server started), summed over labels and endpoints."""
+    names = sorted(SERVER_TIMINGS)
+    return _df(
+        cat,
+        """SELECT t_ns, part, le, sum(value) AS count
+           FROM (SELECT t_ns, value, le, regexp_replace(name, '_bucket$', '') AS base
+                 FROM server_metrics WHERE run_id = $run AND le IS NOT NULL AND name LIKE '%_bucket')
+           JOIN (SELECT unnest($names) AS base, unnest($parts) AS part) USING (base)
+           GROUP BY t_ns, part, le ORDER BY t_ns, part, le""",
         run=run_id,
         names=names,
         parts=[SERVER_TIMINGS[n] for n in names],

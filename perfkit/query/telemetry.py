@@ -52,6 +52,9 @@ SERVER_TIMINGS: dict[str, str] = {
     "tgi_request_queue_duration": "queue",
     "tgi_request_inference_duration": "inference",
     "tgi_request_duration": "e2e",
+    "vllm:inter_token_latency_seconds": "itl",
+    "sglang:inter_token_latency_seconds": "itl",
+    "tgi_request_mean_time_per_token_duration": "tpot",
 }
 
 _ADDITIVE_GPU = ("power_w", "power_instant_w", "energy_j", "mem_used_bytes", "mem_total_bytes")

@@ -134,7 +134,7 @@ def main() -> int:
     print("ready", flush=True)
     while sys.stdin.readline():  # returns "" at EOF: the parent closed our stdin, or died
         pass
-    stats = sampler.stop()
+    stats = sampler.stop(final=True)  # the parent stops us after the last request: its counters are complete
     try:
         sink.close()
     except Exception as exc:

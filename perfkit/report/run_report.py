@@ -178,6 +178,38 @@ def _stability_section(cat: Catalog, run_id: str) -> Section:
     )
 
 
+def _server_view_section(cat: Catalog, run_id: str) -> Section | None:
+    from perfkit.analysis.serverview import server_view_table
+
+    df = server_view_table(cat, run_id)
+    if df.empty:
+        return None
+    cols = [
+        ("phase", "phase"),
+        ("metric", "metric"),
+        ("client_p50_ms", "client p50"),
+        ("server_p50_ms", "server p50"),
+        ("bucket_lo_ms", "bucket from"),
+        ("bucket_hi_ms", "to"),
+        ("client_mean_ms", "client mean"),
+        ("server_mean_ms", "server mean"),
+        ("outside_mean_ms", "outside (mean)"),
+    ]
+    return Section(
+        "The server's view beside the client's",
+        [
+            Para(
+                "The engine's own latency histograms (ms), read over each phase as the change of their bucket counts: "
+                "its median interpolated inside the bucket that holds it (the bucket is the server figure's "
+                "resolution), and its mean from the histogram's sum, which is exact. The engine counts from the "
+                "request's arrival in it; the client from its send. The difference of the means is the time outside "
+                "the engine: network, HTTP server and client."
+            ),
+            _frame_table(df, cols, left=2, size="small"),
+        ],
+    )
+
+
 def _bottleneck_section(cat: Catalog, run_id: str) -> Section:
     from perfkit.analysis.attribution import attribution_table
 
@@ -541,6 +573,9 @@ def run_document(cat: Catalog, run_id: str) -> Document:
         _bottleneck_section(cat, run_id),
         *_class_sections(cat, run_id),
     ]
+    server = _server_view_section(cat, run_id)
+    if server is not None:
+        sections.insert(sections.index(next(s for s in sections if s.title == "Bottleneck per phase")) + 1, server)
     tele = _telemetry_section(m)
     if tele is not None:
         sections.append(tele)

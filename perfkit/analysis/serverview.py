@@ -1,0 +1,156 @@
+"""The server's view beside the client's: its own latency histograms, per phase, next to what the client measured.
+
+Engines that expose per-request time histograms (:data:`perfkit.query.telemetry.SERVER_TIMINGS`) count TTFT,
+ITL and E2E from the moment the request reached the engine; the client counts them from its send.  The
+difference is the time in the network, the HTTP server and the client ("client TTFT p50 42 ms, server 35 ms:
+7 ms outside the engine").  A histogram is read as a histogram: the change of each bucket's cumulative count
+between the phase's first and last scrape, its median interpolated linearly inside the bucket that holds it,
+with that bucket's bounds stated (the resolution of the server's figure).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from perfkit.query.catalog import Catalog
+from perfkit.query.frames import latency_samples, phase_order, server_buckets, server_timings
+
+__all__ = ["ServerView", "histogram_quantile", "server_view", "server_view_table"]
+
+_CLIENT_METRIC = {"ttft": "ttft_ms", "itl": "itl_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """One phase and metric: the client's and the server's median and mean (ms), the server's bucket, and how
+    many requests each counted (the server's window may hold a few of a neighbouring phase's)."""
+
+    phase: str
+    metric: str
+    client_p50_ms: float
+    server_p50_ms: float
+    bucket_lo_ms: float
+    bucket_hi_ms: float
+    client_mean_ms: float
+    server_mean_ms: float
+    requests: int
+    client_requests: int
+
+    @property
+    def outside_p50_ms(self) -> float:
+        """Client minus server median, ms: the time outside the engine (network, HTTP server, client), to within
+        the server bucket's width."""
+        return self.client_p50_ms - self.server_p50_ms
+
+    @property
+    def outside_mean_ms(self) -> float:
+        """Client minus server mean, ms: exact where the server's histogram sums are (they are not bucketed)."""
+        return self.client_mean_ms - self.server_mean_ms
+
+    def __str__(self) -> str:
+        coarse = abs(self.outside_p50_ms) < (self.bucket_hi_ms - self.bucket_lo_ms) / 2
+        return (
+            f"{self.phase} {self.metric.upper()} p50: client {self.client_p50_ms:.1f} ms, server "
+            f"{self.server_p50_ms:.1f} ms (in its bucket {self.bucket_lo_ms:g}-{self.bucket_hi_ms:g} ms"
+            f"{': the difference is within its width' if coarse else ''}); means {self.client_mean_ms:.1f} and "
+            f"{self.server_mean_ms:.1f} ms: {self.outside_mean_ms:.1f} ms outside the engine"
+        )
+
+
+def histogram_quantile(le: np.ndarray, counts: np.ndarray, q: float) -> tuple[float, float, float]:
+    """The ``q`` quantile of a histogram of cumulative ``counts`` at upper bounds ``le`` (the last ``inf``):
+    interpolated linearly inside the bucket that holds it, with that bucket's bounds ``(value, lo, hi)``.
+    NaN when the histogram is empty; a quantile in the open last bucket is its lower bound."""
+    order = np.argsort(le)
+    le, counts = np.asarray(le, float)[order], np.asarray(counts, float)[order]
+    total = counts[-1] if len(counts) else 0.0
+    if total <= 0:
+        return math.nan, math.nan, math.nan
+    rank = q * total
+    i = int(np.searchsorted(counts, rank, side="left"))
+    i = min(i, len(le) - 1)
+    lo = 0.0 if i == 0 else le[i - 1]
+    hi = le[i]
+    below = 0.0 if i == 0 else counts[i - 1]
+    inside = counts[i] - below
+    if not math.isfinite(hi):
+        return lo, lo, hi
+    frac = (rank - below) / inside if inside > 0 else 0.5
+    return lo + frac * (hi - lo), lo, hi
+
+
+def server_view(cat: Catalog, run_id: str) -> list[ServerView]:
+    """Per non-warm-up phase and metric the server times (TTFT, ITL, E2E), the client's and the server's median
+    and mean, ms.  Empty when the server exposed no latency histograms (or the run scraped none)."""
+    run_id = cat.require_run(run_id)
+    buckets = server_buckets(cat, run_id)
+    sums = server_timings(cat, run_id)
+    if buckets.empty:
+        return []
+    # the window of the phase's completions (a histogram counts a request when it ends): from the last scrape
+    # before its first request ended to the first after its last did
+    win = cat.sql(
+        """SELECT phase, min(end_ns) AS t0, max(end_ns) AS t1, count(*) AS n FROM requests
+           WHERE run_id = $r AND NOT warmup AND end_ns IS NOT NULL GROUP BY phase""",
+        {"r": run_id},
+    ).df()
+    out: list[ServerView] = []
+    phases = [p for p in phase_order(cat, run_id, include_warmup=False) if p in set(win["phase"])]
+    scrape_times = np.sort(buckets["t_ns"].unique())
+    for phase in phases:
+        w = win[win["phase"] == phase].iloc[0]
+        # the scrape just before the phase's first send and the first after its last end
+        before = scrape_times[scrape_times < w["t0"]]
+        after = scrape_times[scrape_times >= w["t1"]]
+        a = before[-1] if len(before) else None
+        z = after[0] if len(after) else (scrape_times[-1] if len(scrape_times) else None)
+        if a is None or z is None or z <= a:
+            continue
+        for part, metric in _CLIENT_METRIC.items():
+            b = buckets[buckets["part"] == part]
+            if b.empty:
+                continue
+            start = b[b["t_ns"] == a].set_index("le")["count"]
+            end = b[b["t_ns"] == z].set_index("le")["count"]
+            delta = (end - start.reindex(end.index).fillna(0)).clip(lower=0)
+            if delta.empty or delta.max() <= 0:
+                continue
+            p50, lo, hi = histogram_quantile(delta.index.to_numpy(), delta.to_numpy(), 0.5)
+            s = sums[sums["part"] == part]
+            s0, s1 = s[s["t_ns"] == a], s[s["t_ns"] == z]
+            mean = math.nan
+            if len(s0) and len(s1) and float(s1["count"].iloc[0] - s0["count"].iloc[0]) > 0:
+                mean = float(s1["sum_s"].iloc[0] - s0["sum_s"].iloc[0]) / float(
+                    s1["count"].iloc[0] - s0["count"].iloc[0]
+                )
+            x = latency_samples(cat, run_id, metric, phase).get(phase, np.array([]))
+            if len(x) == 0:
+                continue
+            out.append(
+                ServerView(
+                    str(phase),
+                    part,
+                    float(np.median(x)),
+                    1000 * p50,
+                    1000 * lo,
+                    1000 * hi,
+                    float(np.mean(x)),
+                    1000 * mean,
+                    int(delta.max()),
+                    int(w["n"]),
+                )
+            )
+    return out
+
+
+def server_view_table(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """:func:`server_view` as a frame, with ``outside_p50_ms``."""
+    rows = [
+        {**v.__dict__, "outside_p50_ms": v.outside_p50_ms, "outside_mean_ms": v.outside_mean_ms}
+        for v in server_view(cat, run_id)
+    ]
+    return pd.DataFrame(rows)
