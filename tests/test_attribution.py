@@ -176,3 +176,40 @@ def test_the_servers_view_stands_beside_the_clients(presets):
     assert "outside the engine" in str(views[("load", "ttft")])
     # a histogram's quantile: inside its bucket, linearly
     assert histogram_quantile([0.01, 0.02, float("inf")], [0, 10, 10], 0.5) == (0.015, 0.01, 0.02)
+
+
+def test_chunks_of_several_tokens_are_flagged_and_the_per_token_figure_matches_the_servers(tmp_path):
+    """A server whose API process falls behind sends many tokens a chunk: the chunk gaps are not token gaps."""
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from perfkit.analysis.serverview import server_view
+    from perfkit.cli.tables import print_run
+    from perfkit.client import Endpoint, PhaseSpec
+    from perfkit.record import TelemetrySpec, record_run
+    from perfkit.sim.config import SimConfig
+    from perfkit.sim.process import SimProcess
+
+    phase = PhaseSpec("load", duration_s=4, rate=4, arrival="constant", prompt_tokens=64, output_tokens=64)
+    with SimProcess(SimConfig(seed=0, stream_interval=4)) as sim:
+        res = asyncio.run(
+            record_run(
+                Endpoint(sim.url),
+                [phase],
+                tmp_path,
+                telemetry=TelemetrySpec(gpu="off", host=False, metrics_interval_s=0.5),
+                notify=lambda _m: None,
+            )
+        )
+    buf = io.StringIO()
+    with perfkit.open(tmp_path) as cat:
+        print_run(cat, res.run_id, Console(file=buf, width=120))
+        tpot = cat.sql("SELECT avg(tpot_ms) FROM requests WHERE run_id = $r AND ok", {"r": res.run_id}).fetchall()[0][0]
+        itl = {v.metric: v for v in server_view(cat, res.run_id)}["itl"]
+    import re
+
+    got = re.search(r"several tokens a chunk:.*carried ([0-9.]+) tokens on average", buf.getvalue())
+    assert got and 3.5 <= float(got.group(1)) <= 4.0, buf.getvalue()  # 4 a chunk, the first alone
+    assert abs(tpot / itl.server_mean_ms - 1) < 0.05, (tpot, itl)  # per token, the client agrees with the server

@@ -6,7 +6,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from perfkit.query.metrics import client_evidence, client_note
+from perfkit.query.metrics import chunk_warning, client_evidence, client_note
 
 __all__ = [
     "print_attribution",
@@ -156,6 +156,11 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
     line = telemetry_line(cat.manifest(run_id).get("telemetry"))
     if line:
         console.print(line)
+    from perfkit.query.frames import chunk_sizes
+
+    for rec in chunk_sizes(cat, run_id).to_dict("records"):
+        if chunk_warning(rec):
+            console.print(f"[bold yellow]several tokens a chunk:[/] {chunk_warning(rec)}", soft_wrap=True)
     for rec in fid.to_dict("records"):
         if rec["client_bound"]:
             console.print(

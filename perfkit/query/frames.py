@@ -25,6 +25,7 @@ __all__ = [
     "CDF_POINTS",
     "LATENCY_METRICS",
     "cdf_frame",
+    "chunk_sizes",
     "export_gaps",
     "export_requests",
     "first_error",
@@ -287,6 +288,20 @@ def export_gaps(cat: Catalog, run_id: str, phase: str | None = None) -> dict[int
         phase=phase,
     )
     return {int(r): [float(x) for x in g] for r, g in zip(df["request_id"], df["gaps"])}
+
+
+def chunk_sizes(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """Per non-warm-up phase, over successful requests: ``tokens_per_chunk`` (output tokens over content
+    chunks), ``itl_p50_ms`` (median mean gap between a request's chunks) and ``tpot_p50_ms`` (median time per
+    output token after the first)."""
+    return _df(
+        cat,
+        """SELECT phase, sum(output_tokens) / nullif(sum(n_chunks), 0) AS tokens_per_chunk,
+                  median(itl_mean_ms) AS itl_p50_ms, median(tpot_ms) AS tpot_p50_ms
+           FROM requests WHERE run_id = $run AND NOT warmup AND ok
+           GROUP BY phase ORDER BY min(phase_index)""",
+        run=run_id,
+    )
 
 
 def server_timings(cat: Catalog, run_id: str) -> pd.DataFrame:

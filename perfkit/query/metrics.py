@@ -15,6 +15,7 @@ __all__ = [
     "FIDELITY_COLUMNS",
     "SLO_COLUMNS",
     "SUMMARY_COLUMNS",
+    "chunk_warning",
     "client_evidence",
     "client_findings",
     "client_note",
@@ -260,6 +261,24 @@ SELECT * EXCLUDE (_order),
         AS client_bound
 FROM g ORDER BY run_id, _order
 """
+
+
+# a phase whose chunks carry more tokens than this on average has chunk gaps that are not token gaps
+TOKENS_PER_CHUNK_LIMIT = 1.2
+
+
+def chunk_warning(rec: dict) -> str:
+    """Words for a phase of :func:`perfkit.query.frames.chunk_sizes` whose chunks carry several tokens (empty
+    when they carry about one): its ITL is per chunk, and the per-token figure is the TPOT."""
+    tpc = _num(rec, "tokens_per_chunk")
+    if tpc is None or tpc <= TOKENS_PER_CHUNK_LIMIT:
+        return ""
+    itl, tpot = _num(rec, "itl_p50_ms"), _num(rec, "tpot_p50_ms")
+    per = f" (median gap between chunks {itl:.1f} ms, per token {tpot:.1f} ms)" if itl and tpot else ""
+    return (
+        f"phase {rec['phase']}: chunks carried {tpc:.1f} tokens on average{per}; ITL is the gap between chunks, "
+        "so read TPOT for the time per token, and judge a per-token latency objective on TPOT"
+    )
 
 
 def _num(rec: dict, k: str) -> float | None:

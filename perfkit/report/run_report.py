@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
-from perfkit.query.metrics import client_evidence, client_note
+from perfkit.query.frames import chunk_sizes
+from perfkit.query.metrics import chunk_warning, client_evidence, client_note
 from perfkit.report.document import Bullets, Details, Document, Figure, Meta, Para, Section, Table
 from perfkit.report.figures import cdf_figure, latency_figure, telemetry_figure, throughput_figure
 
@@ -465,9 +466,20 @@ def methods_section(m: dict[str, Any], title: str = "Methods and reproducibility
     )
 
 
-def run_warnings(m: dict[str, Any], summary: pd.DataFrame, fidelity: pd.DataFrame, *, prefix: str = "") -> list[str]:
-    """Statistical warnings for one run: simulated data, lost GPUs, small samples, client-bound phases, closed loops."""
+def run_warnings(
+    m: dict[str, Any],
+    summary: pd.DataFrame,
+    fidelity: pd.DataFrame,
+    *,
+    prefix: str = "",
+    chunks: pd.DataFrame | None = None,
+) -> list[str]:
+    """Statistical warnings for one run: simulated data, lost GPUs, small samples, client-bound phases, closed
+    loops, chunks that carry several tokens."""
     out = []
+    for rec in (chunks if chunks is not None else pd.DataFrame()).to_dict("records"):
+        if chunk_warning(rec):
+            out.append(f"{prefix}{chunk_warning(rec)[0].upper()}{chunk_warning(rec)[1:]}.")
     if m.get("simulator"):
         out.append(
             f"{prefix}The endpoint is perfkit's **simulated** LLM server: latencies come from its engine "
@@ -580,7 +592,10 @@ def run_document(cat: Catalog, run_id: str) -> Document:
     if tele is not None:
         sections.append(tele)
     sections += [
-        Section("Statistical warnings", [Bullets(run_warnings(m, by_phase, cat.fidelity(run_id).df()), warn=True)]),
+        Section(
+            "Statistical warnings",
+            [Bullets(run_warnings(m, by_phase, cat.fidelity(run_id).df(), chunks=chunk_sizes(cat, run_id)), warn=True)],
+        ),
         Section("Figures", list(run_figures(cat, run_id))),
         methods_section(m),
         Section("Manifest", [Details("Manifest (JSON)", json.dumps(stable_manifest(m), indent=2, sort_keys=True))]),
