@@ -364,3 +364,19 @@ def test_a_notebook_reads_the_data_directory_where_the_user_stands(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert notebook_params(["run_id=latest"], "data") == {"run_id": "latest", "data_dir": str(tmp_path / "data")}
     assert notebook_params(["data_dir=runs/a", "n=3"], "data")["data_dir"] == str(tmp_path / "runs" / "a")
+
+
+def test_probe_says_what_a_server_supports(sim):
+    out = run_cli("probe", sim.url)
+    assert out.returncode == 0, out.stderr
+    for line in (
+        "models: perfkit-sim-7b",
+        "streaming completion: yes",
+        "in every chunk: yes",
+        "exact output length: yes",
+        "tokens per chunk: 1.00",
+        "(vllm)",
+    ):
+        assert line in out.stdout, out.stdout
+    out = run_cli("probe", "http://127.0.0.1:9")
+    assert out.returncode == 3 and "streaming completion: failed" in out.stdout and "Traceback" not in out.stderr

@@ -23,6 +23,7 @@ COMMANDS = (
     "sim",
     "chaos",
     "run",
+    "probe",
     "demo",
     "runs",
     "summary",
