@@ -30,3 +30,25 @@ def test_zero_chunk_gaps_are_not_drawn_on_a_log_axis_and_its_labels_do_not_overl
         assert values and min(r["value_ms"] for r in values) > 0
         x = spec["spec"]["encoding"]["x"]
         assert x["scale"]["type"] == "log" and x["axis"]["labelOverlap"] == "greedy" and x["title"] == "latency (ms)"
+
+
+def test_runs_in_a_comparison_are_named_by_their_tags_or_label_not_their_ids(tmp_path):
+    """The comparison report's legend listed raw run ids."""
+    from test_store_query import hand_made, write_run
+
+    import perfkit
+    from perfkit.report.figures import compare_cdf_figure, run_names
+    from perfkit.store.manifest import write_manifest
+
+    for rid, extra in (
+        ("a1", {"label": "nightly", "seed": 0}),
+        ("b2", {"label": "nightly", "seed": 1}),
+        ("c3", {"tags": {"variant": "int8"}}),
+    ):
+        write_run(tmp_path, rid, hand_made())
+        write_manifest(tmp_path, rid, {"status": "complete", "endpoint": {"model": "m"}, **extra})
+    with perfkit.open(tmp_path) as cat:
+        names = run_names(cat, ["a1", "b2", "c3"])
+        spec = compare_cdf_figure(cat, ["a1", "b2", "c3"]).to_dict()
+    assert names == ["nightly · seed 0 (baseline)", "nightly · seed 1", "variant=int8"]
+    assert {r["run"] for r in _values(spec)} == set(names)

@@ -30,6 +30,7 @@ __all__ = [
     "compare_cdf_figure",
     "latency_figure",
     "phase_windows",
+    "run_names",
     "telemetry_figure",
     "throughput_figure",
 ]
@@ -73,9 +74,27 @@ def cdf_figure(cat: Catalog, run_id: str) -> alt.Chart:
     return cdf_chart(frames.cdf_frame(cat, run_id))
 
 
+def run_names(cat: Catalog, run_ids: list[str]) -> list[str]:
+    """A reader's name for each run: its tags (``variant=int8``) or its label, told apart where two are alike by
+    the seed or the run id; the first, the baseline, says so."""
+    base = []
+    for r in run_ids:
+        m = cat.manifest(r)
+        tags = m.get("tags") or {}
+        base.append(", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or str(m.get("label") or r))
+    names = []
+    for i, (r, name) in enumerate(zip(run_ids, base)):
+        if base.count(name) > 1:
+            seed = cat.manifest(r).get("seed")
+            seeds = [cat.manifest(x).get("seed") for x, b in zip(run_ids, base) if b == name]
+            name += f" · seed {seed}" if seeds.count(seed) == 1 else f" · {r}"
+        names.append(name + (" (baseline)" if i == 0 and len(run_ids) > 1 else ""))
+    return names
+
+
 def compare_cdf_figure(cat: Catalog, run_ids: list[str], labels: list[str] | None = None) -> alt.Chart:
-    """Latency CDFs of several runs overlaid, each named by ``labels`` (default: the run ids)."""
-    labels = labels or list(run_ids)
+    """Latency CDFs of several runs overlaid, each named by ``labels`` (default: :func:`run_names`)."""
+    labels = labels or run_names(cat, run_ids)
     return compare_cdf_chart({lab: frames.cdf_frame(cat, r) for r, lab in zip(run_ids, labels)})
 
 
