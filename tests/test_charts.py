@@ -52,3 +52,30 @@ def test_runs_in_a_comparison_are_named_by_their_tags_or_label_not_their_ids(tmp
         spec = compare_cdf_figure(cat, ["a1", "b2", "c3"]).to_dict()
     assert names == ["nightly · seed 0 (baseline)", "nightly · seed 1", "variant=int8"]
     assert {r["run"] for r in _values(spec)} == set(names)
+
+
+def test_the_tradeoff_figure_names_a_variant_it_cannot_draw_and_its_cost_axis_never_goes_below_zero():
+    """fp16 was left out silently (no load met the SLOs) and the cost axis ran to -$0.02."""
+    from perfkit.report.charts import tradeoff_chart
+
+    tab = pd.DataFrame(
+        {
+            "variant": ["fp16", "int8", "int4"],
+            "cost_per_mtok_usd": [None, 0.021, 0.018],
+            "cost_per_mtok_usd_lo": [None, 0.015, 0.012],
+            "cost_per_mtok_usd_hi": [None, 0.030, 0.025],
+            "quality": [0.64, 0.62, 0.58],
+            "quality_lo": [0.63, 0.61, 0.57],
+            "quality_hi": [0.65, 0.63, 0.59],
+            "on_front": [False, True, True],
+            "p_front": [0.0, 0.9, 0.95],
+        }
+    )
+    spec = tradeoff_chart(tab).to_dict()
+    assert "fp16" in " ".join(spec["title"]["subtitle"])
+    x = next(
+        layer["encoding"]["x"]
+        for layer in spec["layer"]
+        if "x" in layer.get("encoding", {}) and "scale" in layer["encoding"]["x"]
+    )
+    assert x["scale"]["domainMin"] == 0

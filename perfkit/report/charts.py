@@ -265,11 +265,25 @@ def tradeoff_chart(
     df = tab[tab[x].notna() & tab[y].notna()].copy()
     if df.empty:
         raise ValueError(f"no variant has both {x} and {y}: none met the SLOs at any load level of its runs")
+    # a variant without a point (no load level met the SLOs, so no cost) is named, never silently left out
+    missing = [str(v) for v in tab.loc[~tab.index.isin(df.index), "variant"]]
+    subtitle = (
+        [f"not drawn: {', '.join(missing)} (no load level met the SLOs with confidence, so no cost)"] if missing else []
+    )
     df["frontier"] = df["on_front"].map({True: "on the Pareto frontier", False: "dominated"})
     df["label"] = [f"{v}  P(front)={p:.2f}" for v, p in zip(df["variant"], df["p_front"])]
     base = alt.Chart(df)
-    xs = alt.X(f"{x}:Q", title=titles.get(x, x), scale=alt.Scale(zero=False, padding=30))
-    ys = alt.Y(f"{y}:Q", title=titles.get(y, y), scale=alt.Scale(zero=False, padding=30))
+
+    def scale(col: str) -> alt.Scale:  # padded, but a cost, a latency or an energy never runs below 0
+        low = pd.concat([df[c] for c in (col, f"{col}_lo") if c in df]).min()
+        return (
+            alt.Scale(zero=False, padding=30, domainMin=0)
+            if low >= 0 and col != "quality"
+            else alt.Scale(zero=False, padding=30)
+        )
+
+    xs = alt.X(f"{x}:Q", title=titles.get(x, x), scale=scale(x))
+    ys = alt.Y(f"{y}:Q", title=titles.get(y, y), scale=scale(y))
     xbar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=alt.X(f"{x}_lo:Q"), x2=f"{x}_hi:Q", y=ys)
     ybar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=xs, y=alt.Y(f"{y}_lo:Q"), y2=f"{y}_hi:Q")
     front = df[df["on_front"]].sort_values(x)
@@ -288,7 +302,12 @@ def tradeoff_chart(
         ),
         color=alt.value("#1f6fb4"),
     )
-    text = base.mark_text(align="left", dx=9, dy=-9, fontSize=11).encode(x=xs, y=ys, text="label:N")
+    # labels above and to the right of the point, clear of its vertical error bar
+    text = base.mark_text(align="left", baseline="bottom", dx=10, dy=-10, fontSize=11).encode(
+        x=xs, y=ys, text="label:N"
+    )
     return alt.layer(line, xbar, ybar, pts, text).properties(
-        width=520, height=320, title="Compression trade-off: quality against serving cost"
+        width=520,
+        height=320,
+        title=alt.TitleParams("Compression trade-off: quality against serving cost", subtitle=subtitle),
     )
