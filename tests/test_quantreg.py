@@ -158,3 +158,14 @@ def test_extreme_quantile_regression_follows_the_load_and_the_tail():
     assert (np.abs(out.estimate / true - 1) < 0.15).all(), (out, true)
     assert ((out.lo <= true) & (true <= out.hi)).all(), (out, true)
     assert (np.diff(out.estimate) > 0).all() and (out.estimate > out.threshold).all()
+
+
+def test_a_result_prints_short_and_summarises_its_coefficients():
+    """Printing a result dumped pages of covariance matrices."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.random(200)})
+    df["y"] = 1 + 2 * df.x + rng.standard_normal(200)
+    res = quantile_regression(df, "y ~ x", (0.5, 0.9))
+    assert len(repr(res)) < 200 and ".summary()" in repr(res)
+    text = res.summary()
+    assert len(text.splitlines()) == 5 and "q=0.9" in text and "[" in text

@@ -79,6 +79,21 @@ class QuantRegResult:
     critical: dict[float, float]
     _design_info: object
 
+    def __repr__(self) -> str:
+        return (
+            f"QuantRegResult({self.formula!r}, q={list(self.qs)}, n={self.n}, clusters={self.n_clusters}, "
+            f"level={self.level:g}; .summary() for the coefficients)"
+        )
+
+    def summary(self) -> str:
+        """The coefficients with their intervals, one line per term and quantile."""
+        lines = [f"{self.formula}: {self.n} rows, {self.n_clusters} clusters, {100 * self.level:g}% intervals"]
+        for q in self.qs:
+            for t in self.params.index:
+                coef, lo, hi = self.params.at[t, q], self.lo.at[t, q], self.hi.at[t, q]
+                lines.append(f"  q={q:g}  {t:<24} {coef:+.4g}  [{lo:+.4g}, {hi:+.4g}]")
+        return "\n".join(lines)
+
     def table(self) -> pd.DataFrame:
         """Long form: one row per term and quantile (``term``, ``q``, ``coef``, ``se``, ``lo``, ``hi``)."""
         rows = [
