@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -339,7 +340,7 @@ def test_the_flags_vllm_and_aiperf_users_type_a_dataset_and_extra_fields_reach_t
     log = [r for r in sim.request_log() if r["request_id"] in ids]
     assert len(log) == 40 and all(r["params"] == {"temperature": 0} for r in log)  # the count and the field
     events = sorted([(r["http_arrival_ns"], 1) for r in log] + [(r["finish_ns"], -1) for r in log])
-    depth = max(__import__("itertools").accumulate(d for _, d in events))
+    depth = max(itertools.accumulate(d for _, d in events))
     assert depth <= 4  # the cap
     assert {r["prompt_tokens"] for r in log} <= {4 + i % 7 for i in range(12)}  # the dataset's prompts
     manifest = json.loads((tmp_path / "data" / "runs" / "run_id=peer-flags" / "manifest.json").read_text())

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from perfkit.analysis.percentiles import circular_block_indices
+from perfkit.analysis.serverview import histogram_means
 from perfkit.query.catalog import Catalog, check_run_id
 from perfkit.query.frames import request_spans, server_timings, telemetry_long
 from perfkit.query.metrics import LAG_P99_LIMIT_MS, client_findings, client_note
@@ -291,17 +292,9 @@ def _evidence(
 
 
 def _server_means(timings: pd.DataFrame, start: int, end: int) -> dict[str, float]:
-    """The server's mean time per request of each part (ms) between the first scrape at or after ``start`` and
-    the last at or before ``end`` (ns): the change of each histogram's sum over the change of its count."""
-    inside = timings[(timings["t_ns"] >= start) & (timings["t_ns"] <= end)]
-    out: dict[str, float] = {}
-    for part, g in inside.groupby("part"):
-        g = g.dropna(subset=["sum_s", "count"])
-        if len(g) < 2:
-            continue
-        d_count = float(g["count"].iloc[-1] - g["count"].iloc[0])
-        if d_count > 0:
-            out[str(part)] = 1000 * float(g["sum_s"].iloc[-1] - g["sum_s"].iloc[0]) / d_count
+    """The server's own mean times per part (ms) over a phase, where they can split its requests (a queue, a
+    prefill or a whole request); else none."""
+    out = histogram_means(timings, start, end)
     return out if ({"queue", "prefill", "e2e"} & set(out)) else {}
 
 
@@ -420,7 +413,7 @@ def attribute(
         for k in ("loop_lag_ms", "read_delay_ms", "turnaround_p99_ms"):
             v = fid.get(k)
             if v is not None and v == v:
-                evidence[f"client_{k}" if not k.startswith("client") else k] = float(v)
+                evidence[f"client_{k}"] = float(v)
         if note:
             evidence["client_note"] = note
         out.append(PhaseAttribution(str(phase), verdict, conf, evidence, breakdown, little, why, parts))

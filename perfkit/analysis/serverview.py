@@ -19,7 +19,7 @@ import pandas as pd
 from perfkit.query.catalog import Catalog
 from perfkit.query.frames import latency_samples, phase_order, server_buckets, server_timings
 
-__all__ = ["ServerView", "histogram_quantile", "server_view", "server_view_table"]
+__all__ = ["ServerView", "histogram_means", "histogram_quantile", "server_view", "server_view_table"]
 
 _CLIENT_METRIC = {"ttft": "ttft_ms", "itl": "itl_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 
@@ -59,6 +59,22 @@ class ServerView:
             f"{': the difference is within its width' if coarse else ''}); means {self.client_mean_ms:.1f} and "
             f"{self.server_mean_ms:.1f} ms: {self.outside_mean_ms:.1f} ms outside the engine"
         )
+
+
+def histogram_means(timings: pd.DataFrame, start: int, end: int) -> dict[str, float]:
+    """The server's mean time per request of each part (ms) between the first scrape at or after ``start`` and
+    the last at or before ``end`` (ns): the change of each histogram's sum over the change of its count
+    (``timings`` as :func:`perfkit.query.frames.server_timings` gives them)."""
+    inside = timings[(timings["t_ns"] >= start) & (timings["t_ns"] <= end)]
+    out: dict[str, float] = {}
+    for part, g in inside.groupby("part"):
+        g = g.dropna(subset=["sum_s", "count"])
+        if len(g) < 2:
+            continue
+        d_count = float(g["count"].iloc[-1] - g["count"].iloc[0])
+        if d_count > 0:
+            out[str(part)] = 1000 * float(g["sum_s"].iloc[-1] - g["sum_s"].iloc[0]) / d_count
+    return out
 
 
 def histogram_quantile(le: np.ndarray, counts: np.ndarray, q: float) -> tuple[float, float, float]:
@@ -110,6 +126,7 @@ def server_view(cat: Catalog, run_id: str) -> list[ServerView]:
         z = after[0] if len(after) else (scrape_times[-1] if len(scrape_times) else None)
         if a is None or z is None or z <= a:
             continue
+        means = histogram_means(sums, int(a), int(z))  # the scrapes at a and z bound it exactly
         for part, metric in _CLIENT_METRIC.items():
             b = buckets[buckets["part"] == part]
             if b.empty:
@@ -120,13 +137,6 @@ def server_view(cat: Catalog, run_id: str) -> list[ServerView]:
             if delta.empty or delta.max() <= 0:
                 continue
             p50, lo, hi = histogram_quantile(delta.index.to_numpy(), delta.to_numpy(), 0.5)
-            s = sums[sums["part"] == part]
-            s0, s1 = s[s["t_ns"] == a], s[s["t_ns"] == z]
-            mean = math.nan
-            if len(s0) and len(s1) and float(s1["count"].iloc[0] - s0["count"].iloc[0]) > 0:
-                mean = float(s1["sum_s"].iloc[0] - s0["sum_s"].iloc[0]) / float(
-                    s1["count"].iloc[0] - s0["count"].iloc[0]
-                )
             x = latency_samples(cat, run_id, metric, phase).get(phase, np.array([]))
             if len(x) == 0:
                 continue
@@ -139,7 +149,7 @@ def server_view(cat: Catalog, run_id: str) -> list[ServerView]:
                     1000 * lo,
                     1000 * hi,
                     float(np.mean(x)),
-                    1000 * mean,
+                    means.get(part, math.nan),
                     int(delta.max()),
                     int(w["n"]),
                 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import json
 import os
 import ssl
@@ -77,12 +78,7 @@ class Endpoint:
         if self.api not in ("completions", "chat"):
             raise ConfigError(f"api {self.api!r} is not one of completions, chat")
         if self.extra_body:
-            try:
-                extra = json.loads(self.extra_body)
-            except ValueError as exc:
-                raise ConfigError(f"extra_body is not JSON: {exc}") from None
-            if not isinstance(extra, dict):
-                raise ConfigError("extra_body must be a JSON object of fields")
+            _extra_fields(self.extra_body)  # refused here, not at the first request
         self.api_key()  # registered for redaction before anything can be written
 
     def api_key(self) -> str | None:
@@ -129,8 +125,20 @@ class Endpoint:
         else:
             body["prompt"] = prompt
         if self.extra_body:
-            body.update(json.loads(self.extra_body))
+            body.update(_extra_fields(self.extra_body))
         return json.dumps(body).encode()
+
+
+@functools.lru_cache(maxsize=16)
+def _extra_fields(text: str) -> dict[str, Any]:
+    """``extra_body`` parsed once (every request's payload merges it; callers only read the result)."""
+    try:
+        extra = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"extra_body is not JSON: {exc}") from None
+    if not isinstance(extra, dict):
+        raise ConfigError("extra_body must be a JSON object of fields")
+    return extra
 
 
 _ID_NAMESPACE = uuid.UUID("6f1d5c1e-3a5b-4c1e-9a57-70657266b17d")

@@ -42,14 +42,14 @@ def perfkit_result(cat: Catalog, run_id: str, phase: str | None = None) -> dict[
     if phase is not None:
         t = t[t["phase"] == phase]
     out: dict[str, Any] = {}
+
+    def num(v: Any) -> float | None:
+        return None if v is None or v != v else float(v)
+
     for r in t.to_dict("records"):
-        cell = {
-            k: (None if r.get(k) is None or r.get(k) != r.get(k) else r.get(k))
-            for k in ("estimate", "lo", "hi", "n", "n_eff", "estimable", "note")
-        }
-        cell = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in cell.items()}
-        cell["n"] = int(r["n"]) if r.get("n") == r.get("n") else None
-        cell["estimable"] = bool(r["estimable"])
+        cell = {k: num(r.get(k)) for k in ("estimate", "lo", "hi", "n_eff")}
+        note = r.get("note")
+        cell |= {"n": int(r["n"]), "estimable": bool(r["estimable"]), "note": note if isinstance(note, str) else None}
         key = f"p{round(100 * float(r['q'])):d}"
         out.setdefault(str(r["phase"]), {}).setdefault(str(r["metric"]), {})[key] = cell
     return out

@@ -77,17 +77,16 @@ def cdf_figure(cat: Catalog, run_id: str) -> alt.Chart:
 def run_names(cat: Catalog, run_ids: list[str]) -> list[str]:
     """A reader's name for each run: its tags (``variant=int8``) or its label, told apart where two are alike by
     the seed or the run id; the first, the baseline, says so."""
-    base = []
-    for r in run_ids:
-        m = cat.manifest(r)
-        tags = m.get("tags") or {}
-        base.append(", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or str(m.get("label") or r))
+    manifests = [cat.manifest(r) for r in run_ids]
+    base = [
+        ", ".join(f"{k}={v}" for k, v in sorted((m.get("tags") or {}).items())) or str(m.get("label") or r)
+        for r, m in zip(run_ids, manifests)
+    ]
     names = []
-    for i, (r, name) in enumerate(zip(run_ids, base)):
+    for i, (r, m, name) in enumerate(zip(run_ids, manifests, base)):
         if base.count(name) > 1:
-            seed = cat.manifest(r).get("seed")
-            seeds = [cat.manifest(x).get("seed") for x, b in zip(run_ids, base) if b == name]
-            name += f" · seed {seed}" if seeds.count(seed) == 1 else f" · {r}"
+            seeds = [x.get("seed") for x, b in zip(manifests, base) if b == name]
+            name += f" · seed {m.get('seed')}" if seeds.count(m.get("seed")) == 1 else f" · {r}"
         names.append(name + (" (baseline)" if i == 0 and len(run_ids) > 1 else ""))
     return names
 

@@ -583,11 +583,9 @@ def run_document(cat: Catalog, run_id: str) -> Document:
         _stability_section(cat, run_id),
         _fidelity_section(cat, run_id),
         _bottleneck_section(cat, run_id),
+        *[s for s in (_server_view_section(cat, run_id),) if s is not None],
         *_class_sections(cat, run_id),
     ]
-    server = _server_view_section(cat, run_id)
-    if server is not None:
-        sections.insert(sections.index(next(s for s in sections if s.title == "Bottleneck per phase")) + 1, server)
     tele = _telemetry_section(m)
     if tele is not None:
         sections.append(tele)

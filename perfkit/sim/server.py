@@ -43,8 +43,8 @@ _LOG_MAX = 20_000  # per-token lists make entries large; --log keeps everything 
 
 # the fields every request of perfkit's carries; the log keeps the others (sampling, stop, vendor fields)
 _STANDARD_FIELDS = frozenset(
-    {"model", "prompt", "messages", "max_tokens", "max_completion_tokens", "min_tokens", "stream", "stream_options"}
-    | {"ignore_eos"}
+    {"model", "prompt", "messages", "max_tokens", "max_completion_tokens", "min_tokens", "ignore_eos"}
+    | {"stream", "stream_options"}
 )
 
 
