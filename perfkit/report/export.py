@@ -47,7 +47,7 @@ def perfkit_result(cat: Catalog, run_id: str, phase: str | None = None) -> dict[
         return None if v is None or v != v else float(v)
 
     for r in t.to_dict("records"):
-        cell = {k: num(r.get(k)) for k in ("estimate", "lo", "hi", "n_eff")}
+        cell: dict[str, Any] = {k: num(r.get(k)) for k in ("estimate", "lo", "hi", "n_eff")}
         note = r.get("note")
         cell |= {"n": int(r["n"]), "estimable": bool(r["estimable"]), "note": note if isinstance(note, str) else None}
         key = f"p{round(100 * float(r['q'])):d}"
