@@ -178,6 +178,10 @@ def test_a_run_is_named_by_latest_or_a_unique_prefix_and_perfkit_runs_lists_them
         perfkit_cmd("runs", "--data-dir", str(data_dir), "--limit", "2"), capture_output=True, text=True, timeout=60
     )
     assert "the newest 2 of 7 runs" in out.stdout
+    write_run(data_dir, "a-newest", hand_made())  # named by hand: `latest` goes by when it ran, not by its name
+    write_manifest(data_dir, "a-newest", {"status": "complete", "started_utc": "2030-01-01T00:00:00Z"})
+    with perfkit.open(data_dir) as cat:
+        assert cat.require_run("latest") == "a-newest" and cat.run_ids()[-1] == "a-newest"
 
 
 def test_killed_run_manifest_reads_as_incomplete(data_dir):

@@ -110,6 +110,12 @@ def detect_changes(
     s = run_series(cat, rid, metric, bin_s=bin_s)
     y = s["value"].to_numpy(dtype=float)
     det = detector or ChangepointDetector(seed=stable_seed(rid, metric))
+    n, need = int(np.isfinite(y).sum()), 2 * det.min_size
+    if n < need:
+        raise ValueError(
+            f"run {rid} has {n} windows of {bin_s:g} s with a {metric} value; a changepoint search needs at least"
+            f" {need} (two segments of {det.min_size}): record a longer run, or pass a smaller bin_s"
+        )
     return det.fit(y, s["t_s"].to_numpy(dtype=float))
 
 

@@ -214,8 +214,13 @@ class Catalog:
         return self.con.sql(f"SELECT * FROM {name} WHERE run_id = $run", params={"run": check_run_id(run_id)})
 
     def run_ids(self) -> list[str]:
-        """Every run id that has requests or a manifest, oldest first."""
-        rows = self.con.sql("SELECT DISTINCT run_id FROM requests UNION SELECT run_id FROM runs ORDER BY 1").fetchall()
+        """Every run id that has requests or a manifest, oldest first (by the manifest's start; a run named
+        by hand sorts by when it ran, not by its name)."""
+        rows = self.con.sql(
+            "WITH ids AS (SELECT DISTINCT run_id FROM requests UNION SELECT run_id FROM runs)"
+            " SELECT ids.run_id FROM ids LEFT JOIN (SELECT run_id, min(started_utc) AS started FROM runs GROUP BY 1)"
+            " USING (run_id) ORDER BY started NULLS FIRST, ids.run_id"
+        ).fetchall()
         return [r[0] for r in rows]
 
     def require_run(self, run_id: str) -> str:
