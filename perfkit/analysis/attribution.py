@@ -53,6 +53,7 @@ rules that need it are skipped and the evidence says so.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,41 +223,53 @@ def _decide(ev: dict[str, Any]) -> tuple[str, list[str]]:
     ]
 
 
+def _finite(x: np.ndarray) -> np.ndarray:
+    return x[np.isfinite(x)]
+
+
+def _mean(x: np.ndarray) -> float:
+    """The mean of the readings that exist (NaN where none does)."""
+    f = _finite(x)
+    return float(f.mean()) if len(f) else math.nan
+
+
 def _evidence(
-    b: pd.DataFrame,
+    b: Mapping[str, np.ndarray],
     lag_p99: float,
     bin_s: float,
     clock_ref: float | None,
     client_other: list[str],
     server: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Phase evidence from per-second bins ``b`` (request sums, telemetry means), the schedule lag p99 (ms),
-    the client's other evidence that it moved the measurements (in words) and the server's own mean times
-    per part (ms, :func:`_server_means`)."""
+    """Phase evidence from per-second bins ``b`` (columns as arrays: request sums, telemetry means), the
+    schedule lag p99 (ms), the client's other evidence that it moved the measurements (in words) and the
+    server's own mean times per part (ms, :func:`_server_means`).  Arrays, not a frame: the bootstrap calls
+    this a few hundred times a phase."""
     server = server or {}
-    req = b["requests"].sum()
-    n_ok = b["n_ok"].sum()
+    req = float(np.nansum(b["requests"]))
+    n_ok = float(np.nansum(b["n_ok"]))
     means = {
-        k: float(b[f"sum_{k}"].sum() / n_ok) if n_ok else 0.0
+        k: float(np.nansum(b[f"sum_{k}"]) / n_ok) if n_ok else 0.0
         for k in ("connect", "first_token_wait", "decode", "ttft", "e2e")
     }
-    rate = req / (len(b) * bin_s)
+    rate = req / (len(b["requests"]) * bin_s)
     ev: dict[str, Any] = {
-        "error_rate": float(b["errors"].sum() / req) if req else 0.0,
+        "error_rate": float(np.nansum(b["errors"]) / req) if req else 0.0,
         "schedule_lag_p99_ms": lag_p99,
-        "schedule_lag_mean_ms": float(b["sum_lag"].sum() / req) if req else 0.0,
+        "schedule_lag_mean_ms": float(np.nansum(b["sum_lag"]) / req) if req else 0.0,
         "client_other": client_other,
     }
-    flags = [c for c in ("throttle_thermal", "throttle_power", "throttle_hw_slowdown") if c in b]
-    if flags and b[flags].notna().any().any():
-        ev["throttled_share"] = float((b[flags].fillna(0).max(axis=1) > 0.5).mean())
-        if "sm_clock_mhz" in b and clock_ref:
-            ev["clock_ratio"] = float(b["sm_clock_mhz"].median() / clock_ref)
-    if "preemptions_per_s" in b and b["preemptions_per_s"].notna().any():
-        ev["preemptions_per_s"] = float(b["preemptions_per_s"].mean())
-        ev["kv_full_share"] = float((b.get("kv_usage", pd.Series(dtype=float)).fillna(0) >= KV_FULL).mean())
-    if "waiting" in b and b["waiting"].notna().any():
-        ev["waiting"] = float(b["waiting"].mean())
+    flags = [b[c] for c in ("throttle_thermal", "throttle_power", "throttle_hw_slowdown") if c in b]
+    if flags and any(np.isfinite(f).any() for f in flags):
+        ev["throttled_share"] = float((np.nan_to_num(np.vstack(flags)).max(axis=0) > 0.5).mean())
+        clock = _finite(b["sm_clock_mhz"]) if "sm_clock_mhz" in b else np.empty(0)
+        if len(clock) and clock_ref:
+            ev["clock_ratio"] = float(np.median(clock) / clock_ref)
+    if "preemptions_per_s" in b and np.isfinite(b["preemptions_per_s"]).any():
+        ev["preemptions_per_s"] = _mean(b["preemptions_per_s"])
+        ev["kv_full_share"] = float((np.nan_to_num(b["kv_usage"]) >= KV_FULL).mean()) if "kv_usage" in b else math.nan
+    if "waiting" in b and np.isfinite(b["waiting"]).any():
+        ev["waiting"] = _mean(b["waiting"])
         queue_ms = 1000 * ev["waiting"] / rate if rate > 0 else 0.0
     else:
         queue_ms = 0.0
@@ -282,10 +295,10 @@ def _evidence(
         ev["decode_ms"] = means["decode"]
     ev["queue_share"] = ev["queue_ms"] / means["ttft"] if means["ttft"] > 0 else 0.0
     ev["connect_share"] = means["connect"] / means["e2e"] if means["e2e"] > 0 else 0.0
-    if {"running", "waiting"} <= set(b.columns) and b[["running", "waiting"]].notna().any().all():
+    if "running" in b and "waiting" in b and np.isfinite(b["running"]).any() and np.isfinite(b["waiting"]).any():
         lam_w = rate * means["e2e"] / 1000
         if lam_w > 0:
-            ev["little_ratio"] = float((b["running"] + b["waiting"]).mean()) / lam_w
+            ev["little_ratio"] = _mean(b["running"] + b["waiting"]) / lam_w
     ev["e2e_ms"] = means["e2e"]
     ev["ttft_ms"] = means["ttft"]
     return ev
@@ -353,7 +366,8 @@ def attribute(
         fid = fidelity.get(str(phase), {})
         other = [words for kind, words in client_findings(fid) if kind != "schedule"]
         server = _server_means(timings, start, end)
-        ev = _evidence(b, lag_p99, bin_s, clock_ref, other, server)
+        cols = {c: b[c].to_numpy(dtype=float) for c in b.columns}
+        ev = _evidence(cols, lag_p99, bin_s, clock_ref, other, server)
         verdict, why = _decide(ev)
         note = client_note(fid)
         # confidence: resample the phase's seconds in blocks (with their requests), recompute evidence and verdict
@@ -364,7 +378,7 @@ def attribute(
             agree += (
                 _decide(
                     _evidence(
-                        b.iloc[row],
+                        {c: v[row] for c, v in cols.items()},
                         float(np.quantile(lags, 0.99)) if len(lags) else 0.0,
                         bin_s,
                         clock_ref,

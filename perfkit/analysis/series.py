@@ -69,22 +69,45 @@ def run_series(
     rollup (``histograms="auto"``; within one 0.54% bucket of the exact figure), see
     :mod:`perfkit.query.rollup`; ``"never"`` reads every sample.
     """
-    hist = _HIST_SERIES.get(metric)
-    if hist is not None and bin_s == 1.0 and not include_warmup:
-        path = rollup_for(cat.data_dir, run_id, hist[0], histograms)
-        if path is not None:
-            hs, _ = read_rollup(path, (hist[0],))
-            if hs:
-                sec, val = per_second_quantile(LatencyHistogram.concat(list(hs.values())), hist[1])
-                return pd.DataFrame({"t_s": sec.astype(float), "value": val})
-    tele = () if metric in _REQUEST_SERIES else (metric,)
-    tl = cat.timeline(run_id, bin_s=bin_s, metrics=tele or ("sm_clock_mhz",), include_warmup=include_warmup).df()
-    if metric == "error_rate":
-        tl["error_rate"] = tl["errors"] / tl["requests"]
-    if metric not in tl:
+    got = _series(cat, run_id, (metric,), bin_s=bin_s, include_warmup=include_warmup, histograms=histograms)
+    if metric not in got:
         raise ValueError(f"no series {metric!r} in run {run_id}")
-    out = tl[["t_s", metric]].rename(columns={metric: "value"})
-    return out[np.isfinite(out["value"].astype(float))].reset_index(drop=True)
+    return got[metric]
+
+
+def _series(
+    cat: Catalog,
+    run_id: str,
+    metrics: tuple[str, ...],
+    *,
+    bin_s: float = 1.0,
+    include_warmup: bool = False,
+    histograms: str = "auto",
+) -> dict[str, pd.DataFrame]:
+    """Each of ``metrics`` the run has, as :func:`run_series` gives it, from one timeline query for them all."""
+    out: dict[str, pd.DataFrame] = {}
+    rest = []
+    for metric in metrics:
+        hist = _HIST_SERIES.get(metric)
+        if hist is not None and bin_s == 1.0 and not include_warmup:
+            path = rollup_for(cat.data_dir, run_id, hist[0], histograms)
+            if path is not None:
+                hs, _ = read_rollup(path, (hist[0],))
+                if hs:
+                    sec, val = per_second_quantile(LatencyHistogram.concat(list(hs.values())), hist[1])
+                    out[metric] = pd.DataFrame({"t_s": sec.astype(float), "value": val})
+                    continue
+        rest.append(metric)
+    if not rest:
+        return out
+    tele = tuple(m for m in rest if m not in _REQUEST_SERIES)
+    tl = cat.timeline(run_id, bin_s=bin_s, metrics=tele or ("sm_clock_mhz",), include_warmup=include_warmup).df()
+    tl["error_rate"] = tl["errors"] / tl["requests"]
+    for metric in rest:
+        if metric in tl:
+            s = tl[["t_s", metric]].rename(columns={metric: "value"})
+            out[metric] = s[np.isfinite(s["value"].astype(float))].reset_index(drop=True)
+    return out
 
 
 def stable_seed(*parts: object) -> int:
@@ -141,11 +164,11 @@ def change_table(
     t0, t1 = first_sent_ns(cat, rid), last_sent_ns(cat, rid)
     end_s = (t1 - t0) / 1e9 if t0 is not None and t1 is not None else np.inf
     present: list[tuple[str, pd.DataFrame]] = []
+    got = _series(cat, rid, tuple(series), bin_s=bin_s)
     for metric in series:
-        try:
-            s = run_series(cat, rid, metric, bin_s=bin_s)
-        except ValueError:  # the run has no such series
+        if metric not in got:  # the run has no such series
             continue
+        s = got[metric]
         s = s[s["t_s"] + bin_s <= end_s].reset_index(drop=True)
         if len(s) >= 4:
             present.append((metric, s))

@@ -397,7 +397,7 @@ def capacity_replicates(
         for t in targets:
             x = per[t][p]
             idx = circular_block_indices(len(x), max(1, round(len(x) ** (1 / 3))), rng, n_boot)
-            q = np.quantile(x[idx], t.q, axis=1)
+            q = np.quantile(x[idx], t.q, axis=1, overwrite_input=True)  # a temporary: no copy
             worst[:, j] = np.maximum(
                 worst[:, j], np.log(np.minimum(q, _FAILED_MS) / t.limit_ms) + np.where(q >= _FAILED_MS, np.inf, 0.0)
             )

@@ -424,7 +424,7 @@ def tradeoffs(
                 str(best["phase"]), np.array([])
             )
             tidx = circular_block_indices(len(t), max(1, round(len(t) ** (1 / 3))), rng, n_boot)
-            boot["latency"] = np.quantile(t[tidx], 0.9, axis=1)
+            boot["latency"] = np.quantile(t[tidx], 0.9, axis=1, overwrite_input=True)
             boot["energy"] = np.full(n_boot, float(best["energy_j_per_token"]))
         a = (1 - level) / 2
         row["quality_lo"], row["quality_hi"] = (qv - stats.norm.ppf(1 - a) * qse, qv + stats.norm.ppf(1 - a) * qse)

@@ -74,9 +74,12 @@ def run(a: argparse.Namespace) -> int:
                 display.close()
 
         result = run_async(go())
+    from perfkit.cli.steps import Steps
+
     with Catalog(data_dir) as cat:
         print_run(cat, result.run_id)
-        report = build_report(cat, result.run_id, a.out)
+        with Steps("perfkit demo: report", 11) as steps:
+            report = build_report(cat, result.run_id, a.out, progress=steps)
     print(f"\nrun id:   {result.run_id}")
     print(f"requests: {result.progress.done} recorded in {(data_dir / 'requests').resolve()}/run_id={result.run_id}/")
     print(f"report:   {report.html.resolve()}")
@@ -108,8 +111,10 @@ def _demo_variants(a: argparse.Namespace, plan: Any, data_dir: Path) -> list[str
         file=sys.stderr,
     )
     ids = run_variants(data_dir, plan, seed=a.seed, notify=notice)
-    with Catalog(data_dir) as cat:
-        files, tab = write_tradeoff_report(cat, a.out, run_ids=ids)
+    from perfkit.cli.steps import Steps
+
+    with Catalog(data_dir) as cat, Steps("perfkit demo: trade-off", 6) as steps:
+        files, tab = write_tradeoff_report(cat, a.out, run_ids=ids, progress=steps)
     lines = ["", "compression trade-off (simulated variants; SLOs TTFT p90 <= 200 ms, ITL p99 <= 50 ms):"]
     for r in tab.to_dict("records"):
         cost = r["cost_per_mtok_usd"]

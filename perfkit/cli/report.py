@@ -70,6 +70,8 @@ def notebook_params(pairs: list[str], data_dir: str) -> dict[str, object]:
 
 
 def run(a: argparse.Namespace) -> int:
+    from perfkit.cli.steps import Steps
+
     if a.notebook:
         from perfkit.report.notebook import report_notebook
 
@@ -77,9 +79,15 @@ def run(a: argparse.Namespace) -> int:
             raise ConfigError(
                 f"with --notebook, give the run as a parameter (-p run_id={a.run_ids[0]}), not as an argument"
             )
-        files = report_notebook(
-            a.notebook, a.out, notebook_params(a.param, a.data_dir), pdf=not a.no_pdf, timeout_s=a.timeout
-        )
+        with Steps("perfkit report", 3 if not a.no_pdf else 2) as steps:
+            files = report_notebook(
+                a.notebook,
+                a.out,
+                notebook_params(a.param, a.data_dir),
+                pdf=not a.no_pdf,
+                timeout_s=a.timeout,
+                progress=steps,
+            )
     else:
         from perfkit.query.catalog import Catalog
         from perfkit.report.render import build_report
@@ -89,9 +97,18 @@ def run(a: argparse.Namespace) -> int:
         with Catalog(a.data_dir) as cat:
             try:
                 allow = tuple(k.strip() for k in a.allow_different.split(",") if k.strip())
-                files = build_report(
-                    cat, a.run_ids, a.out, pdf=not a.no_pdf, figures=not a.no_figures, phase=a.phase, allow=allow
-                )
+                total = (11 if len(a.run_ids) == 1 else 4) - a.no_pdf - a.no_figures
+                with Steps("perfkit report", total) as steps:
+                    files = build_report(
+                        cat,
+                        a.run_ids,
+                        a.out,
+                        pdf=not a.no_pdf,
+                        figures=not a.no_figures,
+                        phase=a.phase,
+                        allow=allow,
+                        progress=steps,
+                    )
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
     print(files.html.resolve())

@@ -54,7 +54,9 @@ def run(a: argparse.Namespace) -> int:
         frames.append(read_quality(path, variant=variant) if sep else read_quality(item))
     quality = pd.concat(frames, ignore_index=True) if frames else None
     objectives = tuple(o.strip() for o in a.objectives.split(","))
-    with Catalog(a.data_dir) as cat:
+    from perfkit.cli.steps import Steps
+
+    with Catalog(a.data_dir) as cat, Steps("perfkit tradeoff", 6 if not a.no_pdf else 5) as steps:
         try:
             files, tab = write_tradeoff_report(
                 cat,
@@ -67,6 +69,7 @@ def run(a: argparse.Namespace) -> int:
                 baseline=a.baseline,
                 objectives=objectives,
                 pdf=not a.no_pdf,
+                progress=steps,
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import re
@@ -86,12 +87,15 @@ class Catalog:
             )
         self.con = duckdb.connect(":memory:")
         self._frames = itertools.count()
+        self._request_runs: set[str] = set()
+        self._kept: collections.OrderedDict[tuple[Any, ...], tuple[Any, int]] = collections.OrderedDict()
         self.refresh()
 
     # -- views -----------------------------------------------------------
     def refresh(self) -> Catalog:
-        """(Re)create the views, picking up runs written since they were made."""
+        """(Re)create the views, picking up runs written since they were made (and forgetting kept results)."""
         self.skipped: list[Path] = []
+        self._kept.clear()
         for name, schema in TABLES.items():
             folder = self.data_dir / name
             parts = list(folder.glob("run_id=*/*.parquet"))
@@ -106,6 +110,8 @@ class Catalog:
                     stacklevel=2,
                 )
                 parts = [p for p in parts if p not in set(bad)]
+            if name == "requests":  # the runs with requests, from the folders' names (no Parquet opened)
+                self._request_runs = {p.parent.name.partition("=")[2] for p in parts}
             if parts:
                 glob = (
                     _lit(str(folder / "*" / "*.parquet"))
@@ -216,12 +222,9 @@ class Catalog:
     def run_ids(self) -> list[str]:
         """Every run id that has requests or a manifest, oldest first (by the manifest's start; a run named
         by hand sorts by when it ran, not by its name)."""
-        rows = self.con.sql(
-            "WITH ids AS (SELECT DISTINCT run_id FROM requests UNION SELECT run_id FROM runs)"
-            " SELECT ids.run_id FROM ids LEFT JOIN (SELECT run_id, min(started_utc) AS started FROM runs GROUP BY 1)"
-            " USING (run_id) ORDER BY started NULLS FIRST, ids.run_id"
-        ).fetchall()
-        return [r[0] for r in rows]
+        started = dict(self.con.sql("SELECT run_id, min(started_utc) FROM runs GROUP BY 1").fetchall())
+        ids = set(started) | self._request_runs
+        return sorted(ids, key=lambda i: (started.get(i) is not None, started.get(i) or "", i))
 
     def require_run(self, run_id: str) -> str:
         """The run ``run_id`` names: ``latest`` the newest, a unique prefix the one it starts; else an error
@@ -362,7 +365,29 @@ class Catalog:
             raise ConfigError(str(exc)) from None
         return self.con.sql(sql, params=params)
 
+    # -- results kept between analyses ------------------------------------------------------------
+    KEEP_BYTES = 256 * 2**20
+
+    def kept(self, key: tuple[Any, ...]) -> Any:
+        """A result kept under ``key`` by :meth:`keep` since the last :meth:`refresh`, else None."""
+        hit = self._kept.get(key)
+        if hit is None:
+            return None
+        self._kept.move_to_end(key)
+        return hit[0]
+
+    def keep(self, key: tuple[Any, ...], value: Any, nbytes: int) -> None:
+        """Keep ``value`` (``nbytes`` large) for :meth:`kept`, the least recently used going first beyond
+        :attr:`KEEP_BYTES` in all.  Several analyses of one report read the same samples; this reads them once.
+        Kept arrays should be read-only, so that no caller changes another's."""
+        if nbytes > self.KEEP_BYTES // 4:
+            return
+        self._kept[key] = (value, nbytes)
+        while sum(n for _, n in self._kept.values()) > self.KEEP_BYTES:
+            self._kept.popitem(last=False)
+
     def close(self) -> None:
+        self._kept.clear()
         self.con.close()
 
     def __enter__(self) -> Catalog:

@@ -64,6 +64,16 @@ def _df(cat: Catalog, sql: str, **params: Any) -> pd.DataFrame:
     return cat.con.execute(sql, params).df()
 
 
+def _kept_df(cat: Catalog, name: str, sql: str, **params: Any) -> pd.DataFrame:
+    """:func:`_df`, kept on the catalog for the next analysis that asks the same (a copy each time)."""
+    key = (name, *sorted(params.items()))
+    hit = cat.kept(key)
+    if hit is None:
+        hit = _df(cat, sql, **params)
+        cat.keep(key, hit, int(hit.memory_usage(deep=True).sum()))
+    return hit.copy()
+
+
 def _one(cat: Catalog, sql: str, **params: Any) -> Any:
     rows = cat.con.execute(sql, params).fetchall()  # whole: a half-read result holds the connection
     return rows[0][0] if rows else None
@@ -118,7 +128,7 @@ def phase_order(cat: Catalog, run_id: str, *, include_warmup: bool = True) -> li
         "SELECT phase FROM requests WHERE run_id = $run AND ($warm OR NOT warmup) GROUP BY phase "
         "ORDER BY min(phase_index)"
     )
-    return [str(p) for p in _df(cat, sql, run=run_id, warm=include_warmup)["phase"]]
+    return [str(p) for p in _kept_df(cat, "phase_order", sql, run=run_id, warm=include_warmup)["phase"]]
 
 
 def phase_spans(cat: Catalog, run_id: str, t0_ns: int) -> pd.DataFrame:
@@ -136,8 +146,9 @@ def phase_spans(cat: Catalog, run_id: str, t0_ns: int) -> pd.DataFrame:
 def send_spans(cat: Catalog, run_id: str) -> pd.DataFrame:
     """Each phase's stretch of sending, warm-up left out: ``phase``, ``span_s`` (first to last actual send, s),
     and ``start_s``, ``end_s`` (those sends, s since the run's first send)."""
-    return _df(
+    return _kept_df(
         cat,
+        "send_spans",
         """WITH t0 AS (SELECT min(sent_ns) AS t0 FROM requests WHERE run_id = $run)
            SELECT phase, (max(sent_ns) - min(sent_ns)) / 1e9 AS span_s,
                   (min(sent_ns) - any_value(t0.t0)) / 1e9 AS start_s, (max(sent_ns) - any_value(t0.t0)) / 1e9 AS end_s
@@ -182,8 +193,13 @@ def latency_samples(
     read's stamp) come out in the same order every time.  ``class_name`` keeps one user class's
     requests.  With ``failed_ms``, a failed request (not a cancelled one: the client chose that) counts
     as a sample of that value, for SLO checks where a failure is a miss; per-request metrics only.
+    The arrays are read-only: they are kept on the catalog (:meth:`Catalog.keep`) for the next analysis.
     """
     _check_metric(metric)
+    key = ("latency_samples", run_id, metric, phase, class_name, failed_ms)
+    hit = cat.kept(key)
+    if hit is not None:
+        return dict(hit)
     where = (
         "r.run_id = $run AND NOT r.warmup AND ($phase IS NULL OR r.phase = $phase) "
         "AND ($cls IS NULL OR r.class_name = $cls)"
@@ -221,7 +237,9 @@ def latency_samples(
     out: dict[str, np.ndarray] = {}
     for name, members in by_name.items():
         out[name] = v if len(present) == len(members) else v[np.isin(idx, members)]
-    return out
+        out[name].flags.writeable = False
+    cat.keep(key, out, sum(a.nbytes for a in out.values()))
+    return dict(out)
 
 
 def latency_clusters(cat: Catalog, run_id: str, metric: str, phase: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Union
 
 import altair as alt
+
+from perfkit.report.theme import themed_spec
 
 __all__ = [
     "Block",
@@ -89,6 +92,19 @@ class Figure:
     name: str
     chart: alt.TopLevelMixin
     caption: str
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """The chart's Vega-Lite spec in perfkit's theme (made once: the HTML, the PDF and the exported files
+        all draw the same one)."""
+        return themed_spec(self.chart)
+
+    @cached_property
+    def svg(self) -> str:
+        """The chart as SVG, rendered once by vl-convert."""
+        import vl_convert as vlc
+
+        return str(vlc.vegalite_to_svg(self.spec))
 
 
 @dataclass

@@ -113,10 +113,7 @@ def _block(b: Block) -> str:
         rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in b.pairs)
         return f'<table class="meta">{rows}</table>'
     if isinstance(b, Figure):
-        return (
-            f'<figure id="fig-{html.escape(b.name)}">{chart_svg(b.chart)}'
-            f"<figcaption>{_inline(b.caption)}</figcaption></figure>"
-        )
+        return f'<figure id="fig-{html.escape(b.name)}">{b.svg}<figcaption>{_inline(b.caption)}</figcaption></figure>'
     if isinstance(b, Markdown):
         return _MD.render(b.text)
     if isinstance(b, Code):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -166,17 +167,26 @@ def notebook_document(nb: dict[str, Any], name: str, params: dict[str, Any], err
 
 
 def report_notebook(
-    path: str | Path, out_dir: str | Path, params: dict[str, Any], *, pdf: bool = True, timeout_s: float = 600
+    path: str | Path,
+    out_dir: str | Path,
+    params: dict[str, Any],
+    *,
+    pdf: bool = True,
+    timeout_s: float = 600,
+    progress: Callable[[str], None] | None = None,
 ) -> ReportFiles:
     """Execute a notebook and write ``OUT_DIR/STEM.html``, ``.pdf`` and the executed ``STEM.ipynb``.
 
     Raises :class:`~perfkit.errors.PerfkitError` after writing the report when a cell failed, so a
-    script or CI sees the failure and a person sees how far it got.
+    script or CI sees the failure and a person sees how far it got.  ``progress`` is told each step.
     """
     src = Path(path)
     out = Path(out_dir)
+    if progress:
+        progress(f"executing {src.name}")
     nb, error = execute_notebook(src, out / f"{src.stem}.ipynb", params, timeout_s=timeout_s)
-    files = write_document(notebook_document(nb, src.name, params, error), out, src.stem, pdf=pdf, figures=False)
+    doc = notebook_document(nb, src.name, params, error)
+    files = write_document(doc, out, src.stem, pdf=pdf, figures=False, progress=progress)
     if error:
         raise PerfkitError(f"notebook {src} failed ({error}); the report up to that cell is {files.html}")
     return files

@@ -9,6 +9,7 @@ runs differ in that line only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import vl_convert as vlc
 from perfkit.query.catalog import Catalog
 from perfkit.report.document import Document
 from perfkit.report.html_render import chart_svg, render_html
-from perfkit.report.theme import themed_spec
 from perfkit.report.typst_render import compile_pdf
 
 __all__ = ["ReportFiles", "build_report", "chart_svg", "export_figures", "write_document"]
@@ -37,25 +37,36 @@ def export_figures(doc: Document, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for fig in doc.figures():
-        spec = themed_spec(fig.chart)
         svg, pdf = folder / f"{fig.name}.svg", folder / f"{fig.name}.pdf"
-        svg.write_text(vlc.vegalite_to_svg(spec), encoding="utf-8")
-        pdf.write_bytes(vlc.vegalite_to_pdf(spec))
+        svg.write_text(fig.svg, encoding="utf-8")
+        pdf.write_bytes(vlc.vegalite_to_pdf(fig.spec))
         out += [svg, pdf]
     return out
 
 
 def write_document(
-    doc: Document, out_dir: str | Path, stem: str, *, pdf: bool = True, figures: bool = True
+    doc: Document,
+    out_dir: str | Path,
+    stem: str,
+    *,
+    pdf: bool = True,
+    figures: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> ReportFiles:
-    """Render ``doc`` to ``OUT_DIR/STEM.html`` (and ``.pdf``, and ``STEM-figures/``)."""
+    """Render ``doc`` to ``OUT_DIR/STEM.html`` (and ``.pdf``, and ``STEM-figures/``); ``progress`` is told
+    each step (up to 3) as it starts."""
+    say = progress or (lambda step: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     html_path = out / f"{stem}.html"
+    say("HTML")
     html_path.write_text(render_html(doc), encoding="utf-8")
+    if pdf:
+        say("PDF")
     pdf_path = compile_pdf(doc, out / f"{stem}.pdf") if pdf else None
     fig_dir = None
     if figures and doc.figures():
+        say("figure files")
         fig_dir = out / f"{stem}-figures"
         export_figures(doc, fig_dir)
     return ReportFiles(html_path, pdf_path, fig_dir)
@@ -70,6 +81,7 @@ def build_report(
     figures: bool = True,
     phase: str | None = None,
     allow: tuple[str, ...] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> ReportFiles:
     """Write the report of one run (a run id, or ``latest``) or the comparison of several (a list).
 
@@ -88,6 +100,8 @@ def build_report(
         For a comparison: compare this phase only.
     allow : tuple of str
         For a comparison: kinds of workload difference to accept (see :func:`perfkit.analysis.compare_runs`).
+    progress : callable, optional
+        Told each step (a few words) as it starts: about 11 for one run, 4 for a comparison.
     """
     from perfkit.report.compare_report import comparison_document
     from perfkit.report.run_report import run_document
@@ -95,6 +109,10 @@ def build_report(
     ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
     if len(ids) == 1:
         rid = cat.require_run(ids[0])
-        return write_document(run_document(cat, rid), out_dir, rid, pdf=pdf, figures=figures)
+        doc = run_document(cat, rid, progress)
+        return write_document(doc, out_dir, rid, pdf=pdf, figures=figures, progress=progress)
+    if progress:
+        progress("comparison")
     doc = comparison_document(cat, ids, phase=phase, allow=allow)
-    return write_document(doc, out_dir, "compare-" + "-vs-".join(doc.meta["run_ids"]), pdf=pdf, figures=figures)
+    stem = "compare-" + "-vs-".join(doc.meta["run_ids"])
+    return write_document(doc, out_dir, stem, pdf=pdf, figures=figures, progress=progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -559,10 +560,12 @@ def stable_manifest(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if k != "pid"}
 
 
-def run_document(cat: Catalog, run_id: str) -> Document:
-    """Every section of a one-run report."""
+def run_document(cat: Catalog, run_id: str, progress: Callable[[str], None] | None = None) -> Document:
+    """Every section of a one-run report; ``progress`` is told each of its 8 steps as it starts."""
+    say = progress or (lambda step: None)
     run_id = cat.require_run(run_id)
     m = cat.manifest(run_id)
+    say("summary")
     by_phase = cat.summary(run_id).df()
     overall = cat.summary(run_id, by_phase=False).df()
     sections = [
@@ -577,15 +580,21 @@ def run_document(cat: Catalog, run_id: str) -> Document:
                 summary_table(overall),
                 summary_table(by_phase),
             ],
-        ),
-        _interval_section(cat, run_id),
-        _change_section(cat, run_id),
-        _stability_section(cat, run_id),
-        _fidelity_section(cat, run_id),
-        _bottleneck_section(cat, run_id),
-        *[s for s in (_server_view_section(cat, run_id),) if s is not None],
-        *_class_sections(cat, run_id),
+        )
     ]
+    say("percentile intervals")
+    sections.append(_interval_section(cat, run_id))
+    say("changepoints")
+    sections.append(_change_section(cat, run_id))
+    say("stability")
+    sections.append(_stability_section(cat, run_id))
+    say("client check")
+    sections.append(_fidelity_section(cat, run_id))
+    say("bottleneck attribution")
+    sections.append(_bottleneck_section(cat, run_id))
+    say("the server's view")
+    sections += [s for s in (_server_view_section(cat, run_id),) if s is not None]
+    sections += _class_sections(cat, run_id)
     tele = _telemetry_section(m)
     if tele is not None:
         sections.append(tele)
@@ -594,6 +603,9 @@ def run_document(cat: Catalog, run_id: str) -> Document:
             "Statistical warnings",
             [Bullets(run_warnings(m, by_phase, cat.fidelity(run_id).df(), chunks=chunk_sizes(cat, run_id)), warn=True)],
         ),
+    ]
+    say("figures")
+    sections += [
         Section("Figures", list(run_figures(cat, run_id))),
         methods_section(m),
         Section("Manifest", [Details("Manifest (JSON)", json.dumps(stable_manifest(m), indent=2, sort_keys=True))]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -145,13 +146,17 @@ def write_tradeoff_report(
     objectives: tuple[str, ...] = ("cost", "quality"),
     pdf: bool = True,
     stem: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[ReportFiles, pd.DataFrame]:
     """Compute the trade-offs of the variant-tagged runs and write ``OUT/STEM.html`` (+ PDF, figures).
 
     Returns the files and the trade-off table.  ``stem`` defaults to ``tradeoffs-<newest run id>``.
+    ``progress`` is told each of about 6 steps as it starts.
     """
     from perfkit.analysis.tradeoff import tradeoff_levels, tradeoffs
 
+    say = progress or (lambda step: None)
+    say("each variant's SLO-feasible load, cost and frontier (bootstrap)")
     tab = tradeoffs(
         cat,
         run_ids,
@@ -162,7 +167,9 @@ def write_tradeoff_report(
         baseline=baseline,
         objectives=objectives,
     )
+    say("load levels")
     levels = tradeoff_levels(cat, run_ids, slos=slos)
+    say("figures")
     doc = tradeoff_document(cat, tab, levels)
-    files = write_document(doc, out_dir, stem or f"tradeoffs-{max(levels['run_id'])}", pdf=pdf)
+    files = write_document(doc, out_dir, stem or f"tradeoffs-{max(levels['run_id'])}", pdf=pdf, progress=progress)
     return files, tab

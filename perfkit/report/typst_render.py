@@ -34,7 +34,6 @@ from perfkit.report.document import (
     Table,
     inline_spans,
 )
-from perfkit.report.html_render import chart_svg
 
 __all__ = ["compile_pdf", "render_typst", "typst_string"]
 
@@ -222,7 +221,7 @@ def render_typst(doc: Document, fig_dir: Path) -> str:
     names: dict[int, str] = {}
     for fig in doc.figures():
         path = fig_dir / f"{fig.name}.svg"
-        path.write_text(chart_svg(fig.chart), encoding="utf-8")
+        path.write_text(fig.svg, encoding="utf-8")
         names[id(fig)] = path.name
     for k, img in enumerate(doc.images()):
         if img.svg is not None:
