@@ -124,9 +124,14 @@ def nb_02() -> list:
             "from perfkit.analysis import detect_changes, injected_events, run_series\n"
             "from perfkit.report.charts import changes_chart\n\n"
             "truth = injected_events(cat, run)\n"
-            "res = detect_changes(cat, run, 'ttft_p50_ms')\n"
-            "changes_chart(run_series(cat, run, 'ttft_p50_ms'), res.changes, 'TTFT p50 (ms)',\n"
-            "              truth=list(zip(truth.start_s, truth.end_s)))"
+            "try:\n"
+            "    res = detect_changes(cat, run, 'ttft_p50_ms')\n"
+            "except ValueError as exc:  # a run too short to split: the reason, and what would allow it\n"
+            "    res = None\n"
+            "    print(exc)\n"
+            "if res is not None:\n"
+            "    display(changes_chart(run_series(cat, run, 'ttft_p50_ms'), res.changes, 'TTFT p50 (ms)',\n"
+            "                          truth=list(zip(truth.start_s, truth.end_s))))"
         ),
         new_markdown_cell(
             "## How the answer depends on the penalty\n\nThe penalty follows a stated rule "
@@ -134,8 +139,9 @@ def nb_02() -> list:
             "hundredfold range of penalties, and which appear only when it is low."
         ),
         new_code_cell(
-            "res.penalty_path().groupby('n_changes', as_index=False).agg(\n"
-            "    penalty_from=('penalty', 'min'), penalty_to=('penalty', 'max'))"
+            "if res is not None:\n"
+            "    display(res.penalty_path().groupby('n_changes', as_index=False).agg(\n"
+            "        penalty_from=('penalty', 'min'), penalty_to=('penalty', 'max')))"
         ),
         new_markdown_cell(
             "## Found against injected\n\nFor each injected event, the nearest change in TTFT p50 "
@@ -201,16 +207,19 @@ def nb_03() -> list:
             "0 to the largest number of running sequences seen; intervals at 95%."
         ),
         new_code_cell(
-            "import altair as alt\nimport pandas as pd\n\n"
+            "import altair as alt\nimport pandas as pd\n\nfrom perfkit.report.charts import log_ticks\n\n"
             "grid = pd.DataFrame({'running': np.linspace(0, rt.running.max(), 25),\n"
             "                     'prompt_tokens': rt.prompt_tokens.median()})\n"
             "pred = fit.predict(grid).merge(grid.reset_index(names='row'), on='row')\n"
             "pred[['estimate', 'lo', 'hi']] = np.exp(pred[['estimate', 'lo', 'hi']])\n"
             "pred['quantile'] = 'p' + (100 * pred.q).map('{:g}'.format)\n"
-            "base = alt.Chart(pred).encode(x=alt.X('running:Q', title='sequences running'),\n"
+            "ticks = log_ticks(pred.lo.min(), pred.hi.max())  # a log axis labelled at 1, 2, 5 x 10^k\n"
+            "y_scale = alt.Scale(type='log', domain=[ticks[0], ticks[-1]], nice=False)\n"
+            "base = alt.Chart(pred).encode(x=alt.X('running:Q', title='sequences running', "
+            "scale=alt.Scale(nice=False)),\n"
             "                              color=alt.Color('quantile:N', title=None))\n"
             "(base.mark_area(opacity=0.2).encode(y=alt.Y('lo:Q', title='TTFT (ms)', "
-            "scale=alt.Scale(type='log')), y2='hi:Q')\n"
+            "scale=y_scale, axis=alt.Axis(values=ticks)), y2='hi:Q')\n"
             " + base.mark_line().encode(y='estimate:Q')).properties(width=560, height=260,\n"
             "    title='Predicted TTFT quantiles against batch occupancy (95% intervals)')"
         ),
@@ -273,6 +282,9 @@ def nb_04() -> list:
             "display(parts.round(1))\n"
             "import altair as alt\n"
             "long = parts.drop(columns='e2e').reset_index().melt('phase', var_name='part', value_name='ms')\n"
+            "# a part below 0 (the server's mean a little above the client's, within their clocks' error) is drawn "
+            "as 0\n"
+            "long['ms'] = long.ms.clip(lower=0)\n"
             "alt.Chart(long).mark_bar().encode(y=alt.Y('phase:N', sort=list(parts.index)), x='ms:Q', "
             "color=alt.Color('part:N', sort=list(parts.columns))).properties(width=480, "
             "title='Mean request, by part (ms)')"

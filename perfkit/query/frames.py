@@ -431,12 +431,21 @@ def ttft_points(cat: Catalog, run_id: str, t0_ns: int, max_points: int = 4000) -
 
 
 def ttft_windows(cat: Catalog, run_id: str, t0_ns: int, window_s: float) -> pd.DataFrame:
-    """TTFT p50 and p99 per window of ``window_s`` s (``t_s`` at the window's middle, ``p50``, ``p99``, ``n``)."""
+    """TTFT per window of ``window_s`` s: ``t_s`` (the window's middle), ``p50`` with ``p50_lo``/``p50_hi`` (its
+    approximate 95% interval from order statistics, requests within a window taken as independent; null below
+    10 requests), ``p99`` (null below 100 requests, where it would be the largest sample or near it) and ``n``."""
     return _df(
         cat,
-        """SELECT floor((sent_ns - $t0) / 1e9 / $w) * $w + $w / 2 AS t_s,
-                           quantile_cont(ttft_ms, 0.5) AS p50, quantile_cont(ttft_ms, 0.99) AS p99, count(*) AS n
-                       FROM requests WHERE run_id = $run AND ok GROUP BY 1 ORDER BY 1""",
+        """WITH w AS (
+             SELECT floor((sent_ns - $t0) / 1e9 / $w) * $w + $w / 2 AS t_s, ttft_ms FROM requests
+             WHERE run_id = $run AND ok AND ttft_ms IS NOT NULL),
+           g AS (SELECT t_s, list_sort(list(ttft_ms)) AS xs, count(*) AS n, quantile_cont(ttft_ms, 0.5) AS p50,
+                        quantile_cont(ttft_ms, 0.99) AS p99 FROM w GROUP BY 1)
+           SELECT t_s, p50,
+                  CASE WHEN n >= 10 THEN xs[greatest(1, CAST(floor(n / 2 - 0.98 * sqrt(n)) AS BIGINT))] END AS p50_lo,
+                  CASE WHEN n >= 10 THEN xs[least(n, CAST(ceil(n / 2 + 0.98 * sqrt(n)) + 1 AS BIGINT))] END AS p50_hi,
+                  CASE WHEN n >= 100 THEN p99 END AS p99, n
+           FROM g ORDER BY 1""",
         run=run_id,
         t0=t0_ns,
         w=float(window_s),

@@ -10,6 +10,7 @@ these.  Time is seconds since the run's first intended send.
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -54,19 +55,52 @@ def _phase_layer(phases: pd.DataFrame, domain: tuple[float, float] | None = None
     return rect + text
 
 
+def _time_x(domain: tuple[float, float]) -> alt.X:
+    """The time axis of a run's figures over exactly ``domain`` (s): no "nice" widening, which put ticks at
+    −10 and −5 s before a run that starts at 0 and crowded their labels."""
+    return alt.X("t_s:Q", title="time since start (s)", scale=alt.Scale(domain=list(domain), nice=False, zero=False))
+
+
+def _span(*frames: pd.DataFrame, step: float = 0.0) -> tuple[float, float]:
+    """The time span (s) of the ``t_s`` of ``frames``, the last bin's width ``step`` added at the end."""
+    ts = pd.concat([f["t_s"] for f in frames if len(f)], ignore_index=True).astype(float)
+    if ts.empty:
+        return (0.0, 1.0)
+    return (float(ts.min()), float(ts.max()) + step)
+
+
+def _bin_width(df: pd.DataFrame) -> float:
+    d = np.diff(np.unique(df["t_s"].to_numpy(dtype=float))) if len(df) > 1 else np.array([])
+    return float(np.median(d)) if len(d) else 0.0
+
+
 def latency_over_time_chart(
     points: pd.DataFrame, windows: pd.DataFrame, phases: pd.DataFrame, window_s: float = 2.0
 ) -> alt.LayerChart:
     """TTFT per request (``points``: ``t_s``, ``ttft_ms``, ``phase``) with windowed p50 and p99 (``windows``:
-    ``t_s``, ``p50``, ``p99``) as lines, log scale, ``phases`` shaded."""
-    win = windows[["t_s", "p50", "p99"]].melt("t_s", var_name="statistic", value_name="ttft_ms")
-    x = alt.X("t_s:Q", title="time since start (s)")
-    y = alt.Y("ttft_ms:Q", title="TTFT (ms)", scale=alt.Scale(type="log"))
+    ``t_s``, ``p50``, ``p99``, and optionally ``p50_lo``/``p50_hi``, drawn as the p50's interval band) as lines,
+    log scale, ``phases`` shaded."""
+    win = windows[["t_s", "p50", "p99"]].melt("t_s", var_name="statistic", value_name="ttft_ms").dropna()
+    domain = _span(points, windows, step=_bin_width(windows))
+    x = _time_x(domain)
+    values = pd.concat([points["ttft_ms"], win["ttft_ms"]])
+    lo_hi = values[values > 0]
+    ticks = log_ticks(float(lo_hi.min()), float(lo_hi.max())) if len(lo_hi) else []
+    scale = alt.Scale(type="log", domain=[ticks[0], ticks[-1]], nice=False) if ticks else alt.Scale(type="log")
+    y = alt.Y("ttft_ms:Q", title="TTFT (ms)", scale=scale, axis=alt.Axis(values=ticks) if ticks else alt.Axis())
     pts = (
         alt.Chart(points)
         .mark_circle(opacity=0.35, size=10)
         .encode(x=x, y=y, color=alt.Color("phase:N", title="phase", sort=None))
     )
+    layers: list[alt.Chart | alt.LayerChart] = [_phase_layer(phases, domain), pts]
+    if {"p50_lo", "p50_hi"} <= set(windows.columns):
+        band = windows.dropna(subset=["p50_lo", "p50_hi"])
+        layers.append(
+            alt.Chart(band)
+            .mark_area(opacity=0.25, color="#000", interpolate="monotone")
+            .encode(x=x, y=alt.Y("p50_lo:Q", scale=scale), y2="p50_hi:Q")
+        )
     lines = (
         alt.Chart(win)
         .mark_line(strokeWidth=2)
@@ -75,19 +109,37 @@ def latency_over_time_chart(
         )
     )
     return (
-        alt.layer(_phase_layer(phases), pts, lines)
+        alt.layer(*layers, lines)
         .properties(title="Time to first token over the run", width=640, height=240)
         .resolve_scale(color="independent")
     )
 
 
-def _log_latency_x() -> alt.X:
-    """A log latency axis whose labels never overlap (every other label goes where they would)."""
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks 1, 2, 5 × 10^k from ``lo`` to ``hi`` (positive), the one at or below ``lo`` and at or above ``hi``
+    included: a log axis labelled at values a reader reads at a glance, never at 3, 4, 6, 7 and 8 too."""
+    if not (lo > 0 and hi >= lo):
+        return []
+    out = []
+    for k in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1):
+        for m in (1, 2, 5):
+            out.append(float(f"{m}e{k}"))
+    below = [v for v in out if v <= lo]
+    above = [v for v in out if v >= hi]
+    first, last = (below[-1] if below else out[0]), (above[0] if above else out[-1])
+    return [v for v in out if first <= v <= last]
+
+
+def _log_latency_x(values: pd.Series | None = None) -> alt.X:
+    """A log latency axis labelled at 1-2-5 steps over ``values`` (ms), labels that never overlap (every other
+    label goes where they would)."""
+    pos = values[values > 0] if values is not None else pd.Series(dtype=float)
+    ticks = log_ticks(float(pos.min()), float(pos.max())) if len(pos) else []
     return alt.X(
         "value_ms:Q",
         title="latency (ms)",
         scale=alt.Scale(type="log"),
-        axis=alt.Axis(labelOverlap="greedy", format="~g", labelFlush=True),
+        axis=alt.Axis(labelOverlap="greedy", format="~g", labelFlush=True, **({"values": ticks} if ticks else {})),
     )
 
 
@@ -104,7 +156,7 @@ def cdf_chart(cdf: pd.DataFrame) -> alt.Chart:
         alt.Chart(_positive(cdf))
         .mark_line(strokeWidth=2)
         .encode(
-            x=_log_latency_x(),
+            x=_log_latency_x(cdf["value_ms"]),
             y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("metric:N", legend=None),
         )
@@ -124,9 +176,11 @@ def compare_cdf_chart(cdfs: dict[str, pd.DataFrame]) -> alt.Chart:
         alt.Chart(df)
         .mark_line(strokeWidth=1.8)
         .encode(
-            x=_log_latency_x(),
+            x=_log_latency_x(df["value_ms"]),
             y=alt.Y("p:Q", title="fraction of samples", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("run:N", sort=labels, legend=alt.Legend(orient="bottom", title=None)),
+            color=alt.Color(
+                "run:N", sort=labels, legend=alt.Legend(orient="bottom", title=None, direction="vertical", labelLimit=0)
+            ),
         )
         .properties(width=200, height=200)
         .facet(column=alt.Column("metric:N", title=None, sort=["TTFT", "ITL", "E2E"]))
@@ -140,17 +194,17 @@ def throughput_chart(tokens: pd.DataFrame, requests: pd.DataFrame, phases: pd.Da
     (``requests``: ``t_s``, ``completed``, ``failed``), per time bin, ``phases`` shaded."""
     toks = tokens
     reqs = requests[["t_s", "completed", "failed"]].melt("t_s", var_name="series", value_name="value")
-    reqs["series"] = "requests/s " + reqs["series"]
-    x = alt.X("t_s:Q", title="time since start (s)")
+    domain = _span(tokens, requests, step=_bin_width(requests))
+    x = _time_x(domain)
     top = alt.layer(
-        _phase_layer(phases),
+        _phase_layer(phases, domain),
         alt.Chart(toks).mark_line(interpolate="step-after").encode(x=x, y=alt.Y("value:Q", title="output tokens/s")),
     ).properties(width=640, height=160)
     bottom = alt.layer(
-        _phase_layer(phases),
+        _phase_layer(phases, domain),
         alt.Chart(reqs)
         .mark_line(interpolate="step-after")
-        .encode(x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title=None)),
+        .encode(x=x, y=alt.Y("value:Q", title="requests/s"), color=alt.Color("series:N", title="requests/s")),
     ).properties(width=640, height=140)
     return alt.vconcat(top, bottom).properties(title="Throughput over the run")
 
@@ -180,7 +234,7 @@ def telemetry_chart(
         return None
     tag = " (SIMULATED)" if simulated else ""
     domain = (float(df.t_s.min()), float(df.t_s.max() + bin_s))
-    x = alt.X("t_s:Q", title="time since start (s)", scale=alt.Scale(domain=list(domain)))
+    x = _time_x(domain)
     panels = []
     for title, unit, metrics, scale in TELEMETRY_PANELS:
         part = df[df.metric.isin(metrics)].copy()
@@ -221,12 +275,17 @@ def changes_chart(
     truth : list of (start_s, end_s), optional
         Injected events (ground truth on the simulator), drawn as shaded spans.
     """
+    pos = series["value"][series["value"] > 0]
+    ticks = log_ticks(float(pos.min()), float(pos.max())) if len(pos) else []
+    y_scale = alt.Scale(type="log", domain=[ticks[0], ticks[-1]], nice=False) if ticks else alt.Scale(type="log")
+    span = _span(series, step=_bin_width(series))
+    x_scale = alt.Scale(domain=list(span), nice=False, zero=False)
     base = (
         alt.Chart(series)
         .mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5)
         .encode(
-            x=alt.X("t_s:Q", title="time since first send (s)"),
-            y=alt.Y("value:Q", title=title, scale=alt.Scale(type="log")),
+            x=alt.X("t_s:Q", title="time since first send (s)", scale=x_scale),
+            y=alt.Y("value:Q", title=title, scale=y_scale, axis=alt.Axis(values=ticks) if ticks else alt.Axis()),
         )
     )
     cdf = pd.DataFrame(
@@ -243,6 +302,8 @@ def changes_chart(
     layers = [band, rule, text]
     if truth:
         tdf = pd.DataFrame(truth, columns=["start_s", "end_s"]).assign(label="injected")
+        tdf = tdf[(tdf.end_s > span[0]) & (tdf.start_s < span[1])].copy()  # clamped in the data, as phases are
+        tdf[["start_s", "end_s"]] = tdf[["start_s", "end_s"]].clip(lower=span[0], upper=span[1])
         layers.insert(0, alt.Chart(tdf).mark_rect(color="#777", opacity=0.10).encode(x="start_s:Q", x2="end_s:Q"))
     return alt.layer(*layers, base).properties(
         width=640, height=220, title=f"{title}: changes found (red, with location interval), injected events (grey)"
@@ -272,18 +333,23 @@ def tradeoff_chart(
     )
     df["frontier"] = df["on_front"].map({True: "on the Pareto frontier", False: "dominated"})
     df["label"] = [f"{v}  P(front)={p:.2f}" for v, p in zip(df["variant"], df["p_front"])]
-    base = alt.Chart(df)
 
-    def scale(col: str) -> alt.Scale:  # padded, but a cost, a latency or an energy never runs below 0
-        low = pd.concat([df[c] for c in (col, f"{col}_lo") if c in df]).min()
-        return (
-            alt.Scale(zero=False, padding=30, domainMin=0)
-            if low >= 0 and col != "quality"
-            else alt.Scale(zero=False, padding=30)
-        )
+    def scale(col: str) -> alt.Scale:
+        """Every point and error bar with a margin of 8% of their span, but a cost, a latency or an energy
+        never below 0 (Vega's pixel padding widened a cost axis to -$0.04)."""
+        vals = pd.concat([df[c] for c in (col, f"{col}_lo", f"{col}_hi") if c in df]).astype(float)
+        vals = vals[np.isfinite(vals)]
+        lo, hi = float(vals.min()), float(vals.max())
+        pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-9)
+        first = lo - pad if lo - pad >= 0 or col == "quality" or lo < 0 else 0.0
+        for end in (f"{col}_lo", f"{col}_hi"):  # an unbounded end (an infinite cost) runs to the edge
+            if end in df:
+                df[end] = df[end].astype(float).clip(first, hi + pad)
+        return alt.Scale(domain=[first, hi + pad], nice=False, zero=False)
 
     xs = alt.X(f"{x}:Q", title=titles.get(x, x), scale=scale(x))
     ys = alt.Y(f"{y}:Q", title=titles.get(y, y), scale=scale(y))
+    base = alt.Chart(df)
     xbar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=alt.X(f"{x}_lo:Q"), x2=f"{x}_hi:Q", y=ys)
     ybar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=xs, y=alt.Y(f"{y}_lo:Q"), y2=f"{y}_hi:Q")
     front = df[df["on_front"]].sort_values(x)

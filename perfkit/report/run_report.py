@@ -528,7 +528,9 @@ def run_figures(cat: Catalog, run_id: str) -> list[Figure]:
             "latency",
             latency_figure(cat, run_id),
             "TTFT of every successful request (a sample of at most 4,000 points) with 2-s windowed p50 and "
-            "p99; shaded bands are phases.",
+            "p99; the grey band is each window's p50 95% interval (order statistics, requests within a window "
+            "taken as independent; windows of 10 requests or more), and p99 is drawn for windows of 100 "
+            "requests or more; shaded bands are phases.",
         ),
         Figure(
             "cdf",
