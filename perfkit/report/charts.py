@@ -139,7 +139,7 @@ def _log_latency_x(values: pd.Series | None = None) -> alt.X:
         "value_ms:Q",
         title="latency (ms)",
         scale=alt.Scale(type="log"),
-        axis=alt.Axis(labelOverlap="greedy", format="~g", labelFlush=True, **({"values": ticks} if ticks else {})),
+        axis=alt.Axis(labelOverlap="greedy", format="~g", labelFlush=True, values=ticks or alt.Undefined),
     )
 
 
