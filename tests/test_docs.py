@@ -109,11 +109,11 @@ def seeded(sim, tmp_path_factory) -> Path:
 
 
 def scratch(seeded: Path, tmp_path: Path) -> Path:
-    """A folder a reader might stand in: the repository's scenarios and notebooks, and a copy of the runs."""
+    """A folder a reader might stand in: the repository's scenarios, notebooks and tests, and a copy of the runs."""
     work = tmp_path / "work"
     work.mkdir()
     shutil.copytree(seeded, work / "data")
-    for name in ("scenarios", "notebooks"):
+    for name in ("scenarios", "notebooks", "tests"):
         (work / name).symlink_to(ROOT / name)
     shim = tmp_path / "bin"
     shim.mkdir()

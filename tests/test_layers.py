@@ -25,6 +25,7 @@ RANKS = {
     "chaos": 1,
     "client": 2,
     "collect": 2,
+    "ingest": 4,  # other tools' results written as runs: beside query, below analysis
     "sim": 2,
     "store": 3,
     "query": 4,

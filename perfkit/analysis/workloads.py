@@ -77,7 +77,16 @@ def workload_differences(cat: Catalog, run_a: str, run_b: str, *, phase: str | N
         out.append(WorkloadDifference("model", "model", ea.get("model"), eb.get("model")))
     if ea.get("api") != eb.get("api"):
         out.append(WorkloadDifference("api", "API", ea.get("api"), eb.get("api")))
-    if bool(ea.get("ignore_eos", True)) != bool(eb.get("ignore_eos", True)):
+    # a run imported from another tool's file may not know a setting (None): what it does not know is not a
+    # difference; the lengths as served below are still checked
+    ia, ib = "imported" in ma, "imported" in mb
+
+    def unknown(va: Any, vb: Any) -> bool:
+        return (va is None and ia) or (vb is None and ib)
+
+    if not unknown(ea.get("ignore_eos"), eb.get("ignore_eos")) and bool(ea.get("ignore_eos", True)) != bool(
+        eb.get("ignore_eos", True)
+    ):
         name = {True: "exact lengths (ignore_eos)", False: "the model stops on its own"}
         out.append(
             WorkloadDifference(
@@ -97,13 +106,13 @@ def workload_differences(cat: Catalog, run_a: str, run_b: str, *, phase: str | N
     for x, y in zip(pa, pb):
         label = x["name"] if x["name"] == y["name"] else f"{x['name']}/{y['name']}"
         for kind, key in (("prompt", "prompt_tokens"), ("output", "output_tokens")):
-            if str(x.get(key)) != str(y.get(key)):
+            if not unknown(x.get(key), y.get(key)) and str(x.get(key)) != str(y.get(key)):
                 out.append(
                     WorkloadDifference(kind, f"phase {label}: {key.replace('_', ' ')} asked", x.get(key), y.get(key))
                 )
         la, lb = _load(x), _load(y)
         for key in la:
-            if la.get(key) != lb.get(key):
+            if not unknown(la.get(key), lb.get(key)) and la.get(key) != lb.get(key):
                 out.append(
                     WorkloadDifference("load", f"phase {label}: {key.replace('_', ' ')}", la.get(key), lb.get(key))
                 )

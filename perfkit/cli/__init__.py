@@ -29,6 +29,7 @@ COMMANDS = (
     "summary",
     "query",
     "export",
+    "import",
     "report",
     "compare",
     "slo",
@@ -39,6 +40,9 @@ COMMANDS = (
     "schema",
 )
 """The commands, in the order ``perfkit --help`` lists them (each a module of this package)."""
+
+_MODULES = {"import": "import_"}
+"""Commands whose module is named otherwise (``import`` is a Python keyword)."""
 
 DESCRIPTION = "Drive production-like traffic at LLM endpoints, record every token, analyse it honestly."
 
@@ -67,7 +71,7 @@ class _Version(argparse.Action):
 
 def command_modules() -> dict[str, ModuleType]:
     """Each command's module, by name."""
-    return {name: import_module(f"perfkit.cli.{name}") for name in COMMANDS}
+    return {name: import_module(f"perfkit.cli.{_MODULES.get(name, name)}") for name in COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -88,12 +88,17 @@ def vllm_bench_result(
     }
     for name, values in (("ttft", ttft), ("tpot", tpot), ("itl", itl), ("e2el", e2e)):
         result.update(_stats(name, values, percentiles))
+    # per request, every request in send order as vLLM lists them: a failed one has TTFT 0, no gaps, 0 tokens
+    t0 = float(req["sent_ns"].min()) if len(req) else 0.0
+    good = req["ok"].astype(bool).to_numpy()
     result.update(
         {
-            "input_lens": [int(x) for x in ok["prompt_tokens"]],
-            "output_lens": [int(x) for x in out_tokens],
-            "ttfts": [float(x) / 1e3 for x in ttft],
-            "itls": [[g / 1e3 for g in gaps.get(int(r), [])] for r in ok["request_id"]],
+            "input_lens": [int(x) for x in req["prompt_tokens"].fillna(0)],
+            "output_lens": [int(x) if g else 0 for x, g in zip(req["output_tokens"].fillna(0), good)],
+            "ttfts": [float(x) / 1e3 if g else 0.0 for x, g in zip(req["ttft_ms"].fillna(0), good)],
+            "itls": [[x / 1e3 for x in gaps.get(int(r), [])] if g else [] for r, g in zip(req["request_id"], good)],
+            "latencies": [float(x) / 1e3 if g else 0.0 for x, g in zip(req["e2e_ms"].fillna(0), good)],
+            "start_times": [(float(s) - t0) / 1e9 for s in req["sent_ns"].fillna(t0)],
             "errors": [str(e) for e in req["error_message"]],
             "perfkit": {
                 "run_id": run_id,
