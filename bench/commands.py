@@ -76,7 +76,7 @@ def main() -> None:
     for name, s, code, tail in rows:
         print(f"{name:<42} {s:7.1f} {code:>5}" + ("" if code in (0, 1) else f"  {tail.strip()[-120:]}"))
     got = {name: s for name, s, _, _ in rows}
-    print(" ".join(f"{k}_s={got[k]:.1f}" for k in ("report", "compare", "slo", "bottleneck") if k in got))
+    print(" ".join(f"{k}_s={got[k]:.1f}" for k in ("report", "compare", "slo", "bottleneck", "tradeoff") if k in got))
 
 
 if __name__ == "__main__":

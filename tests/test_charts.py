@@ -82,6 +82,10 @@ def test_the_tradeoff_figure_names_a_variant_it_cannot_draw_and_its_cost_axis_ne
     )
     assert x["scale"]["domain"][0] >= 0 and x["scale"]["nice"] is False and "padding" not in x["scale"]
     assert x["scale"]["domain"][1] < 0.03  # an infinite end made the axis one tick at 0
+    # a label overlapped an error bar: each label sits in the quadrant above and right of its point, which the
+    # point's own bars (a vertical and a horizontal line through it) never enter
+    text = next(layer["mark"] for layer in spec["layer"] if layer.get("mark", {}).get("type") == "text")
+    assert text["align"] == "left" and text["baseline"] == "bottom" and text["dx"] > 0 and text["dy"] < 0
     # as drawn: domainMin 0 with Vega's pixel padding still put a tick at -0.04
     assert not [s for s in _drawn_text(tradeoff_chart(tab)) if s.startswith(("−", "-"))]
 

@@ -196,3 +196,14 @@ def test_killed_run_manifest_reads_as_incomplete(data_dir):
     )
     with perfkit.open(data_dir) as cat:
         assert cat.table("runs").df()["status"].tolist() == ["incomplete"]
+
+
+def test_a_class_without_an_slo_has_no_goodput_rather_than_a_goodput_of_zero(data_dir):
+    records = hand_made()
+    write_run(data_dir, "noslo", records)
+    for r in records[:3]:
+        r.slo_ok = True
+    write_run(data_dir, "slo", records)
+    with perfkit.open(data_dir) as cat:
+        assert cat.slo("noslo").df()["goodput_rps"].isna().all()
+        assert (cat.slo("slo").df()["goodput_rps"] > 0).all()

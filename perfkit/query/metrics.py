@@ -382,14 +382,16 @@ SLO_COLUMNS = (
 
 def slo_sql(where: str = "TRUE") -> str:
     """Per run, phase and user class: SLO attainment (share of requests meeting the class's SLO, failures
-    counting as misses), goodput (SLO-meeting requests per second over the group's span) and latencies."""
+    counting as misses), goodput (SLO-meeting requests per second over the group's span; null for a class without
+    an SLO) and latencies."""
     return f"""
 WITH r AS (SELECT * FROM requests WHERE {where})
 SELECT run_id, phase, class_name, count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
     count(*) FILTER (WHERE check_ok = FALSE) AS wrong_answers,
     count(*) FILTER (WHERE check_ok = FALSE) / nullif(count(check_ok), 0) AS semantic_error_rate,
     avg(CASE WHEN slo_ok THEN 1.0 WHEN slo_ok IS NOT NULL THEN 0.0 END) AS slo_attainment,
-    count(*) FILTER (WHERE slo_ok) / ((max(end_ns) - min(sent_ns)) / 1e9) AS goodput_rps,
+    CASE WHEN count(slo_ok) > 0  -- a class without an SLO has no goodput (null), not a goodput of 0
+         THEN count(*) FILTER (WHERE slo_ok) / ((max(end_ns) - min(sent_ns)) / 1e9) END AS goodput_rps,
     {_pcts("ttft_ms", (0.5, 0.99))}, {_pcts("tpot_ms", (0.5, 0.99))}, {_pcts("e2e_ms", (0.99,))}
 FROM r GROUP BY run_id, phase, class_name
 ORDER BY run_id, min(phase_index), class_name
