@@ -14,6 +14,7 @@ Importing :mod:`perfkit` is cheap: the names below are loaded on first use (PEP 
 
 from __future__ import annotations
 
+import logging
 import typing
 from importlib import import_module
 from typing import Any
@@ -34,6 +35,9 @@ __all__ = [
     "__version__",
     "open",
 ]
+
+# a library says what happens through logging and never configures it; the command line does (-v)
+logging.getLogger("perfkit").addHandler(logging.NullHandler())
 
 _LAZY: dict[str, tuple[str, str]] = {
     "Catalog": ("perfkit.query.catalog", "Catalog"),

@@ -134,6 +134,7 @@ def test_every_block_of_the_page_runs(page: Path, seeded: Path, tmp_path: Path) 
     work = scratch(seeded, tmp_path)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHONUNBUFFERED": "1"}
     env.pop("PERFKIT_DATA_DIR", None)
+    env["HOME"] = str(tmp_path / "home")  # what a page installs in a home folder (completion) lands here
     found = blocks(page)
     shell = [ln for lang, text in found if lang == "bash" for ln in shell_lines(text)]
     if shell:

@@ -341,3 +341,33 @@ def test_sweep_stops_when_the_server_saturates(fresh_sim, data_dir):
         manifest = cat.manifest(run_id)
     stops = manifest["sweep_stops"]
     assert [s["after_phase"] for s in stops] == ["sw@40"] and "saturated" in stops[0]["reason"]
+
+
+def test_every_scenario_validates_against_the_published_json_schema_made_from_the_loaders_rules():
+    """scenarios/scenario.schema.json is what the loader's field lists make, and every shipped scenario
+    passes it; a field the loader refuses, the schema refuses too."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    from perfkit.workload.scenario import parse_scenario, scenario_schema
+
+    root = Path(__file__).resolve().parents[1]
+    published = json.loads((root / "scenarios" / "scenario.schema.json").read_text())
+    assert published == scenario_schema(), "run: perfkit schema --scenario > scenarios/scenario.schema.json"
+    jsonschema.Draft202012Validator.check_schema(published)
+    validator = jsonschema.Draft202012Validator(published)
+    files = sorted((root / "scenarios").glob("*.yaml"))
+    assert len(files) >= 7
+    for path in files:
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+        assert errors == [], (path.name, errors)
+    bad = {"phases": [{"name": "a", "duration_s": 5, "load": {"rate": 5, "arival": "poisson"}}]}
+    assert list(validator.iter_errors(bad))
+    with pytest.raises(ConfigError, match="unknown field 'arival'"):
+        parse_scenario(bad)
+    worse = {"phases": [{"name": "a", "duration_s": 5, "load": {"rate": -1}}]}
+    assert list(validator.iter_errors(worse))
+    with pytest.raises(ConfigError):
+        parse_scenario(worse)

@@ -38,6 +38,7 @@ COMMANDS = (
     "check",
     "rollup",
     "schema",
+    "completion",
 )
 """The commands, in the order ``perfkit --help`` lists them (each a module of this package)."""
 
@@ -79,8 +80,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in command_modules().values():
-        module.add_parser(sub).set_defaults(func=module.run)
+        sp = module.add_parser(sub)
+        sp.set_defaults(func=module.run)
+        out = sp.add_argument_group("logging")
+        out.add_argument(
+            "-v", "--verbose", action="count", default=0, help="say more on stderr: -v each failed request, -vv all"
+        )
+        out.add_argument(
+            "--log-level",
+            choices=("debug", "info", "warning", "error"),
+            help="the level of perfkit's log on stderr (default warning; -v is info)",
+        )
     return p
+
+
+def setup_logging(verbose: int = 0, level: str | None = None) -> None:
+    """perfkit's log on stderr: rich lines on a terminal, plain ``perfkit: LEVEL logger: message`` lines
+    elsewhere, secrets redacted.  The library itself only has a ``NullHandler``."""
+    import logging
+
+    from perfkit.secrets import redact
+
+    chosen = (level or ("debug" if verbose >= 2 else "info" if verbose == 1 else "warning")).upper()
+    root = logging.getLogger("perfkit")
+    root.setLevel(chosen)
+
+    class Redact(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.msg, record.args = redact(record.getMessage()) or "", None
+            return True
+
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler = RichHandler(show_path=False, markup=False, rich_tracebacks=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("perfkit: %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact())
+    root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)] + [handler]
+    root.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from perfkit.secrets import redact
 
+    setup_logging(args.verbose, args.log_level)
     try:
         return int(args.func(args) or 0)
     except PerfkitError as exc:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
+import logging
 import sys
 import zlib
 from collections import deque
@@ -43,6 +44,8 @@ from perfkit.workload.content import UserClass, Workload
 from perfkit.workload.phase import PhaseSpec
 
 __all__ = ["LoadRunner", "PhaseSpec", "RunProgress", "pool_size_for"]
+
+_log = logging.getLogger("perfkit.client")
 
 
 def pool_size_for(phases: list[PhaseSpec]) -> int:
@@ -429,6 +432,14 @@ class LoadRunner:
             if not rec.ok:
                 p.errors += 1
                 p.errors_by_kind[rec.error_kind or "?"] = p.errors_by_kind.get(rec.error_kind or "?", 0) + 1
+                if _log.isEnabledFor(logging.INFO):  # `perfkit run -v`: every failure with its reason
+                    _log.info(
+                        "request %d (phase %s) failed: %s: %s",
+                        rec.request_id,
+                        rec.phase,
+                        rec.error_kind,
+                        rec.error_message or "no message",
+                    )
             p.output_tokens += rec.output_tokens
             if probe is not None and rec.ok:
                 rec.check_ok, rec.check_message = probe.check.evaluate("".join(rec.text_parts or ()))

@@ -40,7 +40,7 @@ from perfkit.workload.content import IMPERFECT_KINDS, Slo, UserClass
 from perfkit.workload.loaders import load_dataset, load_trace
 from perfkit.workload.phase import PhaseSpec, StopRule
 
-__all__ = ["Scenario", "load_scenario", "parse_scenario"]
+__all__ = ["Scenario", "load_scenario", "parse_scenario", "scenario_schema"]
 
 _TOP = ("name", "description", "seed", "api", "defaults", "classes", "phases")
 _PHASE = ("name", "duration_s", "requests", "warmup", "load", "classes", "prompt_tokens", "output_tokens")
@@ -74,6 +74,11 @@ _CLASS = (
 )
 _SLO = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
 _ARRIVALS = ("constant", "poisson", "gamma")
+_RAMP = ("from", "to", "steps")
+_SPIKE = ("at_s", "duration_s", "factor")
+_SWEEP = ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when", "auto", "max_users")
+_STOP = ("error_rate", "ttft_p99_ms", "min_completion")
+_CANCEL = ("fraction", "after_s")
 
 
 @dataclass(frozen=True)
@@ -272,7 +277,7 @@ def _load(ctx: _Ctx, load: dict[str, Any], raw: dict[str, Any], base: Path) -> d
             raise ctx.at("trace").error(str(exc)) from None
         return out
     if "ramp" in load:
-        r = ctx.at("ramp").mapping(load["ramp"], ("from", "to", "steps"), required=("from", "to"))
+        r = ctx.at("ramp").mapping(load["ramp"], _RAMP, required=("from", "to"))
         rc = ctx.at("ramp")
         lo, hi = rc.number(r, "from", minimum=0), rc.number(r, "to", minimum=0)
         steps = rc.number(r, "steps", minimum=1, integer=True)
@@ -288,7 +293,7 @@ def _load(ctx: _Ctx, load: dict[str, Any], raw: dict[str, Any], base: Path) -> d
         spikes = []
         for j, sp in enumerate(load["spikes"]):
             sc = ctx.at(f"spikes[{j}]")
-            sp = sc.mapping(sp, ("at_s", "duration_s", "factor"), required=("at_s", "duration_s", "factor"))
+            sp = sc.mapping(sp, _SPIKE, required=_SPIKE)
             spikes.append(
                 (
                     sc.number(sp, "at_s", minimum=0),
@@ -305,11 +310,7 @@ _MAX_SWEEP_STEPS = 1000
 
 
 def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[PhaseSpec]:
-    sw = ctx.mapping(
-        raw,
-        ("rates", "from", "to", "steps", "step_duration_s", "arrival", "stop_when", "auto", "max_users"),
-        required=("step_duration_s",),
-    )
+    sw = ctx.mapping(raw, _SWEEP, required=("step_duration_s",))
     auto = bool(sw.get("auto", False))
     if auto and ("rates" in sw or "from" in sw):
         raise ctx.error("an automatic sweep measures its own rates; drop rates/from/to")
@@ -339,7 +340,7 @@ def _sweep(ctx: _Ctx, name: str, raw: Any, common: dict[str, Any]) -> list[Phase
         rates = [lo + (hi - lo) * i / (n - 1) for i in range(n)]
     stop = None
     if sw.get("stop_when") is not None:
-        st = ctx.at("stop_when").mapping(sw["stop_when"], ("error_rate", "ttft_p99_ms", "min_completion"))
+        st = ctx.at("stop_when").mapping(sw["stop_when"], _STOP)
         stop = StopRule(
             ctx.at("stop_when").number(st, "error_rate", minimum=0),
             ctx.at("stop_when").number(st, "ttft_p99_ms", minimum=0, strict=True),
@@ -411,7 +412,7 @@ def _classes(ctx: _Ctx, raw: Any, base: Path) -> tuple[UserClass, ...]:
             raise cc.at("imperfect").error(f"value {c['imperfect']!r} is not one of {', '.join(IMPERFECT_KINDS)}")
         kw["imperfect"] = c.get("imperfect")
         if c.get("cancel") is not None:
-            can = cc.at("cancel").mapping(c["cancel"], ("fraction", "after_s"), required=("fraction", "after_s"))
+            can = cc.at("cancel").mapping(c["cancel"], _CANCEL, required=_CANCEL)
             kw["cancel_fraction"] = cc.at("cancel").number(can, "fraction", minimum=0)
             kw["cancel_after_s"] = cc.at("cancel").number(can, "after_s", minimum=0, strict=True)
             if kw["cancel_fraction"] > 1:
@@ -447,3 +448,143 @@ def _classes(ctx: _Ctx, raw: Any, base: Path) -> tuple[UserClass, ...]:
     if len(set(names)) != len(names):
         raise ctx.error(f"class names must be unique, got {names}")
     return tuple(out)
+
+
+# -- the published JSON Schema, made from the field lists above ------------------------------------------
+def _num(minimum: float | None = None, *, integer: bool = False, strict: bool = False) -> dict[str, Any]:
+    s: dict[str, Any] = {"type": "integer" if integer else "number"}
+    if minimum is not None:
+        s["exclusiveMinimum" if strict else "minimum"] = minimum
+    return s
+
+
+def _lengths() -> dict[str, Any]:
+    return {
+        "description": "tokens: a number, or a distribution such as 'lognormal:256,0.5' or 'uniform:800,1600'",
+        "type": ["integer", "string"],
+    }
+
+
+def _object(fields: tuple[str, ...], types: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An object of exactly ``fields`` (an unknown field is an error, as in the loader)."""
+    out: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    out["properties"] = {k: types[k] for k in fields}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+def scenario_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a scenario file, built from the loader's own field lists.
+
+    It checks what a schema can: every field's name, type, range and allowed values, and the fields each
+    object needs.  Rules that join fields (exactly one of ``users``, ``rate``, ``ramp``, ``trace`` or
+    ``sweep``; ``burstiness`` only with ``arrival: gamma``; a ramp's phase needs ``duration_s``) stay in
+    :func:`parse_scenario`, whose messages say where and why.  ``scenarios/scenario.schema.json`` is this,
+    written out (``perfkit schema --scenario``); editors that read JSON Schema complete and check scenario
+    files with it.
+    """
+    arrival = {"enum": list(_ARRIVALS)}
+    slo = _object(_SLO, {k: _num(0, strict=True) for k in _SLO})
+    cancel = _object(_CANCEL, {"fraction": {"type": "number", "minimum": 0, "maximum": 1}, "after_s": _num(0)}, _CANCEL)
+    probes = {
+        "description": "a JSONL file of {prompt, check}, or a list of them",
+        "oneOf": [
+            {"type": "string"},
+            {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["prompt", "check"]}},
+        ],
+    }
+    klass = _object(
+        _CLASS,
+        {
+            "name": {"type": "string"},
+            "weight": _num(0, strict=True),
+            "prompt_tokens": _lengths(),
+            "output_tokens": _lengths(),
+            "turns": _num(1, integer=True),
+            "think_time_s": _num(0),
+            "shared_prefix_tokens": _num(0, integer=True),
+            "dataset": {
+                "type": "string",
+                "description": "a ShareGPT-style JSON or JSONL file, relative to the scenario",
+            },
+            "imperfect": {"enum": [*IMPERFECT_KINDS, None]},
+            "cancel": cancel,
+            "slo": slo,
+            "probes": probes,
+        },
+        ("name",),
+    )
+    stop = _object(_STOP, {"error_rate": _num(0), "ttft_p99_ms": _num(0, strict=True), "min_completion": _num(0)})
+    sweep = _object(
+        _SWEEP,
+        {
+            "rates": {"type": "array", "minItems": 1, "maxItems": _MAX_SWEEP_STEPS, "items": _num(0, strict=True)},
+            "from": _num(0, strict=True),
+            "to": _num(0, strict=True),
+            "steps": _num(2, integer=True),
+            "step_duration_s": _num(0, strict=True),
+            "arrival": arrival,
+            "stop_when": stop,
+            "auto": {"type": "boolean"},
+            "max_users": _num(1, integer=True),
+        },
+        ("step_duration_s",),
+    )
+    load = _object(
+        _LOAD,
+        {
+            "users": _num(1, integer=True),
+            "think_time_s": _num(0),
+            "ramp_s": _num(0),
+            "arrival": arrival,
+            "rate": _num(0, strict=True),
+            "burstiness": _num(0, strict=True),
+            "ramp": _object(_RAMP, {"from": _num(0), "to": _num(0), "steps": _num(1, integer=True)}, ("from", "to")),
+            "spikes": {
+                "type": "array",
+                "items": _object(
+                    _SPIKE,
+                    {"at_s": _num(0), "duration_s": _num(0, strict=True), "factor": _num(0, strict=True)},
+                    _SPIKE,
+                ),
+            },
+            "trace": {"type": "string", "description": "a trace file (JSONL or CSV), relative to the scenario"},
+            "time_scale": _num(0, strict=True),
+            "max_in_flight": _num(1, integer=True),
+            "sweep": sweep,
+        },
+    )
+    phase_types = {
+        "name": {"type": "string"},
+        "duration_s": _num(0, strict=True),
+        "requests": _num(1, integer=True),
+        "warmup": {"type": "boolean"},
+        "load": load,
+        "classes": {"type": "array", "minItems": 1, "items": klass},
+        "prompt_tokens": _lengths(),
+        "output_tokens": _lengths(),
+    }
+    phase = _object(_PHASE, phase_types, ("name",))
+    defaults = _object(tuple(k for k in _PHASE if k != "name"), phase_types)
+    top = _object(
+        _TOP,
+        {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "seed": {"type": "integer"},
+            "api": {"enum": ["completions", "chat"]},
+            "defaults": defaults,
+            "classes": {"type": "array", "minItems": 1, "items": klass},
+            "phases": {"type": "array", "minItems": 1, "items": phase},
+        },
+        ("phases",),
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "perfkit scenario",
+        "description": "Phases of load against an endpoint (perfkit run SCENARIO). Made by "
+        "perfkit.workload.scenario.scenario_schema() from the loader's own field lists; the loader also checks "
+        "the rules that join fields (exactly one of users, rate, ramp, trace or sweep a phase, ...).",
+        **top,
+    }
