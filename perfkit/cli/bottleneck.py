@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from perfkit.cli.common import add_data_dir
+from perfkit.cli.common import add_data_dir, add_json
 
 NAME = "bottleneck"
 
@@ -21,6 +21,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     bn.add_argument("run", help="run id ('latest' allowed)")
     add_data_dir(bn)
+    add_json(bn)
     return bn
 
 
@@ -30,6 +31,12 @@ def run(a: argparse.Namespace) -> int:
     from perfkit.query.catalog import Catalog
 
     with Catalog(a.data_dir) as cat:
-        res = attribute(cat, cat.require_run(a.run))
-    print_attribution(res)
+        rid = cat.require_run(a.run)
+        res = attribute(cat, rid)
+    if a.json:
+        from perfkit.cli.common import print_json
+
+        print_json({"run_id": rid, "phases": [r.to_dict() for r in res]})
+    else:
+        print_attribution(res)
     return 0

@@ -27,6 +27,8 @@ __all__ = [
     "make_transport",
     "notice",
     "parse_tags",
+    "add_json",
+    "print_json",
     "run_async",
     "telemetry_spec",
 ]
@@ -81,6 +83,37 @@ def notice(msg: str) -> None:
     from perfkit.secrets import redact
 
     print(f"perfkit: {redact(msg)}", file=sys.stderr, flush=True)
+
+
+def add_json(p: argparse.ArgumentParser | Any) -> None:
+    """``--json``: the command's result as JSON on stdout instead of tables (progress and notes stay on stderr)."""
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout instead of tables")
+
+
+def print_json(obj: Any) -> None:
+    """``obj`` as JSON: frames as lists of records, NaN and infinities as null, numpy numbers as numbers."""
+    import json
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, pd.DataFrame):
+            return [clean(r) for r in x.to_dict("records")]
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [clean(v) for v in x]
+        if isinstance(x, np.generic):
+            x = x.item()
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if x is pd.NA or x is pd.NaT:
+            return None
+        return x
+
+    print(json.dumps(clean(obj), indent=2, default=str))
 
 
 def add_data_dir(p: argparse.ArgumentParser | Any, help: str | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from perfkit.cli.common import add_data_dir
+from perfkit.cli.common import add_data_dir, add_json
 from perfkit.errors import ConfigError, ExitCode
 
 NAME = "compare"
@@ -23,6 +23,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     c.add_argument("run_a", help="baseline run id ('latest' allowed), or a history: 3 or more ids separated by commas")
     c.add_argument("run_b", help="candidate run id")
     add_data_dir(c)
+    add_json(c)
     c.add_argument("--metrics", default="ttft,itl,e2e", help="comma-separated: ttft, itl, tpot, e2e")
     c.add_argument("--percentiles", default="50,90,99", help="comma-separated percentiles (default 50,90,99)")
     c.add_argument("--phase", help="compare one phase present in both runs (default: all non-warm-up requests)")
@@ -83,5 +84,19 @@ def run(a: argparse.Namespace) -> int:
                 )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-    print_comparison(res)
+    if a.json:
+        from perfkit.cli.common import print_json
+
+        print_json(
+            {
+                "baseline": res.run_a,
+                "candidate": res.run_b,
+                "verdict": res.verdict,
+                "regressed": bool(res.regressed),
+                "table": res.table,
+                "workload_differences_allowed": [str(d) for d in res.differences],
+            }
+        )
+    else:
+        print_comparison(res)
     return ExitCode.CHECK_FAILED if res.regressed else ExitCode.OK

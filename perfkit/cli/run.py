@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from perfkit.cli.common import (
     add_client_flags,
     add_data_dir,
+    add_json,
     add_telemetry_flags,
     make_transport,
     notice,
@@ -146,6 +148,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_client_flags(r)
     o = r.add_argument_group("output")
     add_data_dir(o, "where the run's Parquet and manifest go (default data/)")
+    add_json(o)
     o.add_argument("--run-id", help="run id (default: a new sortable id)")
     o.add_argument("--label", help="free text kept in the manifest")
     o.add_argument(
@@ -331,9 +334,16 @@ def run(a: argparse.Namespace) -> int:
 
     p = result.progress
     with Catalog(a.data_dir) as cat:
-        if p.done and p.errors < p.done:
+        if a.json:
+            from perfkit.cli.common import print_json
+            from perfkit.report.export import perfkit_result
+
+            print_json({"run_id": result.run_id, "requests": p.done, "errors": p.errors,
+                        "percentiles_ms": perfkit_result(cat, result.run_id) if p.done > p.errors else {}})  # fmt: skip
+        elif p.done and p.errors < p.done:
             print_run(cat, result.run_id)
-    print(f"run {result.run_id}: {p.done} requests, {p.errors} errors; data in {Path(a.data_dir).resolve()}")
+    done_line = f"run {result.run_id}: {p.done} requests, {p.errors} errors; data in {Path(a.data_dir).resolve()}"
+    print(done_line, file=sys.stderr if a.json else sys.stdout)
     if p.done and p.errors == p.done:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(p.errors_by_kind.items(), key=lambda kv: -kv[1]))
         raise RunFailedError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from perfkit.cli.common import add_data_dir
+from perfkit.cli.common import add_data_dir, add_json
 from perfkit.errors import ConfigError, ExitCode
 
 NAME = "slo"
@@ -27,6 +27,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="a preset (chat, rag) or comma-separated bounds such as 'ttft_p99<=200ms,itl_p99<=50ms'",
     )
     add_data_dir(so)
+    add_json(so)
     so.add_argument("--class", dest="class_name", help="only this user class's requests")
     so.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     so.add_argument("--fail-on-miss", action="store_true", help="exit 1 when any phase missed an SLO")
@@ -48,15 +49,31 @@ def run(a: argparse.Namespace) -> int:
     with Catalog(a.data_dir) as cat:
         run_id = cat.require_run(a.run)
         tab = slo_table(cat, run_id, targets, class_name=a.class_name, level=a.level)
-        print_slo_table(tab)
+        capacity: Any = None
+        note = None
         fid = cat.fidelity(run_id).df()
         if fid["target_rate_rps"].notna().sum() >= 2:
             # a run with several open-loop rates may be a sweep; when it is not (a ramp, a burst, a throttle),
             # the maximum load is not computed and the note says what to run instead
-            print()
             try:
-                print(max_sustainable_load(cat, run_id, targets, level=a.level, class_name=a.class_name))
+                capacity = max_sustainable_load(cat, run_id, targets, level=a.level, class_name=a.class_name)
             except NotASweepError as exc:
-                print(f"max load meeting the SLOs: not computed. {exc}")
+                note = f"max load meeting the SLOs: not computed. {exc}"
+        if a.json:
+            from perfkit.cli.common import print_json
+
+            cap = None
+            if capacity is not None:
+                cap = {k: getattr(capacity, k) for k in ("estimate", "lo", "hi", "level", "binding", "unit")}
+                cap["levels"] = capacity.levels
+            print_json({"run_id": run_id, "slos": tab, "max_load": cap, "note": note})
+        else:
+            print_slo_table(tab)
+            if capacity is not None:
+                print()
+                print(capacity)
+            elif note:
+                print()
+                print(note)
     missed = bool((tab["verdict"] == "missed").any()) if len(tab) else False
     return ExitCode.CHECK_FAILED if missed and a.fail_on_miss else ExitCode.OK
