@@ -23,6 +23,7 @@ if typing.TYPE_CHECKING:  # for type checkers and IDEs; at run time these load o
     from perfkit.errors import ConfigError, DataError, EndpointError, PerfkitError, RunFailedError, RunNotFoundError
     from perfkit.query.catalog import Catalog
     from perfkit.query.catalog import open_catalog as open
+    from perfkit.query.scan import read_arrow, read_pandas, scan
 
 __all__ = [
     "Catalog",
@@ -34,6 +35,9 @@ __all__ = [
     "RunNotFoundError",
     "__version__",
     "open",
+    "read_arrow",
+    "read_pandas",
+    "scan",
 ]
 
 # a library says what happens through logging and never configures it; the command line does (-v)
@@ -42,6 +46,9 @@ logging.getLogger("perfkit").addHandler(logging.NullHandler())
 _LAZY: dict[str, tuple[str, str]] = {
     "Catalog": ("perfkit.query.catalog", "Catalog"),
     "open": ("perfkit.query.catalog", "open_catalog"),
+    "scan": ("perfkit.query.scan", "scan"),
+    "read_pandas": ("perfkit.query.scan", "read_pandas"),
+    "read_arrow": ("perfkit.query.scan", "read_arrow"),
     "ConfigError": ("perfkit.errors", "ConfigError"),
     "DataError": ("perfkit.errors", "DataError"),
     "EndpointError": ("perfkit.errors", "EndpointError"),

@@ -207,3 +207,23 @@ def test_a_class_without_an_slo_has_no_goodput_rather_than_a_goodput_of_zero(dat
     with perfkit.open(data_dir) as cat:
         assert cat.slo("noslo").df()["goodput_rps"].isna().all()
         assert (cat.slo("slo").df()["goodput_rps"] > 0).all()
+
+
+def test_the_tables_read_in_polars_pandas_and_arrow_match_duckdb(data_dir):
+    import polars as pl
+
+    write_run(data_dir, "p1", hand_made())
+    write_run(data_dir, "p2", hand_made()[:3])
+    with perfkit.open(data_dir) as cat:
+        n_req = cat.scalar("SELECT count(*) FROM requests")
+        n_p2 = cat.scalar("SELECT count(*) FROM chunks WHERE run_id = 'p2'")
+        med = cat.scalar("SELECT median(ttft_ms) FROM requests WHERE ok AND run_id = 'p1'")
+    lf = perfkit.scan(data_dir, "requests")
+    assert isinstance(lf, pl.LazyFrame) and lf.collect().height == n_req
+    got = lf.filter(pl.col("ok") & (pl.col("run_id") == "p1")).select(pl.col("ttft_ms").median()).collect().item()
+    assert got == pytest.approx(med)
+    assert len(perfkit.read_pandas(data_dir, "chunks", run_id="p2")) == n_p2
+    assert perfkit.read_arrow(data_dir, "requests", run_id="latest").num_rows == 3
+    assert perfkit.scan(data_dir, "gpu_samples").collect().height == 0
+    with pytest.raises(perfkit.ConfigError, match="no table 'request'"):
+        perfkit.scan(data_dir, "request")
