@@ -28,5 +28,7 @@ def test_each_command_prints_its_result_as_json(sim, data_dir):
     assert cmp_["baseline"] == "j1" and cmp_["verdict"] and {"rel_lo", "rel_hi", "verdict"} <= set(cmp_["table"][0])
     slo = json.loads(cli("slo", "j2", *d, "--json").stdout)
     assert slo["run_id"] == "j2" and slo["slos"] and "verdict" in slo["slos"][0]
+    csv = cli("export", "j2", *d, "--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("request_id,ok,sent_ns") and len(csv) - 1 == runs[1]["requests"]
     bn = json.loads(cli("bottleneck", "j2", *d, "--json").stdout)
     assert bn["phases"][0]["verdict"] and "NaN" not in json.dumps(bn)

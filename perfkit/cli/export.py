@@ -25,7 +25,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("run", nargs="?", default="latest", help="run id ('latest', the default, or a unique prefix)")
     add_data_dir(p)
-    p.add_argument("--format", choices=("vllm-bench", "json"), default="vllm-bench")
+    p.add_argument(
+        "--format",
+        choices=("vllm-bench", "json", "csv"),
+        default="vllm-bench",
+        help="vllm-bench (default), json (perfkit's percentiles with intervals), csv (one row a request)",
+    )
     p.add_argument("--phase", help="one phase only (default: every phase but the warm-up)")
     p.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     return p
@@ -40,8 +45,15 @@ def run(a: argparse.Namespace) -> int:
         phases = set(cat.sql("SELECT DISTINCT phase FROM requests WHERE run_id = $r", {"r": rid}).df()["phase"])
         if a.phase is not None and a.phase not in phases:
             raise ConfigError(f"run {rid} has no phase {a.phase!r}; its phases: {', '.join(sorted(phases))}")
-        data = vllm_bench_result(cat, rid, a.phase) if a.format == "vllm-bench" else perfkit_result(cat, rid, a.phase)
-    text = json.dumps(data, indent=2, default=str)
+        if a.format == "csv":
+            from perfkit.query.frames import export_requests
+
+            text = export_requests(cat, rid, a.phase).to_csv(index=False).rstrip("\n")
+        else:
+            data = (
+                vllm_bench_result(cat, rid, a.phase) if a.format == "vllm-bench" else perfkit_result(cat, rid, a.phase)
+            )
+            text = json.dumps(data, indent=2, default=str)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(text + "\n")
