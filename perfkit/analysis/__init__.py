@@ -34,7 +34,14 @@ from perfkit.analysis.percentiles import (
 from perfkit.analysis.quantreg import QuantRegResult, extreme_quantile_regression, quantile_regression
 from perfkit.analysis.recovery import Recovery, recovery_time
 from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
-from perfkit.analysis.serverview import ServerView, histogram_quantile, server_view, server_view_table
+from perfkit.analysis.serverview import (
+    ServerView,
+    histogram_quantile,
+    prefix_cache_table,
+    prefix_cache_warning,
+    server_view,
+    server_view_table,
+)
 from perfkit.analysis.slo import (
     SLO_PRESETS,
     SloCapacity,
@@ -121,6 +128,8 @@ __all__ = [
     "samples_needed",
     "server_view",
     "server_view_table",
+    "prefix_cache_table",
+    "prefix_cache_warning",
     "slo_table",
     "stability_table",
     "tradeoff_levels",

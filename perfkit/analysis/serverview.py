@@ -17,9 +17,17 @@ import numpy as np
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
-from perfkit.query.frames import latency_samples, phase_order, server_buckets, server_timings
+from perfkit.query.frames import latency_samples, phase_order, prefix_cache_counters, server_buckets, server_timings
 
-__all__ = ["ServerView", "histogram_means", "histogram_quantile", "server_view", "server_view_table"]
+__all__ = [
+    "ServerView",
+    "histogram_means",
+    "histogram_quantile",
+    "prefix_cache_table",
+    "prefix_cache_warning",
+    "server_view",
+    "server_view_table",
+]
 
 _CLIENT_METRIC = {"ttft": "ttft_ms", "itl": "itl_ms", "tpot": "tpot_ms", "e2e": "e2e_ms"}
 
@@ -164,3 +172,62 @@ def server_view_table(cat: Catalog, run_id: str) -> pd.DataFrame:
         for v in server_view(cat, run_id)
     ]
     return pd.DataFrame(rows)
+
+
+def prefix_cache_table(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """The server's prefix-cache hit rate per non-warm-up phase: ``phase``, ``queried_tokens``, ``hit_tokens`` and
+    ``hit_rate`` (hits / queries), from the counters' change between the last scrape before the phase's first
+    send and the first after its last request ended (so a neighbouring phase's requests in flight at either end
+    count too).  Empty when the server exposes no prefix-cache counters (vLLM does; the simulator does, without
+    shortening prefill for a hit).  A second run of the same prompts against the same server reads its answers'
+    first blocks from the cache: perfkit salts each run's prompts so that it does not (``--same-prompts`` to
+    share them on purpose)."""
+    run_id = cat.require_run(run_id)
+    cols = ["phase", "queried_tokens", "hit_tokens", "hit_rate"]
+    c = prefix_cache_counters(cat, run_id)
+    c = c.dropna(subset=["queries", "hits"])
+    if c.empty:
+        return pd.DataFrame(columns=cols)
+    win = cat.sql(
+        """SELECT phase, min(sent_ns) AS t0, max(end_ns) AS t1 FROM requests
+           WHERE run_id = $r AND NOT warmup AND sent_ns IS NOT NULL GROUP BY phase""",
+        {"r": run_id},
+    ).df()
+    t = c["t_ns"].to_numpy()
+    rows = []
+    for phase in phase_order(cat, run_id, include_warmup=False):
+        w = win[win["phase"] == phase]
+        if w.empty:
+            continue
+        i0 = int(np.searchsorted(t, int(w["t0"].iloc[0]), side="right")) - 1
+        i1 = int(np.searchsorted(t, int(w["t1"].iloc[0]), side="left"))
+        i0, i1 = max(i0, 0), min(i1, len(t) - 1)
+        if i1 <= i0:
+            continue
+        q = float(c["queries"].iloc[i1] - c["queries"].iloc[i0])
+        h = float(c["hits"].iloc[i1] - c["hits"].iloc[i0])
+        rows.append(
+            {"phase": str(phase), "queried_tokens": q, "hit_tokens": h, "hit_rate": h / q if q > 0 else math.nan}
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def prefix_cache_warning(cat: Catalog, run_a: str, run_b: str, threshold: float = 0.05) -> str | None:
+    """A sentence when the server's prefix cache served the two runs' prompts differently (the hit rates over
+    their non-warm-up phases differ by more than ``threshold``), else None: a latency difference would then be
+    partly the cache's.  None too when either run has no prefix-cache counters."""
+    rates = []
+    for run in (run_a, run_b):
+        pc = prefix_cache_table(cat, run)
+        q = float(pc["queried_tokens"].sum()) if len(pc) else 0.0
+        if q <= 0:
+            return None
+        rates.append(float(pc["hit_tokens"].sum()) / q)
+    if abs(rates[1] - rates[0]) <= threshold:
+        return None
+    return (
+        f"the server's prefix cache held {100 * rates[1]:.0f}% of run {cat.require_run(run_b)}'s prompt tokens "
+        f"against {100 * rates[0]:.0f}% of run {cat.require_run(run_a)}'s, so part of a TTFT difference is the "
+        "cache's; runs of the same prompts against one server share it (perfkit salts each run's prompts unless "
+        "--same-prompts)"
+    )

@@ -84,6 +84,9 @@ def run(a: argparse.Namespace) -> int:
                 )
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        from perfkit.analysis.serverview import prefix_cache_warning
+
+        cache_note = prefix_cache_warning(cat, res.run_a, res.run_b) if "," not in a.run_a else None
     if a.json:
         from perfkit.cli.common import print_json
 
@@ -95,8 +98,11 @@ def run(a: argparse.Namespace) -> int:
                 "regressed": bool(res.regressed),
                 "table": res.table,
                 "workload_differences_allowed": [str(d) for d in res.differences],
+                "prefix_cache_warning": cache_note,
             }
         )
     else:
         print_comparison(res)
+        if cache_note:
+            print(f"warning: {cache_note}")
     return ExitCode.CHECK_FAILED if res.regressed else ExitCode.OK

@@ -72,6 +72,21 @@ def print_frame(df: pd.DataFrame, limit: int = 50, console: Console | None = Non
         console.print(f"({len(df) - limit} more rows; use --limit or --format csv)")
 
 
+def print_prefix_cache(cat, run_id: str, console: Console) -> None:
+    """One line: the server's prefix-cache hit rate per phase, where the server counts it."""
+    from perfkit.analysis.serverview import prefix_cache_table
+
+    pc = prefix_cache_table(cat, run_id)
+    if pc.empty:
+        return
+    parts = [
+        f"{r['phase']} {100 * r['hit_rate']:.1f}% of {r['queried_tokens']:,.0f}"
+        for r in pc.to_dict("records")
+        if r["hit_rate"] == r["hit_rate"]
+    ]
+    console.print("server prefix cache, prompt tokens found in it: " + "; ".join(parts))
+
+
 def print_run(cat, run_id: str, console: Console | None = None) -> None:
     """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
     from perfkit.analysis.intervals import percentile_table
@@ -88,6 +103,7 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
             f"stability of {r['phase']} (TTFT): [{style}]{r['verdict']}[/] ({r['reasons']}; warm-up "
             f"{r['warmup_requests']}, ramp-down {r['rampdown_requests']} of {r['requests']} requests)"
         )
+    print_prefix_cache(cat, run_id, console)
     fid = cat.fidelity(run_id).df()
     t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
     cols = [

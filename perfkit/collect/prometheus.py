@@ -40,6 +40,10 @@ COMMON_NAMES: dict[str, str] = {
     "vllm:num_preemptions_total": "preemptions",
     "vllm:prompt_tokens_total": "prompt_tokens",
     "vllm:generation_tokens_total": "generation_tokens",
+    "vllm:prefix_cache_queries_total": "prefix_cache_queries",  # prompt tokens looked up (vLLM V1)
+    "vllm:prefix_cache_hits_total": "prefix_cache_hits",  # ... and found
+    "vllm:gpu_prefix_cache_queries_total": "prefix_cache_queries",  # the V0 engine's names
+    "vllm:gpu_prefix_cache_hits_total": "prefix_cache_hits",
     # SGLang
     "sglang:num_running_reqs": "running",
     "sglang:num_queue_reqs": "waiting",

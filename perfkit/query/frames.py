@@ -36,6 +36,7 @@ __all__ = [
     "latency_clusters",
     "latency_samples",
     "phase_order",
+    "prefix_cache_counters",
     "phase_spans",
     "request_rate_frame",
     "request_spans",
@@ -339,6 +340,19 @@ def server_timings(cat: Catalog, run_id: str) -> pd.DataFrame:
         run=run_id,
         names=names,
         parts=[SERVER_TIMINGS[n] for n in names],
+    )
+
+
+def prefix_cache_counters(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """The server's cumulative prefix-cache counters at each scrape: ``t_ns``, ``queries`` and ``hits`` (prompt
+    tokens looked up and found), summed over labels and endpoints.  Empty when the server exposes none."""
+    return _df(
+        cat,
+        """SELECT t_ns, sum(value) FILTER (WHERE common_name = 'prefix_cache_queries') AS queries,
+                  sum(value) FILTER (WHERE common_name = 'prefix_cache_hits') AS hits
+           FROM server_metrics WHERE run_id = $run AND common_name IN ('prefix_cache_queries', 'prefix_cache_hits')
+           GROUP BY t_ns HAVING count(*) > 0 ORDER BY t_ns""",
+        run=run_id,
     )
 
 

@@ -29,7 +29,7 @@ Sarathi-Serve", OSDI 2024 (chunked prefill under a token budget).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +91,37 @@ class StepResult:
     decode_seqs: int
 
 
+class PrefixCache:
+    """vLLM's prefix-cache counters, as the simulator keeps them: the prompt in blocks of ``block`` words, each block
+    named by a hash of the prompt up to its end; a block seen before (among the last ``capacity`` kept) is a hit.
+    ``queries`` and ``hits`` count prompt tokens, as ``vllm:prefix_cache_queries`` and ``vllm:prefix_cache_hits``
+    do.  The simulator counts the hits but does not shorten prefill for them: its latencies stay the analyses'
+    ground truth whatever the prompts share."""
+
+    def __init__(self, block: int = 16, capacity: int = 65_536) -> None:
+        self.block, self.capacity = block, capacity
+        self.blocks: OrderedDict[int, None] = OrderedDict()
+        self.queries = 0
+        self.hits = 0
+
+    def lookup(self, words: list[str]) -> int:
+        """Count one prompt (its words) and keep its blocks; returns the tokens found in the cache."""
+        self.queries += len(words)
+        h, hit, leading = 0, 0, True
+        for i in range(0, len(words) - self.block + 1, self.block):
+            h = hash((h, *words[i : i + self.block]))
+            if leading and h in self.blocks:
+                hit += self.block
+                self.blocks.move_to_end(h)
+            else:
+                leading = False
+                self.blocks[h] = None
+                if len(self.blocks) > self.capacity:
+                    self.blocks.popitem(last=False)
+        self.hits += hit
+        return hit
+
+
 class Engine:
     """The batching, KV-cache and step-time model (see the module docstring).
 
@@ -111,6 +142,7 @@ class Engine:
         self.prefill_tokens_total = 0  # prefill work done, recomputation after preemption included
         self.steps_total = 0
         self.busy_ns_total = 0
+        self.prefix_cache = PrefixCache()
 
     # -- admission -------------------------------------------------------
     def fits(self, prompt_tokens: int, output_tokens: int) -> bool:

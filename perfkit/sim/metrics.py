@@ -92,6 +92,20 @@ def render_metrics(
         float(engine.generation_tokens_total),
     )
     lines += _sample(
+        "counter",
+        "vllm:prefix_cache_queries_total",
+        "Prompt tokens looked up in the prefix cache.",
+        labels,
+        float(engine.prefix_cache.queries),
+    )
+    lines += _sample(
+        "counter",
+        "vllm:prefix_cache_hits_total",
+        "Prompt tokens found in the prefix cache.",
+        labels,
+        float(engine.prefix_cache.hits),
+    )
+    lines += _sample(
         "counter", "vllm:request_success_total", "Requests finished successfully.", labels, float(success_total)
     )
     lines += _sample(

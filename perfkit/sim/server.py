@@ -54,6 +54,22 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> we
     return web.json_response(body, status=status, headers=headers)
 
 
+def _prompt_words(body: dict[str, Any], chat: bool) -> list[str]:
+    """The prompt's words in order (the messages' contents one after another), for the prefix cache."""
+    if chat:
+        out: list[str] = []
+        for m in body.get("messages") or []:
+            content = m.get("content", "") if isinstance(m, dict) else ""
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            out += str(content).split()
+        return out
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = " ".join(map(str, prompt))
+    return prompt.split() if isinstance(prompt, str) else []
+
+
 def _count_tokens(body: dict[str, Any], chat: bool) -> int | None:
     if chat:
         msgs = body.get("messages")
@@ -225,6 +241,7 @@ class SimServer:
                 f"and its KV cache holds {self.cfg.kv_capacity_tokens}; the request asks "
                 f"for {prompt_tokens} prompt + {max_tokens} output tokens.",
             )
+        self.engine.prefix_cache.lookup(_prompt_words(body, chat))
         rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         index = self._n_arrivals
         self._n_arrivals += 1
