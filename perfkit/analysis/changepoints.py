@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage, stats
+from scipy import ndimage, special
 
 from perfkit.analysis.compare import holm
 from perfkit.analysis.percentiles import autocorrelation_time, circular_block_indices
@@ -385,7 +385,7 @@ class ChangepointDetector:
                 )
             return np.log(y)
         if how == "rank":
-            return stats.norm.ppf((stats.rankdata(y) - 0.5) / len(y))
+            return special.ndtri((pd.Series(y).rank(method="average").to_numpy() - 0.5) / len(y))
         return y.astype(float)
 
     def fit(self, y: np.ndarray | list[float], t: np.ndarray | list[float] | None = None) -> ChangepointResult:
@@ -460,7 +460,7 @@ class ChangepointDetector:
             return 1.0
         zstat = abs(float(left.mean() - right.mean())) / (lr_sd * math.sqrt(1 / len(left) + 1 / len(right)))
         scans = max(1, n - 2 * self.min_size + 1)
-        return float(min(1.0, 2 * stats.norm.sf(zstat) * scans))
+        return float(min(1.0, 2 * special.ndtr(-zstat) * scans))
 
     def _gate(self, raw: np.ndarray, bounds: list[int], tau: float, rng: np.random.Generator) -> float:
         """A p-value for "no change anywhere in the series".

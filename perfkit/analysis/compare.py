@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from perfkit.analysis.intervals import latency_clusters
 from perfkit.analysis.percentiles import (
@@ -266,8 +266,8 @@ def compare_to_history(
             m, sd = float(logs.mean()), float(logs.std(ddof=1))
             scale = max(sd, 1e-12) * math.sqrt(1 + 1 / k)
             d = math.log(b) - m
-            half = stats.t.ppf(1 - (1 - level) / 2, k - 1) * scale
-            p = float(2 * stats.t.sf(abs(d) / scale, k - 1))
+            half = special.stdtrit(k - 1, 1 - (1 - level) / 2) * scale
+            p = float(2 * special.stdtr(k - 1, -abs(d) / scale))  # t.sf(|d|/s, k - 1) = stdtr(k - 1, -|d|/s)
             row.update(
                 a=math.exp(m),
                 b=b,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from perfkit.analysis.percentiles import (
     DECIDE_ALPHA,
@@ -103,7 +103,7 @@ def _histogram_time(n: int, n_eff: float, by_batches: bool, q: float) -> Autocor
     df = OBM_DF * (10 - 1) if by_batches else 1e6
     events = n * min(q, 1 - q)
     df = max(1.0, 1.0 / (1.0 / df + EVENT_DF * tau / (2.0 * events)))
-    return AutocorrelationTime(tau, df, tau * df / float(stats.chi2.ppf(DECIDE_ALPHA, df)), 1)
+    return AutocorrelationTime(tau, df, tau * df / float(special.chdtri(df, 1 - DECIDE_ALPHA)), 1)
 
 
 def hist_percentile_cis(

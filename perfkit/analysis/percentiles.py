@@ -63,7 +63,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "AutocorrelationTime",
@@ -279,7 +279,7 @@ def autocorrelation_time(series: np.ndarray) -> AutocorrelationTime:
         events = n * min(p, 1 - p)
         if events > 0:
             df = max(1.0, 1.0 / (1.0 / df + EVENT_DF * tau / (2.0 * events)))
-    upper = tau * df / float(stats.chi2.ppf(DECIDE_ALPHA, df))
+    upper = tau * df / float(special.chdtri(df, 1 - DECIDE_ALPHA))
     return AutocorrelationTime(tau, df, upper, b)
 
 
@@ -332,7 +332,7 @@ def samples_needed(tau: AutocorrelationTime | float, q: float) -> int:
         b = min(max(2.0, n / MIN_BATCHES), n ** (1 / 3) + BATCH_TAUS * (t - 1))
         df = max(1.0, OBM_DF * (n / b - 1))
         df = max(1.0, 1.0 / (1.0 / df + EVENT_DF * t / (2.0 * n * events_share)))
-        nxt = need * t * df / float(stats.chi2.ppf(DECIDE_ALPHA, df))
+        nxt = need * t * df / float(special.chdtri(df, 1 - DECIDE_ALPHA))
         if abs(nxt - n) < 1:
             break
         n = nxt
@@ -414,10 +414,10 @@ def interval_levels(
     """
     if math.isfinite(df):
         df = max(df, 0.5)  # no degrees of freedom at all: as good as no information, not a NaN
-        m = m / (float(stats.t.ppf(1 - alpha / 2, df)) / float(stats.norm.ppf(1 - alpha / 2))) ** 2
+        m = m / (float(special.stdtrit(df, 1 - alpha / 2)) / float(special.ndtri(1 - alpha / 2))) ** 2
     m = max(m, 1.0) if math.isfinite(m) else 1.0
     a, b = q * (m + 1), (1 - q) * (m + 1)
-    lo, hi = float(stats.beta.ppf(alpha / 2, a, b)), float(stats.beta.ppf(1 - alpha / 2, a, b))
+    lo, hi = float(special.betaincinv(a, b, alpha / 2)), float(special.betaincinv(a, b, 1 - alpha / 2))
     n = int(round(m)) if n is None else n
     note = None
     if lo < 1 / (n + 1):
@@ -443,7 +443,7 @@ def _order_bounds(
 
 def ess_widen(alpha: float, df: float = 13.5) -> float:
     """Factor dividing an effective sample size estimated with ``df`` degrees of freedom: ``(t_df / z)²``."""
-    return float((stats.t.ppf(1 - alpha / 2, df) / stats.norm.ppf(1 - alpha / 2)) ** 2)
+    return float((special.stdtrit(df, 1 - alpha / 2) / special.ndtri(1 - alpha / 2)) ** 2)
 
 
 def percentile_ci(
@@ -567,7 +567,7 @@ def percentile_lower_bound(x: np.ndarray | list[float], q: float, *, level: floa
     # as the planner uses (the upper bound alone would leave an overloaded phase, whose queue only grows, without
     # any bound although every request in it was late)
     m = len(arr) / math.sqrt(t.tau * t.upper) if math.isfinite(t.upper) else 0.0
-    if not m >= 1 or stats.binom.ppf(alpha / 2, int(round(m)), q) < 1:
+    if not m >= 1 or special.bdtr(0, int(round(m)), q) >= alpha / 2:  # binom.ppf(alpha / 2, m, q) < 1
         return None
     lo, _, _ = _order_bounds(arr, q, m, alpha, t.df)
     return lo
