@@ -66,3 +66,18 @@ def test_an_injected_slowdown_inside_the_phase_is_not_stable(seed):
 def test_a_short_phase_gets_no_verdict():
     v = phase_stability(np.arange(30.0), np.ones(30))
     assert v.verdict == "too short" and "at least 40" in v.reasons
+
+
+def test_our_theil_sen_gives_scipys_slope_and_interval():
+    """The stability verdict's trend no longer loads scipy.stats (start-up time); its figures must not move."""
+    from scipy import stats
+
+    from perfkit.analysis.stability import theil_sen
+
+    rng = np.random.default_rng(4)
+    for n in (8, 13, 40):
+        for rounding in (6, 1):  # 1: ties in y; x with ties below
+            x = np.floor(np.arange(n) / (2 if rounding == 1 else 1)).astype(float)
+            y = (rng.normal(size=n) + 0.02 * x).round(rounding)
+            s = stats.theilslopes(y, x, alpha=0.95)
+            assert np.allclose(theil_sen(y, x, 0.95), (s[0], s[2], s[3]), rtol=0, atol=1e-12)
