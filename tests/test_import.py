@@ -107,3 +107,19 @@ def test_a_file_of_the_wrong_kind_or_without_per_request_data_gets_a_clear_error
         import_file("aiperf", FILES["aiperf"], data, run_id="aiperf")
     out = cli("import", "aiperf", str(tmp_path / "nope.jsonl"), "--data-dir", str(tmp_path / "d"))
     assert out.returncode == 2 and "is not a file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_guidellm_sweep_is_imported_one_benchmark_at_a_time(tmp_path):
+    import gzip
+
+    d = json.loads(gzip.decompress(FILES["guidellm"].read_bytes()))
+    d["benchmarks"] = d["benchmarks"] * 2  # a sweep's file holds one benchmark per load level
+    two = tmp_path / "sweep.json"
+    two.write_text(json.dumps(d))
+    out = cli("import", "guidellm", str(two), "--data-dir", str(tmp_path / "d"))
+    assert out.returncode == 2 and "holds 2 benchmarks (0: poisson@5, 1: poisson@5)" in out.stderr, out.stderr
+    assert "--benchmark K" in out.stderr
+    out = cli("import", "guidellm", str(two), "--data-dir", str(tmp_path / "d"), "--benchmark", "1", "--run-id", "b1")
+    assert out.returncode == 0 and "as run b1" in out.stdout, out.stderr
+    out = cli("import", "guidellm", str(two), "--data-dir", str(tmp_path / "d"), "--benchmark", "5")
+    assert out.returncode == 2 and "no benchmark 5" in out.stderr and "Traceback" not in out.stderr

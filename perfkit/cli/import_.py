@@ -27,6 +27,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="the new run's id (default imported-FORMAT-TIME)")
     p.add_argument("--label", help="a label for the run (default 'imported from TOOL')")
     p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag for the run (repeatable)")
+    p.add_argument(
+        "--benchmark", type=int, metavar="K", help="GuideLLM: which benchmark of a file with several (0, 1, ...)"
+    )
     return p
 
 
@@ -38,7 +41,9 @@ def run(a: argparse.Namespace) -> int:
     from perfkit.query.catalog import Catalog
 
     Path(a.data_dir).mkdir(parents=True, exist_ok=True)
-    rid = import_file(a.format, a.path, a.data_dir, run_id=a.run_id, label=a.label, tags=parse_tags(a.tag))
+    rid = import_file(
+        a.format, a.path, a.data_dir, run_id=a.run_id, label=a.label, tags=parse_tags(a.tag), benchmark=a.benchmark
+    )
     with Catalog(a.data_dir) as cat:
         m = cat.manifest(rid)
         imp = m["imported"]

@@ -41,10 +41,12 @@ def import_file(
     run_id: str | None = None,
     label: str | None = None,
     tags: dict[str, str] | None = None,
+    benchmark: int | None = None,
 ) -> str:
     """Read ``path`` as ``fmt`` (one of :data:`FORMATS`) and write it under ``data_dir``; returns the run id.
 
     The run id defaults to ``imported-<format>-<UTC time>``; an existing run is never overwritten.
+    ``benchmark`` picks one benchmark of a GuideLLM file that holds several (a sweep's load levels).
     """
     reader = FORMATS.get(fmt)
     if reader is None:
@@ -52,7 +54,9 @@ def import_file(
     src = Path(path)
     if not src.is_file():
         raise ConfigError(f"{src} is not a file; give the {fmt} result file to import")
-    run = reader(src)
+    if benchmark is not None and fmt != "guidellm":
+        raise ConfigError("--benchmark picks one benchmark of a GuideLLM file; other formats hold one run")
+    run = read_guidellm(src, benchmark) if fmt == "guidellm" else reader(src)
     if label:
         run.label = label
     rid = run_id or f"imported-{fmt}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"

@@ -40,6 +40,8 @@ def read_guidellm(path: str | Path, benchmark: int | None = None) -> ImportedRun
     if benchmark is None and len(benches) > 1:
         names = ", ".join(f"{k}: {_strategy(b)}" for k, b in enumerate(benches))
         raise ConfigError(f"{src} holds {len(benches)} benchmarks ({names}); pick one with --benchmark K")
+    if benchmark is not None and not 0 <= benchmark < len(benches):
+        raise ConfigError(f"{src} holds benchmarks 0 to {len(benches) - 1}; there is no benchmark {benchmark}")
     b = benches[benchmark or 0]
     reqs = b.get("requests") or {}
     rows: list[tuple[dict[str, Any], str | None]] = []
