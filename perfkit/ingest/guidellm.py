@@ -64,8 +64,7 @@ def read_guidellm(path: str | Path, benchmark: int | None = None) -> ImportedRun
     records = []
     for i, (r, err) in enumerate(rows):
         tm = (r.get("info") or {}).get("timings") or {}
-        s = _ns(start(r) - t0) if start(r) != float("inf") else 0
-        assert s is not None
+        s = _ns(start(r) - t0) if start(r) != float("inf") else None
 
         def rel(key: str, tm: dict[str, Any] = tm) -> int | None:
             v = tm.get(key)
@@ -74,7 +73,7 @@ def read_guidellm(path: str | Path, benchmark: int | None = None) -> ImportedRun
         records.append(
             request(
                 i,
-                s,
+                s or 0,
                 intended_ns=rel("targeted_start"),
                 first_token_ns=rel("first_token_iteration"),
                 last_token_ns=rel("last_token_iteration"),

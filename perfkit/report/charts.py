@@ -334,7 +334,7 @@ def tradeoff_chart(
     df["frontier"] = df["on_front"].map({True: "on the Pareto frontier", False: "dominated"})
     df["label"] = [f"{v}  P(front)={p:.2f}" for v, p in zip(df["variant"], df["p_front"])]
 
-    def scale(col: str) -> alt.Scale:
+    def domain(col: str) -> tuple[float, float]:
         """Every point and error bar with a margin of 8% of their span, but a cost, a latency or an energy
         never below 0 (Vega's pixel padding widened a cost axis to -$0.04)."""
         vals = pd.concat([df[c] for c in (col, f"{col}_lo", f"{col}_hi") if c in df]).astype(float)
@@ -342,13 +342,17 @@ def tradeoff_chart(
         lo, hi = float(vals.min()), float(vals.max())
         pad = 0.08 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-9)
         first = lo - pad if lo - pad >= 0 or col == "quality" or lo < 0 else 0.0
+        return first, hi + pad
+
+    scales = {}
+    for col in (x, y):
+        first, last = domain(col)
         for end in (f"{col}_lo", f"{col}_hi"):  # an unbounded end (an infinite cost) runs to the edge
             if end in df:
-                df[end] = df[end].astype(float).clip(first, hi + pad)
-        return alt.Scale(domain=[first, hi + pad], nice=False, zero=False)
-
-    xs = alt.X(f"{x}:Q", title=titles.get(x, x), scale=scale(x))
-    ys = alt.Y(f"{y}:Q", title=titles.get(y, y), scale=scale(y))
+                df[end] = df[end].astype(float).clip(first, last)
+        scales[col] = alt.Scale(domain=[first, last], nice=False, zero=False)
+    xs = alt.X(f"{x}:Q", title=titles.get(x, x), scale=scales[x])
+    ys = alt.Y(f"{y}:Q", title=titles.get(y, y), scale=scales[y])
     base = alt.Chart(df)
     xbar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=alt.X(f"{x}_lo:Q"), x2=f"{x}_hi:Q", y=ys)
     ybar = base.mark_rule(strokeWidth=1.2, opacity=0.6).encode(x=xs, y=alt.Y(f"{y}_lo:Q"), y2=f"{y}_hi:Q")

@@ -54,38 +54,24 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> we
     return web.json_response(body, status=status, headers=headers)
 
 
-def _prompt_words(body: dict[str, Any], chat: bool) -> list[str]:
-    """The prompt's words in order (the messages' contents one after another), for the prefix cache."""
+def _prompt_words(body: dict[str, Any], chat: bool) -> list[str] | None:
+    """The prompt's words in order (the messages' contents one after another): what the simulator counts as
+    prompt tokens and keys its prefix cache on; None when the body has no prompt."""
     if chat:
+        msgs = body.get("messages")
+        if not isinstance(msgs, list) or not msgs:
+            return None
         out: list[str] = []
-        for m in body.get("messages") or []:
+        for m in msgs:
             content = m.get("content", "") if isinstance(m, dict) else ""
-            if isinstance(content, list):
+            if isinstance(content, list):  # content parts
                 content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
             out += str(content).split()
         return out
     prompt = body.get("prompt")
     if isinstance(prompt, list):
         prompt = " ".join(map(str, prompt))
-    return prompt.split() if isinstance(prompt, str) else []
-
-
-def _count_tokens(body: dict[str, Any], chat: bool) -> int | None:
-    if chat:
-        msgs = body.get("messages")
-        if not isinstance(msgs, list) or not msgs:
-            return None
-        total = 0
-        for m in msgs:
-            content = m.get("content", "") if isinstance(m, dict) else ""
-            if isinstance(content, list):  # content parts
-                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-            total += len(str(content).split())
-        return total
-    prompt = body.get("prompt")
-    if isinstance(prompt, list):
-        prompt = " ".join(map(str, prompt))
-    return len(prompt.split()) if isinstance(prompt, str) else None
+    return prompt.split() if isinstance(prompt, str) else None
 
 
 class SimServer:
@@ -227,9 +213,10 @@ class SimServer:
             return _error(400, "request body must be a JSON object")
         if body.get("model", self.cfg.model) != self.cfg.model:
             return _error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
-        prompt_tokens = _count_tokens(body, chat)
-        if prompt_tokens is None:
+        words = _prompt_words(body, chat)
+        if words is None:
             return _error(400, "'messages' must be a non-empty list" if chat else "'prompt' must be a string")
+        prompt_tokens = len(words)
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 16))
         min_tokens = body.get("min_tokens", 0) or 0
         if not isinstance(max_tokens, int) or max_tokens < 1 or not isinstance(min_tokens, int):
@@ -241,7 +228,7 @@ class SimServer:
                 f"and its KV cache holds {self.cfg.kv_capacity_tokens}; the request asks "
                 f"for {prompt_tokens} prompt + {max_tokens} output tokens.",
             )
-        self.engine.prefix_cache.lookup(_prompt_words(body, chat))
+        self.engine.prefix_cache.lookup(words)
         rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
         index = self._n_arrivals
         self._n_arrivals += 1
