@@ -47,6 +47,7 @@ __all__ = [
     "GPU_SAMPLE_COLUMNS",
     "HOST_METRICS",
     "HOST_SAMPLE_COLUMNS",
+    "INSTANT_COLUMNS",
     "REQUEST_COLUMNS",
     "SCHEMA_VERSION",
     "SERVER_COMMON",
@@ -226,6 +227,11 @@ TABLE_COLUMNS: dict[str, tuple[Column, ...]] = {
     "host_samples": HOST_SAMPLE_COLUMNS,
 }
 """Every table's columns, in the order they are written."""
+
+INSTANT_COLUMNS: dict[str, tuple[str, ...]] = {
+    table: tuple(c.name for c in cols if c.name.endswith("_ns")) for table, cols in TABLE_COLUMNS.items()
+}
+"""Each table's instants on the monotonic clock (the columns a move to another host's clock shifts)."""
 
 
 class GpuSample(TypedDict):

@@ -175,3 +175,22 @@ def test_the_rule_catches_a_private_import(tmp_path):
         assert any("private name _rx of perfkit.net" in p for p in found), found
     finally:
         bad.unlink()
+
+
+def test_only_the_cluster_module_imports_ray():
+    """Ray is an optional extra: one module imports it, inside its functions, so the rest runs without it."""
+    importers = []
+    for module, path in _modules():
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(n.split(".")[0] == "ray" for n in names):
+                importers.append((module, node.col_offset))
+    assert {m for m, _ in importers} == {"perfkit.record.cluster"}
+    assert all(col > 0 for _, col in importers)  # never at the top of the module

@@ -14,7 +14,7 @@ import perfkit
 from perfkit.store.schema import schema_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"duckdb": "python-duckdb", "prometheus-client": "prometheus_client"}
+CONDA_NAMES = {"duckdb": "python-duckdb", "prometheus-client": "prometheus_client", "ray": "ray-default"}
 
 
 def _name(req: str) -> str:

@@ -37,6 +37,7 @@ COMMANDS = (
     "bottleneck",
     "check",
     "rollup",
+    "merge",
     "schema",
     "completion",
 )

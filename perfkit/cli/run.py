@@ -146,6 +146,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="send no X-Request-Id header (by default each request carries a UUID, which every server accepts)",
     )
     add_client_flags(r)
+    x = r.add_argument_group("beyond one machine (docs/scale-out.md)")
+    x.add_argument(
+        "--cluster",
+        metavar="ray[://HOST:PORT]",
+        help="run the --workers as Ray actors spread over a Ray cluster's nodes (ray: $RAY_ADDRESS or a local "
+        'Ray; needs pip install "perfkit[ray]"); records and clocks come back here, one run',
+    )
+    x.add_argument(
+        "--partition",
+        metavar="W/N",
+        help="send only share W of N of the schedule (a pod of an Indexed Job, one host of a loop over ssh); "
+        "with --start-at; `perfkit merge` joins the shares",
+    )
+    x.add_argument(
+        "--start-at",
+        metavar="UTC_TIME",
+        help="with --partition: when every share starts: 2026-12-04T15:00:00Z, @UNIX_SECONDS, or +S (the next "
+        "whole multiple of S seconds of UTC, so that shares started together agree)",
+    )
     o = r.add_argument_group("output")
     add_data_dir(o, "where the run's Parquet and manifest go (default data/)")
     add_json(o)
@@ -252,6 +271,18 @@ def run(a: argparse.Namespace) -> int:
     from perfkit.record.run import record_run
 
     _check_data_dir(a.data_dir)
+    partition = start_at = None
+    if a.partition or a.start_at:
+        from perfkit.record.shares import parse_partition, parse_start_at
+
+        if not (a.partition and a.start_at):
+            raise ConfigError("--partition and --start-at go together: every share must start at one instant")
+        partition, start_at = parse_partition(a.partition), parse_start_at(a.start_at)
+    if a.cluster:
+        from perfkit.record.cluster import parse_cluster, require_ray
+
+        parse_cluster(a.cluster)
+        require_ray()
     scenario = None
     if a.scenario:
         from perfkit.workload.scenario import load_scenario
@@ -323,6 +354,9 @@ def run(a: argparse.Namespace) -> int:
                 workers=a.workers,
                 transport=transport,
                 same_prompts=a.same_prompts,
+                cluster=a.cluster,
+                partition=partition,
+                start_at=start_at,
             )
         finally:
             if display:

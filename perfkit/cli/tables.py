@@ -41,6 +41,8 @@ def _cell(v: object, col: str) -> str:
         return f"{100 * float(v):.1f}"  # type: ignore[arg-type]
     if col == "p":
         return f"{float(v):.3g}"  # type: ignore[arg-type]
+    if col in ("offset_ms", "offset_uncertainty_ms"):
+        return f"{float(v):.3f}"  # type: ignore[arg-type]
     if isinstance(v, float):
         return f"{v:,.1f}"
     return str(v)
@@ -169,6 +171,7 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
             rec["share"] = 100 * rec["share"]
             t.add_row(*[_cell(rec[c], c) for c, _ in cols])
         console.print(t)
+    print_nodes(cat, run_id, console)
     line = telemetry_line(cat.manifest(run_id).get("telemetry"))
     if line:
         console.print(line)
@@ -185,6 +188,35 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
             )
         elif client_note(rec):
             console.print(f"[dim]note:[/] phase {rec['phase']}: {client_note(rec)}", soft_wrap=True)
+
+
+def print_nodes(cat, run_id: str, console: Console) -> None:
+    """The nodes of a split run (``--cluster``, ``perfkit merge``): each share's lag and clock, who fell behind."""
+    nodes = cat.nodes(run_id)
+    if nodes.empty:
+        return
+    t = Table(title="nodes (ms; offset: the node's clock against the run's, ± its uncertainty)", title_justify="left")
+    cols = [
+        ("share", "share"),
+        ("host", "host"),
+        ("requests", "n"),
+        ("errors", "errors"),
+        ("schedule_lag_p50_ms", "lag p50"),
+        ("schedule_lag_p99_ms", "lag p99"),
+        ("loop_lag_max_ms", "loop lag max"),
+        ("offset_ms", "offset"),
+        ("offset_uncertainty_ms", "±"),
+    ]
+    for c, h in cols:
+        t.add_column(h, justify="left" if c == "host" else "right")
+    for rec in nodes.to_dict("records"):
+        t.add_row(*[_cell(rec[c], c) if c != "share" else str(rec[c]) for c, _ in cols])
+    console.print(t)
+    for rec in nodes.to_dict("records"):
+        if rec["lost"]:
+            console.print(f"[bold red]lost:[/] share {rec['share']} on {rec['host']} at {rec['lost']}")
+        if rec["behind"]:
+            console.print(f"[bold yellow]node behind:[/] share {rec['share']} on {rec['host']}: {rec['behind']}")
 
 
 def telemetry_line(t: dict | None) -> str:

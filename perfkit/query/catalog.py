@@ -314,6 +314,47 @@ class Catalog:
         where, params = self._where(run_id, include_warmup)
         return self.con.sql(endpoint_sql(where), params=params)
 
+    def nodes(self, run_id: str) -> pd.DataFrame:
+        """Where each share of a split run ran and how it kept up (empty for a run of one host's processes).
+
+        One row per node of the manifest (``--cluster`` or ``perfkit merge``): ``share``, ``host``,
+        ``requests``, ``errors``, ``schedule_lag_p50_ms`` and ``schedule_lag_p99_ms`` (its share's
+        non-warm-up requests), ``loop_lag_max_ms``, ``offset_ms`` and ``offset_uncertainty_ms`` (its clock
+        against the run's), ``lost`` (when it was lost, UTC, or None) and ``behind`` (why it fell behind, or
+        ``""``; :func:`perfkit.query.metrics.node_behind`).
+        """
+        from perfkit.query.frames import share_lags
+        from perfkit.query.metrics import node_behind
+
+        m = self.manifest(run_id)
+        nodes = m.get("nodes") or []
+        if not nodes:
+            return pd.DataFrame()
+        workers = int((m.get("client") or {}).get("workers") or len(nodes))
+        lags = share_lags(self, check_run_id(run_id), workers).set_index("share")
+        lost = {x["share"]: x.get("lost_utc") or "missing" for x in m.get("lost_shares") or []}
+        rows = []
+        for n in nodes:
+            w = int(n["share"])
+            got = lags.loc[w].to_dict() if w in lags.index else {}
+            unc = n.get("offset_uncertainty_ns")
+            row = {
+                "share": w,
+                "host": n.get("host"),
+                "node_ip": n.get("node_ip"),
+                "requests": int(got.get("requests", 0)),
+                "errors": int(got.get("errors", 0)),
+                "schedule_lag_p50_ms": got.get("schedule_lag_p50_ms"),
+                "schedule_lag_p99_ms": got.get("schedule_lag_p99_ms"),
+                "loop_lag_max_ms": n.get("loop_lag_max_ms"),
+                "offset_ms": n.get("offset_ns", 0) / 1e6,
+                "offset_uncertainty_ms": unc / 1e6 if unc is not None else None,
+                "lost": lost.get(w),
+            }
+            row["behind"] = node_behind(row)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def telemetry_wide(self, table: str, run_id: str | list[str] | None = None) -> duckdb.DuckDBPyRelation:
         """A telemetry table pivoted wide: one row per reading, one column per metric.
 

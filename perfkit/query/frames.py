@@ -43,6 +43,7 @@ __all__ = [
     "send_spans",
     "server_buckets",
     "server_timings",
+    "share_lags",
     "stability_samples",
     "telemetry_long",
     "telemetry_span",
@@ -320,6 +321,20 @@ def chunk_sizes(cat: Catalog, run_id: str) -> pd.DataFrame:
            FROM requests WHERE run_id = $run AND NOT warmup AND ok
            GROUP BY phase ORDER BY min(phase_index)""",
         run=run_id,
+    )
+
+
+def share_lags(cat: Catalog, run_id: str, shares: int) -> pd.DataFrame:
+    """Per share of a run split over ``shares`` workers (``request_id % shares``), over non-warm-up requests:
+    ``requests``, ``errors``, ``schedule_lag_p50_ms`` and ``schedule_lag_p99_ms``."""
+    return _df(
+        cat,
+        """SELECT request_id % $n AS share, count(*) AS requests, count(*) FILTER (WHERE NOT ok) AS errors,
+                  quantile_cont(schedule_lag_ms, 0.5) AS schedule_lag_p50_ms,
+                  quantile_cont(schedule_lag_ms, 0.99) AS schedule_lag_p99_ms
+           FROM requests WHERE run_id = $run AND NOT warmup GROUP BY 1 ORDER BY 1""",
+        run=run_id,
+        n=shares,
     )
 
 

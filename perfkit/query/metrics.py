@@ -21,6 +21,7 @@ __all__ = [
     "client_note",
     "endpoint_sql",
     "fidelity_sql",
+    "node_behind",
     "slo_sql",
     "summary_sql",
 ]
@@ -338,6 +339,20 @@ def client_findings(rec: dict) -> list[tuple[str, str]]:
     if not _kernel_stamped(rec):
         out += [("loop", f"{f}, and the loop timed the reads") for f in _loop_findings(rec)]
     return out
+
+
+def node_behind(rec: dict) -> str:
+    """Why a node of a split run fell behind (its share's schedule lag or its event loop), or ``""``.
+
+    ``rec`` is a row of :meth:`perfkit.query.catalog.Catalog.nodes`.
+    """
+    out = []
+    lag, loop = _num(rec, "schedule_lag_p99_ms"), _num(rec, "loop_lag_max_ms")
+    if lag is not None and lag > LAG_P99_LIMIT_MS:
+        out.append(f"schedule lag p99 {lag:.1f} ms (limit {LAG_P99_LIMIT_MS:g})")
+    if loop is not None and loop > 10 * LOOP_LAG_LIMIT_MS:
+        out.append(f"event loop late by up to {loop:.0f} ms")
+    return "; ".join(out)
 
 
 def client_evidence(rec: dict) -> str:

@@ -28,6 +28,8 @@ from perfkit.client.transport import Transport
 from perfkit.clock import ClockAnchor, now_ns
 from perfkit.errors import ConfigError
 from perfkit.net.get import get, server_root
+from perfkit.record.cluster import RayGroup, parse_cluster, require_ray
+from perfkit.record.shares import Share, group_key, start_mono_ns
 from perfkit.record.telemetry import Telemetry, TelemetrySpec
 from perfkit.record.workers import WorkerGroup, check_partitionable
 from perfkit.store.manifest import environment_info, new_run_id, redact_url, write_manifest
@@ -136,6 +138,9 @@ async def record_run(
     workers: int = 1,
     transport: Transport | None = None,
     same_prompts: bool = False,
+    cluster: str | None = None,
+    partition: Share | None = None,
+    start_at: int | None = None,
 ) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
@@ -187,13 +192,44 @@ async def record_run(
         Send the seed's prompt words in every run (for studies of a prefix cache across runs).  By default
         the words are salted by the run id: lengths, classes and arrival times stay the seed's, but a second
         run against the same server does not find its prompts in the first run's prefix cache.
+    cluster : str, optional
+        ``"ray"`` or ``"ray://HOST:PORT"``: the ``workers`` are Ray actors spread over that cluster's nodes
+        (:mod:`perfkit.record.cluster`), their records and clocks brought back to this process.
+    partition : Share, optional
+        Run only this share of the schedule (:mod:`perfkit.record.shares`), as one of several processes
+        started separately; ``perfkit merge`` joins the shares.  Needs ``start_at``.
+    start_at : int, optional
+        With ``partition``: when the first phase starts, UTC ns since the epoch (the same for every share).
     """
     if workers < 1:
         raise ConfigError(f"workers must be 1 or more, not {workers}")
-    if workers > 1:
+    if workers > 1 or cluster or partition:
         check_partitionable(phases)
+    if partition is not None and (workers > 1 or cluster):
+        raise ConfigError("--partition runs one share in this process: drop --workers and --cluster")
+    if (partition is None) != (start_at is None):
+        raise ConfigError("--partition and --start-at go together: every share must start at one instant")
     anchor = ClockAnchor.take()
     run_id = run_id or new_run_id(anchor)
+    share: dict[str, Any] | None = None
+    start_ns = None
+    if partition is not None and start_at is not None:
+        start_ns = start_mono_ns(start_at, anchor)
+        key = group_key(
+            seed,
+            partition.count,
+            start_at,
+            [_phase_dict(p) for p in phases],
+            redact_url((endpoint[0] if isinstance(endpoint, list) else endpoint).base_url),
+        )
+        share = {
+            "index": partition.index,
+            "count": partition.count,
+            "start_at_utc": anchor.to_datetime(start_ns).isoformat(),
+            "start_at_wall_ns": start_at,
+            "start_ns": start_ns,
+            "group": key,
+        }
     data_dir = Path(data_dir)
     pool = pool_size_for(phases)
     loop = asyncio.get_running_loop()
@@ -246,30 +282,37 @@ async def record_run(
                 "transport": transport.describe(),
             },
             "simulator": simulator,
+            "share": share,
+            "cluster": {"kind": "ray", "address": redact_url(parse_cluster(cluster) or "local")} if cluster else None,
             "tags": dict(tags or {}),
             "scenario": scenario,
             "command": command if command is not None else sys.argv,
             # a git subprocess, file writes and pyarrow's warm-up: none of it on the event loop
             "environment": await loop.run_in_executor(None, environment_info),
         }
-        salt = None if same_prompts else run_id
-        group = (
-            WorkerGroup(
-                endpoints,
-                phases,
-                data_dir,
-                run_id,
-                workers=workers,
-                seed=seed,
-                router=router,
-                drain_timeout_s=drain_timeout_s,
-                flush_interval_s=flush_interval_s,
-                transport=transport,
-                prompt_salt=salt,
-            )
-            if workers > 1
-            else None
+        # the shares of one run salt their words alike, so that together they send what one run would
+        salt = None if same_prompts else (share["group"] if share else run_id)
+        group_kw: dict[str, Any] = dict(
+            workers=workers,
+            seed=seed,
+            router=router,
+            drain_timeout_s=drain_timeout_s,
+            flush_interval_s=flush_interval_s,
+            transport=transport,
+            prompt_salt=salt,
         )
+        group: WorkerGroup | None = None
+        if cluster:
+            require_ray()
+            group = RayGroup(endpoints, phases, data_dir, run_id, address=parse_cluster(cluster), **group_kw)
+
+            def on_nodes(nodes: list[dict[str, Any]]) -> None:  # where each share runs, before traffic starts
+                manifest["nodes"] = nodes
+                write_manifest(data_dir, run_id, dict(manifest))
+
+            group.on_nodes = on_nodes
+        elif workers > 1:
+            group = WorkerGroup(endpoints, phases, data_dir, run_id, **group_kw)
         # the run's one sink: the runner's records (unless workers write their own) and every sampler's rows
         sink = await loop.run_in_executor(None, ParquetSink, data_dir, run_id, flush_interval_s)
         # side channels first: a set-up that refuses the run (--gpu sim against a real server) leaves no run behind
@@ -306,10 +349,10 @@ async def record_run(
             await loop.run_in_executor(None, sink.close)
             raise
 
-        def on_phase(index: int, spec: PhaseSpec, start_ns: int) -> None:
+        def on_phase(index: int, spec: PhaseSpec, phase_start_ns: int) -> None:
             # keep the phase windows on disk as they happen, for runs that never reach the end
             wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]
-            manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": start_ns, "end_ns": None}]
+            manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": phase_start_ns, "end_ns": None}]
             loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
 
         runner: Any = group or LoadRunner(
@@ -323,6 +366,8 @@ async def record_run(
             drain_timeout_s=drain_timeout_s,
             on_phase=on_phase,
             prompt_salt=salt,
+            partition=(partition.index, partition.count) if partition else (0, 1),
+            start_at_ns=start_ns,
         )
         if on_start:
             on_start(runner, run_id)
@@ -347,6 +392,8 @@ async def record_run(
                     "finished_utc": anchor.to_datetime(now_ns()).isoformat(),
                     "phase_windows": [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows],
                     "sweep_stops": [{"after_phase": n, "reason": r} for n, r in runner.stops],
+                    "nodes": group.nodes if group else [],
+                    "lost_shares": group.lost_shares if group else [],
                     "phases": [_phase_dict(p) for p in runner.phases],  # automatic sweep rates resolved
                     "counts": {
                         "requests": p.done,

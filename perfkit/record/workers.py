@@ -51,7 +51,7 @@ from perfkit.client.transport import Transport
 from perfkit.clock import now_ns
 from perfkit.errors import ConfigError
 
-__all__ = ["WorkerGroup", "check_partitionable"]
+__all__ = ["RemoteLag", "RemoteReadDelays", "WorkerGroup", "check_partitionable", "run_share"]
 
 _REPORT_S = 0.25  # how often a worker tells the parent what it did
 _START_MARGIN_NS = 100_000_000  # the common start, this far after every worker said it is ready
@@ -67,7 +67,7 @@ def check_partitionable(phases: list[PhaseSpec]) -> None:
             )
 
 
-class _RemoteLag:
+class RemoteLag:
     """The parent's stand-in for a loop-lag probe: the worst worker's figures since the last reading."""
 
     tick_s = 0.05
@@ -104,7 +104,7 @@ class _RemoteLag:
         pass
 
 
-class _RemoteReadDelays:
+class RemoteReadDelays:
     """The parent's stand-in for a transport's read delays: every worker's reads since the last reading,
     with the worst worker's p99 and longest wait."""
 
@@ -145,7 +145,11 @@ class WorkerGroup:
     transport : Transport, optional
         Each worker sends through a copy of it (pickled: its settings, no connection); default a
         :class:`~perfkit.client.fasthttp.FastTransport`.
+    prompt_salt : str, optional
+        As for :class:`~perfkit.client.runner.LoadRunner`.
     """
+
+    min_workers = 2
 
     def __init__(
         self,
@@ -162,20 +166,22 @@ class WorkerGroup:
         transport: Transport | None = None,
         prompt_salt: str | None = None,
     ) -> None:
-        if workers < 2:
-            raise ConfigError(f"a worker group needs 2 or more workers, not {workers}")
+        if workers < self.min_workers:
+            raise ConfigError(f"this worker group needs {self.min_workers} or more workers, not {workers}")
         check_partitionable(phases)
         self.endpoints, self.endpoint, self.phases = endpoints, endpoints[0], phases
         self.router = router or Router(len(endpoints))
         self.workers = workers
         self.progress = RunProgress()
         self.live = LiveWindow()
-        self.lag = _RemoteLag()
-        self.read_delays = _RemoteReadDelays()
+        self.lag = RemoteLag()
+        self.read_delays = RemoteReadDelays()
         self.phase_windows: list[tuple[str, int, int]] = []
         self.stops: list[tuple[str, str]] = []
         self.written = 0
-        self._cfg = {
+        self.nodes: list[dict[str, Any]] = []  # where each share ran (filled by cluster groups)
+        self.lost_shares: list[dict[str, Any]] = []  # shares lost mid-run (cluster groups go on without them)
+        self.config: dict[str, Any] = {
             "endpoints": [dataclasses.asdict(e) for e in endpoints],
             "phases": phases,
             "data_dir": str(data_dir),
@@ -197,7 +203,9 @@ class WorkerGroup:
         pipes, procs = [], []
         for w in range(self.workers):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(w, self._cfg, child), name=f"perfkit-worker-{w}", daemon=True)
+            proc = ctx.Process(
+                target=_worker_main, args=(w, self.config, child), name=f"perfkit-worker-{w}", daemon=True
+            )
             proc.start()
             child.close()
             pipes.append(parent)
@@ -222,6 +230,11 @@ class WorkerGroup:
         finally:
             for proc in procs:
                 await loop.run_in_executor(None, proc.join, 30)
+        self.finish(results)
+        return self.progress
+
+    def finish(self, results: list[dict[str, Any]]) -> None:
+        """Join the workers' phase windows and counts; raise the workers' failures, if any."""
         errors = [r["error"] for r in results if r.get("error")]
         wins: dict[str, tuple[str, int, int]] = {}
         for r in results:
@@ -232,7 +245,6 @@ class WorkerGroup:
         self.written = sum(r["written"] for r in results)
         if errors:
             raise RuntimeError("; ".join(errors))
-        return self.progress
 
     def _follow(self, w: int, pipe: Any) -> dict[str, Any]:
         """Read one worker's reports until it is done (a thread per worker)."""
@@ -241,16 +253,17 @@ class WorkerGroup:
             kind = msg[0]
             if kind == "progress":
                 _, progress, items, lag, loop_cpu, delays = msg
-                self._merge(w, progress, items)
+                self.merge_report(w, progress, items)
                 self.lag.add(lag, loop_cpu)
                 self.read_delays.add(delays)
             elif kind == "done":
-                self._merge(w, msg[1]["progress"], msg[1]["items"])
+                self.merge_report(w, msg[1]["progress"], msg[1]["items"])
                 return msg[1]
             else:  # "failed" or a lost pipe
                 return {"error": f"worker {w}: {msg[1]}", "phase_windows": [], "written": 0}
 
-    def _merge(self, w: int, progress: dict[str, Any], items: list[tuple[Any, ...]]) -> None:
+    def merge_report(self, w: int, progress: dict[str, Any], items: list[tuple[Any, ...]]) -> None:
+        """Fold worker ``w``'s latest progress and live latency items into the group's."""
         self._progress[w] = progress
         for item in items:
             self.live.add_item(item)
@@ -296,7 +309,6 @@ def _worker_main(w: int, cfg: dict[str, Any], pipe: Any) -> None:
 async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
     import signal
 
-    from perfkit.collect.host import HostSource, LoopLagMonitor
     from perfkit.store.writer import ParquetSink
 
     loop = asyncio.get_running_loop()
@@ -304,67 +316,15 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
     if task is not None:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
         loop.add_signal_handler(signal.SIGINT, lambda: None)  # Ctrl-C reaches the parent, which stops us
-    n = cfg["workers"]
-    sink = runner = None
+    sink = None
     try:
-        endpoints = [Endpoint(**e) for e in cfg["endpoints"]]
         sink = ParquetSink(cfg["data_dir"], cfg["run_id"], cfg["flush_interval_s"], prefix=f"part-w{w}")
-        transport = cfg["transport"]  # this process's own copy
-        delays = getattr(transport, "read_delays", None)
-        lag = LoopLagMonitor().start()
-        host = HostSource(lag)
         pipe.send(("ready",))
         start_ns = await loop.run_in_executor(None, pipe.recv)
-        runner = LoadRunner(
-            endpoints,
-            cfg["phases"],
-            sink,
-            seed=cfg["seed"],
-            run_id=cfg["run_id"],
-            router=Router(len(endpoints), cfg["policy"], cfg["weights"]),
-            transport=transport,
-            drain_timeout_s=cfg["drain_timeout_s"],
-            partition=(w, n),
-            prompt_salt=cfg["prompt_salt"],
-            start_at_ns=start_ns,
-        )
-        runner.live.outbox = []
-
-        async def report() -> None:
-            while True:
-                await asyncio.sleep(_REPORT_S)
-                items, runner.live.outbox = runner.live.outbox, []
-                pipe.send(
-                    (
-                        "progress",
-                        dataclasses.asdict(runner.progress),
-                        items,
-                        lag.take(),
-                        host.loop_cpu_pct(now_ns()),
-                        delays.take() if delays is not None else None,
-                    )
-                )
-
-        reporter = loop.create_task(report())
-        try:
-            await runner.run()
-        finally:
-            reporter.cancel()
-            lag.stop()
-            await transport.close()
+        done = await run_share(w, cfg, sink, start_ns, pipe.send)
         await loop.run_in_executor(None, sink.close)
-        pipe.send(
-            (
-                "done",
-                {
-                    "progress": dataclasses.asdict(runner.progress),
-                    "items": runner.live.outbox,
-                    "phase_windows": runner.phase_windows,
-                    "written": sink.written,
-                    "pid": os.getpid(),
-                },
-            )
-        )
+        done["written"] = sink.written
+        pipe.send(("done", done))
     except BaseException as exc:
         if sink is not None:
             await loop.run_in_executor(None, sink.close)
@@ -374,3 +334,81 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
             pass
         if not isinstance(exc, (asyncio.CancelledError, Exception)):
             raise
+
+
+async def run_share(
+    w: int, cfg: dict[str, Any], sink: Any, start_ns: int, report: Any, report_s: float = _REPORT_S
+) -> dict[str, Any]:
+    """Run worker ``w``'s share of the run described by ``cfg`` on the running event loop.
+
+    Parameters
+    ----------
+    w : int
+        The share, 0 to ``cfg["workers"] - 1``.
+    cfg : dict
+        :attr:`WorkerGroup.config`: endpoints, phases, seed, transport and the rest.
+    sink : Sink
+        Where the share's records go (a Parquet sink of its own, or a buffer a driver drains).
+    start_ns : int
+        When the first phase starts, on this host's monotonic clock, ns.
+    report : callable
+        Called about every ``report_s`` with ``("progress", progress, live items, loop lag,
+        loop-thread CPU %, read delays)``, the tuple :meth:`WorkerGroup.merge_report` and the
+        group's lag stand-ins take.
+
+    Returns
+    -------
+    dict
+        ``progress``, ``items`` (live items not yet reported), ``phase_windows`` and ``pid``.
+    """
+    from perfkit.collect.host import HostSource, LoopLagMonitor
+
+    loop = asyncio.get_running_loop()
+    endpoints = [Endpoint(**e) for e in cfg["endpoints"]]
+    transport = cfg["transport"]  # this process's own copy
+    delays = getattr(transport, "read_delays", None)
+    lag = LoopLagMonitor().start()
+    host = HostSource(lag)
+    runner = LoadRunner(
+        endpoints,
+        cfg["phases"],
+        sink,
+        seed=cfg["seed"],
+        run_id=cfg["run_id"],
+        router=Router(len(endpoints), cfg["policy"], cfg["weights"]),
+        transport=transport,
+        drain_timeout_s=cfg["drain_timeout_s"],
+        partition=(w, cfg["workers"]),
+        prompt_salt=cfg["prompt_salt"],
+        start_at_ns=start_ns,
+    )
+    runner.live.outbox = []
+
+    async def reporter() -> None:
+        while True:
+            await asyncio.sleep(report_s)
+            items, runner.live.outbox = runner.live.outbox, []
+            report(
+                (
+                    "progress",
+                    dataclasses.asdict(runner.progress),
+                    items,
+                    lag.take(),
+                    host.loop_cpu_pct(now_ns()),
+                    delays.take() if delays is not None else None,
+                )
+            )
+
+    task = loop.create_task(reporter())
+    try:
+        await runner.run()
+    finally:
+        task.cancel()
+        lag.stop()
+        await transport.close()
+    return {
+        "progress": dataclasses.asdict(runner.progress),
+        "items": runner.live.outbox,
+        "phase_windows": runner.phase_windows,
+        "pid": os.getpid(),
+    }

@@ -23,11 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perfkit.rows import RequestRecord
+from perfkit.rows import INSTANT_COLUMNS, RequestRecord
 from perfkit.secrets import redact
 from perfkit.store.schema import CHUNKS, REQUESTS, TABLES, TELEMETRY_TABLES
 
-__all__ = ["ParquetSink", "records_to_tables", "write_part"]
+__all__ = ["ParquetSink", "records_to_tables", "shift_instants", "write_part"]
 
 _STOP = object()
 
@@ -118,6 +118,22 @@ def _chunk_table(recs: list[RequestRecord]) -> pa.Table:
         "chars": pa.array([r.chunk_chars for r in with_chunks], type=pa.list_(pa.int32())).flatten(),
     }
     return pa.Table.from_pydict(cols, schema=CHUNKS)
+
+
+def shift_instants(table: pa.Table, name: str, delta_ns: int) -> pa.Table:
+    """``table`` (of the table ``name``) with every instant column moved by ``delta_ns``, ns.
+
+    Moves a worker's rows onto another host's monotonic clock; durations (``*_ms``) are unchanged.
+    """
+    if not delta_ns:
+        return table
+    import pyarrow.compute as pc
+
+    for col in INSTANT_COLUMNS.get(name, ()):
+        i = table.schema.get_field_index(col)
+        if i >= 0:
+            table = table.set_column(i, table.schema.field(i), pc.add(table[col], pa.scalar(delta_ns, pa.int64())))
+    return table
 
 
 def write_part(table: pa.Table, directory: Path, seq: int, prefix: str = "part") -> Path:
