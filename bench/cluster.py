@@ -37,7 +37,9 @@ TTFT_MS, ITL_MS, TOKENS, SEED = 50.0, 10.0, 16, 3
 
 
 def measure(url: str, tmp: Path, rate: float, duration_s: float, workers: int, cluster: str | None) -> dict:
-    phase = PhaseSpec("main", duration_s=duration_s, rate=rate, arrival="poisson", prompt_tokens=16)
+    phase = PhaseSpec(
+        "main", duration_s=duration_s, rate=rate, arrival="poisson", prompt_tokens=16, output_tokens=TOKENS
+    )
     spec = TelemetrySpec(gpu="off", server_metrics=False)
     res = asyncio.run(
         record_run(
@@ -108,7 +110,7 @@ def main() -> None:
     last = ""
     try:
         with ExactServerProcess(TTFT_MS, ITL_MS, TOKENS) as server:
-            for mode in ("workers", "ray"):
+            for mode in os.environ.get("PK_MODES", "workers,ray").split(","):
                 for k in levels:
                     with tempfile.TemporaryDirectory() as tmp:
                         got = measure(server.url, Path(tmp), a.rate, a.duration_s, k, "ray" if mode == "ray" else None)
@@ -130,6 +132,9 @@ def main() -> None:
                         f"{name} lag_p99_ms={np.percentile(lag, 99):.2f} ttft_err_p99_ms={np.percentile(err, 99):.2f}"
                     )
     finally:
+        import ray
+
+        ray.shutdown()  # this process is the runs' driver: leave the cluster before it is taken down
         cluster.shutdown()
     print(last)
 
