@@ -205,7 +205,8 @@ HOST_SAMPLE_COLUMNS: tuple[Column, ...] = (
     Column(
         "scope",
         "string",
-        "'client' (this perfkit process), 'server' (a local server's process tree) or 'system'.",
+        "'client' (this perfkit process), 'server' (a local server's process tree), 'system'; for a run over "
+        "a Ray cluster also 'worker' (a worker's process) and 'worker-system' (its node), pid the worker's.",
         nullable=False,
     ),
     Column("pid", "int32", "Process id of the scope's root process; null for 'system'."),

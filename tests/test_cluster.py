@@ -88,6 +88,13 @@ def test_three_ray_nodes_send_exactly_the_one_process_schedule(ray_cluster, sim,
         assert abs(n["offset_ns"]) <= n["offset_uncertainty_ns"] + 1_000_000  # one host: one clock, in truth
     with perfkit.open(tmp_path) as cat:
         rows = cat.sql("SELECT request_id, intended_ns, ok FROM requests WHERE run_id = 'r'").df()
+        node_rows = cat.sql(
+            "SELECT DISTINCT pid FROM host_samples WHERE run_id = 'r' AND scope = 'worker' AND metric = 'cpu_pct'"
+        ).fetchall()
+        table = cat.nodes("r")
+    # each node certified by its own samples: its process's CPU, on the run's clock
+    assert {p for (p,) in node_rows} == {n["pid"] for n in nodes}
+    assert table["worker_cpu_pct"].notna().all() and "behind" in table
     start = m["phase_windows"][0]["start_ns"]
     expected = _schedule(DURATION)
     assert rows["request_id"].is_unique and len(rows) == len(expected)  # every scheduled request once

@@ -204,6 +204,7 @@ def print_nodes(cat, run_id: str, console: Console) -> None:
         ("schedule_lag_p50_ms", "lag p50"),
         ("schedule_lag_p99_ms", "lag p99"),
         ("loop_lag_max_ms", "loop lag max"),
+        ("worker_cpu_pct", "CPU %"),
         ("offset_ms", "offset"),
         ("offset_uncertainty_ms", "±"),
     ]

@@ -319,7 +319,8 @@ class Catalog:
 
         One row per node of the manifest (``--cluster`` or ``perfkit merge``): ``share``, ``host``,
         ``requests``, ``errors``, ``schedule_lag_p50_ms`` and ``schedule_lag_p99_ms`` (its share's
-        non-warm-up requests), ``loop_lag_max_ms``, ``offset_ms`` and ``offset_uncertainty_ms`` (its clock
+        non-warm-up requests), ``loop_lag_max_ms``, ``worker_cpu_pct`` (the worker process's mean CPU, % of
+        one core, from its own host samples), ``offset_ms`` and ``offset_uncertainty_ms`` (its clock
         against the run's), ``lost`` (when it was lost, UTC, or None) and ``behind`` (why it fell behind, or
         ``""``; :func:`perfkit.query.metrics.node_behind`).
         """
@@ -333,6 +334,13 @@ class Catalog:
         workers = int((m.get("client") or {}).get("workers") or len(nodes))
         lags = share_lags(self, check_run_id(run_id), workers).set_index("share")
         lost = {x["share"]: x.get("lost_utc") or "missing" for x in m.get("lost_shares") or []}
+        cpu = dict(
+            self.con.execute(
+                """SELECT pid, avg(value) FROM host_samples
+                   WHERE run_id = $run AND scope = 'worker' AND metric = 'cpu_pct' GROUP BY pid""",
+                {"run": check_run_id(run_id)},
+            ).fetchall()
+        )
         rows = []
         for n in nodes:
             w = int(n["share"])
@@ -347,6 +355,7 @@ class Catalog:
                 "schedule_lag_p50_ms": got.get("schedule_lag_p50_ms"),
                 "schedule_lag_p99_ms": got.get("schedule_lag_p99_ms"),
                 "loop_lag_max_ms": n.get("loop_lag_max_ms"),
+                "worker_cpu_pct": cpu.get(n.get("pid")),
                 "offset_ms": n.get("offset_ns", 0) / 1e6,
                 "offset_uncertainty_ms": unc / 1e6 if unc is not None else None,
                 "lost": lost.get(w),

@@ -47,6 +47,7 @@ CLOCK_EXCHANGES = 64  # round trips per actor; the shortest one sets the offset
 _START_MARGIN_NS = 1_500_000_000  # the common start, this far after the last actor is ready
 _POLL_S = 1.0  # how often the driver drains an actor's records
 _REPORT_S = 0.25
+_NODE_SAMPLE_S = 0.5  # each node's host samples (scopes worker, worker-system), as often as the driver's own
 
 
 def require_ray() -> Any:
@@ -160,7 +161,9 @@ class ShareHost:
             loop = asyncio.new_event_loop()
         self._loop = loop
         try:
-            self._task = loop.create_task(run_share(self.w, self.cfg, self.sink, start_ns, self.reports.put, _REPORT_S))
+            self._task = loop.create_task(
+                run_share(self.w, self.cfg, self.sink, start_ns, self.reports.put, _REPORT_S, _NODE_SAMPLE_S)
+            )
             self.result = loop.run_until_complete(self._task)
         except BaseException as exc:
             self.result = {

@@ -337,7 +337,13 @@ async def _worker(w: int, cfg: dict[str, Any], pipe: Any) -> None:
 
 
 async def run_share(
-    w: int, cfg: dict[str, Any], sink: Any, start_ns: int, report: Any, report_s: float = _REPORT_S
+    w: int,
+    cfg: dict[str, Any],
+    sink: Any,
+    start_ns: int,
+    report: Any,
+    report_s: float = _REPORT_S,
+    node_sample_s: float | None = None,
 ) -> dict[str, Any]:
     """Run worker ``w``'s share of the run described by ``cfg`` on the running event loop.
 
@@ -355,6 +361,12 @@ async def run_share(
         Called about every ``report_s`` with ``("progress", progress, live items, loop lag,
         loop-thread CPU %, read delays)``, the tuple :meth:`WorkerGroup.merge_report` and the
         group's lag stand-ins take.
+    report_s : float
+        How often to report, s.
+    node_sample_s : float, optional
+        Also put ``host_samples`` of this worker's process (scope ``worker``) and its machine (scope
+        ``worker-system``, with the worker's pid) into ``sink`` this often, s: for workers on other hosts,
+        whose machines the run's own host sampler cannot see.
 
     Returns
     -------
@@ -399,11 +411,24 @@ async def run_share(
                 )
             )
 
-    task = loop.create_task(reporter())
+    interval = node_sample_s or 1.0
+
+    async def node_sampler() -> None:
+        src = HostSource()
+        scopes = {"client": "worker", "system": "worker-system"}
+        while True:
+            rows = await loop.run_in_executor(None, src.read, now_ns())  # psutil off the event loop
+            sink.put("host_samples", [{**r, "scope": scopes[r["scope"]], "pid": os.getpid()} for r in rows])
+            await asyncio.sleep(interval)
+
+    tasks = [loop.create_task(reporter())]
+    if node_sample_s:
+        tasks.append(loop.create_task(node_sampler()))
     try:
         await runner.run()
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
         lag.stop()
         await transport.close()
     return {
