@@ -94,6 +94,7 @@ class Sampler:
         self.table = table
         self.stats = SamplerStats()
         self._stop = threading.Event()
+        self._reading = threading.Lock()  # one reading at a time: the loop's and read_once from other threads
         self._thread = threading.Thread(target=self._loop, name=f"perfkit-{name}", daemon=True)
 
     def start(self) -> Sampler:
@@ -114,7 +115,11 @@ class Sampler:
         return self.stats.summary()
 
     def read_once(self) -> None:
-        """One reading, stamped and timed (also used directly by tests)."""
+        """One reading, stamped and timed, now: from any thread (a phase boundary's scrape, the final one)."""
+        with self._reading:
+            self._read()
+
+    def _read(self) -> None:
         st = self.stats
         c0 = time.thread_time_ns()
         t0 = now_ns()

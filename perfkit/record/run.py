@@ -354,6 +354,8 @@ async def record_run(
             wins = [{"phase": n, "start_ns": s, "end_ns": e} for n, s, e in runner.phase_windows]
             manifest["phase_windows"] = wins + [{"phase": spec.name, "start_ns": phase_start_ns, "end_ns": None}]
             loop.run_in_executor(None, write_manifest, data_dir, run_id, dict(manifest))
+            if index:  # the server's counters read at the boundary between two phases
+                loop.run_in_executor(None, tele.read_now)
 
         runner: Any = group or LoadRunner(
             endpoints,

@@ -9,8 +9,9 @@ the requests' clock.  The child writes through a Parquet sink of its own and sto
 holds) when its stdin closes, which also happens when its parent is killed.
 
 Protocol: one JSON line on stdin (the spec, headers included: never on the command line, where ``ps``
-shows it), ``ready`` on stdout after the first reading, then sampling until stdin closes; finally one
-JSON line ``{"stats": ..., "describe": ...}`` on stdout.
+shows it), ``ready`` on stdout after the first reading, then sampling until stdin closes, with one more
+reading at once for each ``now`` line (a phase boundary); finally one JSON line ``{"stats": ...,
+"describe": ...}`` on stdout.
 """
 
 from __future__ import annotations
@@ -103,6 +104,17 @@ class ProcessSampler:
             self._proc.stdout.readline()  # "ready" (or EOF if it died: stop() reports that)
         return self
 
+    def read_now(self) -> None:
+        """Ask the child for a reading at once (a phase boundary); it answers nothing, its sink gets the rows."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            return
+        try:
+            proc.stdin.write("now\n")
+            proc.stdin.flush()
+        except (OSError, ValueError):  # the child is gone: stop() reports it
+            pass
+
     def stop(self, timeout_s: float = 15.0) -> dict[str, Any]:
         """Close the child's stdin, read its report; returns the stats summary."""
         stats: dict[str, Any] = {"readings": 0, "failures": 1, "last_error": "the sampler process did not report"}
@@ -132,8 +144,9 @@ def main() -> int:
     while sampler.stats.readings == 0 and time.monotonic() < deadline:
         time.sleep(0.002)
     print("ready", flush=True)
-    while sys.stdin.readline():  # returns "" at EOF: the parent closed our stdin, or died
-        pass
+    while line := sys.stdin.readline():  # "" at EOF: the parent closed our stdin, or died
+        if line.strip() == "now":
+            sampler.read_once()
     stats = sampler.stop(final=True)  # the parent stops us after the last request: its counters are complete
     try:
         sink.close()

@@ -258,6 +258,15 @@ class Telemetry:
             await loop.run_in_executor(None, s.start)  # a scraper process takes ~1 s to come up
         return self
 
+    def read_now(self) -> None:
+        """A reading of the server's ``/metrics`` now (at a phase boundary), so that its counters and histograms
+        are read at the boundary, not up to an interval from it.  Blocking: call it through ``run_in_executor``."""
+        for s in self.samplers:
+            if isinstance(s, ProcessSampler):
+                s.read_now()
+            elif s.table == "server_metrics":
+                s.read_once()
+
     def stop(self) -> dict[str, Any]:
         """Stop every sampler, shut NVML down; returns :meth:`describe` (the sink's owner closes the sink).
 
