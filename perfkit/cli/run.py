@@ -141,6 +141,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "prefix cache carries over from an earlier run); lengths and timing are the seed's either way",
     )
     q.add_argument(
+        "--no-preflight",
+        action="store_true",
+        help="send no first request to find out which of perfkit's non-standard fields the server refuses "
+        "(by default those it answers with HTTP 400 are dropped for the run, and the manifest says so)",
+    )
+    q.add_argument(
         "--no-request-id",
         action="store_true",
         help="send no X-Request-Id header (by default each request carries a UUID, which every server accepts)",
@@ -355,6 +361,7 @@ def run(a: argparse.Namespace) -> int:
                 transport=transport,
                 same_prompts=a.same_prompts,
                 cluster=a.cluster,
+                preflight=not a.no_preflight,
                 partition=partition,
                 start_at=start_at,
             )

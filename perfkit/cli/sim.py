@@ -29,6 +29,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="simulate this precision of the model: faster, more KV cache, a little less quality",
     )
     s.add_argument("--log", metavar="FILE", help="append one JSON line per finished request to this file")
+    s.add_argument(
+        "--reject-field",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer requests carrying this body field with HTTP 400, as hosted APIs answer fields they do not "
+        "know (repeatable; e.g. ignore_eos, or stream_options.continuous_usage_stats for a key inside an object)",
+    )
     add_fault_flags(s, "the simulated endpoint (served behind the fault proxy of `perfkit chaos`)")
     return s
 
@@ -47,6 +55,8 @@ def run(a: argparse.Namespace) -> int:
         cfg = variant_config(a.variant, cfg)
     if a.seed is not None:
         cfg = dataclasses.replace(cfg, seed=a.seed)
+    if a.reject_field:
+        cfg = dataclasses.replace(cfg, reject_fields=(*cfg.reject_fields, *a.reject_field))
     if not 0 <= a.port <= 65535:
         raise ConfigError(f"--port {a.port} is not a port number (0-65535; 0 picks a free one)")
     try:

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import ssl
 from dataclasses import dataclass, field
+from typing import Any
 
 from perfkit.client.endpoint import Endpoint, list_models
 from perfkit.client.transport import Request, Transport
@@ -20,7 +21,7 @@ from perfkit.collect.prometheus import detect_engine, parse_metrics
 from perfkit.net.get import get, server_root
 from perfkit.rows import RequestRecord
 
-__all__ = ["ProbeResult", "probe"]
+__all__ = ["ProbeResult", "find_accepted", "preflight", "probe"]
 
 _ASK_TOKENS = 16
 
@@ -86,6 +87,46 @@ async def _one(transport: Transport, endpoint: Endpoint, n: int) -> RequestRecor
     return await transport.send(Request(endpoint.url, endpoint.headers(), body), rec)
 
 
+async def find_accepted(endpoint: Endpoint, transport: Transport) -> tuple[Endpoint, RequestRecord, list[str], int]:
+    """Send one small request with perfkit's non-standard fields; where it is refused (HTTP 400), the same
+    without each field in turn.  Returns the endpoint settings the server accepted (or ``endpoint`` as given
+    when none was), the last request's record, the names of the fields dropped and the requests sent."""
+    rec = await _one(transport, endpoint, 0)
+    sent = 1
+    if rec.status != 400:
+        return endpoint, rec, [], sent
+    trials = (
+        ("ignore_eos/min_tokens", dataclasses.replace(endpoint, ignore_eos=False)),
+        ("continuous usage", dataclasses.replace(endpoint, continuous_usage=False)),
+        ("ignore_eos/min_tokens", dataclasses.replace(endpoint, ignore_eos=False, continuous_usage=False)),
+    )
+    for i, (name, trial) in enumerate(trials):
+        if trial == endpoint:
+            continue
+        again = await _one(transport, trial, i + 1)
+        sent += 1
+        if again.error_kind is None:
+            dropped = [name] if i < 2 else ["ignore_eos/min_tokens", "continuous usage"]
+            return trial, again, dropped, sent
+    return endpoint, rec, [], sent
+
+
+async def preflight(endpoint: Endpoint, transport: Transport) -> tuple[Endpoint, dict[str, Any]]:
+    """Before a run: the endpoint settings the server accepts, and what the manifest says of them.
+
+    One request (a few more where fields are refused); a server that fails it for another reason is left to
+    the run, which records its errors as data.
+    """
+    accepted, rec, dropped, sent = await find_accepted(endpoint, transport)
+    note: dict[str, Any] = {
+        "requests": sent,
+        "dropped": dropped,
+        "status": rec.status,
+        "error": None if rec.error_kind is None else f"{rec.error_kind}: {rec.error_message or ''}".strip(),
+    }
+    return accepted, note
+
+
 async def probe(endpoint: Endpoint, transport: Transport, context: ssl.SSLContext | None = None) -> ProbeResult:
     """Ask the server what it supports (a few small requests); never raises for the server's behaviour."""
     res = ProbeResult(endpoint.base_url)
@@ -94,19 +135,7 @@ async def probe(endpoint: Endpoint, transport: Transport, context: ssl.SSLContex
     res.models, res.models_error = await list_models(endpoint, context=context)
     if res.models and not endpoint.model:
         endpoint = dataclasses.replace(endpoint, model=res.models[0])
-    rec = await _one(transport, endpoint, 0)
-    if rec.status == 400:  # which of perfkit's own fields does it refuse?
-        trials = (
-            ("ignore_eos/min_tokens", dataclasses.replace(endpoint, ignore_eos=False)),
-            ("continuous usage", dataclasses.replace(endpoint, continuous_usage=False)),
-            ("both", dataclasses.replace(endpoint, ignore_eos=False, continuous_usage=False)),
-        )
-        for name, trial in trials:
-            again = await _one(transport, trial, 1)
-            if again.error_kind is None:
-                res.rejected.append(name)
-                endpoint, rec = trial, again
-                break
+    endpoint, rec, res.rejected, _ = await find_accepted(endpoint, transport)
     res.status = rec.status
     res.error = None if rec.error_kind is None else f"{rec.error_kind}: {rec.error_message or ''}".strip()
     res.streaming = rec.error_kind is None and bool(rec.chunk_ns)

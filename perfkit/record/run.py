@@ -29,6 +29,7 @@ from perfkit.clock import ClockAnchor, now_ns
 from perfkit.errors import ConfigError
 from perfkit.net.get import get, server_root
 from perfkit.record.cluster import RayGroup, parse_cluster, require_ray
+from perfkit.record.probe import preflight as first_request_check
 from perfkit.record.shares import Share, group_key, start_mono_ns
 from perfkit.record.telemetry import Telemetry, TelemetrySpec
 from perfkit.record.workers import WorkerGroup, check_partitionable
@@ -141,6 +142,7 @@ async def record_run(
     cluster: str | None = None,
     partition: Share | None = None,
     start_at: int | None = None,
+    preflight: bool = True,
 ) -> RunResult:
     """Run ``phases`` against ``endpoint`` and record everything under ``data_dir``.
 
@@ -200,6 +202,11 @@ async def record_run(
         started separately; ``perfkit merge`` joins the shares.  Needs ``start_at``.
     start_at : int, optional
         With ``partition``: when the first phase starts, UTC ns since the epoch (the same for every share).
+    preflight : bool
+        Before traffic, one small request finds out whether the server accepts perfkit's non-standard fields
+        (``ignore_eos``/``min_tokens``, usage in every chunk); those it refuses are dropped for the run, said
+        through ``notify`` and recorded in the manifest (``preflight``).  Skipped against perfkit's simulator,
+        which accepts them, unless it is set to refuse some.
     """
     if workers < 1:
         raise ConfigError(f"workers must be 1 or more, not {workers}")
@@ -246,6 +253,23 @@ async def record_run(
         endpoint = endpoints[0]
         if simulator is None:
             simulator = await _detect_simulator(endpoint, transport)
+        checked: dict[str, Any] = {"skipped": "turned off (--no-preflight)"}
+        if preflight and simulator is not None and not (simulator.get("config") or {}).get("reject_fields"):
+            checked = {"skipped": "perfkit's simulator accepts every field perfkit sends"}
+        elif preflight:
+            accepted, checked = await first_request_check(endpoint, transport)
+            dropped = [str(x) for x in checked["dropped"]]
+            if dropped:
+                endpoints = [
+                    dataclasses.replace(e, ignore_eos=accepted.ignore_eos, continuous_usage=accepted.continuous_usage)
+                    for e in endpoints
+                ]
+                endpoint = endpoints[0]
+                (notify or logging.getLogger("perfkit").warning)(
+                    f"the server refused {' and '.join(dropped)} (HTTP 400): the run goes on without "
+                    "them, so output lengths are the server's own choice or usage comes at the end only "
+                    "(manifest: preflight)"
+                )
         router = router or Router(len(endpoints))
         manifest: dict[str, Any] = {
             "status": "running",
@@ -282,6 +306,7 @@ async def record_run(
                 "transport": transport.describe(),
             },
             "simulator": simulator,
+            "preflight": checked,
             "share": share,
             "cluster": {"kind": "ray", "address": redact_url(parse_cluster(cluster) or "local")} if cluster else None,
             "tags": dict(tags or {}),

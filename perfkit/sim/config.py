@@ -119,6 +119,10 @@ class SimConfig:
     frontend_ms : float
         API-server time per request before the engine sees it (parsing, tokenising), served one request
         at a time, ms: a front end that saturates at 1000 / ``frontend_ms`` req/s.  0 (the default): none.
+    reject_fields : tuple of str
+        Request body fields answered with HTTP 400, as the OpenAI API answers fields it does not know
+        (``ignore_eos``, ``min_tokens``; ``stream_options.continuous_usage_stats`` names a key inside an object):
+        a server whose quirks a run's preflight must find.
     quality_task : str
         What ``quality`` measures.
     events : tuple of SimEvent
@@ -146,9 +150,11 @@ class SimConfig:
     quality_stderr: float | None = None
     quality_task: str = "simulated accuracy"
     frontend_ms: float = 0.0
+    reject_fields: tuple[str, ...] = ()
     events: tuple[SimEvent, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "reject_fields", tuple(self.reject_fields))  # a JSON list, read back
         positive = (
             "max_num_seqs",
             "max_batched_tokens",

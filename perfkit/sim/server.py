@@ -48,6 +48,15 @@ _STANDARD_FIELDS = frozenset(
 )
 
 
+def _has_field(body: dict[str, Any], name: str) -> bool:
+    """Whether ``body`` holds the field ``name`` (``a.b``: the key ``b`` of the object ``a``)."""
+    head, _, rest = name.partition(".")
+    if not rest:
+        return head in body
+    inner = body.get(head)
+    return isinstance(inner, dict) and rest in inner
+
+
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> web.Response:
     body = {"error": {"message": message, "type": kind, "code": status}}
     headers = {"Retry-After": "1"} if status == 429 else None
@@ -211,6 +220,9 @@ class SimServer:
             return _error(400, "request body is not valid JSON")
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object")
+        refused = [f for f in self.cfg.reject_fields if _has_field(body, f)]
+        if refused:
+            return _error(400, f"Unrecognized request argument supplied: {refused[0]}")
         if body.get("model", self.cfg.model) != self.cfg.model:
             return _error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
         words = _prompt_words(body, chat)
