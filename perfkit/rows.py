@@ -314,6 +314,7 @@ HOST_METRICS: dict[str, str] = {
 SERVER_COMMON: dict[str, str] = {
     "running": "Requests in the running batch (gauge).",
     "waiting": "Requests queued, not yet scheduled (gauge).",
+    "waiting_by_reason": "Requests queued, by why they wait (gauge; label reason: capacity, deferred).",
     "kv_usage": "KV-cache use, fraction 0..1 (gauge).",
     "preemptions": "Preemptions / retractions (counter).",
     "prompt_tokens": "Prompt (prefill) tokens processed (counter).",

@@ -35,6 +35,7 @@ COMMON_NAMES: dict[str, str] = {
     # vLLM (the simulator uses these names too)
     "vllm:num_requests_running": "running",
     "vllm:num_requests_waiting": "waiting",
+    "vllm:num_requests_waiting_by_reason": "waiting_by_reason",  # V1: label reason = capacity | deferred
     "vllm:kv_cache_usage_perc": "kv_usage",
     "vllm:gpu_cache_usage_perc": "kv_usage",  # vLLM before 0.10 (V0 engine)
     "vllm:num_preemptions_total": "preemptions",
