@@ -30,8 +30,14 @@ __all__ = [
     "sample_plans",
 ]
 
-_UNIT = {"ttft_ms": "requests", "e2e_ms": "requests", "tpot_ms": "requests", "itl_ms": "inter-token gaps"}
-_LABEL = {"ttft_ms": "TTFT", "itl_ms": "ITL", "tpot_ms": "TPOT", "e2e_ms": "E2E"}
+_UNIT = {
+    "ttft_ms": "requests",
+    "e2e_ms": "requests",
+    "tpot_ms": "requests",
+    "itl_ms": "inter-token gaps",
+    "itl_token_ms": "output tokens",
+}
+_LABEL = {"ttft_ms": "TTFT", "itl_ms": "ITL", "tpot_ms": "TPOT", "e2e_ms": "E2E", "itl_token_ms": "ITL per token"}
 
 
 def metric_percentiles(

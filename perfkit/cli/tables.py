@@ -177,9 +177,23 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
         console.print(line)
     from perfkit.query.frames import chunk_sizes
 
-    for rec in chunk_sizes(cat, run_id).to_dict("records"):
-        if chunk_warning(rec):
-            console.print(f"[bold yellow]several tokens a chunk:[/] {chunk_warning(rec)}", soft_wrap=True)
+    flagged = [rec for rec in chunk_sizes(cat, run_id).to_dict("records") if chunk_warning(rec)]
+    if flagged:
+        from perfkit.analysis.intervals import metric_percentiles
+
+        per_token = metric_percentiles(cat, run_id, "itl_token_ms", (0.5, 0.99))
+    for rec in flagged:
+        console.print(f"[bold yellow]several tokens a chunk:[/] {chunk_warning(rec)}", soft_wrap=True)
+        ests = per_token.get(rec["phase"], [])
+        if ests:
+            parts = [
+                f"p{100 * e.q:g} {e.estimate:.1f} ms" + (f" [{e.lo:.1f}, {e.hi:.1f}]" if e.lo is not None else "")
+                for e in ests
+                if e.estimate is not None
+            ]
+            console.print(
+                f"  ITL per token (each chunk's gap over its tokens; SLOs on ITL are judged on it): {', '.join(parts)}"
+            )
     for rec in fid.to_dict("records"):
         if rec["client_bound"]:
             console.print(

@@ -58,7 +58,18 @@ __all__ = [
     "variant_runs",
 ]
 
-LATENCY_METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+LATENCY_METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "itl_token_ms")
+"""The latencies a run's samples give: per request (TTFT, TPOT, E2E), per chunk gap (``itl_ms``) and per output
+token (``itl_token_ms``: each chunk's gap divided over the tokens it carried, one sample per token; the same as
+``itl_ms`` where every chunk carries one token, as it does unless the server's front end falls behind)."""
+
+# one row per output token of each chunk after a request's first: its share of the chunk's gap
+_TOKEN_GAPS = (
+    "SELECT r.phase_index AS p, r.sent_ns, r.request_id, c.arrival_ns, c.chunk_index, c.itl_ms / k.n AS v "
+    "FROM chunks c JOIN requests r USING (run_id, request_id), "
+    "LATERAL (SELECT greatest(coalesce(c.tokens, 1), 1) AS n) k, LATERAL range(k.n) t "
+    "WHERE {where} AND r.ok AND c.itl_ms IS NOT NULL"
+)
 CDF_POINTS = 200
 
 
@@ -212,6 +223,8 @@ def latency_samples(
             f"SELECT r.phase_index AS p, c.itl_ms AS v FROM chunks c JOIN requests r USING (run_id, request_id) "
             f"WHERE {where} AND r.ok AND c.itl_ms IS NOT NULL ORDER BY c.arrival_ns, c.request_id, c.chunk_index"
         )
+    elif metric == "itl_token_ms":
+        sql = f"SELECT p, v FROM ({_TOKEN_GAPS.format(where=where)}) ORDER BY arrival_ns, request_id, chunk_index"
     elif failed_ms is not None:
         sql = (
             f"SELECT r.phase_index AS p, CASE WHEN r.ok THEN r.{metric} ELSE $failed END AS v "
@@ -258,6 +271,11 @@ def latency_clusters(cat: Catalog, run_id: str, metric: str, phase: str | None =
             f"SELECT c.itl_ms AS v, dense_rank() OVER (ORDER BY r.sent_ns, r.request_id) - 1 AS k "
             f"FROM chunks c JOIN requests r USING (run_id, request_id) WHERE {where} AND c.itl_ms IS NOT NULL "
             "ORDER BY r.sent_ns, r.request_id, c.chunk_index"
+        )
+    elif metric == "itl_token_ms":
+        sql = (
+            "SELECT v, dense_rank() OVER (ORDER BY sent_ns, request_id) - 1 AS k "
+            f"FROM ({_TOKEN_GAPS.format(where=where)}) ORDER BY sent_ns, request_id, chunk_index"
         )
     else:
         sql = (

@@ -277,8 +277,8 @@ def chunk_warning(rec: dict) -> str:
     itl, tpot = _num(rec, "itl_p50_ms"), _num(rec, "tpot_p50_ms")
     per = f" (median gap between chunks {itl:.1f} ms, per token {tpot:.1f} ms)" if itl and tpot else ""
     return (
-        f"phase {rec['phase']}: chunks carried {tpc:.1f} tokens on average{per}; ITL is the gap between chunks, "
-        "so read TPOT for the time per token, and judge a per-token latency objective on TPOT"
+        f"phase {rec['phase']}: chunks carried {tpc:.1f} tokens on average{per}; the ITL columns are gaps between "
+        "chunks, so read the per-token ITL (below) or TPOT for the time per token"
     )
 
 
