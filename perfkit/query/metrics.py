@@ -278,7 +278,7 @@ def chunk_warning(rec: dict) -> str:
     per = f" (median gap between chunks {itl:.1f} ms, per token {tpot:.1f} ms)" if itl and tpot else ""
     return (
         f"phase {rec['phase']}: chunks carried {tpc:.1f} tokens on average{per}; the ITL columns are gaps between "
-        "chunks, so read the per-token ITL (below) or TPOT for the time per token"
+        "chunks: the time per token is the per-token ITL (itl_token_ms, on which ITL objectives are judged) or TPOT"
     )
 
 
