@@ -6,7 +6,6 @@ from perfkit.store.manifest import (
     read_manifest,
     write_manifest,
 )
-from perfkit.store.merge import find_shares, merge_shares
 from perfkit.store.schema import CHUNKS, REQUESTS, SCHEMA_VERSION, schema_markdown
 from perfkit.store.writer import ParquetSink, records_to_tables
 
@@ -16,8 +15,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "ParquetSink",
     "effective_status",
-    "find_shares",
-    "merge_shares",
     "new_run_id",
     "read_manifest",
     "records_to_tables",
