@@ -91,8 +91,11 @@ def test_a_server_that_quotes_the_key_back_does_not_get_it_written(mode, http, t
     assert run.returncode == 3, run.stderr  # every request failed: recorded, and said, without the key
     assert "every request of run echo failed" in run.stderr
     sent = [k for k, line in zip(bad.seen, bad.heads) if line.startswith("POST")]
-    assert sent == [KEY] * 3, bad.heads  # the key was sent with every request, and quoted back
+    # the key was sent with the preflight's request and every request of the run, and quoted back each time
+    assert sent == [KEY] * 4, bad.heads
     assert _files_holding_the_key(tmp_path) == [] and KEY not in run.stdout + run.stderr
+    manifest = (data / "runs" / "run_id=echo" / "manifest.json").read_text()
+    assert '"preflight"' in manifest and "***" in manifest  # the preflight's failure, on record, redacted
     import duckdb
 
     msgs = (
