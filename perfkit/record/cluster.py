@@ -279,12 +279,10 @@ class RayGroup(WorkerGroup):
         finally:
             self._pool.shutdown(wait=False)
             remove_placement_group(pg)
-        live = [r for r in results if not r.get("lost")]
-        for r in results:
-            r.setdefault("phase_windows", [])
+        live = [r for r in results if not r.get("lost")]  # each with its phase windows (empty on an error)
         if not live:
             raise RuntimeError("every share was lost: " + "; ".join(x["error"] for x in self.lost_shares))
-        self.finish([r for r in results if not r.get("lost")])
+        self.finish(live)
         self.written = sum(r["written"] for r in results)  # the lost shares' too: their rows are on disk
         return self.progress
 
