@@ -319,6 +319,10 @@ SERVER_COMMON: dict[str, str] = {
     "preemptions": "Preemptions / retractions (counter).",
     "prompt_tokens": "Prompt (prefill) tokens processed (counter).",
     "generation_tokens": "Generated tokens (counter).",
+    "prefix_cache_queries": "Prompt tokens looked up in the prefix cache (counter).",
+    "prefix_cache_hits": "Prompt tokens found in the prefix cache (counter).",
+    "admission_rejections": "Requests refused at admission with HTTP 503 (counter; label reason: "
+    "max_num_queued_reqs, max_num_queued_tokens).",
 }
 
 

@@ -236,6 +236,7 @@ async def test_scraping_the_simulator_during_a_run(sim, data_dir):
         "generation_tokens",
         "prefix_cache_queries",
         "prefix_cache_hits",
+        "admission_rejections",
     }
     with perfkit.open(data_dir) as cat:
         wide = cat.telemetry_wide("server_metrics", res.run_id).df()

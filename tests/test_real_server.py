@@ -96,6 +96,9 @@ def _llama_cpp_server(tmp: Path):
     pytest.fail(f"llama-cpp-python's server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
 
 
+VLLM_MAX_IN_FLIGHT = 4
+
+
 def _vllm_python() -> str:
     python = os.environ.get("PERFKIT_VLLM_PYTHON", "")
     if not python:
@@ -112,11 +115,12 @@ def _vllm_server(tmp: Path):
     subprocess.run([python, str(HERE / "realserver" / "make_tiny_hf_model.py"), str(model)], check=True)
     port = _free_port()
     log = open(tmp / "server.log", "w")
-    # float32 and eager: no dependence on the CPU's bf16 support, and no half-minute compile before serving
+    # float32 and eager: no dependence on the CPU's bf16 support, and no half-minute compile before serving; at
+    # most 4 requests in flight (the other tests keep 2 or fewer), so that a run at 8 meets its admission limit
     proc = subprocess.Popen(
         [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--served-model-name", "tiny"]
         + ["--host", "127.0.0.1", "--port", str(port), "--max-model-len", "2048", "--dtype", "float32"]
-        + ["--enforce-eager"],
+        + ["--enforce-eager", "--max-num-queued-reqs", str(VLLM_MAX_IN_FLIGHT)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},  # GiB of KV cache
@@ -296,3 +300,32 @@ def test_the_report_puts_vllms_own_view_beside_the_clients(vllm, tmp_path):
     html = (tmp_path / "r" / "one-at-a-time.html").read_text()
     assert "The server&#x27;s view beside the client&#x27;s" in html or "The server's view beside the client's" in html
     assert "outside (p50)" in html
+
+
+def test_vllms_refusals_at_admission_are_data_and_its_counter_agrees(vllm, tmp_path):
+    """Twice vLLM's limit of requests in flight: the refused ones are errors in the run (HTTP 503, or an error
+    inside a 200 stream), and vLLM's own admission counter, read over the phase, counts exactly those."""
+    from perfkit.analysis.serverview import admission_table
+
+    n = 40
+    out = _run(
+        vllm,
+        tmp_path,
+        *("--requests", str(n), "--concurrency", str(2 * VLLM_MAX_IN_FLIGHT), "--output-tokens", "32"),
+        *("--run-id", "over-the-limit"),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]  # refused requests are data, not a failed run
+    with perfkit.open(tmp_path) as cat:
+        adm = admission_table(cat, "over-the-limit")
+        n503, n_stream, ok = cat.sql(
+            "SELECT count(*) FILTER (WHERE status = 503), count(*) FILTER (WHERE error_kind = 'stream_error'), "
+            "count(*) FILTER (WHERE ok) FROM requests WHERE run_id = $r",
+            {"r": "over-the-limit"},
+        ).fetchall()[0]
+    # most refusals are HTTP 503; a streamed one refused as the limit is first reached can be a 200 whose stream
+    # carries the error ("The engine is currently busy ..."): data either way
+    assert n503 > 0 and ok > 0 and n503 + n_stream + ok == n, (n503, n_stream, ok)
+    row = adm[adm["reason"] == "max_num_queued_reqs"].iloc[0]
+    assert row["server_rejections"] == n503 + n_stream, adm
+    assert (row["client_503"], row["client_stream_errors"]) == (n503, n_stream), adm
+    assert "server refused requests at admission" in out.stdout, out.stdout[-3000:]

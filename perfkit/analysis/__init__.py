@@ -47,6 +47,7 @@ if typing.TYPE_CHECKING:
     from perfkit.analysis.series import DEFAULT_CHANGE_SERIES, change_table, detect_changes, injected_events, run_series
     from perfkit.analysis.serverview import (
         ServerView,
+        admission_table,
         histogram_quantile,
         prefix_cache_table,
         prefix_cache_warning,
@@ -96,6 +97,7 @@ __all__ = [
     "attribution_table",
     "batch_means_time",
     "block_length",
+    "admission_table",
     "capacity_replicates",
     "change_table",
     "circular_block_indices",
@@ -212,6 +214,7 @@ _LAZY: dict[str, str] = {
     "phase_stability": "perfkit.analysis.stability",
     "pot_quantile": "perfkit.analysis.evt",
     "prefix_cache_table": "perfkit.analysis.serverview",
+    "admission_table": "perfkit.analysis.serverview",
     "prefix_cache_warning": "perfkit.analysis.serverview",
     "quality_from_manifests": "perfkit.analysis.tradeoff",
     "quantile_regression": "perfkit.analysis.quantreg",

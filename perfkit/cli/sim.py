@@ -37,6 +37,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="answer requests carrying this body field with HTTP 400, as hosted APIs answer fields they do not "
         "know (repeatable; e.g. ignore_eos, or stream_options.continuous_usage_stats for a key inside an object)",
     )
+    s.add_argument(
+        "--max-num-queued-reqs",
+        type=int,
+        metavar="N",
+        help="refuse requests beyond N in flight with HTTP 503 and count them in vllm:admission_rejections_total, "
+        "as vLLM's option of that name does (default: no limit)",
+    )
     add_fault_flags(s, "the simulated endpoint (served behind the fault proxy of `perfkit chaos`)")
     return s
 
@@ -57,6 +64,8 @@ def run(a: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, seed=a.seed)
     if a.reject_field:
         cfg = dataclasses.replace(cfg, reject_fields=(*cfg.reject_fields, *a.reject_field))
+    if a.max_num_queued_reqs is not None:
+        cfg = dataclasses.replace(cfg, max_num_queued_reqs=a.max_num_queued_reqs)
     if not 0 <= a.port <= 65535:
         raise ConfigError(f"--port {a.port} is not a port number (0-65535; 0 picks a free one)")
     try:

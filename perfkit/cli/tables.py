@@ -89,6 +89,24 @@ def print_prefix_cache(cat, run_id: str, console: Console) -> None:
     console.print("server prefix cache, prompt tokens found in it: " + "; ".join(parts))
 
 
+def print_admission(cat, run_id: str, console: Console) -> None:
+    """One line where the server refused requests at admission (vLLM's queue limits): how many per phase and why,
+    beside the HTTP 503 answers the client recorded."""
+    from perfkit.analysis.serverview import admission_table
+
+    adm = admission_table(cat, run_id)
+    adm = adm[adm["server_rejections"] > 0]
+    if adm.empty:
+        return
+    parts = []
+    for phase, g in adm.groupby("phase", sort=False):
+        why = ", ".join(f"{r['server_rejections']:,.0f} for {r['reason']}" for r in g.to_dict("records"))
+        stream = int(g["client_stream_errors"].iloc[0])
+        inside = f" and {stream:,} errors inside 200 streams" if stream else ""
+        parts.append(f"{phase} {why} (the client recorded {int(g['client_503'].iloc[0]):,} HTTP 503{inside})")
+    console.print("[yellow]server refused requests at admission:[/] " + "; ".join(parts))
+
+
 def print_run(cat, run_id: str, console: Console | None = None) -> None:
     """Everything a run's end prints: the summary, schedule fidelity, per-class SLOs, warnings."""
     from perfkit.analysis.intervals import percentile_table
@@ -106,6 +124,7 @@ def print_run(cat, run_id: str, console: Console | None = None) -> None:
             f"{r['warmup_requests']}, ramp-down {r['rampdown_requests']} of {r['requests']} requests)"
         )
     print_prefix_cache(cat, run_id, console)
+    print_admission(cat, run_id, console)
     fid = cat.fidelity(run_id).df()
     t = Table(title="schedule fidelity (ms; rates in sessions/s)", title_justify="left")
     cols = [

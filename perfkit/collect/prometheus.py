@@ -11,7 +11,9 @@ and the row is flagged ``reset``.
 
 Engines name the same things differently; :data:`COMMON_NAMES` maps them to
 engine-neutral names (``running``, ``waiting``, ``kv_usage`` as a fraction
-0..1, ``preemptions``, ``prompt_tokens``, ``generation_tokens``) for vLLM
+0..1, ``preemptions``, ``prompt_tokens``, ``generation_tokens``, the prefix
+cache's ``prefix_cache_queries`` and ``prefix_cache_hits``, vLLM's
+``waiting_by_reason`` and ``admission_rejections``) for vLLM
 (both ``kv_cache_usage_perc`` and the older ``gpu_cache_usage_perc``), SGLang,
 TGI and llama.cpp.  A server with no ``/metrics`` is noted once and the run
 goes on.
@@ -45,6 +47,9 @@ COMMON_NAMES: dict[str, str] = {
     "vllm:prefix_cache_hits_total": "prefix_cache_hits",  # ... and found
     "vllm:gpu_prefix_cache_queries_total": "prefix_cache_queries",  # the V0 engine's names
     "vllm:gpu_prefix_cache_hits_total": "prefix_cache_hits",
+    # refused at admission with HTTP 503, label reason = max_num_queued_reqs | max_num_queued_tokens (vLLM's
+    # --max-num-queued-reqs and --max-num-queued-tokens)
+    "vllm:admission_rejections_total": "admission_rejections",
     # SGLang
     "sglang:num_running_reqs": "running",
     "sglang:num_queue_reqs": "waiting",

@@ -36,6 +36,7 @@ __all__ = [
     "latency_clusters",
     "latency_samples",
     "phase_order",
+    "admission_counters",
     "prefix_cache_counters",
     "phase_spans",
     "request_rate_frame",
@@ -373,6 +374,19 @@ def server_timings(cat: Catalog, run_id: str) -> pd.DataFrame:
         run=run_id,
         names=names,
         parts=[SERVER_TIMINGS[n] for n in names],
+    )
+
+
+def admission_counters(cat: Catalog, run_id: str) -> pd.DataFrame:
+    """The server's cumulative count of requests refused at admission at each scrape, by reason: ``t_ns``,
+    ``reason`` and ``rejections``, summed over endpoints and other labels.  Empty when the server exposes none
+    (vLLM does, as ``vllm:admission_rejections_total``)."""
+    return _df(
+        cat,
+        """SELECT t_ns, coalesce(json_extract_string(labels, '$.reason'), '') AS reason, sum(value) AS rejections
+           FROM server_metrics WHERE run_id = $run AND common_name = 'admission_rejections'
+           GROUP BY t_ns, reason ORDER BY reason, t_ns""",
+        run=run_id,
     )
 
 

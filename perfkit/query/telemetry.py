@@ -9,7 +9,8 @@ The ``telemetry`` view puts every side channel in one long shape
   ``mem_total_bytes``), which are summed;
 * server gauges under their common names (``running``, ``waiting``,
   ``kv_usage``) and counters as rates (``preemptions_per_s``,
-  ``prompt_tokens_per_s``, ``generation_tokens_per_s``), summed over label
+  ``prompt_tokens_per_s``, ``generation_tokens_per_s``,
+  ``admission_rejections_per_s``), summed over label
   sets (each endpoint's scrapes are their own readings, at their own
   instants); where an engine exposes two names for one thing
   (vLLM's ``kv_cache_usage_perc`` and ``gpu_cache_usage_perc``) one is taken;
@@ -59,7 +60,7 @@ SERVER_TIMINGS: dict[str, str] = {
 
 _ADDITIVE_GPU = ("power_w", "power_instant_w", "energy_j", "mem_used_bytes", "mem_total_bytes")
 _GAUGES = ("running", "waiting", "kv_usage")
-_COUNTERS = ("preemptions", "prompt_tokens", "generation_tokens")
+_COUNTERS = ("preemptions", "prompt_tokens", "generation_tokens", "admission_rejections")
 
 DEFAULT_REQUEST_METRICS = (
     "sm_clock_mhz",

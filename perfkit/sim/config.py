@@ -119,6 +119,10 @@ class SimConfig:
     frontend_ms : float
         API-server time per request before the engine sees it (parsing, tokenising), served one request
         at a time, ms: a front end that saturates at 1000 / ``frontend_ms`` req/s.  0 (the default): none.
+    max_num_queued_reqs : int
+        Requests in flight (waiting or running) beyond which new ones are refused with HTTP 503 and counted in
+        ``vllm:admission_rejections_total{reason="max_num_queued_reqs"}``, as vLLM's ``--max-num-queued-reqs``
+        does.  0 (the default): no limit.
     reject_fields : tuple of str
         Request body fields answered with HTTP 400, as the OpenAI API answers fields it does not know
         (``ignore_eos``, ``min_tokens``; ``stream_options.continuous_usage_stats`` names a key inside an object):
@@ -150,6 +154,7 @@ class SimConfig:
     quality_stderr: float | None = None
     quality_task: str = "simulated accuracy"
     frontend_ms: float = 0.0
+    max_num_queued_reqs: int = 0
     reject_fields: tuple[str, ...] = ()
     events: tuple[SimEvent, ...] = field(default_factory=tuple)
 
@@ -170,6 +175,10 @@ class SimConfig:
         for name in ("prefill_ms_per_token", "decode_ms_per_seq", "attn_ms_per_kv_token", "frontend_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"sim config: {name} must be >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.max_num_queued_reqs, int) or self.max_num_queued_reqs < 0:
+            raise ConfigError(
+                f"sim config: max_num_queued_reqs must be an integer >= 0, got {self.max_num_queued_reqs!r}"
+            )
         for name in ("probe_wrong_rate", "probe_wrong_rate_full"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"sim config: {name} must be in [0, 1], got {getattr(self, name)!r}")

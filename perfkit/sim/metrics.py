@@ -64,9 +64,15 @@ def _sample(kind: str, name: str, help_text: str, labels: str, value: float) -> 
 
 
 def render_metrics(
-    engine: Engine, model: str, histograms: list[Histogram], success_total: int, errors_total: int
+    engine: Engine,
+    model: str,
+    histograms: list[Histogram],
+    success_total: int,
+    errors_total: int,
+    admission_rejections: int = 0,
 ) -> str:
-    """Render the exposition text served at ``/metrics``."""
+    """Render the exposition text served at ``/metrics``; ``admission_rejections`` counts the requests refused for
+    ``max_num_queued_reqs`` (vLLM's other reason, ``max_num_queued_tokens``, stays 0)."""
     labels = f'model_name="{model}"'
     kv = engine.kv_usage
     lines: list[str] = []
@@ -105,6 +111,12 @@ def render_metrics(
         labels,
         float(engine.prefix_cache.hits),
     )
+    lines += [
+        "# HELP vllm:admission_rejections_total Number of admission attempts rejected by a queue limit, by reason.",
+        "# TYPE vllm:admission_rejections_total counter",
+        f'vllm:admission_rejections_total{{{labels},reason="max_num_queued_reqs"}} {float(admission_rejections)!r}',
+        f'vllm:admission_rejections_total{{{labels},reason="max_num_queued_tokens"}} 0.0',
+    ]
     lines += _sample(
         "counter", "vllm:request_success_total", "Requests finished successfully.", labels, float(success_total)
     )

@@ -107,6 +107,8 @@ class SimServer:
         self._n_arrivals = 0
         self.success_total = 0
         self.errors_total = 0
+        self.admission_rejections = 0
+        self._in_flight = 0  # admitted and not yet answered (what --max-num-queued-reqs counts)
         self.hist = {
             "ttft": Histogram("vllm:time_to_first_token_seconds", "Time to first token."),
             "itl": Histogram("vllm:inter_token_latency_seconds", "Time between output tokens."),
@@ -170,7 +172,12 @@ class SimServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         text = render_metrics(
-            self.engine, self.cfg.model, list(self.hist.values()), self.success_total, self.errors_total
+            self.engine,
+            self.cfg.model,
+            list(self.hist.values()),
+            self.success_total,
+            self.errors_total,
+            self.admission_rejections,
         )
         return web.Response(
             text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
@@ -240,13 +247,35 @@ class SimServer:
                 f"and its KV cache holds {self.cfg.kv_capacity_tokens}; the request asks "
                 f"for {prompt_tokens} prompt + {max_tokens} output tokens.",
             )
-        self.engine.prefix_cache.lookup(words)
         rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        if 0 < self.cfg.max_num_queued_reqs <= self._in_flight:  # vLLM's API server refuses before the engine
+            self.admission_rejections += 1
+            self.errors_total += 1
+            self._record(rid, http_arrival, http_arrival, None, prompt_tokens, 0, [], [], 503, "admission_rejected")
+            return _error(
+                503,
+                f"The server is at its limit of {self.cfg.max_num_queued_reqs} requests in flight; retry later.",
+                "ServiceUnavailableError",
+            )
+        self._in_flight += 1
+        try:
+            return await self._admitted(request, body, chat, words, rid, http_arrival)
+        finally:
+            self._in_flight -= 1
+
+    async def _admitted(
+        self, request: web.Request, body: dict[str, Any], chat: bool, prompt: list[str], rid: str, http_arrival: int
+    ) -> web.StreamResponse:
+        """Serve a request past admission (its body checked): the engine's answer, streamed or whole."""
+        prompt_tokens = len(prompt)
+        max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 16))
+        min_tokens = body.get("min_tokens", 0) or 0
+        self.engine.prefix_cache.lookup(prompt)
         index = self._n_arrivals
         self._n_arrivals += 1
         draw = np.random.default_rng([self.cfg.seed, index])
         expected = request.headers.get("X-Perfkit-Expected")
-        words = None
+        words: list[str] | None = None
         if expected is not None:  # a probe: answer it, wrongly more often when the batch is fuller
             fill = len(self.engine.running) / self.cfg.max_num_seqs
             p_wrong = self.cfg.probe_wrong_rate + (self.cfg.probe_wrong_rate_full - self.cfg.probe_wrong_rate) * fill
