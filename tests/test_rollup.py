@@ -41,7 +41,12 @@ def _hist(x: np.ndarray, seconds: np.ndarray) -> LatencyHistogram:
 
 def test_the_rollup_counts_every_sample_and_says_what_it_was_built_from(synthetic):
     info = rollup_info(rollup_path(synthetic, RUN))
-    assert info["samples"] == {"ttft_ms": 300_000, "e2e_ms": 300_000, "itl_ms": 300_000 * 7}
+    assert info["samples"] == {
+        "ttft_ms": 300_000,
+        "e2e_ms": 300_000,
+        "itl_ms": 300_000 * 7,
+        "itl_token_ms": 300_000 * 7,
+    }
     assert [n for n, _ in info["sources"]["requests"]] == [
         "part-000000.parquet",
         "part-000001.parquet",
@@ -163,9 +168,36 @@ async def test_a_completed_run_gets_its_rollup_and_it_matches_the_samples(sim, d
         n_ok = cat.scalar(f"SELECT count(*) FROM requests WHERE run_id = '{res.run_id}' AND ok")
         fast = cat.summary(res.run_id, histograms="always").df().iloc[0]
         slow = cat.summary(res.run_id, histograms="never").df().iloc[0]
-    assert info["samples"] == {"ttft_ms": n_ok, "e2e_ms": n_ok, "itl_ms": n_itl}
+    assert info["samples"] == {"ttft_ms": n_ok, "e2e_ms": n_ok, "itl_ms": n_itl, "itl_token_ms": n_itl}
     assert fast["itl_mean_ms"] == pytest.approx(slow["itl_mean_ms"], rel=1e-9)
     assert fast["ttft_p50_ms"] == pytest.approx(slow["ttft_p50_ms"], rel=0.02)  # 60 samples: order stats apart
+
+
+async def test_the_rollup_counts_a_chunk_of_several_tokens_once_per_token(fresh_sim, data_dir):
+    """Four tokens a chunk: the per-token ITL in the rollup has a sample per token, its gap over the chunk's
+    tokens, and its percentiles and mean are the samples' to within a bucket."""
+    from perfkit.analysis.intervals import metric_percentiles
+
+    sim = fresh_sim(seed=0, stream_interval=4)
+    phases = [PhaseSpec("main", requests=40, concurrency=4, prompt_tokens=32, output_tokens=41)]
+    res = await record_run(Endpoint(sim.url), phases, data_dir)
+    info = rollup_info(fresh_rollup(data_dir, res.run_id))
+    with perfkit.open(data_dir) as cat:
+        n_tok, mean = cat.sql(
+            "SELECT sum(k), sum(c.itl_ms) / sum(k) FROM chunks c JOIN requests r USING (run_id, request_id), "
+            "LATERAL (SELECT greatest(coalesce(c.tokens, 1), 1) AS k) "
+            "WHERE run_id = $r AND r.ok AND c.itl_ms IS NOT NULL",
+            {"r": res.run_id},
+        ).fetchall()[0]
+        fast = metric_percentiles(cat, res.run_id, "itl_token_ms", (0.5, 0.9), histograms="always")["main"]
+        slow = metric_percentiles(cat, res.run_id, "itl_token_ms", (0.5, 0.9), histograms="never")["main"]
+        hs, _ = read_rollup(fresh_rollup(data_dir, res.run_id), ("itl_token_ms",))
+    assert info["samples"]["itl_token_ms"] == n_tok == 40 * 37  # 41 tokens: the first chunk's 4, then 37
+    assert info["samples"]["itl_ms"] == 40 * 10  # in chunks of 4 (and the last of 1)
+    h = hs[("itl_token_ms", "main")]
+    assert h.sums.sum() / h.counts.sum() == pytest.approx(mean, rel=1e-9)
+    for f, s in zip(fast, slow):
+        assert f.estimate == pytest.approx(s.estimate, rel=2 * BUCKET), (f, s)
 
 
 def test_per_second_percentiles_from_the_rollup_match_the_timeline(synthetic):

@@ -2,8 +2,10 @@
 
 A run of 10M requests holds 100M inter-token latencies; reading and sorting them
 takes tens of seconds however it is done.  The *rollup* keeps, per metric
-(``ttft_ms``, ``itl_ms``, ``e2e_ms``), phase and second of the run, how many
-samples fell in each log bucket and their sum.  Bucket ``b`` holds values in
+(``ttft_ms``, ``itl_ms``, ``e2e_ms`` and ``itl_token_ms``), phase and second of the run, how many
+samples fell in each log bucket and their sum.  ``itl_token_ms`` counts each chunk's gap divided
+over its tokens once per token (as :data:`perfkit.query.frames.LATENCY_METRICS` defines it), so a
+chunk of k tokens adds k to its bucket's count.  Bucket ``b`` holds values in
 ``[2^(b/128), 2^((b+1)/128))`` ms (a relative width of 0.54%); values at or below
 zero go to :data:`ZERO_BUCKET`.  That is enough for percentiles to within a
 bucket, exact counts and means, and the per-second counts that the effective
@@ -34,6 +36,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 __all__ = [
@@ -51,9 +54,9 @@ __all__ = [
 
 BUCKETS_PER_OCTAVE = 128
 ZERO_BUCKET = -(1 << 20)  # values <= 0 ms (two chunks read at the same instant)
-ROLLUP_METRICS = ("ttft_ms", "itl_ms", "e2e_ms")
+ROLLUP_METRICS = ("ttft_ms", "itl_ms", "e2e_ms", "itl_token_ms")
 _META_KEY = b"perfkit.rollup"
-_VERSION = 1
+_VERSION = 2  # 2: itl_token_ms
 
 ROLLUP_SCHEMA = pa.schema(
     [
@@ -114,31 +117,56 @@ def _list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def _rollup_sql(req_parts: list[str], chunk_parts: list[str]) -> str:
+def _rollup_sql(req_parts: list[str], chunk_parts: list[str], several: bool) -> str:
+    """The rollup's query; ``several``: whether some chunk carries more than one token.  Where none does, the
+    per-token ITL is the per-chunk one, and :func:`build_rollup` copies its rows rather than read every chunk
+    twice over."""
     bucket = f"CASE WHEN v > 0 THEN CAST(floor(log2(v) * {BUCKETS_PER_OCTAVE}) AS INTEGER) ELSE {ZERO_BUCKET} END"
     itl = ""
     if chunk_parts:
-        itl = (
-            f"UNION ALL SELECT 'itl_ms', r.phase_index, r.phase, c.arrival_ns, c.itl_ms "
-            f"FROM read_parquet({_list(chunk_parts)}, union_by_name=true) c JOIN r USING (request_id) "
-            "WHERE c.itl_ms IS NOT NULL"
-        )
+        src = f"FROM read_parquet({_list(chunk_parts)}, union_by_name=true) c JOIN r USING (request_id)"
+        if several:
+            # one pass over the chunks (most of a run's bytes): each gives its ITL row and its per-token row
+            k = "greatest(coalesce(c.tokens, 1), 1)"
+            pair = (
+                "[struct_pack(m := 'itl_ms', v := c.itl_ms, w := 1), "
+                f"struct_pack(m := 'itl_token_ms', v := c.itl_ms / {k}, w := {k})]"
+            )
+            itl = (
+                "UNION ALL SELECT x.u.m, x.phase_index, x.phase, x.t, x.u.v, x.u.w FROM ("
+                f"SELECT r.phase_index, r.phase, c.arrival_ns AS t, unnest({pair}) AS u {src} "
+                "WHERE c.itl_ms IS NOT NULL) x"
+            )
+        else:
+            itl = (
+                f"UNION ALL SELECT 'itl_ms', r.phase_index, r.phase, c.arrival_ns, c.itl_ms, 1 {src} "
+                "WHERE c.itl_ms IS NOT NULL"
+            )
     return f"""
 WITH allr AS (SELECT * FROM read_parquet({_list(req_parts)}, union_by_name=true)),
 t0 AS (SELECT min(sent_ns) AS t0 FROM allr),
 r AS (SELECT request_id, phase_index, phase, sent_ns, ttft_ms, e2e_ms FROM allr WHERE ok AND NOT warmup),
-s AS (
-  SELECT 'ttft_ms' AS metric, phase_index, phase, sent_ns AS t, ttft_ms AS v FROM r WHERE ttft_ms IS NOT NULL
-  UNION ALL SELECT 'e2e_ms', phase_index, phase, sent_ns, e2e_ms FROM r WHERE e2e_ms IS NOT NULL
+s AS (  -- w: how many samples the row stands for (a chunk's tokens for itl_token_ms)
+  SELECT 'ttft_ms' AS metric, phase_index, phase, sent_ns AS t, ttft_ms AS v, 1 AS w FROM r WHERE ttft_ms IS NOT NULL
+  UNION ALL SELECT 'e2e_ms', phase_index, phase, sent_ns, e2e_ms, 1 FROM r WHERE e2e_ms IS NOT NULL
   {itl}
 )
 SELECT metric, CAST(phase_index AS INTEGER) AS phase_index, phase,
     CAST((t - t0) // 1000000000 AS INTEGER) AS second, {bucket} AS bucket,
-    count(*) AS count, sum(v) AS sum_ms
+    sum(w) AS count, sum(v * w) AS sum_ms
 FROM s, t0
 GROUP BY ALL
 ORDER BY metric, phase_index, second, bucket
 """
+
+
+def _several_tokens_a_chunk(con: duckdb.DuckDBPyConnection, chunk_parts: list[str]) -> bool:
+    """Whether some chunk of the parts carries more than one token (a run recorded before chunks had a
+    ``tokens`` column counts a token a chunk)."""
+    src = f"read_parquet({_list(chunk_parts)}, union_by_name=true)"
+    if "tokens" not in {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}:
+        return False
+    return bool(con.execute(f"SELECT coalesce(max(tokens), 1) > 1 FROM {src}").fetchall()[0][0])
 
 
 def build_rollup(
@@ -174,7 +202,12 @@ def build_rollup(
         # the recorder builds it inside the client process: bounded memory, spilling to disk beyond it
         con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
         con.execute("SET temp_directory = '" + str(spill).replace("'", "''") + "'")
-        table = con.sql(_rollup_sql(req, chk)).to_arrow_table()
+        several = bool(chk) and _several_tokens_a_chunk(con, chk)
+        table = con.sql(_rollup_sql(req, chk, several)).to_arrow_table()
+        if chk and not several:  # a token a chunk: per token is per chunk
+            itl = table.filter(pc.equal(table["metric"], "itl_ms"))
+            itl = itl.set_column(0, "metric", pa.array(["itl_token_ms"] * itl.num_rows, table.schema.field(0).type))
+            table = pa.concat_tables([table, itl])
     finally:
         con.close()
         if spill.is_dir():

@@ -9,7 +9,7 @@ Layout under a data directory (Hive-partitioned by run, so one glob reads all ru
       server_metrics/run_id=RUN/part-*.parquet      the server's Prometheus /metrics, long format
       host_samples/run_id=RUN/part-*.parquet        the client's (and a local server's) CPU, memory, loop lag
       runs/run_id=RUN/manifest.json                 config, versions, host, clock anchor
-      rollups/run_id=RUN/latency.parquet            per-second log histograms of TTFT, ITL, E2E (perfkit.store.rollup)
+      rollups/run_id=RUN/latency.parquet            per-second log histograms of TTFT, ITL (per chunk, per token), E2E
 
 ``run_id`` is not stored inside the files: it comes from the directory name
 (``hive_partitioning=true`` in DuckDB, ``hive_partitioning=True`` in Polars).
