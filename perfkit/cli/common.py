@@ -253,9 +253,10 @@ def add_client_flags(p: argparse.ArgumentParser) -> None:
         "--http",
         dest="transport",
         choices=("fast", "aiohttp"),
-        default="fast",
+        default=None,
         help="fast: every chunk parsed and stamped as its bytes arrive (default); aiohttp: the general "
-        "client, for comparison (several times the CPU per chunk)",
+        "client, for comparison (several times the CPU per chunk), and the default where the environment names "
+        "a proxy for the endpoint (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY; NO_PROXY to go direct)",
     )
     g.add_argument(
         "--rx-stamps",
@@ -315,16 +316,41 @@ def add_client_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def make_transport(a: argparse.Namespace, pool_size: int) -> Any:
-    """The :class:`~perfkit.client.transport.Transport` the client flags ask for."""
+def make_transport(a: argparse.Namespace, pool_size: int, urls: list[str] | tuple[str, ...] = ()) -> Any:
+    """The :class:`~perfkit.client.transport.Transport` the client flags ask for, for endpoints ``urls``.
+
+    Where the environment names a proxy for one of them, the aiohttp client goes through it (said once on
+    stderr, without the proxy's credentials); ``--transport fast`` with such a proxy is refused, since the fast
+    client would quietly go direct."""
     from perfkit.net import ReadPath
+    from perfkit.net.proxy import describe_proxy, env_proxy
     from perfkit.net.tls import TlsOptions
 
     tls = TlsOptions(ca_bundle=a.ca_bundle, insecure=a.insecure)
-    if a.transport == "aiohttp":
+    proxied = [(u, p) for u in urls if (p := env_proxy(u)) is not None]
+    if proxied:
+        url, proxy = proxied[0]
+        if a.transport == "fast":
+            raise ConfigError(
+                f"the environment names the proxy {describe_proxy(proxy)} for {url}, and --transport fast goes to "
+                "the server directly: drop --transport fast (perfkit then goes through the proxy with the aiohttp "
+                "client), or add the host to NO_PROXY to go direct"
+            )
+        notice(
+            f"{url} is reached through the proxy {describe_proxy(proxy)} (from the environment; NO_PROXY=HOST goes "
+            "direct): the aiohttp client is used, and every time measured includes the proxy's"
+        )
+    if a.transport == "aiohttp" or proxied:
         from perfkit.client.aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(pool_size, a.connect_timeout, a.read_timeout, tls=tls)
+        return AiohttpTransport(
+            pool_size,
+            a.connect_timeout,
+            a.read_timeout,
+            tls=tls,
+            trust_env=bool(proxied),
+            proxy=describe_proxy(proxied[0][1]) if proxied else None,
+        )
     from perfkit.client.fasthttp import FastTransport
 
     path = ReadPath.from_env(stamps=a.rx_stamps, thread=a.read_thread, compiled=a.compiled_reads)

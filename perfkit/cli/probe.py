@@ -31,7 +31,7 @@ def run(a: argparse.Namespace) -> int:
     from perfkit.record.probe import probe
 
     endpoint = Endpoint(a.endpoint, model=a.model, api=a.api)
-    transport = make_transport(a, 4)
+    transport = make_transport(a, 4, [a.endpoint])
 
     async def go() -> Any:
         try:

@@ -331,7 +331,7 @@ def run(a: argparse.Namespace) -> int:
     seed = a.seed if a.seed is not None else (scenario.seed if scenario else 0)
     telemetry = telemetry_spec(a)
     tags = parse_tags(a.tag)
-    transport = make_transport(a, pool_size_for(phases))
+    transport = make_transport(a, pool_size_for(phases), a.endpoint or [])
     scen = (
         {"name": scenario.name, "source": scenario.source, "scale": a.scale, "spec": scenario.raw} if scenario else None
     )

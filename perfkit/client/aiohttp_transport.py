@@ -37,6 +37,9 @@ class AiohttpTransport:
         Verification of HTTPS servers (default: the system's trust store).
     trust_env : bool
         Take proxies from ``HTTP(S)_PROXY``/``NO_PROXY`` (aiohttp's ``trust_env``).
+    proxy : str, optional
+        The proxy that takes the load, as recorded in the manifest (no credentials:
+        :func:`perfkit.net.proxy.describe_proxy`); the routing itself is ``trust_env``'s.
     """
 
     def __init__(
@@ -47,16 +50,21 @@ class AiohttpTransport:
         *,
         tls: TlsOptions | None = None,
         trust_env: bool = False,
+        proxy: str | None = None,
     ) -> None:
         self.pool_size = pool_size
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.tls = tls or TlsOptions()
         self.trust_env = trust_env
+        self.proxy = proxy
         self._session: aiohttp.ClientSession | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:  # a copy for another process: the settings, no session
-        return (_rebuild, (self.pool_size, self.connect_timeout_s, self.read_timeout_s, self.tls, self.trust_env))
+        return (
+            _rebuild,
+            (self.pool_size, self.connect_timeout_s, self.read_timeout_s, self.tls, self.trust_env, self.proxy),
+        )
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -151,11 +159,17 @@ class AiohttpTransport:
             "read_thread": "off",
             "compiled_reads": False,
             "trust_env": self.trust_env,
+            "proxy": self.proxy,
             "tls": self.tls.describe(),
         }
 
 
 def _rebuild(
-    pool_size: int, connect_timeout_s: float, read_timeout_s: float, tls: TlsOptions, trust_env: bool
+    pool_size: int,
+    connect_timeout_s: float,
+    read_timeout_s: float,
+    tls: TlsOptions,
+    trust_env: bool,
+    proxy: str | None = None,
 ) -> AiohttpTransport:
-    return AiohttpTransport(pool_size, connect_timeout_s, read_timeout_s, tls=tls, trust_env=trust_env)
+    return AiohttpTransport(pool_size, connect_timeout_s, read_timeout_s, tls=tls, trust_env=trust_env, proxy=proxy)
