@@ -83,17 +83,22 @@ def _llama_cpp_server(tmp: Path):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    return proc, _wait_until_up(proc, port, tmp / "server.log", 120, "llama-cpp-python's server")
+
+
+def _wait_until_up(proc: subprocess.Popen, port: int, log: Path, seconds: float, what: str) -> str:
+    """The server's base URL once its /v1/models answers; the test fails with its log's end if it does not."""
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             with urllib.request.urlopen(url + "/v1/models", timeout=2) as r:
                 if r.status == 200:
-                    return proc, url
+                    return url
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    pytest.fail(f"llama-cpp-python's server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
+    pytest.fail(f"{what} did not start: {log.read_text()[-3000:]}")
 
 
 VLLM_MAX_IN_FLIGHT = 4
@@ -125,17 +130,7 @@ def _vllm_server(tmp: Path):
         stderr=subprocess.STDOUT,
         env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"},  # GiB of KV cache
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(url + "/v1/models", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    pytest.fail(f"vLLM did not start: {(tmp / 'server.log').read_text()[-3000:]}")
+    return proc, _wait_until_up(proc, port, tmp / "server.log", 300, "vLLM")
 
 
 def _servers() -> list[str]:

@@ -129,11 +129,19 @@ def histogram_quantile(
     least :data:`MIN_SHAPE` of them inside the bucket), it is the matching quantile of those samples: the
     bucket's share below the value is kept, its position follows the samples.  NaN when the histogram is empty;
     a quantile in the open last bucket is its lower bound."""
+    value, lo, hi, _ = _placed_quantile(le, counts, q, shape)
+    return value, lo, hi
+
+
+def _placed_quantile(
+    le: np.ndarray, counts: np.ndarray, q: float, shape: np.ndarray | None
+) -> tuple[float, float, float, bool]:
+    """:func:`histogram_quantile`, and whether ``shape`` placed the value inside its bucket."""
     order = np.argsort(le)
     le, counts = np.asarray(le, float)[order], np.asarray(counts, float)[order]
     total = counts[-1] if len(counts) else 0.0
     if total <= 0:
-        return math.nan, math.nan, math.nan
+        return math.nan, math.nan, math.nan, False
     rank = q * total
     i = int(np.searchsorted(counts, rank, side="left"))
     i = min(i, len(le) - 1)
@@ -142,14 +150,14 @@ def histogram_quantile(
     below = 0.0 if i == 0 else counts[i - 1]
     inside = counts[i] - below
     if not math.isfinite(hi):
-        return lo, lo, hi
+        return lo, lo, hi, False
     frac = (rank - below) / inside if inside > 0 else 0.5
     if shape is not None and shape_fits(le, counts, shape):
         s = np.asarray(shape, float)
         s = s[(s > lo) & (s <= hi)]
         if len(s) >= MIN_SHAPE:
-            return float(np.quantile(s, min(max(frac, 0.0), 1.0))), lo, hi
-    return lo + frac * (hi - lo), lo, hi
+            return float(np.quantile(s, min(max(frac, 0.0), 1.0))), lo, hi, True
+    return lo + frac * (hi - lo), lo, hi, False
 
 
 def shape_fits(le: np.ndarray, counts: np.ndarray, shape: np.ndarray) -> bool:
@@ -210,12 +218,7 @@ def server_view(cat: Catalog, run_id: str) -> list[ServerView]:
             server_mean = means.get(part, math.nan)
             # the client's samples less the time outside the engine (s): where inside the bucket the mass lies
             shape = (x - (float(np.mean(x)) - server_mean)) / 1000 if math.isfinite(server_mean) else None
-            p50, lo, hi = histogram_quantile(delta.index.to_numpy(), delta.to_numpy(), 0.5, shape)
-            shaped = (
-                shape is not None
-                and shape_fits(delta.index.to_numpy(), delta.to_numpy(), shape)
-                and int(np.count_nonzero((shape > lo) & (shape <= hi))) >= MIN_SHAPE
-            )
+            p50, lo, hi, shaped = _placed_quantile(delta.index.to_numpy(), delta.to_numpy(), 0.5, shape)
             out.append(
                 ServerView(
                     str(phase),
@@ -243,6 +246,14 @@ def server_view_table(cat: Catalog, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _scrapes_around(t: np.ndarray, t0: int, t1: int) -> tuple[int, int] | None:
+    """Indices into sorted scrape instants ``t`` (ns) of the last scrape at or before ``t0`` and the first at or
+    after ``t1`` (clamped to the scrapes there are); None when they do not bound a span."""
+    i0 = max(int(np.searchsorted(t, t0, side="right")) - 1, 0)
+    i1 = min(int(np.searchsorted(t, t1, side="left")), len(t) - 1)
+    return (i0, i1) if i1 > i0 else None
+
+
 def prefix_cache_table(cat: Catalog, run_id: str) -> pd.DataFrame:
     """The server's prefix-cache hit rate per non-warm-up phase: ``phase``, ``queried_tokens``, ``hit_tokens`` and
     ``hit_rate`` (hits / queries), from the counters' change between the last scrape before the phase's first
@@ -268,11 +279,10 @@ def prefix_cache_table(cat: Catalog, run_id: str) -> pd.DataFrame:
         w = win[win["phase"] == phase]
         if w.empty:
             continue
-        i0 = int(np.searchsorted(t, int(w["t0"].iloc[0]), side="right")) - 1
-        i1 = int(np.searchsorted(t, int(w["t1"].iloc[0]), side="left"))
-        i0, i1 = max(i0, 0), min(i1, len(t) - 1)
-        if i1 <= i0:
+        span = _scrapes_around(t, int(w["t0"].iloc[0]), int(w["t1"].iloc[0]))
+        if span is None:
             continue
+        i0, i1 = span
         q = float(c["queries"].iloc[i1] - c["queries"].iloc[i0])
         h = float(c["hits"].iloc[i1] - c["hits"].iloc[i0])
         rows.append(
@@ -329,10 +339,10 @@ def admission_table(cat: Catalog, run_id: str) -> pd.DataFrame:
             continue
         for reason, g in c.groupby("reason", sort=True):
             t = g["t_ns"].to_numpy()
-            i0 = max(int(np.searchsorted(t, int(w["t0"].iloc[0]), side="right")) - 1, 0)
-            i1 = min(int(np.searchsorted(t, int(w["t1"].iloc[0]), side="left")), len(t) - 1)
-            if i1 <= i0:
+            span = _scrapes_around(t, int(w["t0"].iloc[0]), int(w["t1"].iloc[0]))
+            if span is None:
                 continue
+            i0, i1 = span
             n = float(g["rejections"].iloc[i1] - g["rejections"].iloc[i0])
             rows.append(
                 {
